@@ -1,0 +1,604 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * aio2/ring.h - a ring of variable-length records, for any kind of record.
+ *
+ * This header defines:
+ *   - struct aio2_ring       the shared header that precedes the data area;
+ *   - struct aio2_ring_rec   the 8-byte header of every record;
+ *   - setup calls (library): aio2_ring_init, aio2_ring_attach, aio2_ring_new,
+ *     aio2_ring_memfd_create, aio2_ring_map_fd, aio2_ring_unmap,
+ *     aio2_ring_strerror;
+ *   - the hot path (inline, no call into the library): reserve / commit /
+ *     push for producers, peek / consume for a single zero-copy reaper, and
+ *     reap for any number of reapers (copy, then claim by CAS).
+ *
+ * The ring knows nothing about AIO. aio2's completion events are one kind
+ * of record (their first 8 bytes are the record header); trace records or
+ * IPC messages are others.
+ *
+ * Geometry
+ *   The data area is a power of two bytes, `data_bytes`. `head` (next byte to
+ *   reap) and `tail` (end of the last reserved record) are free-running
+ *   64-bit byte positions, masked with data_bytes - 1 only to index. Unsigned
+ *   subtraction is modulo 2^64, so `tail - head` is the bytes in use and is
+ *   always in [0, data_bytes] for a sound ring; anything else is corruption.
+ *   Because positions never repeat in practice (2^64 bytes), a reaper's CAS
+ *   on `head` cannot succeed against a value that wrapped round: no ABA.
+ *
+ * Records
+ *   Every record is a multiple of 8 bytes, at least 8, starts 8-aligned, and
+ *   is contiguous in memory. A record that would cross the end of the data
+ *   area is preceded by a PAD record that fills the rest of the area; reapers
+ *   skip PAD records. Why pad and not a double mapping of the data pages:
+ *   see docs/ring.md ("Contiguity"). The largest record is data_bytes / 2,
+ *   which guarantees that any legal record fits in an empty ring.
+ *
+ * Concurrency (who may run what at the same time)
+ *
+ *   operation            | concurrent with itself | with the others
+ *   ---------------------+------------------------+------------------------
+ *   reserve/commit/push  | yes, unless the ring   | yes
+ *                        | is SINGLE_PRODUCER     |
+ *   reap (copy + CAS)    | yes                    | yes, but not with
+ *                        |                        | peek/consume
+ *   peek/consume         | no: one reaper         | yes with producers
+ *   owner flag set/clear | yes                    | yes
+ *   init                 | no                     | no: before any other
+ *
+ *   A ring is reaped either by one zero-copy reaper (peek/consume) or by any
+ *   number of copying reapers (reap); never both at once, because consume
+ *   advances `head` with a plain store.
+ *
+ * Memory ordering. Labels pair each release with its acquires:
+ *   R1  producer: store-release `tail` after writing the reserved record's
+ *       header (and a PAD header).          pairs with A1 (reapers load tail)
+ *   R2  producer: store-release the record header with BUSY clear, after
+ *       writing the payload.                 pairs with A2 (reapers load hdr)
+ *   R3  reaper: store-release / CAS-release `head` after reading the records
+ *       it frees.                            pairs with A3 (producers load
+ *       head before they overwrite freed space)
+ *   In SINGLE_PRODUCER mode R1 is issued at commit and does R2's job too.
+ *
+ * Errors are negative errno values; aio2_ring_strerror() says what each
+ * means for a ring:
+ *   -EINVAL           bad argument: length not a multiple of 8 or below 8,
+ *                     ring-owned flag bits, bad geometry or alignment
+ *   -E2BIG            record larger than aio2_ring_max_record()
+ *   -EAGAIN           no room now (the ring never blocks and never drops:
+ *                     its owner decides what to do)
+ *   -ENOBUFS          the caller's buffer cannot hold the next record
+ *   -ENOEXEC          mapped header has the wrong magic
+ *   -EPROTONOSUPPORT  mapped header has a version this build does not know
+ *   -EMSGSIZE         mapped header sizes are wrong (header size, data size
+ *                     not a power of two, or larger than the mapping)
+ *   -EUCLEAN          positions are corrupt (unaligned, or tail - head
+ *                     outside [0, data_bytes])
+ *   -EBADMSG          a record header met while reaping is corrupt (length
+ *                     not a multiple of 8, below 8, past tail or past the
+ *                     end of the data area). Nothing is consumed.
+ */
+#ifndef AIO2_RING_H
+#define AIO2_RING_H
+
+#include <errno.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#define AIO2__STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define AIO2__STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "aio2 ring: the record header word layout assumes a little-endian host"
+#endif
+
+/* "A2RG" read as a little-endian 32-bit word. */
+#define AIO2_RING_MAGIC 0x47523241u
+#define AIO2_RING_VERSION 1u
+
+/* Separation of the header's hot words. 128 bytes, not 64: x86's adjacent
+ * line prefetcher pulls 64-byte lines in pairs, so words 64 bytes apart can
+ * still false-share. */
+#define AIO2_RING_LINE 128u
+/* Bytes from the start of struct aio2_ring to the data area. */
+#define AIO2_RING_HDR_BYTES 384u
+/* Smallest and largest data area. */
+#define AIO2_RING_MIN_DATA 64u
+#define AIO2_RING_MAX_DATA (1ull << 40)
+
+/* Setup flags (struct aio2_ring.setup_flags), fixed at init. */
+/* Only one thread ever produces: reserve skips the tail lock. */
+#define AIO2_RING_F_SINGLE_PRODUCER 0x1u
+/* Only one thread ever reaps: producers may copy payloads with memcpy,
+ * since no stale copying reaper can be reading the space they reuse. */
+#define AIO2_RING_F_SINGLE_REAPER 0x2u
+#define AIO2_RING_F_ALL 0x3u
+
+/* Record header flags. The top two bits belong to the ring. */
+#define AIO2_RING_REC_BUSY 0x80000000u /* reserved, payload not committed */
+#define AIO2_RING_REC_PAD 0x40000000u  /* filler at the wrap; reapers skip */
+#define AIO2_RING_REC_RING_MASK 0xc0000000u
+#define AIO2_RING_REC_USER_MASK 0x3fffffffu
+#define AIO2_RING_REC_HDR 8u
+
+/* The header of every record. Read as one little-endian 64-bit word:
+ * low half len, high half flags, so one atomic load or store covers both. */
+struct aio2_ring_rec {
+	uint32_t len;   /* bytes including this header; multiple of 8, >= 8 */
+	uint32_t flags; /* BUSY and PAD belong to the ring, the rest to the user */
+	/* len - 8 bytes of payload follow */
+};
+
+/* The ring header, in front of the data area (possibly in shared memory). */
+struct aio2_ring {
+	/* Written once by aio2_ring_init, read-only afterwards. */
+	uint32_t magic;       /* AIO2_RING_MAGIC */
+	uint16_t version;     /* AIO2_RING_VERSION */
+	uint16_t hdr_bytes;   /* AIO2_RING_HDR_BYTES: offset of the data area */
+	uint32_t setup_flags; /* AIO2_RING_F_* */
+	/* Owner's flags (aio2 contexts: OVERFLOW, NEED_GETEVENTS). Atomic;
+	 * written with RMW operations by the owner, read by anyone. */
+	uint32_t owner_flags;
+	uint64_t data_bytes;  /* power of two in [MIN_DATA, MAX_DATA] */
+	uint64_t reserved0[(AIO2_RING_LINE - 24) / 8];
+	/* Reapers' position: next byte to reap. Written by reapers (store or
+	 * CAS, R3), read by producers (A3) to compute free space. */
+	uint64_t head;
+	uint64_t reserved1[(AIO2_RING_LINE - 8) / 8];
+	/* Producers' position: end of the last reserved record. Bit 0 set means
+	 * a producer holds the reservation lock (positions are multiples of 8,
+	 * so bits 0-2 are otherwise zero). Written by producers (R1), read by
+	 * reapers (A1). */
+	uint64_t tail;
+	uint64_t reserved2[(AIO2_RING_LINE - 8) / 8];
+	/* the data area follows */
+};
+
+AIO2__STATIC_ASSERT(sizeof(struct aio2_ring_rec) == 8, "record header is 8 bytes");
+AIO2__STATIC_ASSERT(sizeof(struct aio2_ring) == AIO2_RING_HDR_BYTES, "ring header size");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_ring, data_bytes) == 16, "data_bytes offset");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_ring, head) == AIO2_RING_LINE, "head alone on its lines");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_ring, tail) == 2 * AIO2_RING_LINE, "tail alone on its lines");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_ring, tail) - offsetof(struct aio2_ring, head) >= AIO2_RING_LINE,
+		    "head and tail must not share a prefetch pair");
+
+/* ---------------------------------------------------------------------- */
+/* Setup (in the library)                                                 */
+
+/* Bytes of memory a ring with `data_bytes` of data needs (header + data). */
+static inline size_t aio2_ring_mem_bytes(uint64_t data_bytes)
+{
+	return (size_t)(AIO2_RING_HDR_BYTES + data_bytes);
+}
+
+/* aio2_ring_init - lay a new, empty ring over `mem` (`mem_bytes` long, 64-byte
+ * aligned). `data_bytes` must be a power of two in [MIN_DATA, MAX_DATA] and
+ * fit: aio2_ring_mem_bytes(data_bytes) <= mem_bytes. `start_pos` (a multiple
+ * of 8) is where head and tail begin; 0 is normal, tests start just below
+ * 2^32 or 2^64 to prove wrap-around. Returns 0 or -EINVAL. Must not race with
+ * any other use of the memory. */
+int aio2_ring_init(void *mem, size_t mem_bytes, uint64_t data_bytes, uint32_t flags,
+		   uint64_t start_pos);
+
+/* aio2_ring_attach - validate a ring header this process did not create
+ * (for example in a memfd mapped from another process). Returns 0, or
+ * -ENOEXEC (magic), -EPROTONOSUPPORT (version), -EMSGSIZE (sizes),
+ * -EINVAL (unknown setup flags or misaligned memory), -EUCLEAN (positions). */
+int aio2_ring_attach(const void *mem, size_t mem_bytes);
+
+/* aio2_ring_new - a private ring in fresh anonymous memory. Returns 0 and sets
+ * *out, or -errno. Free with aio2_ring_unmap. */
+int aio2_ring_new(uint64_t data_bytes, uint32_t flags, uint64_t start_pos,
+		  struct aio2_ring **out);
+
+/* aio2_ring_memfd_create - a ring in a new memfd (close-on-exec unless
+ * `flags_fd_inherit` is non-zero), mapped shared here. Another process maps
+ * it with aio2_ring_map_fd. Returns 0 and sets *fd and *out, or -errno. */
+int aio2_ring_memfd_create(const char *name, uint64_t data_bytes, uint32_t flags,
+			   uint64_t start_pos, int fd_inherit, int *fd,
+			   struct aio2_ring **out);
+
+/* aio2_ring_map_fd - map a ring made by aio2_ring_memfd_create (in any
+ * process) and validate it as aio2_ring_attach does. Returns 0 or -errno. */
+int aio2_ring_map_fd(int fd, struct aio2_ring **out);
+
+/* aio2_ring_unmap - undo aio2_ring_new / memfd_create / map_fd. */
+int aio2_ring_unmap(struct aio2_ring *r);
+
+/* aio2_ring_strerror - a sentence for a ring's -errno result. */
+const char *aio2_ring_strerror(int err);
+
+/* ---------------------------------------------------------------------- */
+/* Inline helpers shared by the hot paths (not part of the API).          */
+
+static inline unsigned char *aio2__ring_data(const struct aio2_ring *r)
+{
+	return (unsigned char *)r + AIO2_RING_HDR_BYTES;
+}
+
+static inline uint64_t *aio2__ring_word(const struct aio2_ring *r, uint64_t pos)
+{
+	return (uint64_t *)(void *)(aio2__ring_data(r) + (pos & (r->data_bytes - 1)));
+}
+
+static inline uint64_t aio2__rec_word(uint32_t len, uint32_t flags)
+{
+	return (uint64_t)len | ((uint64_t)flags << 32);
+}
+
+static inline void aio2__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* A record header is sound when it is at least a header, 8-aligned, ends at
+ * or before `avail` bytes past its start (the published tail), and ends at or
+ * before the end of the data area (records are contiguous). */
+static inline int aio2__rec_sound(uint32_t len, uint64_t off, uint64_t avail, uint64_t size)
+{
+	return len >= AIO2_RING_REC_HDR && (len & 7u) == 0 && len <= avail && off + len <= size;
+}
+
+/* Copy words with relaxed atomic stores / loads. Used where a copying reaper
+ * may read bytes that a producer is overwriting: such a reaper's copy is
+ * thrown away (its CAS fails), but the accesses must still not be a data race
+ * in the C/C++ memory model. */
+static inline void aio2__store_words(void *dst, const void *src, size_t bytes)
+{
+	uint64_t *d = (uint64_t *)dst;
+	const unsigned char *s = (const unsigned char *)src;
+	size_t i, n = bytes / 8;
+	for (i = 0; i < n; i++) {
+		uint64_t v;
+		memcpy(&v, s + 8 * i, 8);
+		__atomic_store_n(&d[i], v, __ATOMIC_RELAXED);
+	}
+	if (bytes & 7) {
+		uint64_t v = 0;
+		memcpy(&v, s + 8 * n, bytes & 7);
+		__atomic_store_n(&d[n], v, __ATOMIC_RELAXED);
+	}
+}
+
+static inline void aio2__load_words(void *dst, const void *src, size_t bytes)
+{
+	unsigned char *d = (unsigned char *)dst;
+	const uint64_t *s = (const uint64_t *)src;
+	size_t i;
+	for (i = 0; i < bytes / 8; i++) {
+		uint64_t v = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+		memcpy(d + 8 * i, &v, 8);
+	}
+}
+
+/* Take the reservation lock: set bit 0 of tail. The critical section is two
+ * stores (a header, maybe a PAD header) and the release of tail, so spinning
+ * is right; after a while we yield in case the holder was preempted (two
+ * cores and many producers make that likely). Returns tail without the bit.
+ * The acquire pairs with the previous holder's R1 so our header stores are
+ * ordered after theirs. */
+static inline uint64_t aio2__tail_lock(struct aio2_ring *r)
+{
+	unsigned spins = 0;
+	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+	for (;;) {
+		if (!(t & 1u) && __atomic_compare_exchange_n(&r->tail, &t, t | 1u, 1,
+							     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			return t;
+		if (t & 1u) {
+			if (++spins < 128) {
+				aio2__cpu_relax();
+			} else {
+				spins = 0;
+				sched_yield();
+			}
+			t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Producers                                                              */
+
+/* aio2_ring_max_record - the largest record this ring accepts. */
+static inline uint32_t aio2_ring_max_record(const struct aio2_ring *r)
+{
+	uint64_t m = r->data_bytes / 2;
+	return m > 0xfffffff8u ? 0xfffffff8u : (uint32_t)m;
+}
+
+/* aio2_ring_reserve - reserve a record of `len` bytes (header included) and
+ * return its address in *out; write the payload after the 8-byte header, then
+ * call aio2_ring_commit (or aio2_ring_discard) exactly once. Reapers stop at
+ * a reserved record until it is committed, so commit soon.
+ * Returns 0, -EINVAL (len below 8 or not a multiple of 8), -E2BIG (len above
+ * aio2_ring_max_record), -EAGAIN (no room now), -EUCLEAN (corrupt positions).
+ * With copying reapers, write the payload with aio2_ring_write (a stale
+ * reaper may be reading the same bytes; see aio2__store_words). */
+static inline int aio2_ring_reserve(struct aio2_ring *r, uint32_t len, struct aio2_ring_rec **out)
+{
+	const uint64_t size = r->data_bytes;
+	const int single = (r->setup_flags & AIO2_RING_F_SINGLE_PRODUCER) != 0;
+	uint64_t t, h, off, pad;
+
+	if (len < AIO2_RING_REC_HDR || (len & 7u))
+		return -EINVAL;
+	if (len > aio2_ring_max_record(r))
+		return -E2BIG;
+	/* Single producer: tail is ours, nobody else writes it. */
+	t = single ? __atomic_load_n(&r->tail, __ATOMIC_RELAXED) : aio2__tail_lock(r);
+	off = t & (size - 1);
+	pad = off + len > size ? size - off : 0;
+	/* A3: pairs with R3; the reapers are done reading what lies below head. */
+	h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	if (t - h > size || (h & 7u) || pad + len > size - (t - h)) {
+		if (!single)
+			__atomic_store_n(&r->tail, t, __ATOMIC_RELEASE); /* unlock */
+		return t - h > size || (h & 7u) ? -EUCLEAN : -EAGAIN;
+	}
+	if (pad)
+		__atomic_store_n(aio2__ring_word(r, t), aio2__rec_word((uint32_t)pad, AIO2_RING_REC_PAD),
+				 __ATOMIC_RELAXED);
+	__atomic_store_n(aio2__ring_word(r, t + pad), aio2__rec_word(len, AIO2_RING_REC_BUSY),
+			 __ATOMIC_RELAXED);
+	/* R1: publish the BUSY (and PAD) headers and release the lock. Single
+	 * producer: tail is published at commit instead. */
+	if (!single)
+		__atomic_store_n(&r->tail, t + pad + len, __ATOMIC_RELEASE);
+	*out = (struct aio2_ring_rec *)(void *)aio2__ring_word(r, t + pad);
+	return 0;
+}
+
+/* aio2_ring_write - copy `bytes` into a reserved record's payload at payload
+ * offset `off`. With an 8-aligned `off` on a ring that copying reapers may
+ * read, the copy is word-wise atomic (race-free beside a stale reaper) and
+ * zeroes the rest of its last 8-byte word; otherwise it is a memcpy. */
+static inline void aio2_ring_write(const struct aio2_ring *r, struct aio2_ring_rec *rec, size_t off,
+				   const void *src, size_t bytes)
+{
+	unsigned char *dst = (unsigned char *)rec + AIO2_RING_REC_HDR + off;
+	if (bytes == 0)
+		return; /* src may be NULL then; memcpy must not see it */
+	if ((r->setup_flags & AIO2_RING_F_SINGLE_REAPER) || (off & 7u))
+		memcpy(dst, src, bytes);
+	else
+		aio2__store_words(dst, src, bytes);
+}
+
+/* Shared tail of commit and discard. */
+static inline void aio2__ring_publish(struct aio2_ring *r, struct aio2_ring_rec *rec, uint32_t flags)
+{
+	uint64_t *w = (uint64_t *)(void *)rec;
+	const uint32_t len = (uint32_t)__atomic_load_n(w, __ATOMIC_RELAXED);
+	const uint64_t word = aio2__rec_word(len, flags);
+
+	if (!(r->setup_flags & AIO2_RING_F_SINGLE_PRODUCER)) {
+		/* R2: the payload stores happen before the header says "done". */
+		__atomic_store_n(w, word, __ATOMIC_RELEASE);
+	} else {
+		const uint64_t mask = r->data_bytes - 1;
+		const uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+		const uint64_t rec_off = (uint64_t)((unsigned char *)rec - aio2__ring_data(r));
+		/* The record sits at tail, or at 0 after a PAD that fills the
+		 * rest of the area: the distance is ((rec_off - tail) mod size). */
+		const uint64_t gap = (rec_off - (t & mask)) & mask;
+		__atomic_store_n(w, word, __ATOMIC_RELAXED);
+		/* R1 (single producer): publish header, PAD and payload at once. */
+		__atomic_store_n(&r->tail, t + gap + len, __ATOMIC_RELEASE);
+	}
+}
+
+/* aio2_ring_commit - make a reserved record visible to reapers with the user
+ * flags `flags` (the ring's two top bits are ignored). */
+static inline void aio2_ring_commit(struct aio2_ring *r, struct aio2_ring_rec *rec, uint32_t flags)
+{
+	aio2__ring_publish(r, rec, flags & AIO2_RING_REC_USER_MASK);
+}
+
+/* aio2_ring_discard - give back a reserved record: it becomes a PAD that
+ * reapers skip. */
+static inline void aio2_ring_discard(struct aio2_ring *r, struct aio2_ring_rec *rec)
+{
+	aio2__ring_publish(r, rec, AIO2_RING_REC_PAD);
+}
+
+/* aio2_ring_push - reserve, copy `len - 8` payload bytes, commit. Returns 0 or
+ * the errors of aio2_ring_reserve, or -EINVAL for ring-owned bits in flags. */
+static inline int aio2_ring_push(struct aio2_ring *r, uint32_t flags, const void *payload, uint32_t len)
+{
+	struct aio2_ring_rec *rec;
+	int err;
+
+	if (flags & AIO2_RING_REC_RING_MASK)
+		return -EINVAL;
+	err = aio2_ring_reserve(r, len, &rec);
+	if (err)
+		return err;
+	aio2_ring_write(r, rec, 0, payload, len - AIO2_RING_REC_HDR);
+	aio2__ring_publish(r, rec, flags);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Reapers                                                                */
+
+/* aio2_ring_peek - single reaper, zero copy: the next committed record, or
+ * nothing. Returns 1 and sets *out, 0 when the ring is empty or the next
+ * record is still BUSY, -EUCLEAN or -EBADMSG on corruption (nothing is
+ * consumed). PAD records are consumed on the way. The record stays valid
+ * until aio2_ring_consume. */
+static inline int aio2_ring_peek(struct aio2_ring *r, struct aio2_ring_rec **out)
+{
+	const uint64_t size = r->data_bytes;
+	/* The single reaper is the only writer of head. */
+	uint64_t h = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+
+	for (;;) {
+		/* A1: pairs with R1; headers below tail are written. */
+		const uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) & ~(uint64_t)7;
+		uint64_t w;
+		uint32_t len, flags;
+
+		if (t == h)
+			return 0;
+		if (t - h > size || (h & 7u))
+			return -EUCLEAN;
+		/* A2: pairs with R2; a record seen not BUSY has its payload. */
+		w = __atomic_load_n(aio2__ring_word(r, h), __ATOMIC_ACQUIRE);
+		len = (uint32_t)w;
+		flags = (uint32_t)(w >> 32);
+		if (flags & AIO2_RING_REC_BUSY)
+			return 0;
+		if (!aio2__rec_sound(len, h & (size - 1), t - h, size))
+			return -EBADMSG;
+		if (!(flags & AIO2_RING_REC_PAD)) {
+			*out = (struct aio2_ring_rec *)(void *)aio2__ring_word(r, h);
+			return 1;
+		}
+		h += len;
+		/* R3: the PAD is free space again. */
+		__atomic_store_n(&r->head, h, __ATOMIC_RELEASE);
+	}
+}
+
+/* aio2_ring_consume - single reaper: release the record returned by the last
+ * aio2_ring_peek. Its memory may be reused at once. */
+static inline void aio2_ring_consume(struct aio2_ring *r, const struct aio2_ring_rec *rec)
+{
+	const uint64_t h = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	/* R3: our reads of the record happen before producers reuse it (A3). */
+	__atomic_store_n(&r->head, h + rec->len, __ATOMIC_RELEASE);
+}
+
+/* aio2_ring_reap - any number of reapers: copy up to `max_recs` committed
+ * records (0: no limit), whole, into `buf` (`cap` bytes, 8-aligned), then
+ * claim them all with one CAS on head; on a lost race, try again. PAD
+ * records are skipped, never copied. Returns the bytes written (a sequence
+ * of whole records), 0 when nothing is ready, -ENOBUFS when the next record
+ * does not fit in `cap` (aio2_ring_next_len says how much it needs),
+ * -EUCLEAN or -EBADMSG on corruption; records before the corrupt one are
+ * returned first, and the corrupt one is never consumed. */
+static inline int64_t aio2_ring_reap(struct aio2_ring *r, void *buf, size_t cap, unsigned max_recs)
+{
+	const uint64_t size = r->data_bytes;
+	unsigned char *out = (unsigned char *)buf;
+
+	for (;;) {
+		/* Relaxed is enough: the CAS below proves head did not move. */
+		const uint64_t h = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+		/* A1: pairs with R1. */
+		const uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) & ~(uint64_t)7;
+		uint64_t p = h;
+		size_t got = 0;
+		unsigned n = 0;
+		int err = 0;
+
+		if (t - h > size || (h & 7u))
+			err = -EUCLEAN;
+		while (!err && p != t && (max_recs == 0 || n < max_recs)) {
+			/* A2: pairs with R2. */
+			const uint64_t w = __atomic_load_n(aio2__ring_word(r, p), __ATOMIC_ACQUIRE);
+			const uint32_t len = (uint32_t)w;
+			const uint32_t flags = (uint32_t)(w >> 32);
+
+			if (flags & AIO2_RING_REC_BUSY)
+				break;
+			if (!aio2__rec_sound(len, p & (size - 1), t - p, size)) {
+				err = -EBADMSG;
+				break;
+			}
+			if (!(flags & AIO2_RING_REC_PAD)) {
+				if (len > cap - got) {
+					err = -ENOBUFS;
+					break;
+				}
+				memcpy(out + got, &w, 8);
+				aio2__load_words(out + got + 8, (const unsigned char *)aio2__ring_word(r, p) + 8,
+						 len - 8);
+				got += len;
+				n++;
+			}
+			p += len;
+		}
+		if (p != h) {
+			uint64_t expect = h;
+			/* R3: our copies are complete before producers may reuse the
+			 * space (A3). Success proves head stayed at h throughout, so
+			 * no producer touched [h, p) while we copied. */
+			if (!__atomic_compare_exchange_n(&r->head, &expect, p, 0, __ATOMIC_RELEASE,
+							 __ATOMIC_RELAXED))
+				continue;
+			if (got || !err)
+				return (int64_t)got;
+			/* Only PADs were claimed before the error: fall through. */
+		}
+		if (!err)
+			return 0;
+		/* Errors seen while head moved may be a stale read, not damage. */
+		if (__atomic_load_n(&r->head, __ATOMIC_RELAXED) != p)
+			continue;
+		return err;
+	}
+}
+
+/* aio2_ring_next_len - bytes of the next committed non-PAD record, 0 if none
+ * is ready (a hint: with many reapers another may take it first). */
+static inline uint32_t aio2_ring_next_len(struct aio2_ring *r)
+{
+	const uint64_t size = r->data_bytes;
+	uint64_t p = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	const uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) & ~(uint64_t)7;
+
+	while (p != t && t - p <= size) {
+		const uint64_t w = __atomic_load_n(aio2__ring_word(r, p), __ATOMIC_ACQUIRE);
+		const uint32_t len = (uint32_t)w;
+		if ((w >> 32) & AIO2_RING_REC_BUSY || !aio2__rec_sound(len, p & (size - 1), t - p, size))
+			return 0;
+		if (!((w >> 32) & AIO2_RING_REC_PAD))
+			return len;
+		p += len;
+	}
+	return 0;
+}
+
+/* aio2_ring_used - bytes reserved and not yet reaped (a snapshot). */
+static inline uint64_t aio2_ring_used(const struct aio2_ring *r)
+{
+	const uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	const uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) & ~(uint64_t)7;
+	return t - h;
+}
+
+/* Owner flags: a word the ring's owner uses to talk to reapers (aio2 sets
+ * OVERFLOW and NEED_GETEVENTS here). Set/clear are release RMWs; the load is
+ * acquire: whatever the owner wrote before setting a flag is visible to a
+ * reaper that sees the flag. */
+static inline uint32_t aio2_ring_owner_flags(const struct aio2_ring *r)
+{
+	return __atomic_load_n(&r->owner_flags, __ATOMIC_ACQUIRE);
+}
+
+static inline void aio2_ring_owner_flags_set(struct aio2_ring *r, uint32_t bits)
+{
+	__atomic_fetch_or(&r->owner_flags, bits, __ATOMIC_RELEASE);
+}
+
+static inline void aio2_ring_owner_flags_clear(struct aio2_ring *r, uint32_t bits)
+{
+	__atomic_fetch_and(&r->owner_flags, ~bits, __ATOMIC_RELEASE);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AIO2_RING_H */

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: MIT
+// The generic ring's setup calls: laying a ring over memory, validating a ring
+// this process did not create, and the memory it lives in (anonymous, or a
+// memfd shared between processes). The hot path is inline in aio2/ring.h.
+
+#include "aio2/ring.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+namespace {
+
+bool is_pow2(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+bool geometry_ok(uint64_t data_bytes) {
+  return is_pow2(data_bytes) && data_bytes >= AIO2_RING_MIN_DATA &&
+         data_bytes <= AIO2_RING_MAX_DATA;
+}
+
+bool aligned64(const void *p) { return (reinterpret_cast<uintptr_t>(p) & 63) == 0; }
+
+// Validates everything a reaper or producer later trusts. Positions are read
+// once each; a live ring may move them, and the hot path re-checks them anyway.
+int validate(const aio2_ring *r, size_t mem_bytes) {
+  if (mem_bytes < AIO2_RING_HDR_BYTES) return -EMSGSIZE;
+  if (r->magic != AIO2_RING_MAGIC) return -ENOEXEC;
+  if (r->version != AIO2_RING_VERSION) return -EPROTONOSUPPORT;
+  if (r->hdr_bytes != AIO2_RING_HDR_BYTES || !geometry_ok(r->data_bytes) ||
+      r->data_bytes > mem_bytes - AIO2_RING_HDR_BYTES)
+    return -EMSGSIZE;
+  if (r->setup_flags & ~AIO2_RING_F_ALL) return -EINVAL;
+  const uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+  const uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) & ~uint64_t{7};
+  if ((h & 7) || t - h > r->data_bytes) return -EUCLEAN;
+  return 0;
+}
+
+int map_shared(int fd, size_t bytes, aio2_ring **out) {
+  void *mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (mem == MAP_FAILED) return -errno;
+  *out = static_cast<aio2_ring *>(mem);
+  return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+int aio2_ring_init(void *mem, size_t mem_bytes, uint64_t data_bytes, uint32_t flags,
+                   uint64_t start_pos) {
+  if (mem == nullptr || !aligned64(mem) || !geometry_ok(data_bytes) ||
+      mem_bytes < aio2_ring_mem_bytes(data_bytes) || (flags & ~AIO2_RING_F_ALL) ||
+      (start_pos & 7))
+    return -EINVAL;
+  auto *r = static_cast<aio2_ring *>(mem);
+  std::memset(r, 0, AIO2_RING_HDR_BYTES);
+  r->magic = AIO2_RING_MAGIC;
+  r->version = AIO2_RING_VERSION;
+  r->hdr_bytes = AIO2_RING_HDR_BYTES;
+  r->setup_flags = flags;
+  r->data_bytes = data_bytes;
+  r->head = start_pos;
+  // Release: whoever is handed the ring after init (a thread, or a process
+  // through shared memory and some later synchronisation) sees the header
+  // complete. Pairs with the acquire loads in validate().
+  __atomic_store_n(&r->tail, start_pos, __ATOMIC_RELEASE);
+  return 0;
+}
+
+int aio2_ring_attach(const void *mem, size_t mem_bytes) {
+  if (mem == nullptr || !aligned64(mem)) return -EINVAL;
+  return validate(static_cast<const aio2_ring *>(mem), mem_bytes);
+}
+
+int aio2_ring_new(uint64_t data_bytes, uint32_t flags, uint64_t start_pos, aio2_ring **out) {
+  if (out == nullptr || !geometry_ok(data_bytes)) return -EINVAL;
+  const size_t bytes = aio2_ring_mem_bytes(data_bytes);
+  void *mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return -errno;
+  const int err = aio2_ring_init(mem, bytes, data_bytes, flags, start_pos);
+  if (err) {
+    munmap(mem, bytes);
+    return err;
+  }
+  *out = static_cast<aio2_ring *>(mem);
+  return 0;
+}
+
+int aio2_ring_memfd_create(const char *name, uint64_t data_bytes, uint32_t flags,
+                           uint64_t start_pos, int fd_inherit, int *fd, aio2_ring **out) {
+  if (fd == nullptr || out == nullptr || !geometry_ok(data_bytes)) return -EINVAL;
+  const size_t bytes = aio2_ring_mem_bytes(data_bytes);
+  const int mfd = memfd_create(name ? name : "aio2-ring", fd_inherit ? 0 : MFD_CLOEXEC);
+  if (mfd < 0) return -errno;
+  aio2_ring *r = nullptr;
+  int err = ftruncate(mfd, static_cast<off_t>(bytes)) ? -errno : map_shared(mfd, bytes, &r);
+  if (!err) {
+    err = aio2_ring_init(r, bytes, data_bytes, flags, start_pos);
+    if (err) munmap(r, bytes);
+  }
+  if (err) {
+    close(mfd);
+    return err;
+  }
+  *fd = mfd;
+  *out = r;
+  return 0;
+}
+
+int aio2_ring_map_fd(int fd, aio2_ring **out) {
+  if (out == nullptr) return -EINVAL;
+  struct stat st {};
+  if (fstat(fd, &st)) return -errno;
+  const auto bytes = static_cast<size_t>(st.st_size);
+  if (bytes < AIO2_RING_HDR_BYTES) return -EMSGSIZE;
+  aio2_ring *r = nullptr;
+  int err = map_shared(fd, bytes, &r);
+  if (err) return err;
+  err = validate(r, bytes);
+  if (err) {
+    munmap(r, bytes);
+    return err;
+  }
+  *out = r;
+  return 0;
+}
+
+int aio2_ring_unmap(aio2_ring *r) {
+  if (r == nullptr) return -EINVAL;
+  return munmap(r, aio2_ring_mem_bytes(r->data_bytes)) ? -errno : 0;
+}
+
+const char *aio2_ring_strerror(int err) {
+  switch (err) {
+    case 0: return "success";
+    case -EINVAL: return "invalid argument (length not a multiple of 8 or below 8, ring-owned flag bits, or bad geometry)";
+    case -E2BIG: return "record larger than the ring's largest record (half its data area)";
+    case -EAGAIN: return "ring full: no room for this record now";
+    case -ENOBUFS: return "buffer too small for the next record";
+    case -ENOEXEC: return "not a ring: wrong magic number in the header";
+    case -EPROTONOSUPPORT: return "ring header version not supported by this build";
+    case -EMSGSIZE: return "ring header sizes are wrong (header size, data size, or larger than the mapping)";
+    case -EUCLEAN: return "ring positions are corrupt (unaligned, or more bytes in use than the ring holds)";
+    case -EBADMSG: return "corrupt record header (bad length, or it runs past the tail or the data area)";
+    default: return "unknown ring error";
+  }
+}
+
+}  // extern "C"
