@@ -34,26 +34,38 @@
 //   sequence arrived in order); a mismatch fails the benchmark.
 //
 // How it is timed (manual time)
-//   Every iteration builds a fresh queue (storage pre-faulted, outside the
-//   timing), starts the threads, and each producer pushes its first record
-//   before it reaches the start barrier (so every moodycamel producer owns a
-//   block before the race starts; done for all engines alike). The clock is a
-//   steady clock from the release of the start barrier to the moment the last
-//   reaper has seen all producers finish and the queue empty.
-//   Full / empty queue: every engine uses the same backoff, 64 x pause and
-//   then sched_yield(), because 2P2C runs 4 spinning threads on 2 cores.
+//   Every iteration (one transfer) builds a fresh queue (storage pre-faulted,
+//   outside the timing), starts the threads, and each producer pushes its
+//   first record before it reaches the start barrier (so every moodycamel
+//   producer owns a block before the race starts; done for all engines
+//   alike). The clock is a steady clock from the release of the start barrier
+//   to the moment the last reaper has seen all producers finish and the queue
+//   empty. Full / empty queue: every engine uses the same backoff, 64 x pause
+//   and then sched_yield(), because 2P2C runs 4 spinning threads on 2 cores.
+//   Threads are pinned: producer i to CPU 2i mod n, reaper i to CPU 2i+1
+//   mod n (1P1C: producer and reaper on different CPUs; 2P2C on 2 CPUs: one
+//   producer and one reaper per CPU). An iteration that takes over 20 s is
+//   aborted and reported as an error.
 //
 // Output
-//   The normal Google Benchmark report (items_per_second = records/s,
-//   bytes_per_second; aio2 engines add the counter pad_frac = share of the
-//   ring bytes the tail advanced over that went to PAD records), then a ratio
-//   table: each engine's records/s divided by boost_spsc's (1P1C) and
-//   moodycamel's (both configurations) for the same configuration and size.
+//   Each benchmark runs 9 repetitions of 1 transfer (--benchmark_repetitions
+//   overrides the 9), in random order interleaved with the other benchmarks
+//   (--benchmark_enable_random_interleaving=false turns that off), and shows
+//   the mean, median, stddev and cv over the repetitions: items_per_second =
+//   records/s, bytes_per_second, recs_per_reap (records per successful reap
+//   call, a hint of how full the queue ran) and, for aio2 engines, pad_frac
+//   (share of the bytes the ring's tail advanced over that were PAD records).
+//   --benchmark_out files get every repetition. Then a ratio table of the
+//   medians: each engine's records/s divided by boost_spsc's (1P1C) and
+//   moodycamel's (both configurations) for the same configuration and size,
+//   with pad_frac, the cv, and the cross-CPU cache-line round trip measured
+//   before and after the run (on a VM it drifts; compare only numbers from
+//   the same run). The exit status is 1 if any check failed.
 //
 // How to run
 //   cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release
 //   make -C build-bench ring_bench -j2
-//   ./build-bench/bin/ring_bench                                # all, ~1 min
+//   ./build-bench/bin/ring_bench                                # all, < 1 min
 //   ./build-bench/bin/ring_bench --benchmark_filter='1P1C/64/'  # a subset
 //   ./build-bench/bin/ring_bench --benchmark_format=json        # table -> stderr
 //   ./build-bench/bin/ring_bench --benchmark_out=r.json --benchmark_out_format=json
@@ -61,6 +73,7 @@
 #include "aio2/ring.h"
 
 #include <benchmark/benchmark.h>
+#include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -458,6 +471,7 @@ struct alignas(128) Control {
 
 struct alignas(128) ReaperOut {
   Sink sink;
+  uint64_t reaps = 0;  // calls that returned records
   Clock::time_point end{};
 };
 
@@ -465,6 +479,7 @@ struct IterResult {
   double seconds = 0;
   uint64_t count = 0;
   uint64_t sum = 0;
+  uint64_t reaps = 0;
   bool order_ok = true;
   std::string error;
 };
@@ -508,6 +523,7 @@ void reaper_main(E &e, Control &ctl, int producers, bool ordered, ReaperOut &out
   ctl.ready.fetch_add(1, std::memory_order_acq_rel);
   ctl.wait_go();
   Backoff b;
+  uint64_t reaps = 0;
   for (;;) {
     int64_t n = reaper.try_reap(sink);
     if (n == 0 && ctl.producers_done.load(std::memory_order_acquire) == producers) {
@@ -516,6 +532,7 @@ void reaper_main(E &e, Control &ctl, int producers, bool ordered, ReaperOut &out
       if (n == 0) break;
     }
     if (n > 0) {
+      ++reaps;
       b.reset();
       continue;
     }
@@ -529,7 +546,36 @@ void reaper_main(E &e, Control &ctl, int producers, bool ordered, ReaperOut &out
   out.end = Clock::now();
   benchmark::DoNotOptimize(sink.sum);
   out.sink = sink;
+  out.reaps = reaps;
   ctl.reapers_done.fetch_add(1, std::memory_order_acq_rel);
+}
+
+// The CPUs this process may run on.
+const std::vector<int> &allowed_cpus()
+{
+  static const std::vector<int> cpus = [] {
+    std::vector<int> v;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+      for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set)) v.push_back(c);
+    return v;
+  }();
+  return cpus;
+}
+
+// Thread slot k runs on allowed CPU k mod n: producer i is slot 2i, reaper i
+// slot 2i + 1, so with 2 CPUs each CPU has one producer and one reaper, and
+// 1P1C always runs on two different CPUs (no migrations mid-transfer).
+void pin(std::thread &t, int slot)
+{
+  const std::vector<int> &cpus = allowed_cpus();
+  if (cpus.size() < 2) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpus[static_cast<size_t>(slot) % cpus.size()], &set);
+  pthread_setaffinity_np(t.native_handle(), sizeof set, &set);  // best effort
 }
 
 template <class E>
@@ -541,12 +587,16 @@ IterResult run_iteration(E &e, int producers, int reapers, uint64_t total)
   const uint64_t per = total / static_cast<uint64_t>(producers);
   const bool ordered = producers == 1 && reapers == 1;
 
-  for (int c = 0; c < reapers; c++)
+  for (int c = 0; c < reapers; c++) {
     threads.emplace_back(reaper_main<E>, std::ref(e), std::ref(ctl), producers, ordered,
                          std::ref(outs[static_cast<size_t>(c)]));
-  for (int p = 0; p < producers; p++)
+    pin(threads.back(), 2 * c + 1);
+  }
+  for (int p = 0; p < producers; p++) {
     threads.emplace_back(producer_main<E>, std::ref(e), std::ref(ctl),
                          1 + static_cast<uint64_t>(p) * per, per);
+    pin(threads.back(), 2 * p);
+  }
 
   const int nthreads = producers + reapers;
   while (ctl.ready.load(std::memory_order_acquire) < nthreads) sched_yield();
@@ -570,6 +620,7 @@ IterResult run_iteration(E &e, int producers, int reapers, uint64_t total)
     end = std::max(end, o.end);
     res.count += o.sink.count;
     res.sum += o.sink.sum;
+    res.reaps += o.reaps;
     res.order_ok = res.order_ok && o.sink.order_ok;
   }
   res.seconds = std::chrono::duration<double>(end - t0).count();
@@ -578,24 +629,40 @@ IterResult run_iteration(E &e, int producers, int reapers, uint64_t total)
   return res;
 }
 
+// Failed checks, by benchmark name, kept here as well as reported with
+// SkipWithError: with aggregate-only reporting a failed repetition must still
+// show up in the table and in the exit status.
+std::map<std::string, std::string> &failures()
+{
+  static std::map<std::string, std::string> m;
+  return m;
+}
+
+void fail_run(benchmark::State &state, const std::string &name, const std::string &msg)
+{
+  failures().emplace(name, msg);  // keeps the first message
+  state.SkipWithError(msg.c_str());
+}
+
 template <class E, size_t S>
-void bench_engine(benchmark::State &state, int producers, int reapers)
+void bench_engine(benchmark::State &state, const std::string &name, int producers, int reapers)
 {
   const uint64_t data_bytes = ring_data_bytes(S);
   const size_t capacity = static_cast<size_t>(data_bytes / S);
   const uint64_t total = total_records(S);
   const uint64_t want_sum = total * (total + 1) / 2;
   uint64_t advanced = 0;
+  uint64_t reaps = 0;
 
   for (auto _ : state) {
     E e(data_bytes, capacity);
     if (e.error() != 0) {
-      state.SkipWithError((std::string("setup: ") + aio2_ring_strerror(e.error())).c_str());
+      fail_run(state, name, std::string("setup: ") + aio2_ring_strerror(e.error()));
       break;
     }
     const IterResult r = run_iteration(e, producers, reapers, total);
     if (!r.error.empty()) {
-      state.SkipWithError(r.error.c_str());
+      fail_run(state, name, r.error);
       break;
     }
     if (r.count != total || r.sum != want_sum || !r.order_ok) {
@@ -604,21 +671,72 @@ void bench_engine(benchmark::State &state, int producers, int reapers)
                     "check failed: reaped %" PRIu64 " of %" PRIu64 " records, seq sum %" PRIu64
                     " (want %" PRIu64 "), order %s",
                     r.count, total, r.sum, want_sum, r.order_ok ? "ok" : "BROKEN");
-      state.SkipWithError(msg);
+      fail_run(state, name, msg);
       break;
     }
     state.SetIterationTime(r.seconds);
+    reaps += r.reaps;
     if constexpr (E::kIsAio2) advanced += e.bytes_advanced();
   }
   if (state.error_occurred()) return;
   const auto iters = static_cast<int64_t>(state.iterations());
   state.SetItemsProcessed(static_cast<int64_t>(total) * iters);
   state.SetBytesProcessed(static_cast<int64_t>(total * S) * iters);
+  // Records per successful reap call: 1 for single-record reapers; for the
+  // batching ones, how full the queue tends to be when the reaper looks.
+  state.counters["recs_per_reap"] =
+      reaps > 0 ? static_cast<double>(total) * static_cast<double>(iters) / static_cast<double>(reaps)
+                : 0.0;
   if constexpr (E::kIsAio2) {
     const double rec_bytes = static_cast<double>(total * S) * static_cast<double>(iters);
     const double adv = static_cast<double>(advanced);
     state.counters["pad_frac"] = adv > 0 ? (adv - rec_bytes) / adv : 0.0;
   }
+}
+
+// Cache-line ping-pong between the two CPUs the threads are pinned to: the
+// cost every cross-core queue pays per hand-off. Printed with the results,
+// because on a VM it changes from minute to minute. Returns ns per round
+// trip, or -1 with fewer than 2 CPUs.
+double cross_cpu_round_trip_ns()
+{
+  if (allowed_cpus().size() < 2) return -1;
+  constexpr long kTrips = 100000;
+  struct alignas(128) Line {
+    std::atomic<long> v{0};
+  };
+  Line ping, pong;
+  std::atomic<bool> start{false};
+  double ns = -1;
+  std::thread echo([&] {
+    for (long i = 1; i <= kTrips; i++) {
+      while (ping.v.load(std::memory_order_acquire) != i) cpu_pause();
+      pong.v.store(i, std::memory_order_release);
+    }
+  });
+  std::thread caller([&] {
+    while (!start.load(std::memory_order_acquire)) sched_yield();
+    const Clock::time_point t0 = Clock::now();
+    for (long i = 1; i <= kTrips; i++) {
+      ping.v.store(i, std::memory_order_release);
+      while (pong.v.load(std::memory_order_acquire) != i) cpu_pause();
+    }
+    ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / kTrips;
+  });
+  pin(caller, 0);
+  pin(echo, 1);
+  start.store(true, std::memory_order_release);
+  caller.join();
+  echo.join();
+  return ns;
+}
+
+std::string format_ns(double ns)
+{
+  if (ns < 0) return "n/a (fewer than 2 CPUs)";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.0f ns", ns);
+  return b;
 }
 
 // ---------------------------------------------------------------------------
@@ -637,18 +755,27 @@ std::vector<Entry> &entries()
   return v;
 }
 
+// Each benchmark: kRepetitions repetitions of kIterations transfers; the
+// report shows mean / median / stddev / cv over the repetitions, and the
+// ratio table uses the medians (this machine is a 2-vCPU VM: run-to-run noise
+// is large, see the cv column and the cross-CPU round trip).
+constexpr int kIterations = 1;
+constexpr int kRepetitions = 9;
+bool g_user_repetitions = false;  // --benchmark_repetitions given: use it
+
 template <class E, size_t S>
 void add(const char *config, int producers, int reapers, const char *engine)
 {
   Entry en{config, S, engine};
   entries().push_back(en);
-  benchmark::RegisterBenchmark(en.name().c_str(),
-                               [producers, reapers](benchmark::State &st) {
-                                 bench_engine<E, S>(st, producers, reapers);
-                               })
-      ->UseManualTime()
-      ->Iterations(3)
-      ->Unit(benchmark::kMillisecond);
+  const std::string name = en.name();
+  benchmark::internal::Benchmark *b = benchmark::RegisterBenchmark(
+      name.c_str(), [name, producers, reapers](benchmark::State &st) {
+        bench_engine<E, S>(st, name, producers, reapers);
+      });
+  b->UseManualTime()->Iterations(kIterations)->DisplayAggregatesOnly(true)->Unit(
+      benchmark::kMillisecond);
+  if (!g_user_repetitions) b->Repetitions(kRepetitions);
 }
 
 constexpr uint32_t kSpsc = AIO2_RING_F_SINGLE_PRODUCER | AIO2_RING_F_SINGLE_REAPER;
@@ -687,6 +814,8 @@ struct Captured {
   double items_per_s = 0;
   double bytes_per_s = 0;
   double pad_frac = -1;  // < 0: not an aio2 run
+  double items_cv = -1;  // < 0: unknown (a single repetition)
+  bool from_median = false;
   std::string error;
 };
 
@@ -698,21 +827,27 @@ std::map<std::string, Captured> &captured()
 
 void capture(const std::vector<benchmark::BenchmarkReporter::Run> &runs)
 {
-  for (const auto &run : runs) {
-    if (run.run_type != benchmark::BenchmarkReporter::Run::RT_Iteration) continue;
-    Captured c;
+  using Run = benchmark::BenchmarkReporter::Run;
+  for (const Run &run : runs) {
+    Captured &c = captured()[run.run_name.function_name];
     if (run.error_occurred) {
-      c.error = run.error_message;
-    } else {
-      const auto get = [&run](const char *key, double dflt) {
-        const auto it = run.counters.find(key);
-        return it == run.counters.end() ? dflt : static_cast<double>(it->second);
-      };
+      if (c.error.empty()) c.error = run.error_message;
+      continue;
+    }
+    const auto get = [&run](const char *key, double dflt) {
+      const auto it = run.counters.find(key);
+      return it == run.counters.end() ? dflt : static_cast<double>(it->second);
+    };
+    const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+    const bool single = run.run_type == Run::RT_Iteration && !c.from_median;
+    if (median || single) {
       c.items_per_s = get("items_per_second", 0);
       c.bytes_per_s = get("bytes_per_second", 0);
       c.pad_frac = get("pad_frac", -1);
+      c.from_median = median;
+    } else if (run.run_type == Run::RT_Aggregate && run.aggregate_name == "cv") {
+      c.items_cv = get("items_per_second", -1);
     }
-    captured()[run.run_name.function_name] = c;
   }
 }
 
@@ -744,35 +879,59 @@ class CaptureTee : public benchmark::BenchmarkReporter {
   benchmark::BenchmarkReporter *inner_;
 };
 
-void print_ratio_table(FILE *out)
+// Prints the table; returns the number of benchmarks that failed a check.
+int print_ratio_table(FILE *out, double rtt_start_ns, double rtt_end_ns)
 {
-  std::fprintf(out, "\nratio table (records/s, higher is better; GB = 1e9 bytes)\n");
-  std::fprintf(out, "%-6s %-5s %-20s %9s %8s %14s %14s %10s\n", "config", "size", "engine", "Mrec/s",
-               "GB/s", "vs boost_spsc", "vs moodycamel", "pad_frac");
+  std::fprintf(out,
+               "\nratio table (records/s, higher is better; median over the repetitions, "
+               "default %d x %d transfer; GB = 1e9 bytes)\n",
+               kRepetitions, kIterations);
+  std::fprintf(out, "cross-CPU cache-line round trip: %s before the benchmarks, %s after\n",
+               format_ns(rtt_start_ns).c_str(), format_ns(rtt_end_ns).c_str());
+  std::fprintf(out, "%-6s %-5s %-20s %9s %8s %14s %14s %10s %7s\n", "config", "size", "engine",
+               "Mrec/s", "GB/s", "vs boost_spsc", "vs moodycamel", "pad_frac", "cv");
   const auto &m = captured();
+  int failed = 0;
   for (const Entry &en : entries()) {
     const auto it = m.find(en.name());
-    if (it == m.end()) continue;  // filtered out
-    const Captured &c = it->second;
-    if (!c.error.empty()) {
+    const auto f = failures().find(en.name());
+    if (f != failures().end() || (it != m.end() && !it->second.error.empty())) {
+      const std::string &msg = f != failures().end() ? f->second : it->second.error;
       std::fprintf(out, "%-6s %-5zu %-20s ERROR: %s\n", en.config.c_str(), en.size,
-                   en.engine.c_str(), c.error.c_str());
+                   en.engine.c_str(), msg.c_str());
+      ++failed;
       continue;
     }
+    if (it == m.end()) continue;  // filtered out
+    const Captured &c = it->second;
     const auto ratio = [&](const char *peer) -> std::string {
-      const auto p = m.find(Entry{en.config, en.size, peer}.name());
-      if (p == m.end() || !p->second.error.empty() || p->second.items_per_s <= 0) return "-";
+      const std::string peer_name = Entry{en.config, en.size, peer}.name();
+      const auto p = m.find(peer_name);
+      if (p == m.end() || !p->second.error.empty() || failures().count(peer_name) != 0 ||
+          p->second.items_per_s <= 0)
+        return "-";
       char b[32];
       std::snprintf(b, sizeof b, "%.2fx", c.items_per_s / p->second.items_per_s);
       return b;
     };
     char pad[32] = "-";
     if (c.pad_frac >= 0) std::snprintf(pad, sizeof pad, "%.2e", c.pad_frac);
-    std::fprintf(out, "%-6s %-5zu %-20s %9.2f %8.2f %14s %14s %10s\n", en.config.c_str(), en.size,
-                 en.engine.c_str(), c.items_per_s / 1e6, c.bytes_per_s / 1e9,
-                 ratio("boost_spsc").c_str(), ratio("moodycamel").c_str(), pad);
+    char cv[32] = "-";
+    if (c.items_cv >= 0) std::snprintf(cv, sizeof cv, "%.0f%%", 100.0 * c.items_cv);
+    std::fprintf(out, "%-6s %-5zu %-20s %9.2f %8.2f %14s %14s %10s %7s\n", en.config.c_str(),
+                 en.size, en.engine.c_str(), c.items_per_s / 1e6, c.bytes_per_s / 1e9,
+                 ratio("boost_spsc").c_str(), ratio("moodycamel").c_str(), pad, cv);
   }
+  std::fprintf(out,
+               "pad_frac: share of the bytes the aio2 tail advanced over that were PAD records.\n"
+               "cv: coefficient of variation of records/s over the repetitions.\n");
+  if (failed == 0)
+    std::fprintf(out, "checks: every transfer reaped exactly the records produced "
+                      "(count, sequence sum, and order for 1P1C)\n");
+  else
+    std::fprintf(out, "checks: %d benchmark(s) FAILED (see ERROR rows)\n", failed);
   std::fflush(out);
+  return failed;
 }
 
 // The flags we must know before benchmark::Initialize() consumes them.
@@ -780,6 +939,7 @@ struct DisplayFlags {
   std::string format = "console";
   std::string color = "auto";
   bool tabular = false;
+  bool repetitions = false;
 };
 
 bool truthy(std::string_view v) { return v == "true" || v == "yes" || v == "on" || v == "1"; }
@@ -798,6 +958,7 @@ DisplayFlags scan_flags(int argc, char **argv)
     if (value("--benchmark_format=", v)) f.format = v;
     else if (value("--benchmark_color=", v)) f.color = v;
     else if (value("--benchmark_counters_tabular=", v)) f.tabular = truthy(v);
+    else if (value("--benchmark_repetitions=", v)) f.repetitions = true;
   }
   return f;
 }
@@ -807,10 +968,25 @@ DisplayFlags scan_flags(int argc, char **argv)
 int main(int argc, char **argv)
 {
   const DisplayFlags flags = scan_flags(argc, argv);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  // Default: run the repetitions of all benchmarks in random interleaved
+  // order, so that slow drifts of the machine (a VM here) hit every engine
+  // alike. --benchmark_enable_random_interleaving=false turns it off.
+  static char interleave[] = "--benchmark_enable_random_interleaving=true";
+  std::vector<char *> args(argv, argv + argc);
+  const bool user_set = std::any_of(args.begin() + 1, args.end(), [](const char *a) {
+    return std::string_view(a).substr(0, 38) == "--benchmark_enable_random_interleaving";
+  });
+  if (!user_set) args.insert(args.begin() + 1, interleave);
+  int nargs = static_cast<int>(args.size());
+  args.push_back(nullptr);
+  benchmark::Initialize(&nargs, args.data());
+  if (benchmark::ReportUnrecognizedArguments(nargs, args.data())) return 1;
+  g_user_repetitions = flags.repetitions;
   register_all();
 
+  const double rtt_start = cross_cpu_round_trip_ns();
+  benchmark::AddCustomContext("cross_cpu_round_trip", format_ns(rtt_start));
+  int failed = 0;
   if (flags.format == "console") {
     const bool color = flags.color == "auto" ? isatty(STDOUT_FILENO) != 0 : truthy(flags.color);
     int opts = benchmark::ConsoleReporter::OO_None;
@@ -818,13 +994,14 @@ int main(int argc, char **argv)
     if (flags.tabular) opts |= benchmark::ConsoleReporter::OO_Tabular;
     TableReporter reporter(static_cast<benchmark::ConsoleReporter::OutputOptions>(opts));
     benchmark::RunSpecifiedBenchmarks(&reporter);
-    print_ratio_table(stdout);
+    failed = print_ratio_table(stdout, rtt_start, cross_cpu_round_trip_ns());
   } else {
     // The library owns the default display reporter; it must not be deleted.
     CaptureTee tee(benchmark::CreateDefaultDisplayReporter());
     benchmark::RunSpecifiedBenchmarks(&tee);
-    print_ratio_table(stderr);  // keep stdout machine-readable
+    // Keep stdout machine-readable.
+    failed = print_ratio_table(stderr, rtt_start, cross_cpu_round_trip_ns());
   }
   benchmark::Shutdown();
-  return 0;
+  return failed == 0 ? 0 : 1;
 }

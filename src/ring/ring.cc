@@ -65,6 +65,8 @@ int aio2_ring_init(void *mem, size_t mem_bytes, uint64_t data_bytes, uint32_t fl
   r->setup_flags = flags;
   r->data_bytes = data_bytes;
   r->head = start_pos;
+  r->reaper_tail = start_pos;
+  r->producer_head = start_pos;
   // Release: whoever is handed the ring after init (a thread, or a process
   // through shared memory and some later synchronisation) sees the header
   // complete. Pairs with the acquire loads in validate().

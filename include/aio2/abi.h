@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * aio2/abi.h - the aio2 ABI: requests, attributes, events, setup parameters.
+ *
+ * Every structure here is a fixed-layout host-endian struct of explicit
+ * widths, 8-byte aligned, with its size and every offset checked below.
+ * Every variable-length record is a multiple of 8 bytes and states its own
+ * length in bytes first. Reserved fields must be zero: that is how the ABI
+ * grows without breaking old callers, so non-zero reserved bits are refused.
+ *
+ * Who writes what: "caller" is the program using aio2, "aio2" the library.
+ */
+#ifndef AIO2_ABI_H
+#define AIO2_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aio2/ring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ABI version this header describes. Pass it to aio2_setup(); a library
+ * that does not implement the version you were built for refuses it. */
+#define AIO2_ABI_VERSION 1u
+
+/* ---- Requests --------------------------------------------------------- */
+
+/* One request: run system call `nr` with `args`. Written by the caller.
+ * Requests are concatenated in the buffer given to aio2_submit(); each one
+ * starts 8-byte aligned, `len` bytes after the previous one. */
+struct aio2_iocb {
+	uint32_t len;       /* bytes of this request, attributes included;
+			     * a multiple of 8, at least 72 */
+	uint32_t nr;        /* system call number, this architecture's numbering */
+	uint64_t user_data; /* echoed in the event; also names it for cancel */
+	uint64_t args[6];   /* the system call's arguments, as it takes them */
+	uint32_t flags;     /* AIO2_IOCB_* executor hints */
+	uint32_t reserved;  /* must be zero */
+	/* attributes (struct aio2_attr records) from byte 72 to len */
+};
+
+/* Executor hints. Unknown bits are refused with -EINVAL. */
+/* The call may wait without bound (a read on a pipe, a futex wait): run it
+ * on an unbounded worker, whatever the system-call table says. */
+#define AIO2_IOCB_UNBOUNDED 0x1u
+/* The call finishes (regular-file I/O): run it on a bounded worker and skip
+ * the fstat() aio2 otherwise does to classify a descriptor. */
+#define AIO2_IOCB_BOUNDED 0x2u
+#define AIO2_IOCB_ALL 0x3u
+
+/* ---- Attributes -------------------------------------------------------- */
+
+/* An attribute of a request: an 8-byte header, then `len - 8` bytes of
+ * payload whose layout the attribute `id` defines. Written by the caller. */
+struct aio2_attr {
+	uint16_t id;    /* AIO2_ATTR_* or a user-defined id */
+	uint16_t flags; /* AIO2_ATTR_F_* */
+	uint32_t len;   /* bytes including this header; multiple of 8, >= 8 */
+};
+
+/* Fail the request with -EOPNOTSUPP, before it runs, when this attribute
+ * cannot be honoured, instead of reporting UNSUPPORTED in the event. */
+#define AIO2_ATTR_F_REQUIRED 0x1u
+#define AIO2_ATTR_F_ALL 0x1u
+
+/* ---- Events ------------------------------------------------------------ */
+
+/* The completion of one request. Written by aio2 into the completion ring
+ * (or the overflow list). Its first 8 bytes are the generic ring's record
+ * header: `len` is the record length, and the ring owns the top two bits of
+ * `flags` (AIO2_RING_REC_BUSY, AIO2_RING_REC_PAD), which a reaped event never
+ * has set. */
+struct aio2_event {
+	uint32_t len;       /* bytes of this event, attribute results included */
+	uint32_t flags;     /* AIO2_EVENT_* */
+	uint64_t user_data; /* the request's user_data */
+	int64_t res;        /* the system call's return value, or -errno */
+	/* attribute results (struct aio2_attr_ret) from byte 24 to len, one per
+	 * attribute of the request, in request order */
+};
+
+/* The request never ran: it was cancelled while queued (res -ECANCELED). */
+#define AIO2_EVENT_CANCELED 0x1u
+
+/* The result of one attribute, in the event. Written by aio2. */
+struct aio2_attr_ret {
+	uint16_t id;     /* the attribute's id */
+	uint16_t status; /* AIO2_ATTR_* status below */
+	uint32_t len;    /* bytes including this header; multiple of 8 */
+	/* result payload, as the attribute defines it (none unless OK) */
+};
+
+/* Attribute result status. */
+#define AIO2_ATTR_OK 0u             /* honoured; the payload holds the result */
+#define AIO2_ATTR_UNSUPPORTED 1u    /* this build does not know the id */
+#define AIO2_ATTR_NOT_APPLICABLE 2u /* known, but means nothing for this call */
+#define AIO2_ATTR_UNAVAILABLE 3u    /* known, but this execution path cannot provide it */
+#define AIO2_ATTR_ERROR 4u          /* tried and failed */
+
+/* ---- Contexts ------------------------------------------------------------ */
+
+/* Context types. */
+#define AIO2_CTX_RING 0u   /* asynchronous: completions go to the ring */
+#define AIO2_CTX_SYNC 1u   /* no ring: only aio2_call() */
+#define AIO2_CTX_LEGACY 2u /* reserved: the old io_event format (not yet built) */
+
+/* Setup flags. Unknown bits are refused with -EINVAL. */
+/* Create an eventfd that is signalled whenever events are posted. */
+#define AIO2_SETUP_EVENTFD 0x1u
+#define AIO2_SETUP_ALL 0x1u
+
+/* Feature bits this build supports, returned in aio2_params.features. */
+#define AIO2_FEAT_RING 0x1ull     /* RING contexts */
+#define AIO2_FEAT_SYNC 0x2ull     /* SYNC contexts and aio2_call */
+#define AIO2_FEAT_EVENTFD 0x4ull  /* AIO2_SETUP_EVENTFD */
+#define AIO2_FEAT_OVERFLOW 0x8ull /* completions beyond the ring wait on an overflow list */
+#define AIO2_FEAT_POOL 0x10ull    /* the generic system-call thread pool */
+#define AIO2_FEAT_CANCEL 0x20ull  /* aio2_cancel, including interrupting running calls */
+
+/* Owner flags aio2 sets in its completion ring's header
+ * (aio2_ring_owner_flags()). A reaper that finds the ring empty while either
+ * is set must call aio2_getevents(). */
+#define AIO2_RING_OVERFLOW 0x1u       /* events are waiting on the overflow list */
+#define AIO2_RING_NEED_GETEVENTS 0x2u /* aio2 needs a call to make progress */
+
+/* Parameters of aio2_setup(). Zero means "the default" for every input.
+ * The caller sets `size` to sizeof(struct aio2_params) as it was compiled;
+ * a shorter struct from an older header keeps working (missing fields take
+ * their defaults and are not written back), a longer one from a newer
+ * header is accepted when its unknown tail is all zero (-E2BIG otherwise). */
+struct aio2_params {
+	uint32_t size;              /* caller: bytes of this struct it knows */
+	uint32_t type;              /* caller: AIO2_CTX_* */
+	uint32_t flags;             /* caller: AIO2_SETUP_* */
+	uint32_t max_inflight;      /* caller: most requests submitted and not yet
+				     * completed into the ring (default 65536);
+				     * aio2: the value in force */
+	uint64_t ring_bytes;        /* caller: completion ring data bytes, a power
+				     * of two (default 65536); aio2: in force */
+	uint32_t bounded_workers;   /* caller: most bounded workers (default:
+				     * 4 x CPUs); aio2: in force */
+	uint32_t unbounded_workers; /* caller: most unbounded workers (default
+				     * 4096); aio2: in force */
+	uint32_t idle_ms;           /* caller: an idle worker exits after this
+				     * (default 2000); aio2: in force */
+	int32_t eventfd;            /* aio2: the context's eventfd, or -1 */
+	uint64_t features;          /* aio2: AIO2_FEAT_* of this build */
+	uint64_t reserved[2];       /* must be zero */
+};
+
+/* The smallest struct aio2_params accepted: size, type, flags, max_inflight. */
+#define AIO2_PARAMS_SIZE_MIN 16u
+#define AIO2_PARAMS_SIZE_V1 64u
+
+/* ---- Layout checks --------------------------------------------------------- */
+
+AIO2__STATIC_ASSERT(sizeof(struct aio2_iocb) == 72, "aio2_iocb is 72 bytes");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_iocb, nr) == 4, "iocb.nr");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_iocb, user_data) == 8, "iocb.user_data");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_iocb, args) == 16, "iocb.args");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_iocb, flags) == 64, "iocb.flags");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_iocb, reserved) == 68, "iocb.reserved");
+AIO2__STATIC_ASSERT(sizeof(struct aio2_attr) == 8, "aio2_attr is 8 bytes");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_attr, flags) == 2, "attr.flags");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_attr, len) == 4, "attr.len");
+AIO2__STATIC_ASSERT(sizeof(struct aio2_event) == 24, "aio2_event is 24 bytes");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_event, flags) == offsetof(struct aio2_ring_rec, flags),
+		    "an event's first 8 bytes are the ring record header");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_event, user_data) == 8, "event.user_data");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_event, res) == 16, "event.res");
+AIO2__STATIC_ASSERT(sizeof(struct aio2_attr_ret) == 8, "aio2_attr_ret is 8 bytes");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_attr_ret, status) == 2, "attr_ret.status");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_attr_ret, len) == 4, "attr_ret.len");
+AIO2__STATIC_ASSERT(sizeof(struct aio2_params) == AIO2_PARAMS_SIZE_V1, "aio2_params v1 size");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_params, max_inflight) == 12, "params.max_inflight");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_params, ring_bytes) == 16, "params.ring_bytes");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_params, eventfd) == 36, "params.eventfd");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_params, features) == 40, "params.features");
+AIO2__STATIC_ASSERT((AIO2_EVENT_CANCELED & AIO2_RING_REC_RING_MASK) == 0,
+		    "event flags stay out of the ring's bits");
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AIO2_ABI_H */

@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * aio2/aio2.h - aio2's entry points, and inline helpers that need no call
+ * into the library.
+ *
+ * aio2 runs any system call asynchronously. A request (struct aio2_iocb)
+ * names a system call and its arguments and may carry attributes; its
+ * completion (struct aio2_event) arrives in a ring of variable-length
+ * records that any number of threads can reap, with a result for every
+ * attribute. See aio2/abi.h for the layouts.
+ *
+ * All entry points return a negative errno on failure and never throw.
+ *
+ * Which calls may run at the same time, on one context:
+ *
+ *   call                  | with itself | with the others
+ *   ----------------------+-------------+-----------------------------------
+ *   aio2_submit           | yes         | yes
+ *   aio2_getevents        | yes         | yes
+ *   aio2_reap_events      | yes         | yes (it is what aio2_getevents uses)
+ *   aio2_peek_event /     | no          | yes with submit, cancel, call; no
+ *     aio2_consume_event  |             |   with getevents or reap_events
+ *   aio2_call             | yes         | yes
+ *   aio2_cancel           | yes         | yes
+ *   aio2_ring_get,        | yes         | yes
+ *     aio2_eventfd        |             |
+ *   aio2_destroy          | no          | no: every other call on the context
+ *                         |             |   must have returned, and none may
+ *                         |             |   start; it then waits for requests
+ */
+#ifndef AIO2_AIO2_H
+#define AIO2_AIO2_H
+
+#include <stddef.h>
+#include <string.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "aio2/abi.h"
+#include "aio2/ring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct aio2_ctx aio2_ctx;
+
+/* aio2_setup - create a context.
+ * `version`: AIO2_ABI_VERSION as the caller was built; `p`: in/out
+ * parameters (see struct aio2_params), NULL for all defaults; `out`: the new
+ * context. Returns 0, or
+ *   -EPROTONOSUPPORT  `version` is not one this library implements
+ *   -EINVAL           out is NULL; p->size below AIO2_PARAMS_SIZE_MIN;
+ *                     unknown type or flags; ring_bytes not a power of two in
+ *                     [4096, 2^32]; non-zero reserved fields
+ *   -E2BIG            p->size is larger than this library knows and the
+ *                     extra bytes are not all zero
+ *   -EOPNOTSUPP       AIO2_CTX_LEGACY (not built yet)
+ *   -EBUSY            the cancel signal (SIGRTMAX - 2) has a handler that
+ *                     is not aio2's
+ *   -ENOMEM, -EMFILE  out of memory or file descriptors */
+int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out);
+
+/* aio2_destroy - cancel what is queued (interrupt what runs), wait for every
+ * request to finish, free everything. Unreaped events are discarded. Returns
+ * 0 or -EBADF (NULL or already destroyed context). */
+int aio2_destroy(aio2_ctx *ctx);
+
+/* aio2_submit - queue the requests in `reqs` (`bytes` long, 8-byte aligned,
+ * requests back to back). Each request is validated completely before it is
+ * queued; submission stops at the first request that is malformed, refused,
+ * or over the in-flight limit. Returns the bytes accepted (a prefix of whole
+ * requests), or, when the first request fails, its error:
+ *   -EBADF       NULL or destroyed context
+ *   -EBADFD      the context is not a RING context
+ *   -EINVAL      reqs NULL with bytes > 0; reqs misaligned; a request shorter
+ *                than 72 bytes, not a multiple of 8, or longer than what is
+ *                left of the buffer; non-zero reserved field; unknown
+ *                AIO2_IOCB_* flags (or both BOUNDED and UNBOUNDED); an
+ *                attribute shorter than 8 bytes, not a multiple of 8,
+ *                running past its request, or with unknown flags
+ *   -E2BIG       a request longer than 65536 bytes
+ *   -ENOSYS      `nr` is not a system call on this architecture
+ *   -EPERM       `nr` is refused (docs/syscalls.md gives each reason)
+ *   -EOPNOTSUPP  an attribute marked AIO2_ATTR_F_REQUIRED is not supported
+ *   -EAGAIN      the in-flight limit (aio2_params.max_inflight) is reached
+ * Ring space never limits submission: completions that find the ring full
+ * wait on the overflow list. Every accepted request produces one event. */
+ssize_t aio2_submit(aio2_ctx *ctx, const void *reqs, size_t bytes);
+
+/* aio2_getevents - copy whole events into `buf` (`bytes` long, 8-byte
+ * aligned): first from the ring, then from the overflow list, oldest first.
+ * Waits until at least `min_events` were copied or `timeout` (relative,
+ * CLOCK_MONOTONIC) passes; timeout NULL waits for ever, zero polls. Returns
+ * the bytes written (0 when the timeout passed with nothing), or
+ *   -EBADF   NULL or destroyed context;  -EBADFD  not a RING context
+ *   -EINVAL  buf NULL or misaligned, or timeout invalid, or `bytes` cannot
+ *            hold the next event: then, when bytes >= 4, the first 4 bytes
+ *            of buf receive (as a uint32_t) the bytes that event needs
+ *   -EINTR   a signal arrived before any event did
+ * Never returns part of an event. Clears AIO2_RING_OVERFLOW once the
+ * overflow list is empty. */
+ssize_t aio2_getevents(aio2_ctx *ctx, unsigned min_events, void *buf, size_t bytes,
+		       const struct timespec *timeout);
+
+/* aio2_call - run one request synchronously in the calling thread, with its
+ * attributes, and write its event into `ev` (`ev_bytes` long, 8-aligned).
+ * `ctx` NULL uses a process-wide SYNC context; a RING context works too (the
+ * event goes to `ev`, not to the ring). Returns the event's length, or the
+ * errors of aio2_submit for the request (it does not run then), or -ENOBUFS
+ * when `ev_bytes` cannot hold its event (it does not run then either). The
+ * system call's own result is in the event's `res`. */
+ssize_t aio2_call(aio2_ctx *ctx, const struct aio2_iocb *req, void *ev, size_t ev_bytes);
+
+/* aio2_cancel - cancel the oldest outstanding request with `user_data`.
+ * Returns
+ *   0          it was queued: it will not run; its event has res -ECANCELED
+ *              and flag AIO2_EVENT_CANCELED
+ *   -EALREADY  it is running: its worker was interrupted with a signal, and
+ *              its event carries whatever the call returned (-EINTR for a
+ *              call blocked in the kernel, or its result if it had finished)
+ *   -ENOENT    no outstanding request has this user_data (it may have
+ *              completed already)
+ *   -EBADF, -EBADFD  as for aio2_submit */
+int aio2_cancel(aio2_ctx *ctx, uint64_t user_data);
+
+/* aio2_ring_get - the context's completion ring, for reaping without a call
+ * (see the helpers below). NULL for a bad or non-RING context. */
+struct aio2_ring *aio2_ring_get(aio2_ctx *ctx);
+
+/* aio2_eventfd - the context's eventfd (AIO2_SETUP_EVENTFD), signalled each
+ * time events are posted; -ENOENT when the context has none, -EBADF for a
+ * bad context. The context owns it: do not close it. */
+int aio2_eventfd(aio2_ctx *ctx);
+
+/* aio2_strerror - a sentence for any -errno aio2 returns, in aio2's terms. */
+const char *aio2_strerror(int err);
+
+/* ---- Inline helpers: building requests --------------------------------- */
+
+/* aio2_prep - fill a request with no attributes. */
+static inline void aio2_prep(struct aio2_iocb *io, long nr, uint64_t user_data, uint64_t a0,
+			     uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	memset(io, 0, sizeof *io);
+	io->len = (uint32_t)sizeof *io;
+	io->nr = (uint32_t)nr;
+	io->user_data = user_data;
+	io->args[0] = a0;
+	io->args[1] = a1;
+	io->args[2] = a2;
+	io->args[3] = a3;
+	io->args[4] = a4;
+	io->args[5] = a5;
+}
+
+/* aio2_attr_add - append an attribute with `payload_len` payload bytes
+ * (rounded up to 8, zero-filled) to the request, which must have `cap`
+ * bytes of room from its start. Returns a pointer to the payload, or NULL
+ * when it does not fit. */
+static inline void *aio2_attr_add(struct aio2_iocb *io, size_t cap, uint16_t id, uint16_t flags,
+				  const void *payload, size_t payload_len)
+{
+	const size_t len = sizeof(struct aio2_attr) + ((payload_len + 7u) & ~(size_t)7u);
+	unsigned char *at = (unsigned char *)io + io->len;
+	struct aio2_attr a;
+
+	if (io->len + len > cap || io->len + len > 0xffffffffu)
+		return NULL;
+	a.id = id;
+	a.flags = flags;
+	a.len = (uint32_t)len;
+	memcpy(at, &a, sizeof a);
+	memset(at + sizeof a, 0, len - sizeof a);
+	if (payload_len)
+		memcpy(at + sizeof a, payload, payload_len);
+	io->len += (uint32_t)len;
+	return at + sizeof a;
+}
+
+/* ---- Inline helpers: walking events ---------------------------------------- */
+
+/* aio2_event_next - the event after `ev` in a buffer of `bytes` filled by
+ * aio2_getevents or aio2_reap_events starting at `buf`, or the first one when
+ * `ev` is NULL; NULL at the end. */
+static inline const struct aio2_event *aio2_event_next(const void *buf, size_t bytes,
+							const struct aio2_event *ev)
+{
+	const unsigned char *b = (const unsigned char *)buf;
+	size_t off = ev ? (size_t)((const unsigned char *)ev - b) + ev->len : 0;
+	if (off + sizeof(struct aio2_event) > bytes)
+		return NULL;
+	return (const struct aio2_event *)(const void *)(b + off);
+}
+
+/* aio2_event_attr - the result for the `index`-th attribute of the request
+ * (0-based, request order) in `ev`, or NULL when there are fewer. */
+static inline const struct aio2_attr_ret *aio2_event_attr(const struct aio2_event *ev, unsigned index)
+{
+	const unsigned char *p = (const unsigned char *)ev + sizeof *ev;
+	const unsigned char *end = (const unsigned char *)ev + ev->len;
+	while (p + sizeof(struct aio2_attr_ret) <= end) {
+		const struct aio2_attr_ret *r = (const struct aio2_attr_ret *)(const void *)p;
+		if (r->len < sizeof *r || p + r->len > end)
+			return NULL;
+		if (index-- == 0)
+			return r;
+		p += r->len;
+	}
+	return NULL;
+}
+
+/* aio2_event_find_attr - the first result with attribute `id`, or NULL. */
+static inline const struct aio2_attr_ret *aio2_event_find_attr(const struct aio2_event *ev, uint16_t id)
+{
+	unsigned i;
+	const struct aio2_attr_ret *r;
+	for (i = 0; (r = aio2_event_attr(ev, i)) != NULL; i++)
+		if (r->id == id)
+			return r;
+	return NULL;
+}
+
+/* ---- Inline helpers: reaping from user memory, no call ------------------------ */
+
+/* aio2_reap_events - any number of threads: copy whole events from the
+ * context's ring (aio2_ring_get) into `buf`, claimed with one CAS. Returns
+ * the bytes copied, 0 when the ring is empty, -EAGAIN when the ring is empty
+ * but aio2 holds events elsewhere or needs a call (OVERFLOW or
+ * NEED_GETEVENTS): call aio2_getevents then. Other errors as aio2_ring_reap. */
+static inline int64_t aio2_reap_events(struct aio2_ring *ring, void *buf, size_t bytes)
+{
+	const int64_t got = aio2_ring_reap(ring, buf, bytes, 0);
+	if (got != 0)
+		return got;
+	if (aio2_ring_owner_flags(ring) & (AIO2_RING_OVERFLOW | AIO2_RING_NEED_GETEVENTS))
+		return -EAGAIN;
+	return 0;
+}
+
+/* aio2_peek_event - a single reaper, zero copy: the next event in place.
+ * Returns 1 and sets *ev, 0 when empty, -EAGAIN as for aio2_reap_events,
+ * or a ring error. Release it with aio2_consume_event. Only when no other
+ * thread reaps this context (aio2_getevents included). */
+static inline int aio2_peek_event(struct aio2_ring *ring, const struct aio2_event **ev)
+{
+	struct aio2_ring_rec *rec;
+	const int rc = aio2_ring_peek(ring, &rec);
+	if (rc == 1)
+		*ev = (const struct aio2_event *)(const void *)rec;
+	if (rc == 0 && (aio2_ring_owner_flags(ring) & (AIO2_RING_OVERFLOW | AIO2_RING_NEED_GETEVENTS)))
+		return -EAGAIN;
+	return rc;
+}
+
+/* aio2_consume_event - release the event returned by aio2_peek_event. */
+static inline void aio2_consume_event(struct aio2_ring *ring, const struct aio2_event *ev)
+{
+	aio2_ring_consume(ring, (const struct aio2_ring_rec *)(const void *)ev);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AIO2_AIO2_H */

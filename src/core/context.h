@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+// A context: its completion ring, overflow list, eventfd, request slots,
+// limits and thread pool. The C entry points in context.cc are thin
+// wrappers over this.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "aio2/aio2.h"
+#include "core/request.h"
+#include "exec/pool.h"
+
+namespace aio2 {
+
+struct limits {
+  uint32_t max_inflight;
+  uint64_t ring_bytes;
+  uint32_t bounded_workers;
+  uint32_t unbounded_workers;
+  uint32_t idle_ms;
+};
+
+class context {
+ public:
+  context(uint32_t type, uint32_t flags, const limits &lim) noexcept;
+  ~context();
+  context(const context &) = delete;
+  context &operator=(const context &) = delete;
+
+  // Creates the ring and eventfd. Returns 0 or -errno.
+  int start() noexcept;
+
+  ssize_t submit(const void *reqs, size_t bytes) noexcept;
+  ssize_t getevents(unsigned min_events, void *buf, size_t bytes,
+                    const struct timespec *timeout) noexcept;
+  int cancel(uint64_t user_data) noexcept;
+  // Stops waiters, cancels and waits for every request (used by destroy).
+  void close() noexcept;
+
+  uint32_t type() const noexcept { return type_; }
+  aio2_ring *ring() const noexcept { return ring_; }
+  int eventfd() const noexcept { return efd_; }
+
+ private:
+  static void on_complete(void *self, request *r) noexcept;
+  void complete(request *r) noexcept;
+  bool push_to_ring(const request *r) noexcept;
+  void wake() noexcept;
+  // Copies events into buf from the ring, then from the overflow list.
+  // Returns 0, or -ENOBUFS with *need set, or a ring error.
+  int drain(unsigned char *buf, size_t bytes, size_t &got, unsigned &events,
+            uint32_t *need) noexcept;
+  request *take_slot() noexcept;
+  void put_slot(request *r) noexcept;
+
+  const uint32_t type_;
+  const uint32_t flags_;
+  const limits lim_;
+  aio2_ring *ring_ = nullptr;
+  int efd_ = -1;
+
+  // Requests accepted whose events are not yet in the ring (queued, running,
+  // or on the overflow list). Relaxed: a counter for the limit, it
+  // publishes nothing.
+  std::atomic<uint32_t> inflight_{0};
+
+  // Request slots: chunks that live until the context dies, and a free list.
+  std::mutex slots_mu_;
+  std::vector<std::unique_ptr<request[]>> chunks_;  // guarded by slots_mu_
+  request *free_slots_ = nullptr;                   // guarded by slots_mu_
+
+  // Events that found the ring full, oldest first.
+  std::mutex ovf_mu_;
+  request *ovf_head_ = nullptr;  // guarded by ovf_mu_
+  request *ovf_tail_ = nullptr;  // guarded by ovf_mu_
+  // Length of the overflow list. Written under ovf_mu_; read without it as a
+  // hint (a completion that sees 0 tries the ring first). Acquire/release:
+  // a reader that sees it non-zero and takes ovf_mu_ finds the entries.
+  std::atomic<uint64_t> ovf_count_{0};
+
+  // Waiting in getevents: `posted` is the futex word, bumped after every
+  // post; `waiters` counts threads about to sleep on it. Both seq_cst: a
+  // poster that reads waiters == 0 has bumped posted before any waiter
+  // sampled it, so that waiter's futex_wait returns at once (Dekker).
+  std::atomic<uint32_t> posted_{0};
+  std::atomic<uint32_t> waiters_{0};
+  std::atomic<bool> closing_{false};  // set once by close(); waiters return
+
+  exec::pool pool_;
+};
+
+// Runs one request synchronously (aio2_call). Returns the event's length or
+// -errno.
+ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes) noexcept;
+
+}  // namespace aio2

@@ -1,0 +1,641 @@
+// SPDX-License-Identifier: MIT
+// The entry points, one behaviour and one error at a time: setup's version,
+// size and flag rules; submit's validation of every field; getevents'
+// waiting and buffer rules; call; cancel; the eventfd; destroy.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "aio2/aio2.h"
+
+namespace {
+
+struct ctx_deleter {
+  void operator()(aio2_ctx *c) const { aio2_destroy(c); }
+};
+using ctx_ptr = std::unique_ptr<aio2_ctx, ctx_deleter>;
+
+ctx_ptr make_ctx(aio2_params p = {}) {
+  p.size = sizeof p;
+  aio2_ctx *c = nullptr;
+  const int err = aio2_setup(AIO2_ABI_VERSION, &p, &c);
+  EXPECT_EQ(err, 0) << aio2_strerror(err);
+  return ctx_ptr(c);
+}
+
+aio2_iocb req(long nr, uint64_t ud, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0,
+              uint64_t a3 = 0) {
+  aio2_iocb io;
+  aio2_prep(&io, nr, ud, a0, a1, a2, a3, 0, 0);
+  return io;
+}
+
+// Waits for exactly `n` events and returns them as copies.
+std::vector<std::vector<unsigned char>> wait_events(aio2_ctx *c, unsigned n) {
+  std::vector<std::vector<unsigned char>> out;
+  alignas(8) unsigned char buf[8192];
+  while (out.size() < n) {
+    const timespec ts{10, 0};
+    const ssize_t got = aio2_getevents(c, 1, buf, sizeof buf, &ts);
+    EXPECT_GT(got, 0) << aio2_strerror(static_cast<int>(got));
+    if (got <= 0) break;
+    for (auto *ev = aio2_event_next(buf, static_cast<size_t>(got), nullptr); ev;
+         ev = aio2_event_next(buf, static_cast<size_t>(got), ev))
+      out.emplace_back(reinterpret_cast<const unsigned char *>(ev),
+                       reinterpret_cast<const unsigned char *>(ev) + ev->len);
+  }
+  return out;
+}
+
+const aio2_event &as_event(const std::vector<unsigned char> &v) {
+  return *reinterpret_cast<const aio2_event *>(v.data());
+}
+
+// ---- setup --------------------------------------------------------------
+
+TEST(Setup, RefusesVersionsItDoesNotImplement) {
+  aio2_ctx *c = nullptr;
+  EXPECT_EQ(aio2_setup(0, nullptr, &c), -EPROTONOSUPPORT);
+  EXPECT_EQ(aio2_setup(AIO2_ABI_VERSION + 1, nullptr, &c), -EPROTONOSUPPORT);
+  EXPECT_EQ(c, nullptr);
+}
+
+TEST(Setup, DefaultsWithoutParams) {
+  aio2_ctx *c = nullptr;
+  ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, nullptr, &c), 0);
+  EXPECT_NE(aio2_ring_get(c), nullptr);
+  EXPECT_EQ(aio2_eventfd(c), -ENOENT);
+  EXPECT_EQ(aio2_destroy(c), 0);
+}
+
+TEST(Setup, RefusesBadParams) {
+  aio2_ctx *c = nullptr;
+  aio2_params p{};
+  p.size = sizeof p;
+  EXPECT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, nullptr), -EINVAL);
+  auto bad = [&](auto change, int err) {
+    aio2_params q{};
+    q.size = sizeof q;
+    change(q);
+    EXPECT_EQ(aio2_setup(AIO2_ABI_VERSION, &q, &c), err);
+  };
+  bad([](aio2_params &q) { q.size = 8; }, -EINVAL);
+  bad([](aio2_params &q) { q.flags = 0x80; }, -EINVAL);
+  bad([](aio2_params &q) { q.type = 9; }, -EINVAL);
+  bad([](aio2_params &q) { q.type = AIO2_CTX_LEGACY; }, -EOPNOTSUPP);
+  bad([](aio2_params &q) { q.ring_bytes = 5000; }, -EINVAL);
+  bad([](aio2_params &q) { q.ring_bytes = 2048; }, -EINVAL);
+  bad([](aio2_params &q) { q.reserved[1] = 1; }, -EINVAL);
+  bad([](aio2_params &q) {
+    q.type = AIO2_CTX_SYNC;
+    q.flags = AIO2_SETUP_EVENTFD;
+  }, -EINVAL);
+}
+
+TEST(Setup, ReportsWhatIsInForce) {
+  aio2_params p{};
+  p.size = sizeof p;
+  p.ring_bytes = 8192;
+  p.flags = AIO2_SETUP_EVENTFD;
+  aio2_ctx *c = nullptr;
+  ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, &c), 0);
+  EXPECT_EQ(p.ring_bytes, 8192u);
+  EXPECT_EQ(p.max_inflight, 65536u);
+  EXPECT_GT(p.bounded_workers, 0u);
+  EXPECT_GE(p.eventfd, 0);
+  EXPECT_EQ(aio2_eventfd(c), p.eventfd);
+  const uint64_t want = AIO2_FEAT_RING | AIO2_FEAT_SYNC | AIO2_FEAT_EVENTFD | AIO2_FEAT_OVERFLOW |
+                        AIO2_FEAT_POOL | AIO2_FEAT_CANCEL;
+  EXPECT_EQ(p.features & want, want);
+  EXPECT_EQ(aio2_ring_get(c)->data_bytes, 8192u);
+  EXPECT_EQ(aio2_destroy(c), 0);
+}
+
+TEST(Setup, OlderShorterParamsKeepWorkingAndAreNotOverrun) {
+  struct {
+    aio2_params p;
+    unsigned char guard[8];
+  } s;
+  std::memset(&s, 0xa5, sizeof s);
+  std::memset(&s.p, 0, AIO2_PARAMS_SIZE_MIN);
+  s.p.size = AIO2_PARAMS_SIZE_MIN;  // size, type, flags, max_inflight only
+  s.p.max_inflight = 77;
+  aio2_ctx *c = nullptr;
+  ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &s.p, &c), 0);
+  EXPECT_EQ(s.p.max_inflight, 77u);
+  const auto *tail = reinterpret_cast<const unsigned char *>(&s.p) + AIO2_PARAMS_SIZE_MIN;
+  for (size_t i = 0; i < sizeof s - AIO2_PARAMS_SIZE_MIN; i++) ASSERT_EQ(tail[i], 0xa5) << i;
+  EXPECT_EQ(aio2_destroy(c), 0);
+}
+
+TEST(Setup, NewerLongerParamsNeedAZeroTail) {
+  struct {
+    aio2_params p;
+    uint64_t future[2];
+  } s{};
+  s.p.size = sizeof s;
+  aio2_ctx *c = nullptr;
+  ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &s.p, &c), 0);
+  EXPECT_EQ(aio2_destroy(c), 0);
+  s.future[1] = 1;
+  s.p.size = sizeof s;
+  EXPECT_EQ(aio2_setup(AIO2_ABI_VERSION, &s.p, &c), -E2BIG);
+}
+
+// ---- handles ------------------------------------------------------------
+
+TEST(Handles, NullAndDestroyedContextsAreRefused) {
+  alignas(8) unsigned char buf[64];
+  const aio2_iocb io = req(SYS_getppid, 1);
+  EXPECT_EQ(aio2_submit(nullptr, &io, sizeof io), -EBADF);
+  EXPECT_EQ(aio2_getevents(nullptr, 0, buf, sizeof buf, nullptr), -EBADF);
+  EXPECT_EQ(aio2_cancel(nullptr, 1), -EBADF);
+  EXPECT_EQ(aio2_destroy(nullptr), -EBADF);
+  EXPECT_EQ(aio2_ring_get(nullptr), nullptr);
+  EXPECT_EQ(aio2_eventfd(nullptr), -EBADF);
+  aio2_ctx *c = nullptr;
+  ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, nullptr, &c), 0);
+  ASSERT_EQ(aio2_destroy(c), 0);
+  EXPECT_EQ(aio2_submit(c, &io, sizeof io), -EBADF);
+  EXPECT_EQ(aio2_getevents(c, 0, buf, sizeof buf, nullptr), -EBADF);
+  EXPECT_EQ(aio2_cancel(c, 1), -EBADF);
+  EXPECT_EQ(aio2_call(c, &io, buf, sizeof buf), -EBADF);
+  EXPECT_EQ(aio2_ring_get(c), nullptr);
+  EXPECT_EQ(aio2_destroy(c), -EBADF);
+}
+
+TEST(Handles, SyncContextOnlyCalls) {
+  aio2_params p{};
+  p.type = AIO2_CTX_SYNC;
+  auto c = make_ctx(p);
+  alignas(8) unsigned char buf[64];
+  const aio2_iocb io = req(SYS_getppid, 5);
+  EXPECT_EQ(aio2_submit(c.get(), &io, sizeof io), -EBADFD);
+  EXPECT_EQ(aio2_getevents(c.get(), 0, buf, sizeof buf, nullptr), -EBADFD);
+  EXPECT_EQ(aio2_cancel(c.get(), 5), -EBADFD);
+  EXPECT_EQ(aio2_ring_get(c.get()), nullptr);
+  ASSERT_EQ(aio2_call(c.get(), &io, buf, sizeof buf), 24);
+  EXPECT_EQ(reinterpret_cast<aio2_event *>(buf)->res, getppid());
+}
+
+// ---- submit validation ----------------------------------------------------
+
+class Submit : public ::testing::Test {
+ protected:
+  ctx_ptr c = make_ctx();
+  // A buffer for hand-built requests, 8-aligned.
+  alignas(8) unsigned char b[512] = {};
+  aio2_iocb *io = reinterpret_cast<aio2_iocb *>(b);
+  void SetUp() override { *io = req(SYS_getppid, 42); }
+  ssize_t submit(size_t bytes) { return aio2_submit(c.get(), b, bytes); }
+  void add_attr(uint16_t id, uint16_t flags, uint32_t len) {
+    aio2_attr a{id, flags, len};
+    std::memcpy(b + io->len, &a, sizeof a);
+    io->len += len;
+  }
+};
+
+TEST_F(Submit, AcceptsAWellFormedRequestAndCompletesIt) {
+  ASSERT_EQ(submit(sizeof *io), 72);
+  const auto evs = wait_events(c.get(), 1);
+  EXPECT_EQ(as_event(evs[0]).user_data, 42u);
+  EXPECT_EQ(as_event(evs[0]).res, getppid());
+  EXPECT_EQ(as_event(evs[0]).len, 24u);
+}
+
+TEST_F(Submit, ZeroBytesIsNothing) { EXPECT_EQ(aio2_submit(c.get(), nullptr, 0), 0); }
+
+TEST_F(Submit, RefusesMalformedRequests) {
+  EXPECT_EQ(aio2_submit(c.get(), nullptr, 72), -EINVAL);
+  EXPECT_EQ(aio2_submit(c.get(), b + 4, 72), -EINVAL);  // misaligned
+  EXPECT_EQ(submit(64), -EINVAL);                        // shorter than a request
+  io->len = 64;
+  EXPECT_EQ(submit(72), -EINVAL);  // len below 72
+  io->len = 76;
+  EXPECT_EQ(submit(80), -EINVAL);  // not a multiple of 8
+  io->len = 80;
+  EXPECT_EQ(submit(72), -EINVAL);  // says more than the buffer holds
+  io->len = 72;
+  io->reserved = 1;
+  EXPECT_EQ(submit(72), -EINVAL);
+  io->reserved = 0;
+  io->flags = 0x100;
+  EXPECT_EQ(submit(72), -EINVAL);  // unknown executor hint
+  io->flags = AIO2_IOCB_BOUNDED | AIO2_IOCB_UNBOUNDED;
+  EXPECT_EQ(submit(72), -EINVAL);  // contradictory hints
+  io->flags = 0;
+  io->len = 72 + 65536;
+  EXPECT_EQ(aio2_submit(c.get(), b, 72 + 65536), -E2BIG);
+}
+
+TEST_F(Submit, RefusesMalformedAttributes) {
+  add_attr(1, 0, 4);  // shorter than an attribute header
+  io->len = 80;
+  EXPECT_EQ(submit(80), -EINVAL);
+  *io = req(SYS_getppid, 1);
+  add_attr(1, 0, 12);  // not a multiple of 8
+  io->len = 88;
+  EXPECT_EQ(submit(88), -EINVAL);
+  *io = req(SYS_getppid, 1);
+  add_attr(1, 0, 16);
+  io->len = 80;  // the attribute runs past its request
+  EXPECT_EQ(submit(80), -EINVAL);
+  *io = req(SYS_getppid, 1);
+  add_attr(1, 0x40, 8);  // unknown attribute flag
+  EXPECT_EQ(submit(io->len), -EINVAL);
+  *io = req(SYS_getppid, 1);
+  add_attr(1, AIO2_ATTR_F_REQUIRED, 8);  // nothing is supported yet
+  EXPECT_EQ(submit(io->len), -EOPNOTSUPP);
+}
+
+TEST_F(Submit, RefusesUnknownAndForbiddenSystemCalls) {
+  io->nr = 100000;
+  EXPECT_EQ(submit(72), -ENOSYS);
+  for (const long nr : {SYS_exit, SYS_exit_group, SYS_execve, SYS_clone, SYS_fork, SYS_setuid,
+                        SYS_setgroups, SYS_rt_sigreturn, SYS_unshare, SYS_seccomp}) {
+    io->nr = static_cast<uint32_t>(nr);
+    EXPECT_EQ(submit(72), -EPERM) << nr;
+  }
+}
+
+TEST_F(Submit, StopsAtTheFirstBadRequestAndRunsWhatCameBefore) {
+  aio2_iocb three[3] = {req(SYS_getppid, 1), req(SYS_getppid, 2), req(SYS_execve, 3)};
+  EXPECT_EQ(aio2_submit(c.get(), three, sizeof three), 144);
+  const auto evs = wait_events(c.get(), 2);
+  std::set<uint64_t> got{as_event(evs[0]).user_data, as_event(evs[1]).user_data};
+  EXPECT_EQ(got, (std::set<uint64_t>{1, 2}));
+  alignas(8) unsigned char buf[256];
+  const timespec poll{0, 20000000};
+  EXPECT_EQ(aio2_getevents(c.get(), 1, buf, sizeof buf, &poll), 0);  // nothing for #3
+}
+
+TEST_F(Submit, UnknownAttributesComeBackUnsupportedInOrder) {
+  add_attr(7, 0, 8);
+  add_attr(9, 0, 24);
+  add_attr(300, 0, 16);
+  ASSERT_EQ(submit(io->len), io->len);
+  const auto evs = wait_events(c.get(), 1);
+  const aio2_event &ev = as_event(evs[0]);
+  EXPECT_EQ(ev.len, 24u + 3 * 8);
+  EXPECT_EQ(ev.res, getppid());
+  const uint16_t ids[] = {7, 9, 300};
+  for (unsigned i = 0; i < 3; i++) {
+    const aio2_attr_ret *r = aio2_event_attr(&ev, i);
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->id, ids[i]);
+    EXPECT_EQ(r->status, AIO2_ATTR_UNSUPPORTED);
+    EXPECT_EQ(r->len, 8u);
+  }
+  EXPECT_EQ(aio2_event_attr(&ev, 3), nullptr);
+  EXPECT_EQ(aio2_event_find_attr(&ev, 9), aio2_event_attr(&ev, 1));
+}
+
+TEST(SubmitLimit, InFlightLimitGivesEagainAndLosesNothing) {
+  aio2_params p{};
+  p.max_inflight = 4;
+  p.bounded_workers = 1;
+  auto c = make_ctx(p);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  // Four reads that block on an empty pipe fill the limit.
+  std::vector<aio2_iocb> reads;
+  uint64_t sink[4];
+  for (uint64_t i = 0; i < 4; i++)
+    reads.push_back(req(SYS_read, i, static_cast<uint64_t>(fds[0]),
+                        reinterpret_cast<uint64_t>(&sink[i]), 8));
+  ASSERT_EQ(aio2_submit(c.get(), reads.data(), reads.size() * sizeof(aio2_iocb)), 4 * 72);
+  const aio2_iocb more = req(SYS_getppid, 99);
+  EXPECT_EQ(aio2_submit(c.get(), &more, sizeof more), -EAGAIN);
+  const uint64_t words[4] = {10, 11, 12, 13};
+  ASSERT_EQ(write(fds[1], words, sizeof words), static_cast<ssize_t>(sizeof words));
+  const auto evs = wait_events(c.get(), 4);
+  for (const auto &e : evs) EXPECT_EQ(as_event(e).res, 8);
+  EXPECT_EQ(aio2_submit(c.get(), &more, sizeof more), 72);  // room again
+  EXPECT_EQ(as_event(wait_events(c.get(), 1)[0]).user_data, 99u);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+// ---- getevents ------------------------------------------------------------
+
+TEST(GetEvents, RefusesBadArguments) {
+  auto c = make_ctx();
+  alignas(8) unsigned char buf[64];
+  EXPECT_EQ(aio2_getevents(c.get(), 0, nullptr, 64, nullptr), -EINVAL);
+  EXPECT_EQ(aio2_getevents(c.get(), 0, buf + 4, 32, nullptr), -EINVAL);
+  const timespec bad{0, 1000000000};
+  EXPECT_EQ(aio2_getevents(c.get(), 0, buf, sizeof buf, &bad), -EINVAL);
+  const timespec neg{-1, 0};
+  EXPECT_EQ(aio2_getevents(c.get(), 0, buf, sizeof buf, &neg), -EINVAL);
+}
+
+TEST(GetEvents, ZeroTimeoutPollsAndTimeoutWaits) {
+  auto c = make_ctx();
+  alignas(8) unsigned char buf[64];
+  const timespec zero{0, 0};
+  EXPECT_EQ(aio2_getevents(c.get(), 1, buf, sizeof buf, &zero), 0);
+  const timespec short_wait{0, 30000000};
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(aio2_getevents(c.get(), 1, buf, sizeof buf, &short_wait), 0);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(30));
+}
+
+TEST(GetEvents, TooSmallBufferSaysHowMuchItNeedsAndKeepsTheEvent) {
+  auto c = make_ctx();
+  alignas(8) unsigned char b[128] = {};
+  auto *io = reinterpret_cast<aio2_iocb *>(b);
+  *io = req(SYS_getppid, 3);
+  ASSERT_NE(aio2_attr_add(io, sizeof b, 11, 0, nullptr, 0), nullptr);
+  ASSERT_NE(aio2_attr_add(io, sizeof b, 12, 0, nullptr, 0), nullptr);
+  ASSERT_EQ(aio2_submit(c.get(), b, io->len), io->len);
+  alignas(8) unsigned char small[32];
+  const timespec ts{5, 0};
+  ssize_t rc;
+  while ((rc = aio2_getevents(c.get(), 1, small, sizeof small, &ts)) == 0) {
+  }
+  ASSERT_EQ(rc, -EINVAL);
+  uint32_t need;
+  std::memcpy(&need, small, 4);
+  EXPECT_EQ(need, 24u + 2 * 8);
+  const auto evs = wait_events(c.get(), 1);  // still there
+  EXPECT_EQ(as_event(evs[0]).user_data, 3u);
+}
+
+TEST(GetEvents, WaitsForMinEvents) {
+  auto c = make_ctx();
+  std::vector<aio2_iocb> reqs;
+  const timespec nap{0, 20000000};
+  for (uint64_t i = 0; i < 3; i++)
+    reqs.push_back(req(SYS_nanosleep, i, reinterpret_cast<uint64_t>(&nap), 0));
+  ASSERT_EQ(aio2_submit(c.get(), reqs.data(), 3 * sizeof(aio2_iocb)), 3 * 72);
+  alignas(8) unsigned char buf[1024];
+  size_t total = 0;
+  while (total < 3 * 24) {
+    const ssize_t got = aio2_getevents(c.get(), 3, buf, sizeof buf, nullptr);
+    ASSERT_GT(got, 0);
+    total += static_cast<size_t>(got);
+  }
+  EXPECT_EQ(total, 3u * 24);
+}
+
+// ---- overflow -------------------------------------------------------------
+
+TEST(Overflow, RingSizeNeverLimitsOutstandingRequests) {
+  aio2_params p{};
+  p.ring_bytes = 4096;  // 170 events of 24 bytes
+  p.max_inflight = 200000;
+  auto c = make_ctx(p);
+  aio2_ring *ring = aio2_ring_get(c.get());
+  constexpr unsigned kN = 100000;
+  std::vector<aio2_iocb> reqs;
+  for (unsigned i = 0; i < kN; i++) reqs.push_back(req(SYS_getppid, i));
+  size_t off = 0;
+  const size_t bytes = reqs.size() * sizeof(aio2_iocb);
+  while (off < bytes) {
+    const ssize_t n = aio2_submit(c.get(), reinterpret_cast<unsigned char *>(reqs.data()) + off,
+                                  bytes - off);
+    ASSERT_GT(n, 0) << aio2_strerror(static_cast<int>(n));
+    off += static_cast<size_t>(n);
+  }
+  // Wait until every request has completed somewhere (ring or overflow).
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!(aio2_ring_owner_flags(ring) & AIO2_RING_OVERFLOW) ||
+         aio2_ring_used(ring) + 24 <= 4096 - 24) {
+    ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(60));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(aio2_ring_owner_flags(ring) & AIO2_RING_OVERFLOW);
+  // A user-space reaper empties the ring, then is told to call in.
+  alignas(8) unsigned char buf[4096];
+  std::vector<uint8_t> seen(kN);
+  uint64_t events = 0;
+  auto account = [&](const unsigned char *b, size_t n) {
+    for (auto *ev = aio2_event_next(b, n, nullptr); ev; ev = aio2_event_next(b, n, ev)) {
+      ASSERT_LT(ev->user_data, kN);
+      ASSERT_EQ(ev->res, getppid());
+      seen[ev->user_data]++;
+      events++;
+    }
+  };
+  int64_t r;
+  while ((r = aio2_reap_events(ring, buf, sizeof buf)) > 0) account(buf, static_cast<size_t>(r));
+  EXPECT_EQ(r, -EAGAIN);  // ring empty, OVERFLOW set: call aio2_getevents
+  while (events < kN) {
+    const timespec ts{10, 0};
+    const ssize_t n = aio2_getevents(c.get(), 1, buf, sizeof buf, &ts);
+    ASSERT_GT(n, 0);
+    account(buf, static_cast<size_t>(n));
+  }
+  EXPECT_FALSE(aio2_ring_owner_flags(ring) & AIO2_RING_OVERFLOW);
+  for (unsigned i = 0; i < kN; i++) ASSERT_EQ(seen[i], 1) << i;
+  EXPECT_EQ(aio2_reap_events(ring, buf, sizeof buf), 0);
+}
+
+// ---- call ---------------------------------------------------------------------
+
+TEST(Call, RunsInTheCallingThreadWithoutAContext) {
+  alignas(8) unsigned char ev[64];
+  const aio2_iocb io = req(SYS_gettid, 8);
+  ASSERT_EQ(aio2_call(nullptr, &io, ev, sizeof ev), 24);
+  const auto *e = reinterpret_cast<aio2_event *>(ev);
+  EXPECT_EQ(e->user_data, 8u);
+  EXPECT_EQ(e->res, static_cast<int64_t>(syscall(SYS_gettid)));  // this thread
+}
+
+TEST(Call, RefusesBeforeRunning) {
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_NONBLOCK), 0);
+  const char msg[8] = "written";
+  const aio2_iocb w = req(SYS_write, 1, static_cast<uint64_t>(fds[1]),
+                          reinterpret_cast<uint64_t>(msg), sizeof msg);
+  alignas(8) unsigned char ev[64];
+  EXPECT_EQ(aio2_call(nullptr, &w, ev, 16), -ENOBUFS);
+  char back[8];
+  EXPECT_EQ(read(fds[0], back, sizeof back), -1);  // the write did not happen
+  EXPECT_EQ(errno, EAGAIN);
+  const aio2_iocb forbidden = req(SYS_setuid, 1, 0);
+  EXPECT_EQ(aio2_call(nullptr, &forbidden, ev, sizeof ev), -EPERM);
+  EXPECT_EQ(aio2_call(nullptr, nullptr, ev, sizeof ev), -EINVAL);
+  EXPECT_EQ(aio2_call(nullptr, &w, nullptr, 64), -EINVAL);
+  ASSERT_EQ(aio2_call(nullptr, &w, ev, sizeof ev), 24);
+  EXPECT_EQ(reinterpret_cast<aio2_event *>(ev)->res, 8);
+  EXPECT_EQ(read(fds[0], back, sizeof back), 8);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(Call, ReturnsTheSystemCallsErrorInTheEvent) {
+  alignas(8) unsigned char ev[64];
+  const aio2_iocb io = req(SYS_close, 1, 987654);
+  ASSERT_EQ(aio2_call(nullptr, &io, ev, sizeof ev), 24);
+  EXPECT_EQ(reinterpret_cast<aio2_event *>(ev)->res, -EBADF);
+}
+
+// ---- cancel ---------------------------------------------------------------------
+
+// True when some thread of this process is blocked in system call `nr` with
+// first argument `arg0` (read from /proc/self/task/*/syscall).
+bool thread_blocked_in(long nr, long arg0) {
+  const std::string want = std::to_string(nr) + " 0x" + [&] {
+    char hex[32];
+    std::snprintf(hex, sizeof hex, "%lx", arg0);
+    return std::string(hex);
+  }() + " ";
+  for (const auto &task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream f(task.path() / "syscall");
+    std::string line;
+    if (std::getline(f, line) && line.rfind(want, 0) == 0) return true;
+  }
+  return false;
+}
+
+TEST(Cancel, InterruptsAReadBlockedOnAnEmptyPipe) {
+  auto c = make_ctx();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  char buf[8];
+  const aio2_iocb rd = req(SYS_read, 77, static_cast<uint64_t>(fds[0]),
+                           reinterpret_cast<uint64_t>(buf), sizeof buf);
+  ASSERT_EQ(aio2_submit(c.get(), &rd, sizeof rd), 72);
+  // Wait until a worker is really inside read(2) on the pipe.
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!thread_blocked_in(SYS_read, fds[0])) {
+    ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(aio2_cancel(c.get(), 77), -EALREADY);
+  const auto evs = wait_events(c.get(), 1);
+  const aio2_event &ev = as_event(evs[0]);
+  EXPECT_EQ(ev.user_data, 77u);
+  EXPECT_EQ(ev.res, -EINTR);
+  EXPECT_EQ(aio2_cancel(c.get(), 77), -ENOENT);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(Cancel, QueuedRequestNeverRuns) {
+  aio2_params p{};
+  p.bounded_workers = 1;
+  auto c = make_ctx(p);
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_NONBLOCK), 0);
+  // The only bounded worker sleeps; a write queued behind it is cancelled.
+  const timespec nap{0, 200000000};
+  aio2_iocb two[2] = {req(SYS_nanosleep, 1, reinterpret_cast<uint64_t>(&nap), 0),
+                      req(SYS_write, 2, static_cast<uint64_t>(fds[1]),
+                          reinterpret_cast<uint64_t>("x"), 1)};
+  two[0].flags = AIO2_IOCB_BOUNDED;
+  two[1].flags = AIO2_IOCB_BOUNDED;
+  ASSERT_EQ(aio2_submit(c.get(), two, sizeof two), 144);
+  EXPECT_EQ(aio2_cancel(c.get(), 2), 0);
+  EXPECT_EQ(aio2_cancel(c.get(), 2), -ENOENT);
+  EXPECT_EQ(aio2_cancel(c.get(), 12345), -ENOENT);
+  const auto evs = wait_events(c.get(), 2);
+  for (const auto &e : evs) {
+    const aio2_event &ev = as_event(e);
+    if (ev.user_data == 2) {
+      EXPECT_EQ(ev.res, -ECANCELED);
+      EXPECT_EQ(ev.flags, AIO2_EVENT_CANCELED);
+    } else {
+      EXPECT_EQ(ev.res, 0);
+    }
+  }
+  char x;
+  EXPECT_EQ(read(fds[0], &x, 1), -1);  // the write never ran
+  close(fds[0]);
+  close(fds[1]);
+}
+
+// ---- eventfd --------------------------------------------------------------------
+
+TEST(EventFd, DrivesAnEpollLoop) {
+  aio2_params p{};
+  p.flags = AIO2_SETUP_EVENTFD;
+  auto c = make_ctx(p);
+  const int efd = aio2_eventfd(c.get());
+  ASSERT_GE(efd, 0);
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event want{};
+  want.events = EPOLLIN;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, efd, &want), 0);
+  constexpr unsigned kN = 1000;
+  std::vector<aio2_iocb> reqs;
+  for (unsigned i = 0; i < kN; i++) reqs.push_back(req(SYS_getppid, i));
+  ASSERT_EQ(aio2_submit(c.get(), reqs.data(), reqs.size() * sizeof(aio2_iocb)),
+            static_cast<ssize_t>(kN * 72));
+  unsigned got = 0, wakeups = 0;
+  alignas(8) unsigned char buf[4096];
+  aio2_ring *ring = aio2_ring_get(c.get());
+  while (got < kN) {
+    epoll_event ev{};
+    ASSERT_EQ(epoll_wait(ep, &ev, 1, 10000), 1) << "no wake-up with " << got << " reaped";
+    wakeups++;
+    uint64_t count;
+    ASSERT_EQ(read(efd, &count, sizeof count), 8);
+    int64_t n;
+    while ((n = aio2_reap_events(ring, buf, sizeof buf)) != 0) {
+      if (n == -EAGAIN) n = aio2_getevents(c.get(), 0, buf, sizeof buf, nullptr);
+      ASSERT_GE(n, 0);
+      if (n == 0) break;
+      for (auto *e = aio2_event_next(buf, static_cast<size_t>(n), nullptr); e;
+           e = aio2_event_next(buf, static_cast<size_t>(n), e))
+        got++;
+    }
+  }
+  EXPECT_EQ(got, kN);
+  RecordProperty("epoll_wakeups", static_cast<int>(wakeups));
+  close(ep);
+}
+
+// ---- destroy ----------------------------------------------------------------------
+
+TEST(Destroy, WithTenThousandRequestsInFlight) {
+  aio2_params p{};
+  p.ring_bytes = 4096;
+  p.bounded_workers = 2;
+  aio2_ctx *c = nullptr;
+  p.size = sizeof p;
+  ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, &c), 0);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::vector<aio2_iocb> reqs;
+  const timespec nap{0, 1000000};
+  static char sink[16][8];
+  for (unsigned i = 0; i < 10000; i++) {
+    if (i % 1000 == 0)  // some block for ever on an empty pipe
+      reqs.push_back(req(SYS_read, i, static_cast<uint64_t>(fds[0]),
+                         reinterpret_cast<uint64_t>(sink[i / 1000]), 8));
+    else
+      reqs.push_back(req(SYS_nanosleep, i, reinterpret_cast<uint64_t>(&nap), 0));
+    reqs.back().flags = i % 1000 ? AIO2_IOCB_BOUNDED : 0;
+  }
+  ASSERT_EQ(aio2_submit(c, reqs.data(), reqs.size() * sizeof(aio2_iocb)), 10000 * 72);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(aio2_destroy(c), 0);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(Errors, EveryCodeHasAMessage) {
+  std::set<std::string> seen;
+  for (int e : {EPROTONOSUPPORT, EBADF, EBADFD, EINVAL, E2BIG, ENOSYS, EPERM, EOPNOTSUPP, EAGAIN,
+                ENOBUFS, ENOENT, EALREADY, ECANCELED, EBUSY})
+    seen.insert(aio2_strerror(-e));
+  EXPECT_EQ(seen.size(), 14u);
+}
+
+}  // namespace
