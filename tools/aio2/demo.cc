@@ -18,18 +18,19 @@
 #include "demo.h"
 
 namespace aio2_tool {
-namespace {
 
-void part(int n, const char *title, const char *idea) {
+void demo_part(int n, const char *title, const char *idea) {
   std::printf("\n[%d] %s\n    idea: %s\n", n, title, idea);
 }
+
+namespace {
 
 uint64_t tail_of(const aio2_ring *r) { return __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) & ~uint64_t{7}; }
 uint64_t head_of(const aio2_ring *r) { return __atomic_load_n(&r->head, __ATOMIC_ACQUIRE); }
 
 // Part 1: records of different sizes, byte positions, the PAD at the wrap.
-int variable_records() {
-  part(1, "variable-length records in a 256-byte ring",
+int variable_records(int part_no) {
+  demo_part(part_no, "variable-length records in a 256-byte ring",
        "records are measured in bytes; positions run free and are masked only to index (M6, M8)");
   aio2_ring *r = nullptr;
   if (int err = aio2_ring_new(256, 0, 0, &r)) return err;
@@ -67,10 +68,10 @@ int variable_records() {
 }
 
 // Part 2: several producers, several lock-free reapers, conservation.
-int many_threads() {
+int many_threads(int part_no) {
   constexpr unsigned kProducers = 3, kReapers = 3;
   constexpr uint64_t kPerProducer = 400000;
-  part(2, "3 producer threads, 3 reaper threads, 1.2 million records in a 64 KiB ring",
+  demo_part(part_no, "3 producer threads, 3 reaper threads, 1.2 million records in a 64 KiB ring",
        "many threads reap without a lock: copy, then claim by CAS on a 64-bit head, free of ABA (M8)");
   aio2_ring *r = nullptr;
   // Start 1 MiB below 2^64 so the positions wrap round during the run.
@@ -130,8 +131,8 @@ int many_threads() {
 }
 
 // Part 3: another process produces into a memfd ring.
-int two_processes() {
-  part(3, "a child process produces into a memfd ring; this process reaps",
+int two_processes(int part_no) {
+  demo_part(part_no, "a child process produces into a memfd ring; this process reaps",
        "the ring is generic and lives in any memory, even memory shared by two processes (M9)");
   int fd = -1;
   aio2_ring *r = nullptr;
@@ -175,8 +176,8 @@ int two_processes() {
 }
 
 // Part 4: bad input and corruption are reported, never followed.
-int bad_input() {
-  part(4, "bad input and corrupt memory",
+int bad_input(int part_no) {
+  demo_part(part_no, "bad input and corrupt memory",
        "every bad size or corrupt header gets its own error, and nothing in the ring is lost");
   aio2_ring *r = nullptr;
   if (int err = aio2_ring_new(1024, 0, 0, &r)) return err;
@@ -213,12 +214,14 @@ int bad_input() {
 }  // namespace
 
 int demo_main(int, char **) {
-  std::printf("aio2 demo: the completion ring (the library's other parts join this demo as they land)\n");
-  int (*const parts[])() = {variable_records, many_threads, two_processes, bad_input};
+  std::printf("aio2 demo: every part makes its own data and checks its own results\n");
+  if (demo_abi(1)) return 1;
+  int (*const parts[])(int) = {variable_records, many_threads, two_processes, bad_input};
+  int n = 5;
   for (auto *p : parts) {
-    const int err = p();
+    const int err = p(n++);
     if (err) {
-      std::fprintf(stderr, "aio2 demo: %s\n", aio2_ring_strerror(err));
+      std::fprintf(stderr, "aio2 demo: part %d: %s\n", n - 1, aio2_ring_strerror(err));
       return 1;
     }
   }
