@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -352,6 +353,44 @@ TEST(GetEvents, ZeroTimeoutPollsAndTimeoutWaits) {
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(aio2_getevents(c.get(), 1, buf, sizeof buf, &short_wait), 0);
   EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(30));
+}
+
+TEST(GetEvents, HugeTimeoutWaitsForTheEvent) {
+  auto c = make_ctx();
+  const timespec nap{0, 20000000};
+  const aio2_iocb io = req(SYS_nanosleep, 6, reinterpret_cast<uint64_t>(&nap), 0);
+  ASSERT_EQ(aio2_submit(c.get(), &io, sizeof io), 72);
+  alignas(8) unsigned char buf[64];
+  const timespec forever{INT64_MAX, 999999999};  // would overflow a deadline in ns
+  EXPECT_EQ(aio2_getevents(c.get(), 1, buf, sizeof buf, &forever), 24);
+}
+
+TEST(EventWalk, StopsAtAnEventWhoseLengthIsNotSound) {
+  alignas(8) unsigned char buf[96] = {};
+  auto put = [&](size_t off, uint32_t len) {
+    aio2_event ev{};
+    ev.len = len;
+    std::memcpy(buf + off, &ev, sizeof ev);
+  };
+  put(0, 24);
+  put(24, 32);
+  put(56, 0);  // corrupt: a walk that trusted it would never end
+  const aio2_event *e = aio2_event_next(buf, sizeof buf, nullptr);
+  ASSERT_NE(e, nullptr);
+  e = aio2_event_next(buf, sizeof buf, e);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->len, 32u);
+  EXPECT_EQ(aio2_event_next(buf, sizeof buf, e), nullptr);
+  put(56, 12);  // not a multiple of 8
+  EXPECT_EQ(aio2_event_next(buf, sizeof buf, e), nullptr);
+  put(56, 48);  // past the buffer
+  EXPECT_EQ(aio2_event_next(buf, sizeof buf, e), nullptr);
+  put(56, 40);  // exactly to the end: sound
+  EXPECT_NE(aio2_event_next(buf, sizeof buf, e), nullptr);
+  // An attribute result that lies about its length ends the attribute walk.
+  aio2_attr_ret r{5, AIO2_ATTR_OK, 0};
+  std::memcpy(buf + 24 + 24, &r, sizeof r);  // inside the 32-byte event
+  EXPECT_EQ(aio2_attr_next(e, nullptr), nullptr);
 }
 
 TEST(GetEvents, TooSmallBufferSaysHowMuchItNeedsAndKeepsTheEvent) {

@@ -126,8 +126,8 @@ struct aio2_attr_ret {
 #define AIO2_RING_OVERFLOW 0x1u       /* events are waiting on the overflow list */
 #define AIO2_RING_NEED_GETEVENTS 0x2u /* aio2 needs a call to make progress */
 
-/* Parameters of aio2_setup(). Zero means "the default" for every input.
- * The caller sets `size` to sizeof(struct aio2_params) as it was compiled;
+/* Parameters of aio2_setup(). Zero means "the default" for every input but
+ * `size`, which the caller sets to sizeof(struct aio2_params) as compiled;
  * a shorter struct from an older header keeps working (missing fields take
  * their defaults and are not written back), a longer one from a newer
  * header is accepted when its unknown tail is all zero (-E2BIG otherwise). */

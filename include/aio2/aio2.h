@@ -105,6 +105,7 @@ ssize_t aio2_getevents(aio2_ctx *ctx, unsigned min_events, void *buf, size_t byt
 
 /* aio2_call - run one request synchronously in the calling thread, with its
  * attributes, and write its event into `ev` (`ev_bytes` long, 8-aligned).
+ * `req->len` must be the request's true length: aio2 reads that many bytes.
  * `ctx` NULL uses a process-wide SYNC context; a RING context works too (the
  * event goes to `ev`, not to the ring). Returns the event's length, or the
  * errors of aio2_submit for the request (it does not run then), or -ENOBUFS
@@ -182,40 +183,56 @@ static inline void *aio2_attr_add(struct aio2_iocb *io, size_t cap, uint16_t id,
 
 /* aio2_event_next - the event after `ev` in a buffer of `bytes` filled by
  * aio2_getevents or aio2_reap_events starting at `buf`, or the first one when
- * `ev` is NULL; NULL at the end. */
+ * `ev` is NULL; NULL at the end, and at an event whose length is not sound
+ * (below 24, not a multiple of 8, or past the buffer). */
 static inline const struct aio2_event *aio2_event_next(const void *buf, size_t bytes,
 							const struct aio2_event *ev)
 {
 	const unsigned char *b = (const unsigned char *)buf;
-	size_t off = ev ? (size_t)((const unsigned char *)ev - b) + ev->len : 0;
-	if (off + sizeof(struct aio2_event) > bytes)
+	const size_t off = ev ? (size_t)((const unsigned char *)ev - b) + ev->len : 0;
+	const struct aio2_event *next;
+
+	if (off > bytes || bytes - off < sizeof(struct aio2_event))
 		return NULL;
-	return (const struct aio2_event *)(const void *)(b + off);
+	next = (const struct aio2_event *)(const void *)(b + off);
+	if (next->len < sizeof *next || (next->len & 7u) || next->len > bytes - off)
+		return NULL;
+	return next;
+}
+
+/* aio2_attr_next - the attribute result after `r` in `ev`, or the first one
+ * when `r` is NULL; NULL at the end or at a result that is not sound. */
+static inline const struct aio2_attr_ret *aio2_attr_next(const struct aio2_event *ev,
+							  const struct aio2_attr_ret *r)
+{
+	const unsigned char *p = r ? (const unsigned char *)r + r->len
+				   : (const unsigned char *)ev + sizeof *ev;
+	const unsigned char *end = (const unsigned char *)ev + ev->len;
+	const struct aio2_attr_ret *next;
+
+	if (p > end || (size_t)(end - p) < sizeof *next)
+		return NULL;
+	next = (const struct aio2_attr_ret *)(const void *)p;
+	if (next->len < sizeof *next || (next->len & 7u) || next->len > (size_t)(end - p))
+		return NULL;
+	return next;
 }
 
 /* aio2_event_attr - the result for the `index`-th attribute of the request
  * (0-based, request order) in `ev`, or NULL when there are fewer. */
 static inline const struct aio2_attr_ret *aio2_event_attr(const struct aio2_event *ev, unsigned index)
 {
-	const unsigned char *p = (const unsigned char *)ev + sizeof *ev;
-	const unsigned char *end = (const unsigned char *)ev + ev->len;
-	while (p + sizeof(struct aio2_attr_ret) <= end) {
-		const struct aio2_attr_ret *r = (const struct aio2_attr_ret *)(const void *)p;
-		if (r->len < sizeof *r || p + r->len > end)
-			return NULL;
-		if (index-- == 0)
-			return r;
-		p += r->len;
-	}
-	return NULL;
+	const struct aio2_attr_ret *r = aio2_attr_next(ev, NULL);
+	while (r && index--)
+		r = aio2_attr_next(ev, r);
+	return r;
 }
 
 /* aio2_event_find_attr - the first result with attribute `id`, or NULL. */
 static inline const struct aio2_attr_ret *aio2_event_find_attr(const struct aio2_event *ev, uint16_t id)
 {
-	unsigned i;
 	const struct aio2_attr_ret *r;
-	for (i = 0; (r = aio2_event_attr(ev, i)) != NULL; i++)
+	for (r = aio2_attr_next(ev, NULL); r != NULL; r = aio2_attr_next(ev, r))
 		if (r->id == id)
 			return r;
 	return NULL;

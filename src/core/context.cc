@@ -75,24 +75,28 @@ int context::start() noexcept {
   return 0;
 }
 
-request *context::take_slot() noexcept {
+size_t context::take_slots(request **out, size_t n) noexcept {
   std::lock_guard lk(slots_mu_);
-  if (free_slots_ == nullptr) {
-    try {
-      chunks_.emplace_back(new request[kChunk]);
-    } catch (...) {
-      return nullptr;
+  size_t got = 0;
+  while (got < n) {
+    if (free_slots_ == nullptr) {
+      try {
+        chunks_.emplace_back(new request[kChunk]);
+      } catch (...) {
+        break;
+      }
+      request *chunk = chunks_.back().get();
+      for (size_t i = 0; i < kChunk; i++) {
+        chunk[i].next = free_slots_;
+        free_slots_ = &chunk[i];
+      }
     }
-    request *chunk = chunks_.back().get();
-    for (size_t i = 0; i < kChunk; i++) {
-      chunk[i].next = free_slots_;
-      free_slots_ = &chunk[i];
-    }
+    request *r = free_slots_;
+    free_slots_ = r->next;
+    r->next = nullptr;
+    out[got++] = r;
   }
-  request *r = free_slots_;
-  free_slots_ = r->next;
-  r->next = nullptr;
-  return r;
+  return got;
 }
 
 void context::put_slot(request *r) noexcept {
@@ -112,6 +116,10 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
     if (n[cls]) pool_.enqueue(batch[cls], n[cls], cls == 1);
     n[cls] = 0;
   };
+  // Slots are taken in batches (one lock per batch, not per request) and
+  // the unused rest given back at the end.
+  request *spare[kSubmitBatch];
+  size_t nspare = 0;
   size_t off = 0;
   int err = 0;
   while (off < bytes) {
@@ -122,7 +130,11 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
       err = -EAGAIN;
       break;
     }
-    request *r = take_slot();
+    if (nspare == 0) {
+      const size_t want = (bytes - off) / sizeof(aio2_iocb);
+      nspare = take_slots(spare, want < kSubmitBatch ? (want ? want : 1) : kSubmitBatch);
+    }
+    request *r = nspare ? spare[--nspare] : nullptr;
     if (r != nullptr) {
       try {
         r->attrs.assign(pr.attrs, pr.attrs + pr.attr_bytes);  // keeps capacity across reuse
@@ -147,6 +159,7 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
   }
   flush(0);
   flush(1);
+  while (nspare) put_slot(spare[--nspare]);
   if (off == 0 && err) return err;
   return static_cast<ssize_t>(off);
 }
@@ -238,6 +251,9 @@ ssize_t context::getevents(unsigned min_events, void *buf, size_t bytes,
   if (timeout && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000))
     return -EINVAL;
   auto *out = static_cast<unsigned char *>(buf);
+  // A timeout too long to add to the clock (centuries) waits for ever.
+  constexpr int64_t kMaxSeconds = 100ll * 365 * 24 * 3600;
+  if (timeout && timeout->tv_sec > kMaxSeconds) timeout = nullptr;
   const int64_t deadline =
       timeout ? now_ns() + timeout->tv_sec * 1000000000ll + timeout->tv_nsec : 0;
   size_t got = 0;

@@ -55,7 +55,8 @@ class context {
   // Returns 0, or -ENOBUFS with *need set, or a ring error.
   int drain(unsigned char *buf, size_t bytes, size_t &got, unsigned &events,
             uint32_t *need) noexcept;
-  request *take_slot() noexcept;
+  // Takes up to n free slots (allocating chunks as needed); returns how many.
+  size_t take_slots(request **out, size_t n) noexcept;
   void put_slot(request *r) noexcept;
 
   const uint32_t type_;
