@@ -50,9 +50,12 @@ test-asan: build-asan/.configured
 	  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
 	  ctest -j$(JOBS) --output-on-failure
 
-bench: build/.configured
-	@cmake --build build -j$(JOBS) --target ring_bench >/dev/null
-	@build/bin/ring_bench
+# Benchmarks are built optimised (Release) in their own tree.
+bench: deps
+	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build-bench -j$(JOBS) --target ring_bench pool_bench >/dev/null
+	@build-bench/bin/ring_bench
+	@build-bench/bin/pool_bench
 
 clean:
-	rm -rf build build-tsan build-asan
+	rm -rf build build-tsan build-asan build-bench

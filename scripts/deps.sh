@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake make pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
-  liburing-dev libboost-dev libconcurrentqueue-dev
+  liburing-dev libboost-dev libconcurrentqueue-dev libuv1-dev
 )
 
 missing=()

@@ -19,6 +19,7 @@ namespace aio2 {
 
 namespace {
 
+constexpr uint32_t kSleepers = 1;  // bit 0 of the futex word: a reaper sleeps on it
 constexpr size_t kChunk = 64;  // slots allocated at a time
 constexpr size_t kSubmitBatch = 64;  // requests handed to the pool per lock
 
@@ -201,8 +202,14 @@ void context::complete(request *r) noexcept {
 }
 
 void context::wake() noexcept {
-  posted_.fetch_add(1, std::memory_order_seq_cst);
-  if (waiters_.load(std::memory_order_seq_cst) != 0) futex_wake_all(&posted_);
+  // Count the post (+2: bit 0 is the sleepers bit). Release: a reaper that
+  // sees the new value sees the event. Only the poster that finds the
+  // sleepers bit set clears it and makes the wake-up system call; the rest
+  // make none.
+  if (posted_.fetch_add(2, std::memory_order_acq_rel) & kSleepers) {
+    posted_.fetch_and(~kSleepers, std::memory_order_acq_rel);
+    futex_wake_all(&posted_);
+  }
   if (efd_ >= 0) {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t w = ::write(efd_, &one, sizeof one);  // cannot fill: 2^64-2
@@ -280,9 +287,19 @@ ssize_t context::getevents(unsigned min_events, void *buf, size_t bytes,
       rel.tv_nsec = left % 1000000000;
       relp = &rel;
     }
-    waiters_.fetch_add(1, std::memory_order_seq_cst);
-    const long rc = futex_wait(&posted_, seen, relp);
-    waiters_.fetch_sub(1, std::memory_order_seq_cst);
+    // Announce a sleeper, unless something was posted since `seen` (then
+    // look again). The futex compares the word with what we announced, so
+    // a post after this point either changes it (no sleep) or finds the
+    // sleepers bit and wakes us.
+    const uint32_t want = seen | kSleepers;
+    uint32_t cur = seen;
+    if (cur != want &&
+        !posted_.compare_exchange_strong(cur, want, std::memory_order_acq_rel,
+                                         std::memory_order_acquire) &&
+        cur != want) {
+      continue;  // posted since we looked (cur == want: another reaper set the bit)
+    }
+    const long rc = futex_wait(&posted_, want, relp);
     if (rc == -EINTR && got == 0) return -EINTR;
   }
 }
@@ -298,7 +315,7 @@ int context::cancel(uint64_t user_data) noexcept {
 
 void context::close() noexcept {
   if (closing_.exchange(true)) return;
-  posted_.fetch_add(1, std::memory_order_seq_cst);
+  posted_.fetch_add(2, std::memory_order_acq_rel);
   futex_wake_all(&posted_);
   pool_.shutdown();
 }

@@ -84,12 +84,11 @@ class context {
   // a reader that sees it non-zero and takes ovf_mu_ finds the entries.
   std::atomic<uint64_t> ovf_count_{0};
 
-  // Waiting in getevents: `posted` is the futex word, bumped after every
-  // post; `waiters` counts threads about to sleep on it. Both seq_cst: a
-  // poster that reads waiters == 0 has bumped posted before any waiter
-  // sampled it, so that waiter's futex_wait returns at once (Dekker).
+  // Waiting in getevents: the futex word. It grows by 2 with every post;
+  // bit 0 says a reaper sleeps (or is about to) on the current value. A
+  // poster wakes only when it finds that bit, and clears it, so a burst of
+  // completions costs one wake-up call per sleep, not one per event.
   std::atomic<uint32_t> posted_{0};
-  std::atomic<uint32_t> waiters_{0};
   std::atomic<bool> closing_{false};  // set once by close(); waiters return
 
   exec::pool pool_;

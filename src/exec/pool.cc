@@ -114,38 +114,34 @@ bool pool::spawn(worker_class *k) noexcept {
   }
 }
 
-void pool::enqueue(request *const *reqs, size_t n, bool unbounded) noexcept {
-  worker_class *k = unbounded ? &unbounded_ : &bounded_;
-  unsigned wake = 0, start = 0;
-  bool wake_all = false;
-  {
-    std::lock_guard lk(k->mu);
-    for (size_t i = 0; i < n; i++) {
-      reqs[i]->klass = k;
-      reqs[i]->state = req_state::queued;
-      fifo_push(k->q_head, k->q_tail, reqs[i]);
-    }
-    wake = static_cast<unsigned>(n < k->idle ? n : k->idle);
-    wake_all = wake != 0 && wake == k->idle;
-    if (n > k->idle && k->live < k->max) {
-      const size_t want = n - k->idle, room = k->max - k->live;
-      start = static_cast<unsigned>(want < room ? want : room);
-      k->live += start;  // counted now so concurrent enqueues do not overshoot
-    }
+// Under k->mu: when work is queued, get one more worker on it: wake an idle
+// one, else count a new one to start. One at a time: a worker that takes a
+// request and still sees work queued does the same, so help arrives in a
+// chain only as long as there is work for it, instead of a herd woken at
+// once that preempts the submitter (measured in docs/design.md).
+pool::help pool::help_needed(worker_class *k) noexcept {
+  if (k->q_head == nullptr) return help::none;
+  if (k->idle > k->waking) {
+    k->waking++;  // this idle worker is spoken for until it runs
+    return help::wake;
   }
-  // One notify_all wakes every idle worker at once when all are needed.
-  if (wake_all) k->work_cv.notify_all();
-  else
-    for (unsigned i = 0; i < wake; i++) k->work_cv.notify_one();
-  unsigned failed = 0;
-  for (unsigned i = 0; i < start; i++) failed += !spawn(k);
-  if (!failed) return;
-  // Threads could not be started. If no worker is left to run the queue,
-  // complete what is queued with -EAGAIN: every request still gets its event.
+  if (k->idle == 0 && k->live < k->max) {
+    k->live++;  // counted now so concurrent callers do not overshoot
+    return help::start;
+  }
+  return help::none;
+}
+
+// Outside k->mu: act on help_needed's answer. When a thread cannot be started
+// and no worker is left to run the queue, what is queued completes with
+// -EAGAIN: every request still gets its event.
+void pool::get_help(worker_class *k, help h) noexcept {
+  if (h == help::wake) k->work_cv.notify_one();
+  if (h != help::start || spawn(k)) return;
   request *orphans = nullptr;
   {
     std::lock_guard lk(k->mu);
-    k->live -= failed;
+    k->live--;
     if (k->live == 0) {
       orphans = k->q_head;
       k->q_head = k->q_tail = nullptr;
@@ -160,6 +156,21 @@ void pool::enqueue(request *const *reqs, size_t n, bool unbounded) noexcept {
     r->event_flags = 0;
     complete_(owner_, r);
   }
+}
+
+void pool::enqueue(request *const *reqs, size_t n, bool unbounded) noexcept {
+  worker_class *k = unbounded ? &unbounded_ : &bounded_;
+  help h;
+  {
+    std::lock_guard lk(k->mu);
+    for (size_t i = 0; i < n; i++) {
+      reqs[i]->klass = k;
+      reqs[i]->state = req_state::queued;
+      fifo_push(k->q_head, k->q_tail, reqs[i]);
+    }
+    h = help_needed(k);
+  }
+  get_help(k, h);
 }
 
 void pool::worker_main(worker_class *k) noexcept {
@@ -179,13 +190,16 @@ void pool::worker_main(worker_class *k) noexcept {
       k->idle++;
       const bool timed_out = k->work_cv.wait_for(lk, idle_for) == std::cv_status::timeout;
       k->idle--;
+      if (k->waking) k->waking--;  // a wake-up (or its stand-in) was used
       if (timed_out && k->q_head == nullptr) goto out;
     }
     request *r = fifo_pop(k->q_head, k->q_tail);
     r->state = req_state::running;
     r->worker_tid = tid;
     fifo_push(k->run_head, k->run_tail, r);
+    const help h = help_needed(k);  // more queued: pass the work on
     lk.unlock();
+    get_help(k, h);
 
     execute(r);
 

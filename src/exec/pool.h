@@ -33,6 +33,7 @@ struct worker_class {
   request *run_tail = nullptr;      // guarded by mu
   unsigned live = 0;                // workers alive; guarded by mu
   unsigned idle = 0;                // workers waiting for work; guarded by mu
+  unsigned waking = 0;              // idle workers already notified; guarded by mu
   unsigned max = 0;                 // most workers; set before any use
   bool stopping = false;            // guarded by mu
   const char *name = "";
@@ -56,8 +57,9 @@ class pool {
   // blocking depends on the descriptor) fstat() of the descriptor.
   static bool wants_unbounded(const aio2_iocb &io, const sys::syscall_info &info) noexcept;
 
-  // Queues `n` requests on one class, waking idle workers and starting new
-  // ones (up to the class's limit) in one batch.
+  // Queues `n` requests on one class under one lock and gets one worker on
+  // them (waking an idle one or starting one, up to the class's limit);
+  // workers that find more queued pull in the next, one at a time.
   void enqueue(request *const *reqs, size_t n, bool unbounded) noexcept;
 
   enum class cancel_result { queued, running, not_found };
@@ -76,6 +78,9 @@ class pool {
   static int cancel_signal() noexcept;
 
  private:
+  enum class help { none, wake, start };
+  help help_needed(worker_class *k) noexcept;
+  void get_help(worker_class *k, help h) noexcept;
   void worker_main(worker_class *k) noexcept;
   bool spawn(worker_class *k) noexcept;
   void complete_cancelled(request *r) noexcept;
