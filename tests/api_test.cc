@@ -669,6 +669,47 @@ TEST(Destroy, WithTenThousandRequestsInFlight) {
   close(fds[1]);
 }
 
+size_t thread_count() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto &t : std::filesystem::directory_iterator("/proc/self/task")) n++;
+  return n;
+}
+
+TEST(Pool, IdleWorkersExitAndComeBack) {
+  aio2_params p{};
+  p.idle_ms = 20;
+  auto c = make_ctx(p);
+  const size_t before = thread_count();
+  // Blocking reads need one unbounded worker each: several threads start.
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  static uint64_t sink[8];
+  std::vector<aio2_iocb> reads;
+  for (uint64_t i = 0; i < 8; i++)
+    reads.push_back(req(SYS_read, i, static_cast<uint64_t>(fds[0]),
+                        reinterpret_cast<uint64_t>(&sink[i]), 8));
+  ASSERT_EQ(aio2_submit(c.get(), reads.data(), reads.size() * sizeof(aio2_iocb)), 8 * 72);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (thread_count() < before + 8) {  // all eight blocked at once: eight workers
+    ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const uint64_t words[8] = {};
+  ASSERT_EQ(write(fds[1], words, sizeof words), static_cast<ssize_t>(sizeof words));
+  ASSERT_EQ(wait_events(c.get(), 8).size(), 8u);
+  // With nothing to do they leave after idle_ms.
+  while (thread_count() > before) {
+    ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // And new work brings a worker back.
+  const aio2_iocb one = req(SYS_getppid, 9);
+  ASSERT_EQ(aio2_submit(c.get(), &one, sizeof one), 72);
+  EXPECT_EQ(as_event(wait_events(c.get(), 1)[0]).res, getppid());
+  close(fds[0]);
+  close(fds[1]);
+}
+
 TEST(Errors, EveryCodeHasAMessage) {
   std::set<std::string> seen;
   for (int e : {EPROTONOSUPPORT, EBADF, EBADFD, EINVAL, E2BIG, ENOSYS, EPERM, EOPNOTSUPP, EAGAIN,
