@@ -137,27 +137,26 @@ const char *name(engine e) {
 
 bool applicable(engine e, workload w) { return !(e == engine::posix_aio && w == workload::getppid); }
 
-__attribute__((format(printf, 1, 2))) [[noreturn]] void die(const char *fmt, ...) {
+// Prints "pool_bench: " + `what` + the message on stderr, then exits 1.
+[[noreturn]] void vfail(const char *what, const char *fmt, va_list ap) {
   std::fflush(stdout);
-  std::fputs("pool_bench: ", stderr);
-  va_list ap;
-  va_start(ap, fmt);
+  std::fprintf(stderr, "pool_bench: %s", what);
   std::vfprintf(stderr, fmt, ap);
-  va_end(ap);
   std::fputc('\n', stderr);
   std::exit(1);
 }
 
-// A verification failure: what failed, then exit 1.
-__attribute__((format(printf, 1, 2))) [[noreturn]] void verify_failed(const char *fmt, ...) {
-  std::fflush(stdout);
-  std::fputs("pool_bench: VERIFICATION FAILED: ", stderr);
+__attribute__((format(printf, 1, 2))) [[noreturn]] void die(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  std::vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  std::fputc('\n', stderr);
-  std::exit(1);
+  vfail("", fmt, ap);
+}
+
+// A verification failure: what failed, then exit 1.
+__attribute__((format(printf, 1, 2))) [[noreturn]] void verify_failed(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfail("VERIFICATION FAILED: ", fmt, ap);
 }
 
 int64_t now_ns() {

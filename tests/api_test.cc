@@ -22,8 +22,12 @@
 #include <vector>
 
 #include "aio2/aio2.h"
+#include "proc_util.h"
 
 namespace {
+
+using aio2_test::thread_blocked_in;
+using aio2_test::thread_count;
 
 struct ctx_deleter {
   void operator()(aio2_ctx *c) const { aio2_destroy(c); }
@@ -526,22 +530,6 @@ TEST(Call, ReturnsTheSystemCallsErrorInTheEvent) {
 
 // ---- cancel ---------------------------------------------------------------------
 
-// True when some thread of this process is blocked in system call `nr` with
-// first argument `arg0` (read from /proc/self/task/*/syscall).
-bool thread_blocked_in(long nr, long arg0) {
-  const std::string want = std::to_string(nr) + " 0x" + [&] {
-    char hex[32];
-    std::snprintf(hex, sizeof hex, "%lx", arg0);
-    return std::string(hex);
-  }() + " ";
-  for (const auto &task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream f(task.path() / "syscall");
-    std::string line;
-    if (std::getline(f, line) && line.rfind(want, 0) == 0) return true;
-  }
-  return false;
-}
-
 TEST(Cancel, InterruptsAReadBlockedOnAnEmptyPipe) {
   auto c = make_ctx();
   int fds[2];
@@ -669,18 +657,11 @@ TEST(Destroy, WithTenThousandRequestsInFlight) {
   close(fds[1]);
 }
 
-size_t thread_count() {
-  size_t n = 0;
-  for ([[maybe_unused]] const auto &t : std::filesystem::directory_iterator("/proc/self/task")) n++;
-  return n;
-}
-
 TEST(Pool, IdleWorkersExitAndComeBack) {
   aio2_params p{};
   p.idle_ms = 20;
   auto c = make_ctx(p);
-  const size_t before = thread_count();
-  // Blocking reads need one unbounded worker each: several threads start.
+  // Blocking reads need one unbounded worker each: eight threads start.
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   static uint64_t sink[8];
@@ -690,15 +671,16 @@ TEST(Pool, IdleWorkersExitAndComeBack) {
                         reinterpret_cast<uint64_t>(&sink[i]), 8));
   ASSERT_EQ(aio2_submit(c.get(), reads.data(), reads.size() * sizeof(aio2_iocb)), 8 * 72);
   const auto t0 = std::chrono::steady_clock::now();
-  while (thread_count() < before + 8) {  // all eight blocked at once: eight workers
+  while (aio2_test::threads_blocked_in(SYS_read, fds[0]) < 8) {
     ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  const size_t peak = thread_count();
   const uint64_t words[8] = {};
   ASSERT_EQ(write(fds[1], words, sizeof words), static_cast<ssize_t>(sizeof words));
   ASSERT_EQ(wait_events(c.get(), 8).size(), 8u);
   // With nothing to do they leave after idle_ms.
-  while (thread_count() > before) {
+  while (thread_count() > peak - 8) {
     ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

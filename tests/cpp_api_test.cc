@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "aio2/aio2.hpp"
+#include "proc_util.h"
 
 namespace {
 
@@ -254,16 +255,20 @@ void put(std::vector<unsigned char> &out, const T &v) {
   out.insert(out.end(), p, p + sizeof v);
 }
 
-void put_attr(std::vector<unsigned char> &out, uint16_t id, uint16_t flags, const void *payload,
-              std::size_t n) {
-  aio2_attr a{};
-  a.id = id;
-  a.flags = flags;
-  a.len = static_cast<uint32_t>(8 + (n + 7) / 8 * 8);
-  put(out, a);
+// Appends an 8-byte record header (an aio2_attr or aio2_attr_ret, whose
+// third field is the length) and `n` payload bytes padded to 8.
+template <class Header>
+void put_record(std::vector<unsigned char> &out, Header h, const void *payload, std::size_t n) {
+  h.len = static_cast<uint32_t>(8 + (n + 7) / 8 * 8);
+  put(out, h);
   const auto *p = static_cast<const unsigned char *>(payload);
   out.insert(out.end(), p, p + n);
-  out.resize(out.size() + (a.len - 8 - n), 0);
+  out.resize(out.size() + (h.len - 8 - n), 0);
+}
+
+void put_attr(std::vector<unsigned char> &out, uint16_t id, uint16_t flags, const void *payload,
+              std::size_t n) {
+  put_record(out, aio2_attr{id, flags, 0}, payload, n);
 }
 
 constexpr char kAbc[3] = {'a', 'b', 'c'};
@@ -471,20 +476,6 @@ TEST(CppSubmit, PartialAcceptanceIsNotAnError) {
 
 // ---- cancel ----------------------------------------------------------------------------
 
-// Whether some thread of this process is inside system call `nr` with first
-// argument `arg0`: a line of /proc/self/task/*/syscall starts "nr 0xarg0 ".
-bool thread_blocked_in(long nr, int arg0) {
-  char prefix[64];
-  std::snprintf(prefix, sizeof prefix, "%ld 0x%x ", nr, static_cast<unsigned>(arg0));
-  std::error_code ec;
-  for (const auto &task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
-    std::ifstream f(task.path() / "syscall");  // a task may exit meanwhile
-    std::string line;
-    if (std::getline(f, line) && line.rfind(prefix, 0) == 0) return true;
-  }
-  return false;
-}
-
 TEST(CppCancel, InterruptsARunningReadAndReportsUnknownIds) {
   aio2::context c;
   int fds[2];
@@ -496,7 +487,7 @@ TEST(CppCancel, InterruptsARunningReadAndReportsUnknownIds) {
   ASSERT_EQ(c.submit(b), b.bytes().size());
   // Wait until a worker is inside read(2) on the pipe.
   const auto t0 = std::chrono::steady_clock::now();
-  while (!thread_blocked_in(SYS_read, fds[0])) {
+  while (!aio2_test::thread_blocked_in(SYS_read, fds[0])) {
     ASSERT_LT(std::chrono::steady_clock::now() - t0, kDeadline);
     std::this_thread::sleep_for(1ms);
   }
@@ -528,7 +519,7 @@ TEST(CppCancel, QueuedRequestIsCancelled) {
         AIO2_IOCB_BOUNDED);
   ASSERT_EQ(c.submit(b), b.bytes().size());
   const auto t0 = std::chrono::steady_clock::now();
-  while (!thread_blocked_in(SYS_read, fds[0])) {
+  while (!aio2_test::thread_blocked_in(SYS_read, fds[0])) {
     ASSERT_LT(std::chrono::steady_clock::now() - t0, kDeadline);
     std::this_thread::sleep_for(1ms);
   }
@@ -652,14 +643,7 @@ TEST(CppReap, BufferTooSmallIsEnobufs) {
 // Appends an attribute result with `payload` (padded to 8) to `out`.
 void put_ret(std::vector<unsigned char> &out, uint16_t id, uint16_t status, const void *payload,
              std::size_t n) {
-  aio2_attr_ret r{};
-  r.id = id;
-  r.status = status;
-  r.len = static_cast<uint32_t>(8 + (n + 7) / 8 * 8);
-  put(out, r);
-  const auto *p = static_cast<const unsigned char *>(payload);
-  out.insert(out.end(), p, p + n);
-  out.resize(out.size() + (r.len - 8 - n), 0);
+  put_record(out, aio2_attr_ret{id, status, 0}, payload, n);
 }
 
 TEST(CppViews, AttrAsAndRangesOverHandBuiltEvents) {
