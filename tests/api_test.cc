@@ -199,6 +199,9 @@ TEST(Handles, SyncContextOnlyCalls) {
 
 // ---- submit validation ----------------------------------------------------
 
+// An attribute id in aio2's range that nothing registers.
+constexpr uint16_t kUnknownAttr = 0x7ff0;
+
 class Submit : public ::testing::Test {
  protected:
   ctx_ptr c = make_ctx();
@@ -248,22 +251,22 @@ TEST_F(Submit, RefusesMalformedRequests) {
 }
 
 TEST_F(Submit, RefusesMalformedAttributes) {
-  add_attr(1, 0, 4);  // shorter than an attribute header
+  add_attr(kUnknownAttr, 0, 4);  // shorter than an attribute header
   io->len = 80;
   EXPECT_EQ(submit(80), -EINVAL);
   *io = req(SYS_getppid, 1);
-  add_attr(1, 0, 12);  // not a multiple of 8
+  add_attr(kUnknownAttr, 0, 12);  // not a multiple of 8
   io->len = 88;
   EXPECT_EQ(submit(88), -EINVAL);
   *io = req(SYS_getppid, 1);
-  add_attr(1, 0, 16);
+  add_attr(kUnknownAttr, 0, 16);
   io->len = 80;  // the attribute runs past its request
   EXPECT_EQ(submit(80), -EINVAL);
   *io = req(SYS_getppid, 1);
-  add_attr(1, 0x40, 8);  // unknown attribute flag
+  add_attr(kUnknownAttr, 0x40, 8);  // unknown attribute flag
   EXPECT_EQ(submit(io->len), -EINVAL);
   *io = req(SYS_getppid, 1);
-  add_attr(1, AIO2_ATTR_F_REQUIRED, 8);  // nothing is supported yet
+  add_attr(kUnknownAttr, AIO2_ATTR_F_REQUIRED, 8);  // unknown: cannot be honoured
   EXPECT_EQ(submit(io->len), -EOPNOTSUPP);
 }
 

@@ -399,7 +399,7 @@ TEST(CppEvents, GeteventsBufferRules) {
   EXPECT_EQ(ec, std::errc::invalid_argument);
   // Too small for the next event: EINVAL, and the bytes it needs in buf.
   aio2::request_builder b;
-  b.add(SYS_getpid, 5, {}).attr(1, {});
+  b.add(SYS_getpid, 5, {}).attr(0x7ff0, {});  // an id nobody registered
   ASSERT_EQ(c.submit(b), b.bytes().size());
   (void)c.getevents(1, buf.bytes().first(16), kDeadline, ec);
   EXPECT_EQ(ec, std::errc::invalid_argument);
@@ -457,7 +457,7 @@ TEST(CppSubmit, MalformedRequestsAreEinval) {
   EXPECT_EQ(ec, std::errc::invalid_argument);
   expect_system_error([&] { (void)c.submit(b); }, EINVAL);
   b.clear();
-  b.add(SYS_getpid, 1, {}).attr(1, {}, AIO2_ATTR_F_REQUIRED);  // cannot be honoured
+  b.add(SYS_getpid, 1, {}).attr(0x7ff0, {}, AIO2_ATTR_F_REQUIRED);  // unknown: cannot be honoured
   EXPECT_EQ(c.submit(b, ec), 0u);
   EXPECT_EQ(ec, std::errc::operation_not_supported);
 }

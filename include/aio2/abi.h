@@ -100,6 +100,105 @@ struct aio2_attr_ret {
 #define AIO2_ATTR_UNAVAILABLE 3u    /* known, but this execution path cannot provide it */
 #define AIO2_ATTR_ERROR 4u          /* tried and failed */
 
+/* Execution paths, as bits (a handler's `paths`) and as values (the
+ * executor attribute's `path`). */
+#define AIO2_PATH_CALL 0x1u   /* aio2_call, in the calling thread */
+#define AIO2_PATH_POOL 0x2u   /* a worker of the system-call thread pool */
+#define AIO2_PATH_INLINE 0x4u /* the submitting thread (reserved) */
+#define AIO2_PATH_URING 0x8u  /* io_uring (reserved) */
+#define AIO2_PATH_ALL 0xfu
+
+/* Attribute ids. 1..0x7fff belong to aio2; 0x8000..0xffff to users
+ * (aio2_attr_register). docs/attributes.md is the catalogue. */
+#define AIO2_ATTR_USER_MIN 0x8000u
+
+/* timing: when the request was submitted, started, finished and posted.
+ * Request payload: none. Result: struct aio2_attr_timing. Queueing time is
+ * started - submitted, service time finished - started. */
+#define AIO2_ATTR_TIMING 1u
+struct aio2_attr_timing {
+	uint64_t submitted_ns; /* CLOCK_MONOTONIC, each */
+	uint64_t started_ns;   /* 0 when the call never started */
+	uint64_t finished_ns;  /* 0 when the call never started */
+	uint64_t posted_ns;
+};
+
+/* tag: opaque bytes echoed back, for correlation with a tracing system.
+ * Request payload: 1..AIO2_TAG_MAX bytes. Result: the same bytes, padded
+ * to 8 with zeros. A longer tag is refused at submit with -EINVAL. */
+#define AIO2_ATTR_TAG 2u
+#define AIO2_TAG_MAX 64u
+
+/* deadline: if the request has not started by `deadline_ns`
+ * (CLOCK_MONOTONIC), it completes with -ETIME and the call does not run.
+ * Request payload: struct aio2_attr_deadline. Result:
+ * struct aio2_attr_deadline_ret. */
+#define AIO2_ATTR_DEADLINE 3u
+struct aio2_attr_deadline {
+	uint64_t deadline_ns;
+};
+struct aio2_attr_deadline_ret {
+	uint32_t expired;  /* 1: the call did not run (res is -ETIME) */
+	uint32_t reserved;
+	int64_t slack_ns;  /* deadline - start time (negative when expired) */
+};
+
+/* executor: where the request ran. Request payload: none. Result:
+ * struct aio2_attr_executor. */
+#define AIO2_ATTR_EXECUTOR 4u
+struct aio2_attr_executor {
+	uint32_t path;   /* AIO2_PATH_* */
+	uint32_t worker; /* worker number within the context's pool (pool path) */
+	uint32_t cpu;    /* CPU the call started on */
+	uint32_t node;   /* that CPU's NUMA node */
+};
+
+/* cache: the page-cache outcome of a read (read, pread64, readv, preadv,
+ * preadv2) of a regular file, found just before the call. Request payload:
+ * none. Result: struct aio2_attr_cache. NOT_APPLICABLE for any other call. */
+#define AIO2_ATTR_CACHE 5u
+#define AIO2_CACHE_HIT 1u     /* every requested byte was cached */
+#define AIO2_CACHE_PARTIAL 2u /* some were */
+#define AIO2_CACHE_MISS 3u    /* none were */
+#define AIO2_CACHE_BY_CACHESTAT 1u /* cachestat(2) over the range (Linux 6.5+) */
+#define AIO2_CACHE_BY_NOWAIT 2u    /* a RWF_NOWAIT first attempt */
+struct aio2_attr_cache {
+	uint32_t outcome;         /* AIO2_CACHE_HIT, PARTIAL or MISS */
+	uint32_t method;          /* AIO2_CACHE_BY_* */
+	uint64_t bytes_cached;    /* bytes of the range found in the page cache */
+	uint64_t bytes_requested; /* bytes asked for, clipped to the file's end */
+	uint64_t reserved;
+};
+
+/* ioprio: run the call at an I/O priority (an ioprio_set(2) value) and say
+ * whether it was applied. Request payload: struct aio2_attr_ioprio.
+ * Result: struct aio2_attr_ioprio_ret. */
+#define AIO2_ATTR_IOPRIO 6u
+struct aio2_attr_ioprio {
+	uint32_t ioprio;   /* IOPRIO_PRIO_VALUE(class, data) */
+	uint32_t reserved; /* zero */
+};
+struct aio2_attr_ioprio_ret {
+	uint32_t applied;  /* 1 when the call ran at `ioprio` */
+	int32_t error;     /* -errno from ioprio_set when not applied */
+	uint32_t previous; /* the thread's priority before, restored after */
+	uint32_t reserved;
+};
+
+/* rusage: resource use of the executing thread during the call
+ * (getrusage(RUSAGE_THREAD) before and after). Request payload: none.
+ * Result: struct aio2_attr_rusage. UNAVAILABLE on paths without a thread of
+ * their own for the call (io_uring). */
+#define AIO2_ATTR_RUSAGE 7u
+struct aio2_attr_rusage {
+	uint64_t minflt;  /* minor page faults */
+	uint64_t majflt;  /* major page faults */
+	uint64_t nvcsw;   /* voluntary context switches */
+	uint64_t nivcsw;  /* involuntary context switches */
+	uint64_t inblock; /* block input operations */
+	uint64_t oublock; /* block output operations */
+};
+
 /* ---- Contexts ------------------------------------------------------------ */
 
 /* Context types. */

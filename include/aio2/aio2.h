@@ -137,6 +137,62 @@ int aio2_eventfd(aio2_ctx *ctx);
 /* aio2_strerror - a sentence for any -errno aio2 returns, in aio2's terms. */
 const char *aio2_strerror(int err);
 
+/* ---- Attributes: user-defined handlers ---------------------------------- */
+
+/* What an attribute hook sees, for one attribute of one request. */
+struct aio2_attr_hook {
+	const struct aio2_iocb *req; /* the request's fixed part */
+	const void *payload;         /* the attribute's request payload */
+	uint32_t payload_len;        /* its length in bytes */
+	uint32_t path;               /* AIO2_PATH_* running the request */
+	void *result;                /* result_size bytes, zeroed at submit */
+	uint32_t result_len;         /* the handler's result_size */
+	uint16_t status;             /* AIO2_ATTR_* to report; OK unless set */
+	uint16_t ran;                /* after, post: 1 when the system call ran */
+	int64_t res;                 /* before: the result to report when it
+				      * returns 1; after, post: the call's result */
+	uint32_t worker;             /* pool path: the worker's number */
+	uint32_t reserved;
+	void *user;                  /* the handler's `user` */
+};
+
+/* An attribute handler. Hooks may be NULL. `before` and `after` run in the
+ * thread that runs the system call, just before and just after it (after
+ * hooks in reverse order of the request's attributes); `on_submit` in the
+ * submitting thread; `on_post` when the event is written. */
+struct aio2_attr_handler {
+	uint32_t size;        /* sizeof(struct aio2_attr_handler) */
+	uint16_t id;          /* AIO2_ATTR_USER_MIN..0xffff for users */
+	uint16_t flags;       /* zero */
+	uint32_t payload_min; /* accepted request payload sizes, in bytes; */
+	uint32_t payload_max; /* others are refused at submit with -EINVAL */
+	uint32_t result_size; /* result payload bytes when OK; a multiple of 8 */
+	uint32_t paths;       /* AIO2_PATH_* bits where it can be honoured;
+			       * elsewhere its status is UNAVAILABLE */
+	const char *name;     /* for tools and messages */
+	/* Returns 0, or -errno to refuse the request (submit returns it). */
+	int (*on_submit)(struct aio2_attr_hook *h);
+	/* Returns 0 to run the call, or 1 to complete it with h->res unrun. */
+	int (*before)(struct aio2_attr_hook *h);
+	void (*after)(struct aio2_attr_hook *h);
+	void (*on_post)(struct aio2_attr_hook *h);
+	void *user;
+};
+
+/* aio2_attr_register - add a handler for the process's life. Returns 0, or
+ * -EINVAL (NULL, bad size, non-zero flags, result_size not a multiple of 8
+ * or above 4096, payload_min > payload_max, no paths), -ERANGE (id below
+ * AIO2_ATTR_USER_MIN), -EEXIST (id taken). Requests submitted before the
+ * registration answer UNSUPPORTED for it. */
+int aio2_attr_register(const struct aio2_attr_handler *h);
+
+/* aio2_event_attr_payload - the result payload of attribute `id` in `ev`
+ * when its status is OK and it holds at least `size` bytes; NULL otherwise
+ * (then *status, if not NULL, says why: its status, or UNSUPPORTED when the
+ * event has no result for `id`). */
+static inline const void *aio2_event_attr_payload(const struct aio2_event *ev, uint16_t id,
+						  size_t size, uint16_t *status);
+
 /* ---- Inline helpers: building requests --------------------------------- */
 
 /* aio2_prep - fill a request with no attributes. */
@@ -236,6 +292,17 @@ static inline const struct aio2_attr_ret *aio2_event_find_attr(const struct aio2
 		if (r->id == id)
 			return r;
 	return NULL;
+}
+
+static inline const void *aio2_event_attr_payload(const struct aio2_event *ev, uint16_t id,
+						  size_t size, uint16_t *status)
+{
+	const struct aio2_attr_ret *r = aio2_event_find_attr(ev, id);
+	if (status)
+		*status = r ? r->status : (uint16_t)AIO2_ATTR_UNSUPPORTED;
+	if (!r || r->status != AIO2_ATTR_OK || r->len - sizeof *r < size)
+		return NULL;
+	return (const unsigned char *)r + sizeof *r;
 }
 
 /* ---- Inline helpers: reaping from user memory, no call ------------------------ */

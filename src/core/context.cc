@@ -125,7 +125,7 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
   int err = 0;
   while (off < bytes) {
     parsed_request pr;
-    if ((err = parse_request(p + off, bytes - off, &pr)) != 0) break;
+    if ((err = parse_request(p + off, bytes - off, AIO2_PATH_POOL, &pr)) != 0) break;
     if (inflight_.fetch_add(1, std::memory_order_relaxed) >= lim_.max_inflight) {
       inflight_.fetch_sub(1, std::memory_order_relaxed);
       err = -EAGAIN;
@@ -150,7 +150,14 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
       break;
     }
     r->io = *pr.io;
-    r->nattrs = pr.nattrs;
+    r->path = AIO2_PATH_POOL;
+    // Attribute handlers, and their on_submit hooks, which may refuse it.
+    err = r->attr_state.prepare(r->io, r->attrs.data(), pr.attr_bytes, AIO2_PATH_POOL);
+    if (err) {
+      put_slot(r);
+      inflight_.fetch_sub(1, std::memory_order_relaxed);
+      break;
+    }
     r->cancel_requested.store(false, std::memory_order_relaxed);
     r->generation.fetch_add(1, std::memory_order_relaxed);
     const int cls = exec::pool::wants_unbounded(r->io, *pr.info) ? 1 : 0;
@@ -179,10 +186,10 @@ bool context::push_to_ring(const request *r) noexcept {
 }
 
 void context::complete(request *r) noexcept {
-  const uint32_t len = event_bytes(r->nattrs);
+  r->attr_state.post(r->io, r->attrs.data(), r->res);
+  const uint32_t len = static_cast<uint32_t>(sizeof(aio2_event)) + r->attr_state.result_bytes();
   r->event.resize(len);  // no allocation once the slot has held an event this large
-  write_event(r->event.data(), r->io.user_data, r->res, r->event_flags, r->attrs.data(),
-              static_cast<uint32_t>(r->attrs.size()), r->nattrs);
+  write_event(r->event.data(), r->io.user_data, r->res, r->event_flags, r->attr_state);
   // While older events wait on the overflow list, newer ones queue behind
   // them, so reapers see completions in posting order.
   if (ovf_count_.load(std::memory_order_acquire) == 0 && push_to_ring(r)) {
@@ -325,13 +332,19 @@ ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes) noexcept {
   if (ev == nullptr || (reinterpret_cast<uintptr_t>(ev) & 7u)) return -EINVAL;
   parsed_request pr;
   const size_t len = req->len < sizeof *req ? sizeof *req : req->len;
-  if (int err = parse_request(reinterpret_cast<const unsigned char *>(req), len, &pr)) return err;
-  const uint32_t need = event_bytes(pr.nattrs);
-  if (ev_bytes < need) return -ENOBUFS;
-  const int64_t res = exec::raw_syscall(static_cast<long>(req->nr), req->args);
-  write_event(static_cast<unsigned char *>(ev), req->user_data, res, 0, pr.attrs, pr.attr_bytes,
-              pr.nattrs);
-  return need;
+  const auto *bytes = reinterpret_cast<const unsigned char *>(req);
+  if (int err = parse_request(bytes, len, AIO2_PATH_CALL, &pr)) return err;
+  attr::request_attrs attrs;
+  if (int err = attrs.prepare(*req, pr.attrs, pr.attr_bytes, AIO2_PATH_CALL)) return err;
+  // Refuse before running when even the largest possible event would not fit.
+  if (ev_bytes < sizeof(aio2_event) + attrs.max_result_bytes()) return -ENOBUFS;
+  int64_t res = 0;
+  if (attrs.empty() || attrs.before(*req, pr.attrs, 0, &res))
+    res = exec::raw_syscall(static_cast<long>(req->nr), req->args);
+  attrs.after(*req, pr.attrs, 0, res);
+  attrs.post(*req, pr.attrs, res);
+  write_event(static_cast<unsigned char *>(ev), req->user_data, res, 0, attrs);
+  return static_cast<ssize_t>(sizeof(aio2_event) + attrs.result_bytes());
 }
 
 }  // namespace aio2

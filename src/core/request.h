@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "aio2/abi.h"
+#include "attr/registry.h"
 
 namespace aio2 {
 
@@ -35,18 +36,17 @@ struct parsed_request {
   const sys::syscall_info *info = nullptr;
 };
 
-// Validates the request at `p` with `left` bytes of buffer after it.
-// Returns 0 or the -errno aio2_submit documents.
-int parse_request(const unsigned char *p, size_t left, parsed_request *out) noexcept;
+// Validates the request at `p` with `left` bytes of buffer after it, for a
+// request that will run on `path` (AIO2_PATH_*): every field and attribute
+// record, known attributes' payload sizes, REQUIRED attributes that cannot
+// be honoured there. Returns 0 or the -errno aio2_submit documents.
+int parse_request(const unsigned char *p, size_t left, uint32_t path,
+                  parsed_request *out) noexcept;
 
-// Bytes of the event for a request with `nattrs` attributes.
-uint32_t event_bytes(uint32_t nattrs) noexcept;
-
-// Writes the event (header and one result per attribute, in request order)
-// into `dst`, which has event_bytes(nattrs) of room. The attributes were
-// validated by parse_request.
+// Writes the event header into `dst`, then the attribute results; `dst` has
+// sizeof(aio2_event) + attrs.result_bytes() of room.
 void write_event(unsigned char *dst, uint64_t user_data, int64_t res, uint32_t flags,
-                 const unsigned char *attrs, uint32_t attr_bytes, uint32_t nattrs) noexcept;
+                 const attr::request_attrs &attrs) noexcept;
 
 // Where a request is in its life. Transitions between queued and running are
 // made under the owning worker class's mutex.
@@ -65,7 +65,7 @@ struct request {
 
   aio2_iocb io{};                      // copy of the fixed part
   std::vector<unsigned char> attrs;    // copy of the attribute records
-  uint32_t nattrs = 0;
+  attr::request_attrs attr_state;      // their handlers, statuses and results
   std::vector<unsigned char> event;    // the event, built at completion
 
   // Cancellation of a running request: set by aio2_cancel under the class
@@ -79,6 +79,7 @@ struct request {
   std::atomic<uint64_t> generation{0};
   int64_t res = 0;
   uint32_t event_flags = 0;
+  uint32_t path = AIO2_PATH_POOL;      // where it runs
 };
 
 }  // namespace aio2

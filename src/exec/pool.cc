@@ -43,14 +43,25 @@ request *fifo_pop(request *&head, request *&tail) noexcept {
 
 void cancel_handler(int) {}
 
-// Runs the system call, unless cancellation already asked for it not to.
-void execute(request *r) noexcept {
+// Runs the system call between its attributes' before and after hooks,
+// unless cancellation already asked for it not to run, or a hook (deadline)
+// said so.
+void execute(request *r, uint32_t worker) noexcept {
   if (r->cancel_requested.load(std::memory_order_relaxed)) {
     r->res = -ECANCELED;
     r->event_flags = AIO2_EVENT_CANCELED;
     return;
   }
-  r->res = raw_syscall(static_cast<long>(r->io.nr), r->io.args);
+  int64_t res = 0;
+  const unsigned char *attrs = r->attrs.data();
+  if (r->attr_state.empty()) {
+    res = raw_syscall(static_cast<long>(r->io.nr), r->io.args);
+  } else {
+    if (r->attr_state.before(r->io, attrs, worker, &res))
+      res = raw_syscall(static_cast<long>(r->io.nr), r->io.args);
+    r->attr_state.after(r->io, attrs, worker, res);
+  }
+  r->res = res;
   r->event_flags = 0;
 }
 
@@ -181,6 +192,7 @@ void pool::worker_main(worker_class *k) noexcept {
   for (int s : {cancel_signal(), SIGSEGV, SIGBUS, SIGFPE, SIGILL}) sigdelset(&set, s);
   pthread_sigmask(SIG_SETMASK, &set, nullptr);
   const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
+  const uint32_t worker = next_worker_.fetch_add(1, std::memory_order_relaxed) + 1;
   const auto idle_for = std::chrono::milliseconds(idle_ms_);
 
   std::unique_lock lk(k->mu);
@@ -201,7 +213,7 @@ void pool::worker_main(worker_class *k) noexcept {
     lk.unlock();
     get_help(k, h);
 
-    execute(r);
+    execute(r, worker);
 
     lk.lock();
     list_unlink(k->run_head, k->run_tail, r);

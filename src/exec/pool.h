@@ -9,6 +9,7 @@
 // by a signal for cancellation.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -91,6 +92,8 @@ class pool {
   complete_fn complete_;
   void *owner_;
   bool shut_down_ = false;
+  // Numbers workers for the executor attribute. Relaxed: a counter.
+  std::atomic<uint32_t> next_worker_{0};
 };
 
 }  // namespace aio2::exec

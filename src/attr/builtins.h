@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: MIT
+// The built-in attribute handlers, one file each (src/attr/<name>.cc).
+#pragma once
+
+#include "aio2/aio2.h"
+
+namespace aio2::attr {
+
+extern const aio2_attr_handler timing_handler;
+extern const aio2_attr_handler tag_handler;
+extern const aio2_attr_handler deadline_handler;
+extern const aio2_attr_handler executor_handler;
+
+// CLOCK_MONOTONIC now, in nanoseconds.
+uint64_t monotonic_ns() noexcept;
+
+}  // namespace aio2::attr

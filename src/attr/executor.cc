@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+// executor: which path ran the request, which worker, and the CPU and NUMA
+// node it started on (getcpu(2), just before the call).
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "attr/builtins.h"
+
+namespace aio2::attr {
+
+namespace {
+
+int before(aio2_attr_hook *h) {
+  aio2_attr_executor e{};
+  e.path = h->path;
+  e.worker = h->worker;
+  unsigned cpu = 0, node = 0;
+  if (syscall(SYS_getcpu, &cpu, &node, nullptr) == 0) {
+    e.cpu = cpu;
+    e.node = node;
+  } else {
+    h->status = AIO2_ATTR_ERROR;
+  }
+  std::memcpy(h->result, &e, sizeof e);
+  return 0;
+}
+
+// A request cancelled while queued never reached an executor.
+void on_post(aio2_attr_hook *h) {
+  aio2_attr_executor e;
+  std::memcpy(&e, h->result, sizeof e);
+  if (e.path == 0) h->status = AIO2_ATTR_NOT_APPLICABLE;
+}
+
+}  // namespace
+
+const aio2_attr_handler executor_handler = {
+    sizeof(aio2_attr_handler), AIO2_ATTR_EXECUTOR, 0, 0, 0, sizeof(aio2_attr_executor),
+    AIO2_PATH_ALL, "executor", nullptr, before, nullptr, on_post, nullptr};
+
+}  // namespace aio2::attr

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+#include "attr/registry.h"
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <new>
+
+#include "attr/builtins.h"
+
+namespace aio2::attr {
+
+namespace {
+
+constexpr uint32_t kMaxResult = 4096;
+
+// One slot per id. A slot is written once, with release, by add() (under
+// add_mu so two registrations of one id cannot both win) and read with
+// acquire by lookup(), which then sees the handler's fields. Handlers are
+// never freed. 64 Ki pointers of zero-filled BSS: pages are only touched
+// where ids are registered.
+std::atomic<const aio2_attr_handler *> g_table[65536];
+std::mutex g_add_mu;
+
+int add_locked(const aio2_attr_handler &h, bool builtin) noexcept {
+  if (h.size < sizeof(aio2_attr_handler) || h.flags != 0 || (h.result_size & 7u) ||
+      h.result_size > kMaxResult || h.payload_min > h.payload_max || !(h.paths & AIO2_PATH_ALL) ||
+      (h.paths & ~AIO2_PATH_ALL) || h.id == 0)
+    return -EINVAL;
+  if (!builtin && h.id < AIO2_ATTR_USER_MIN) return -ERANGE;
+  if (g_table[h.id].load(std::memory_order_acquire) != nullptr) return -EEXIST;
+  auto *copy = new (std::nothrow) aio2_attr_handler(h);
+  if (copy == nullptr) return -ENOMEM;
+  g_table[h.id].store(copy, std::memory_order_release);
+  return 0;
+}
+
+bool register_builtins() noexcept {
+  std::lock_guard lk(g_add_mu);
+  for (const aio2_attr_handler *h :
+       {&timing_handler, &tag_handler, &deadline_handler, &executor_handler})
+    add_locked(*h, true);
+  return true;
+}
+
+void ensure_builtins() noexcept {
+  static const bool done = register_builtins();  // thread-safe once
+  (void)done;
+}
+
+}  // namespace
+
+uint64_t monotonic_ns() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+const aio2_attr_handler *lookup(uint16_t id) noexcept {
+  ensure_builtins();
+  return g_table[id].load(std::memory_order_acquire);
+}
+
+int add(const aio2_attr_handler &h, bool builtin) noexcept {
+  ensure_builtins();
+  std::lock_guard lk(g_add_mu);
+  return add_locked(h, builtin);
+}
+
+// ---- per-request state ------------------------------------------------------
+
+int request_attrs::prepare(const aio2_iocb &io, const unsigned char *attrs, uint32_t bytes,
+                           uint32_t path) noexcept {
+  insts_.clear();
+  path_ = path;
+  ran_ = false;
+  uint32_t result_words = 0;
+  try {
+    for (uint32_t off = 0; off < bytes;) {
+      aio2_attr a;
+      std::memcpy(&a, attrs + off, sizeof a);
+      instance in{lookup(a.id), off + static_cast<uint32_t>(sizeof a),
+                  a.len - static_cast<uint32_t>(sizeof a), result_words * 8, a.id,
+                  AIO2_ATTR_OK};
+      if (in.h == nullptr) in.status = AIO2_ATTR_UNSUPPORTED;
+      else if (!(in.h->paths & path)) in.status = AIO2_ATTR_UNAVAILABLE;
+      else result_words += in.h->result_size / 8;
+      insts_.push_back(in);
+      off += a.len;
+    }
+    results_.assign(result_words, 0);  // keeps capacity across reuse
+  } catch (...) {
+    return -ENOMEM;
+  }
+  for (instance &in : insts_) {
+    if (in.status != AIO2_ATTR_OK || in.h->on_submit == nullptr) continue;
+    aio2_attr_hook h = hook(in, io, attrs, 0, 0);
+    if (int err = in.h->on_submit(&h)) return err < 0 ? err : -EINVAL;
+    take(in, h);
+  }
+  return 0;
+}
+
+aio2_attr_hook request_attrs::hook(const instance &in, const aio2_iocb &io,
+                                   const unsigned char *attrs, uint32_t worker,
+                                   int64_t res) noexcept {
+  aio2_attr_hook h{};
+  h.req = &io;
+  h.payload = attrs + in.payload_off;
+  h.payload_len = in.payload_len;
+  h.path = path_;
+  h.result = reinterpret_cast<unsigned char *>(results_.data()) + in.result_off;
+  h.result_len = in.h->result_size;
+  h.status = in.status;
+  h.ran = ran_;
+  h.res = res;
+  h.worker = worker;
+  h.user = in.h->user;
+  return h;
+}
+
+void request_attrs::take(instance &in, const aio2_attr_hook &h) noexcept { in.status = h.status; }
+
+bool request_attrs::before(const aio2_iocb &io, const unsigned char *attrs, uint32_t worker,
+                           int64_t *res) noexcept {
+  bool run = true;
+  for (instance &in : insts_) {
+    if (in.status != AIO2_ATTR_OK || in.h->before == nullptr) continue;
+    aio2_attr_hook h = hook(in, io, attrs, worker, 0);
+    if (in.h->before(&h) == 1 && run) {
+      run = false;
+      *res = h.res;
+    }
+    take(in, h);
+  }
+  ran_ = run;
+  return run;
+}
+
+void request_attrs::after(const aio2_iocb &io, const unsigned char *attrs, uint32_t worker,
+                          int64_t res) noexcept {
+  for (auto it = insts_.rbegin(); it != insts_.rend(); ++it) {
+    if (it->status != AIO2_ATTR_OK || it->h->after == nullptr) continue;
+    aio2_attr_hook h = hook(*it, io, attrs, worker, res);
+    it->h->after(&h);
+    take(*it, h);
+  }
+}
+
+void request_attrs::post(const aio2_iocb &io, const unsigned char *attrs, int64_t res) noexcept {
+  for (instance &in : insts_) {
+    if (in.status != AIO2_ATTR_OK || in.h->on_post == nullptr) continue;
+    aio2_attr_hook h = hook(in, io, attrs, 0, res);
+    in.h->on_post(&h);
+    take(in, h);
+  }
+}
+
+uint32_t request_attrs::result_bytes() const noexcept {
+  uint32_t n = 0;
+  for (const instance &in : insts_)
+    n += static_cast<uint32_t>(sizeof(aio2_attr_ret)) +
+         (in.status == AIO2_ATTR_OK ? in.h->result_size : 0);
+  return n;
+}
+
+uint32_t request_attrs::max_result_bytes() const noexcept {
+  uint32_t n = 0;
+  for (const instance &in : insts_)
+    n += static_cast<uint32_t>(sizeof(aio2_attr_ret)) + (in.h ? in.h->result_size : 0);
+  return n;
+}
+
+void request_attrs::write_results(unsigned char *dst) const noexcept {
+  const auto *res = reinterpret_cast<const unsigned char *>(results_.data());
+  for (const instance &in : insts_) {
+    const uint32_t payload = in.status == AIO2_ATTR_OK ? in.h->result_size : 0;
+    const aio2_attr_ret r{in.id, in.status, static_cast<uint32_t>(sizeof(aio2_attr_ret)) + payload};
+    std::memcpy(dst, &r, sizeof r);
+    if (payload) std::memcpy(dst + sizeof r, res + in.result_off, payload);
+    dst += sizeof r + payload;
+  }
+}
+
+}  // namespace aio2::attr
+
+extern "C" int aio2_attr_register(const aio2_attr_handler *h) {
+  return h ? aio2::attr::add(*h, false) : -EINVAL;
+}

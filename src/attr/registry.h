@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+// The attribute registry: attribute id -> handler, for built-ins and
+// user-defined attributes alike, and the per-request state that runs a
+// request's attribute hooks in order and lays out their results.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "aio2/aio2.h"
+
+namespace aio2::attr {
+
+// The handler for `id`, or nullptr when none is registered. Lock-free.
+const aio2_attr_handler *lookup(uint16_t id) noexcept;
+
+// Registers a copy of `h`. `builtin` allows ids below AIO2_ATTR_USER_MIN.
+// Returns 0 or the errors of aio2_attr_register.
+int add(const aio2_attr_handler &h, bool builtin) noexcept;
+
+// One attribute of one request.
+struct instance {
+  const aio2_attr_handler *h;  // nullptr: unknown id (UNSUPPORTED)
+  uint32_t payload_off;        // into the request's attribute bytes
+  uint32_t payload_len;
+  uint32_t result_off;         // into results
+  uint16_t id;
+  uint16_t status;
+};
+
+// The attributes of one request and their results, from submit to event.
+// Every attribute of the request has exactly one instance, in order.
+class request_attrs {
+ public:
+  // Sets up from validated attribute records (`attrs`, `bytes` long) for a
+  // request that will run on `path`, then runs the on_submit hooks.
+  // Returns 0 or the -errno that refuses the request.
+  int prepare(const aio2_iocb &io, const unsigned char *attrs, uint32_t bytes,
+              uint32_t path) noexcept;
+  // In the executing thread, just before the call. Returns false when a
+  // hook says not to run it; *res then holds the result to report.
+  bool before(const aio2_iocb &io, const unsigned char *attrs, uint32_t worker,
+              int64_t *res) noexcept;
+  // Just after the call (or after before() said not to run it).
+  void after(const aio2_iocb &io, const unsigned char *attrs, uint32_t worker,
+             int64_t res) noexcept;
+  // When the event is written; `ran` says whether the call ran.
+  void post(const aio2_iocb &io, const unsigned char *attrs, int64_t res) noexcept;
+  // Bytes of attribute results in the event, and writing them.
+  uint32_t result_bytes() const noexcept;
+  // The most result_bytes() can be, whatever the outcome.
+  uint32_t max_result_bytes() const noexcept;
+  void write_results(unsigned char *dst) const noexcept;
+  bool empty() const noexcept { return insts_.empty(); }
+  size_t size() const noexcept { return insts_.size(); }
+
+ private:
+  aio2_attr_hook hook(const instance &in, const aio2_iocb &io, const unsigned char *attrs,
+                      uint32_t worker, int64_t res) noexcept;
+  // Keeps the status a hook reported.
+  static void take(instance &in, const aio2_attr_hook &h) noexcept;
+
+  std::vector<instance> insts_;    // keeps its capacity across reuse
+  std::vector<uint64_t> results_;  // result payloads, 8-aligned
+  uint32_t path_ = 0;
+  bool ran_ = false;
+};
+
+}  // namespace aio2::attr
