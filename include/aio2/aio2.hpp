@@ -646,6 +646,20 @@ class context {
   aio2_params params_{};
 };
 
+// register_attribute - add a user-defined attribute handler for the
+// process's life (aio2_attr_register): EINVAL, ERANGE (id below
+// AIO2_ATTR_USER_MIN) or EEXIST in `ec`.
+inline void register_attribute(const aio2_attr_handler &h, std::error_code &ec) noexcept {
+  ec = detail::make_error(aio2_attr_register(&h));
+}
+
+// register_attribute - as above, throwing std::system_error on failure.
+inline void register_attribute(const aio2_attr_handler &h) {
+  std::error_code ec;
+  register_attribute(h, ec);
+  detail::throw_if(ec, "aio2_attr_register");
+}
+
 }  // namespace aio2
 
 #endif  // AIO2_AIO2_HPP
