@@ -217,7 +217,7 @@ int demo_main(int, char **) {
   std::printf("aio2 demo: every part makes its own data and checks its own results\n");
   if (demo_abi(1)) return 1;
   int (*const parts[])(int) = {variable_records, many_threads, two_processes, bad_input};
-  int n = 5;
+  int n = 6;
   for (auto *p : parts) {
     const int err = p(n++);
     if (err) {
