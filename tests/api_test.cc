@@ -292,15 +292,15 @@ TEST_F(Submit, StopsAtTheFirstBadRequestAndRunsWhatCameBefore) {
 }
 
 TEST_F(Submit, UnknownAttributesComeBackUnsupportedInOrder) {
-  add_attr(7, 0, 8);
-  add_attr(9, 0, 24);
+  add_attr(0x7ff1, 0, 8);
+  add_attr(0x7ff2, 0, 24);
   add_attr(300, 0, 16);
   ASSERT_EQ(submit(io->len), io->len);
   const auto evs = wait_events(c.get(), 1);
   const aio2_event &ev = as_event(evs[0]);
   EXPECT_EQ(ev.len, 24u + 3 * 8);
   EXPECT_EQ(ev.res, getppid());
-  const uint16_t ids[] = {7, 9, 300};
+  const uint16_t ids[] = {0x7ff1, 0x7ff2, 300};
   for (unsigned i = 0; i < 3; i++) {
     const aio2_attr_ret *r = aio2_event_attr(&ev, i);
     ASSERT_NE(r, nullptr);
@@ -309,7 +309,7 @@ TEST_F(Submit, UnknownAttributesComeBackUnsupportedInOrder) {
     EXPECT_EQ(r->len, 8u);
   }
   EXPECT_EQ(aio2_event_attr(&ev, 3), nullptr);
-  EXPECT_EQ(aio2_event_find_attr(&ev, 9), aio2_event_attr(&ev, 1));
+  EXPECT_EQ(aio2_event_find_attr(&ev, 0x7ff2), aio2_event_attr(&ev, 1));
 }
 
 TEST(SubmitLimit, InFlightLimitGivesEagainAndLosesNothing) {

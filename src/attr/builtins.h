@@ -10,6 +10,9 @@ extern const aio2_attr_handler timing_handler;
 extern const aio2_attr_handler tag_handler;
 extern const aio2_attr_handler deadline_handler;
 extern const aio2_attr_handler executor_handler;
+extern const aio2_attr_handler cache_handler;
+extern const aio2_attr_handler ioprio_handler;
+extern const aio2_attr_handler rusage_handler;
 
 // CLOCK_MONOTONIC now, in nanoseconds.
 uint64_t monotonic_ns() noexcept;

@@ -39,7 +39,8 @@ int add_locked(const aio2_attr_handler &h, bool builtin) noexcept {
 bool register_builtins() noexcept {
   std::lock_guard lk(g_add_mu);
   for (const aio2_attr_handler *h :
-       {&timing_handler, &tag_handler, &deadline_handler, &executor_handler})
+       {&timing_handler, &tag_handler, &deadline_handler, &executor_handler, &cache_handler,
+        &ioprio_handler, &rusage_handler})
     add_locked(*h, true);
   return true;
 }
@@ -75,6 +76,7 @@ int request_attrs::prepare(const aio2_iocb &io, const unsigned char *attrs, uint
   insts_.clear();
   path_ = path;
   ran_ = false;
+  befores_ = 0;
   uint32_t result_words = 0;
   try {
     for (uint32_t off = 0; off < bytes;) {
@@ -124,27 +126,35 @@ void request_attrs::take(instance &in, const aio2_attr_hook &h) noexcept { in.st
 
 bool request_attrs::before(const aio2_iocb &io, const unsigned char *attrs, uint32_t worker,
                            int64_t *res) noexcept {
-  bool run = true;
-  for (instance &in : insts_) {
+  // In request order, up to the first hook that says not to run the call:
+  // later attributes never see a before (nor an after) for a call that will
+  // not run.
+  ran_ = true;
+  befores_ = 0;
+  while (befores_ < insts_.size()) {
+    instance &in = insts_[befores_++];
     if (in.status != AIO2_ATTR_OK || in.h->before == nullptr) continue;
     aio2_attr_hook h = hook(in, io, attrs, worker, 0);
-    if (in.h->before(&h) == 1 && run) {
-      run = false;
-      *res = h.res;
-    }
+    const int rc = in.h->before(&h);
     take(in, h);
+    if (rc == 1) {
+      *res = h.res;
+      ran_ = false;
+      break;
+    }
   }
-  ran_ = run;
-  return run;
+  return ran_;
 }
 
 void request_attrs::after(const aio2_iocb &io, const unsigned char *attrs, uint32_t worker,
                           int64_t res) noexcept {
-  for (auto it = insts_.rbegin(); it != insts_.rend(); ++it) {
-    if (it->status != AIO2_ATTR_OK || it->h->after == nullptr) continue;
-    aio2_attr_hook h = hook(*it, io, attrs, worker, res);
-    it->h->after(&h);
-    take(*it, h);
+  // Reverse order, and only for the attributes whose before turn came.
+  for (size_t i = befores_; i-- > 0;) {
+    instance &in = insts_[i];
+    if (in.status != AIO2_ATTR_OK || in.h->after == nullptr) continue;
+    aio2_attr_hook h = hook(in, io, attrs, worker, res);
+    in.h->after(&h);
+    take(in, h);
   }
 }
 

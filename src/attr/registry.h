@@ -37,8 +37,9 @@ class request_attrs {
   // Returns 0 or the -errno that refuses the request.
   int prepare(const aio2_iocb &io, const unsigned char *attrs, uint32_t bytes,
               uint32_t path) noexcept;
-  // In the executing thread, just before the call. Returns false when a
-  // hook says not to run it; *res then holds the result to report.
+  // In the executing thread, just before the call, in request order.
+  // Returns false when a hook says not to run it (*res then holds the result
+  // to report); the attributes after that one get no before or after.
   bool before(const aio2_iocb &io, const unsigned char *attrs, uint32_t worker,
               int64_t *res) noexcept;
   // Just after the call (or after before() said not to run it).
@@ -63,6 +64,7 @@ class request_attrs {
   std::vector<instance> insts_;    // keeps its capacity across reuse
   std::vector<uint64_t> results_;  // result payloads, 8-aligned
   uint32_t path_ = 0;
+  size_t befores_ = 0;  // instances whose before turn came (after runs for these)
   bool ran_ = false;
 };
 

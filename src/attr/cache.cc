@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: MIT
+// cache: the page-cache outcome of a read of a regular file (read, pread64,
+// readv, preadv, preadv2), found in the executing thread just before the
+// call: HIT, PARTIAL or MISS, and how many of the requested bytes were cached.
+//
+// Method. cachestat(2) (Linux 6.5+) over the requested range, which counts
+// cached pages without touching them. It counts whole pages, so when the
+// range is partly cached and does not start or end on a page boundary, the
+// first and last pages are asked about once more on their own and the bytes
+// of theirs outside the range are taken off: bytes_cached is exact (as of the
+// moment each cachestat ran; pages may come and go meanwhile, and the count
+// is clamped to [0, bytes_requested]).
+//
+// Fallback (AIO2_CACHE_BY_NOWAIT), when cachestat is missing (ENOSYS), refused
+// (EPERM: since Linux 6.14 it needs a file the caller may write or owns) or
+// not supported by the file system (EOPNOTSUPP): a preadv2(RWF_NOWAIT) first
+// attempt into the request's own buffers at the request's offset. It copies
+// the leading cached bytes and stops at the first page that is not cached (or
+// at anything else that would make it wait, such as a file-system lock), so
+// bytes_cached is the cached prefix, not every cached byte of the range (and
+// may include pages the attempt's own readahead brought in as it went), and
+// MISS means "the first page would have waited".
+//   - Full length back: HIT. For a read at an explicit offset (pread64,
+//     preadv, preadv2 with an offset other than -1) the data is already where
+//     the caller wants it, so the call is skipped and completes with that
+//     length. A read at the file position (read, readv, preadv2 at -1) is
+//     probed at the position it would use, without moving it, and the call
+//     still runs (it reads the same cached bytes again): skipping it would
+//     leave the position unmoved, and moving it ourselves races with others
+//     sharing the open file.
+//   - Short: PARTIAL; the call then runs and reads everything.
+//   - EAGAIN: MISS; the call runs.
+//
+// A read entirely at or beyond the end of the file (or of zero bytes) asks
+// for nothing: it reports HIT with bytes_requested = bytes_cached = 0. It is
+// served without device I/O, which is what HIT says, and NOT_APPLICABLE is
+// kept for calls that are not regular-file reads at all.
+//
+// NOT_APPLICABLE: any other system call (decided at submit); a descriptor
+// that is not an open regular file, is write-only or O_PATH, or is O_DIRECT
+// (the read bypasses the page cache); a negative offset or an iovec array
+// the call would refuse (more than 1024 entries, unreadable, a negative
+// length): those calls fail before reading anything. A request cancelled
+// before it ran is NOT_APPLICABLE too. ERROR: cachestat or the probe failed
+// in another way.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "attr/builtins.h"
+
+namespace aio2::attr {
+
+namespace {
+
+// cachestat(2) is system call 451 on every architecture (numbers from 424 on
+// are shared), but headers older than Linux 6.5 (Debian 12's are 6.1) do not
+// define __NR_cachestat or its structures.
+#ifdef __NR_cachestat
+constexpr long kNrCachestat = __NR_cachestat;
+#else
+constexpr long kNrCachestat = 451;
+#endif
+
+struct cachestat_range {  // as <linux/mman.h> of Linux 6.5
+  uint64_t off;
+  uint64_t len;  // 0: to the end of the file
+};
+
+struct cachestat_result {  // struct cachestat, as <linux/mman.h> of Linux 6.5
+  uint64_t nr_cache;
+  uint64_t nr_dirty;
+  uint64_t nr_writeback;
+  uint64_t nr_evicted;
+  uint64_t nr_recently_evicted;
+};
+
+// The kernel clips a read to this many bytes (MAX_RW_COUNT, 4 KiB pages).
+constexpr uint64_t kMaxRw = 0x7ffff000u;
+// The most iovecs a readv-like call accepts (UIO_MAXIOV).
+constexpr uint64_t kMaxIov = 1024;
+
+// Set once cachestat answers ENOSYS: this kernel will not grow it.
+std::atomic<bool> g_no_cachestat{false};
+// Tests force the RWF_NOWAIT method with this.
+std::atomic<bool> g_force_nowait{false};
+
+uint64_t page_size() noexcept {
+  static const uint64_t p = [] {
+    const long v = sysconf(_SC_PAGESIZE);
+    return v > 0 ? static_cast<uint64_t>(v) : uint64_t{4096};
+  }();
+  return p;
+}
+
+bool is_read(uint32_t nr) noexcept {
+  switch (nr) {
+    case SYS_read:
+    case SYS_pread64:
+    case SYS_readv:
+    case SYS_preadv:
+    case SYS_preadv2:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_vector(uint32_t nr) noexcept { return nr == SYS_readv || nr == SYS_preadv || nr == SYS_preadv2; }
+
+// Total length of the caller's `cnt` iovecs at `uiov`, clipped as the kernel
+// clips it. The array is the caller's memory, possibly bad: it is copied
+// with process_vm_readv on ourselves, which fails with EFAULT instead of
+// faulting. Returns 0, -EINVAL (the call will refuse it, or would fault), or
+// another -errno when the copy itself was refused (seccomp, say).
+int iov_total(uint64_t uiov, uint64_t cnt, uint64_t *total) noexcept {
+  if (cnt > kMaxIov) return -EINVAL;
+  uint64_t sum = 0;
+  iovec chunk[64];
+  const pid_t self = getpid();
+  for (uint64_t done = 0; done < cnt;) {
+    const size_t k = static_cast<size_t>(std::min<uint64_t>(cnt - done, std::size(chunk)));
+    const iovec local{chunk, k * sizeof(iovec)};
+    const iovec remote{reinterpret_cast<void *>(uiov + done * sizeof(iovec)), k * sizeof(iovec)};
+    const ssize_t got = process_vm_readv(self, &local, 1, &remote, 1, 0);
+    if (got < 0 && errno != EFAULT) return -errno;
+    if (got != static_cast<ssize_t>(k * sizeof(iovec))) return -EINVAL;
+    for (size_t i = 0; i < k; i++) {
+      if (static_cast<ssize_t>(chunk[i].iov_len) < 0) return -EINVAL;
+      sum = std::min<uint64_t>(sum + chunk[i].iov_len, kMaxRw);
+    }
+    done += k;
+  }
+  *total = sum;
+  return 0;
+}
+
+// Cached pages of [off, off + len), or -errno.
+int64_t cached_pages(int fd, uint64_t off, uint64_t len) noexcept {
+  cachestat_range r{off, len};
+  cachestat_result cs{};
+  if (syscall(kNrCachestat, fd, &r, &cs, 0) != 0) return -errno;
+  return static_cast<int64_t>(cs.nr_cache);
+}
+
+// Cached bytes of [start, end) (end > start) by cachestat, or -errno.
+int64_t cached_bytes(int fd, uint64_t start, uint64_t end) noexcept {
+  const uint64_t ps = page_size();
+  const uint64_t first = start / ps, last = (end - 1) / ps;
+  const int64_t n = cached_pages(fd, start, end - start);
+  if (n < 0) return n;
+  const uint64_t pages = static_cast<uint64_t>(n);
+  if (pages >= last - first + 1) return static_cast<int64_t>(end - start);
+  if (pages == 0) return 0;
+  // Partly cached, so first != last. Each cached page counts ps bytes; the
+  // first and last pages hold fewer bytes of the range when it does not
+  // start or end on a page boundary.
+  int64_t bytes = static_cast<int64_t>(pages * ps);
+  if (start % ps) {
+    const int64_t c = cached_pages(fd, first * ps, ps);
+    if (c < 0) return c;
+    if (c > 0) bytes -= static_cast<int64_t>(start % ps);
+  }
+  if (end % ps) {
+    const int64_t c = cached_pages(fd, last * ps, ps);
+    if (c < 0) return c;
+    if (c > 0) bytes -= static_cast<int64_t>(ps - end % ps);
+  }
+  return std::clamp<int64_t>(bytes, 0, static_cast<int64_t>(end - start));
+}
+
+uint32_t outcome_of(uint64_t cached, uint64_t requested) noexcept {
+  if (cached >= requested) return AIO2_CACHE_HIT;
+  return cached == 0 ? AIO2_CACHE_MISS : AIO2_CACHE_PARTIAL;
+}
+
+void put(aio2_attr_hook *h, const aio2_attr_cache &c) noexcept {
+  std::memcpy(h->result, &c, sizeof c);
+}
+
+int on_submit(aio2_attr_hook *h) {
+  if (!is_read(h->req->nr)) h->status = AIO2_ATTR_NOT_APPLICABLE;
+  return 0;
+}
+
+int before(aio2_attr_hook *h) {
+  const aio2_iocb &io = *h->req;
+  const int fd = static_cast<int>(io.args[0]);
+  struct stat st {};
+  const int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || (fl & O_PATH) || (fl & O_ACCMODE) == O_WRONLY || (fl & O_DIRECT) ||
+      fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    h->status = AIO2_ATTR_NOT_APPLICABLE;
+    return 0;
+  }
+
+  // Where the read starts. On 64-bit systems the preadv family's offset is
+  // its fourth argument whole (the kernel ignores pos_h).
+  bool at_position = io.nr == SYS_read || io.nr == SYS_readv;
+  int64_t off = 0;
+  if (!at_position) {
+    off = static_cast<int64_t>(io.args[3]);
+    if (io.nr == SYS_preadv2 && off == -1) at_position = true;
+  }
+  if (at_position) off = lseek(fd, 0, SEEK_CUR);
+  if (off < 0) {
+    h->status = AIO2_ATTR_NOT_APPLICABLE;  // the call fails with EINVAL
+    return 0;
+  }
+
+  uint64_t len = io.args[2];
+  if (is_vector(io.nr)) {
+    if (const int err = iov_total(io.args[1], io.args[2], &len)) {
+      h->status = err == -EINVAL ? AIO2_ATTR_NOT_APPLICABLE : AIO2_ATTR_ERROR;
+      return 0;
+    }
+  }
+  len = std::min(len, kMaxRw);
+
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  const uint64_t start = static_cast<uint64_t>(off);
+  const uint64_t end = start >= size ? start : std::min(start + len, size);
+
+  aio2_attr_cache c{};
+  c.bytes_requested = end - start;
+  const bool nowait = g_force_nowait.load(std::memory_order_relaxed) ||
+                      g_no_cachestat.load(std::memory_order_relaxed);
+  c.method = nowait ? AIO2_CACHE_BY_NOWAIT : AIO2_CACHE_BY_CACHESTAT;
+  if (c.bytes_requested == 0) {  // at or past the end: nothing to fetch
+    c.outcome = AIO2_CACHE_HIT;
+    put(h, c);
+    return 0;
+  }
+
+  if (!nowait) {
+    const int64_t got = cached_bytes(fd, start, end);
+    if (got >= 0) {
+      c.bytes_cached = static_cast<uint64_t>(got);
+      c.outcome = outcome_of(c.bytes_cached, c.bytes_requested);
+      put(h, c);
+      return 0;
+    }
+    if (got == -ENOSYS) g_no_cachestat.store(true, std::memory_order_relaxed);
+    if (got != -ENOSYS && got != -EPERM && got != -EOPNOTSUPP) {
+      h->status = AIO2_ATTR_ERROR;
+      return 0;
+    }
+    c.method = AIO2_CACHE_BY_NOWAIT;
+  }
+
+  // RWF_NOWAIT first attempt into the request's own buffers.
+  iovec one{reinterpret_cast<void *>(io.args[1]), static_cast<size_t>(io.args[2])};
+  const bool vec = is_vector(io.nr);
+  const uint64_t iov = vec ? io.args[1] : reinterpret_cast<uint64_t>(&one);
+  const uint64_t cnt = vec ? io.args[2] : 1;
+  const uint64_t flags = RWF_NOWAIT | (io.nr == SYS_preadv2 ? io.args[5] : 0);
+  const long n = syscall(SYS_preadv2, fd, iov, cnt, off, 0L, flags);
+  if (n < 0) {
+    if (errno != EAGAIN) {
+      h->status = AIO2_ATTR_ERROR;
+      return 0;
+    }
+    c.bytes_cached = 0;
+  } else {
+    c.bytes_cached = std::min(static_cast<uint64_t>(n), c.bytes_requested);
+  }
+  c.outcome = outcome_of(c.bytes_cached, c.bytes_requested);
+  put(h, c);
+  if (c.outcome == AIO2_CACHE_HIT && !at_position) {
+    h->res = n;  // the data is in place: complete without the call
+    return 1;
+  }
+  return 0;
+}
+
+// A request cancelled before it ran has no outcome.
+void on_post(aio2_attr_hook *h) {
+  if (!h->ran && h->res == -ECANCELED) h->status = AIO2_ATTR_NOT_APPLICABLE;
+}
+
+}  // namespace
+
+// For tests: use the RWF_NOWAIT method even where cachestat works.
+void cache_force_nowait_for_test(bool on) noexcept {
+  g_force_nowait.store(on, std::memory_order_relaxed);
+}
+
+const aio2_attr_handler cache_handler = {
+    sizeof(aio2_attr_handler), AIO2_ATTR_CACHE, 0, 0, 0, sizeof(aio2_attr_cache),
+    AIO2_PATH_POOL | AIO2_PATH_CALL, "cache", on_submit, before, nullptr, on_post, nullptr};
+
+}  // namespace aio2::attr
