@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 // executor: which path ran the request, which worker, and the CPU and NUMA
-// node it started on (getcpu(2), just before the call).
-#include <sys/syscall.h>
-#include <unistd.h>
+// node it started on (getcpu(3), just before the call).
+#include <sched.h>
 
 #include <cstring>
 
@@ -17,7 +16,9 @@ int before(aio2_attr_hook *h) {
   e.path = h->path;
   e.worker = h->worker;
   unsigned cpu = 0, node = 0;
-  if (syscall(SYS_getcpu, &cpu, &node, nullptr) == 0) {
+  // glibc's getcpu() reads the kernel's per-thread rseq area or the vDSO: no
+  // kernel entry, unlike syscall(SYS_getcpu) (about 4 ns against 200).
+  if (getcpu(&cpu, &node) == 0) {
     e.cpu = cpu;
     e.node = node;
   } else {
