@@ -334,7 +334,21 @@ ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes) noexcept {
   const size_t len = req->len < sizeof *req ? sizeof *req : req->len;
   const auto *bytes = reinterpret_cast<const unsigned char *>(req);
   if (int err = parse_request(bytes, len, AIO2_PATH_CALL, &pr)) return err;
-  attr::request_attrs attrs;
+  // Each thread reuses one attribute state, so a call allocates nothing
+  // once the thread has made one as large; a hook that calls aio2_call from
+  // inside a call gets a fresh one.
+  thread_local attr::request_attrs reused;
+  thread_local bool reused_busy = false;
+  attr::request_attrs fresh;
+  const bool mine = !reused_busy;
+  attr::request_attrs &attrs = mine ? reused : fresh;
+  reused_busy = true;
+  struct release {
+    bool mine;
+    ~release() {
+      if (mine) reused_busy = false;
+    }
+  } release_on_return{mine};
   if (int err = attrs.prepare(*req, pr.attrs, pr.attr_bytes, AIO2_PATH_CALL)) return err;
   // Refuse before running when even the largest possible event would not fit.
   if (ev_bytes < sizeof(aio2_event) + attrs.max_result_bytes()) return -ENOBUFS;
