@@ -23,47 +23,21 @@
 
 #include "aio2/aio2.h"
 #include "proc_util.h"
+#include "test_util.h"
 
 namespace {
 
 using aio2_test::thread_blocked_in;
 using aio2_test::thread_count;
-
-struct ctx_deleter {
-  void operator()(aio2_ctx *c) const { aio2_destroy(c); }
-};
-using ctx_ptr = std::unique_ptr<aio2_ctx, ctx_deleter>;
-
-ctx_ptr make_ctx(aio2_params p = {}) {
-  p.size = sizeof p;
-  aio2_ctx *c = nullptr;
-  const int err = aio2_setup(AIO2_ABI_VERSION, &p, &c);
-  EXPECT_EQ(err, 0) << aio2_strerror(err);
-  return ctx_ptr(c);
-}
+using aio2_test::ctx_ptr;
+using aio2_test::make_ctx;
+using aio2_test::wait_events;
 
 aio2_iocb req(long nr, uint64_t ud, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0,
               uint64_t a3 = 0) {
   aio2_iocb io;
   aio2_prep(&io, nr, ud, a0, a1, a2, a3, 0, 0);
   return io;
-}
-
-// Waits for exactly `n` events and returns them as copies.
-std::vector<std::vector<unsigned char>> wait_events(aio2_ctx *c, unsigned n) {
-  std::vector<std::vector<unsigned char>> out;
-  alignas(8) unsigned char buf[8192];
-  while (out.size() < n) {
-    const timespec ts{10, 0};
-    const ssize_t got = aio2_getevents(c, 1, buf, sizeof buf, &ts);
-    EXPECT_GT(got, 0) << aio2_strerror(static_cast<int>(got));
-    if (got <= 0) break;
-    for (auto *ev = aio2_event_next(buf, static_cast<size_t>(got), nullptr); ev;
-         ev = aio2_event_next(buf, static_cast<size_t>(got), ev))
-      out.emplace_back(reinterpret_cast<const unsigned char *>(ev),
-                       reinterpret_cast<const unsigned char *>(ev) + ev->len);
-  }
-  return out;
 }
 
 const aio2_event &as_event(const std::vector<unsigned char> &v) {

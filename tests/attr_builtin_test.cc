@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "aio2/aio2.h"
+#include "test_util.h"
 #include "proc_util.h"
 
 namespace aio2::attr {
@@ -47,6 +48,10 @@ void cache_force_nowait_for_test(bool on) noexcept;
 
 namespace {
 
+using aio2_test::ctx_ptr;
+using aio2_test::make_ctx;
+using aio2_test::now_ns;
+
 constexpr uint64_t KiB = 1024, MiB = 1024 * KiB;
 constexpr uint16_t kProbeAttr = 0x8a10;   // this test's user attribute
 constexpr uint16_t kUnknownAttr = 0x7ff0;  // nobody registers it
@@ -55,28 +60,8 @@ constexpr uint32_t kBe6 = (2u << 13) | 6u;  // IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE
 
 uint64_t page_size() { return static_cast<uint64_t>(sysconf(_SC_PAGESIZE)); }
 
-uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 long my_ioprio() { return syscall(SYS_ioprio_get, kWhoProcess, 0); }
 
-struct ctx_deleter {
-  void operator()(aio2_ctx *c) const { aio2_destroy(c); }
-};
-using ctx_ptr = std::unique_ptr<aio2_ctx, ctx_deleter>;
-
-ctx_ptr make_ctx(uint32_t bounded_workers = 0) {
-  aio2_params p{};
-  p.size = sizeof p;
-  p.bounded_workers = bounded_workers;
-  aio2_ctx *c = nullptr;
-  const int err = aio2_setup(AIO2_ABI_VERSION, &p, &c);
-  EXPECT_EQ(err, 0) << aio2_strerror(err);
-  return ctx_ptr(c);
-}
 
 // A request with attributes, in its own 8-aligned buffer.
 struct request {
@@ -133,16 +118,7 @@ event copy_event(const aio2_event *ev) {
 // Reaps `n` events from `c`.
 std::vector<event> reap(aio2_ctx *c, unsigned n) {
   std::vector<event> out;
-  alignas(8) unsigned char buf[8192];
-  while (out.size() < n) {
-    const timespec ts{10, 0};
-    const ssize_t got = aio2_getevents(c, 1, buf, sizeof buf, &ts);
-    EXPECT_GT(got, 0) << aio2_strerror(static_cast<int>(got));
-    if (got <= 0) break;
-    for (auto *ev = aio2_event_next(buf, static_cast<size_t>(got), nullptr); ev;
-         ev = aio2_event_next(buf, static_cast<size_t>(got), ev))
-      out.push_back(copy_event(ev));
-  }
+  aio2_test::for_events(c, n, [&](const aio2_event *ev) { out.push_back(copy_event(ev)); });
   return out;
 }
 

@@ -18,28 +18,13 @@
 #include <vector>
 
 #include "aio2/aio2.h"
+#include "test_util.h"
 
 namespace {
 
-struct ctx_deleter {
-  void operator()(aio2_ctx *c) const { aio2_destroy(c); }
-};
-using ctx_ptr = std::unique_ptr<aio2_ctx, ctx_deleter>;
-
-ctx_ptr make_ctx(uint32_t bounded_workers = 0) {
-  aio2_params p{};
-  p.size = sizeof p;
-  p.bounded_workers = bounded_workers;
-  aio2_ctx *c = nullptr;
-  EXPECT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, &c), 0);
-  return ctx_ptr(c);
-}
-
-uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
+using aio2_test::make_ctx;
+using aio2_test::now_ns;
+using aio2_test::wait_events;
 
 // A request with attributes, in its own 8-aligned buffer.
 struct request {
@@ -54,23 +39,6 @@ struct request {
   }
   uint32_t len() { return io()->len; }
 };
-
-// Copies of reaped events.
-std::vector<std::vector<unsigned char>> reap(aio2_ctx *c, unsigned n) {
-  std::vector<std::vector<unsigned char>> out;
-  alignas(8) unsigned char buf[8192];
-  while (out.size() < n) {
-    const timespec ts{10, 0};
-    const ssize_t got = aio2_getevents(c, 1, buf, sizeof buf, &ts);
-    EXPECT_GT(got, 0);
-    if (got <= 0) break;
-    for (auto *ev = aio2_event_next(buf, static_cast<size_t>(got), nullptr); ev;
-         ev = aio2_event_next(buf, static_cast<size_t>(got), ev))
-      out.emplace_back(reinterpret_cast<const unsigned char *>(ev),
-                       reinterpret_cast<const unsigned char *>(ev) + ev->len);
-  }
-  return out;
-}
 
 const aio2_event *ev_of(const std::vector<unsigned char> &v) {
   return reinterpret_cast<const aio2_event *>(v.data());
@@ -99,7 +67,7 @@ TEST(Timing, ServiceTimeCoversTheCallAndTimestampsAreOrdered) {
   request r(SYS_nanosleep, 1, reinterpret_cast<uint64_t>(&nap));
   r.attr(AIO2_ATTR_TIMING);
   ASSERT_EQ(aio2_submit(c.get(), r.b, r.len()), r.len());
-  const auto evs = reap(c.get(), 1);
+  const auto evs = wait_events(c.get(), 1);
   const auto t = result<aio2_attr_timing>(ev_of(evs[0]), AIO2_ATTR_TIMING);
   EXPECT_LE(t.submitted_ns, t.started_ns);
   EXPECT_LT(t.started_ns, t.finished_ns);
@@ -118,7 +86,7 @@ TEST(Timing, QueueingBehindABusyWorkerShowsAsQueueTime) {
   quick.attr(AIO2_ATTR_TIMING);
   ASSERT_EQ(aio2_submit(c.get(), slow.b, slow.len()), slow.len());
   ASSERT_EQ(aio2_submit(c.get(), quick.b, quick.len()), quick.len());
-  const auto evs = reap(c.get(), 2);
+  const auto evs = wait_events(c.get(), 2);
   aio2_attr_timing ts[3];
   for (const auto &e : evs) ts[ev_of(e)->user_data] = result<aio2_attr_timing>(ev_of(e), AIO2_ATTR_TIMING);
   // The quick request could only start once the single worker was free:
@@ -138,7 +106,7 @@ TEST(Timing, CancelledWhileQueuedNeverStarted) {
   ASSERT_EQ(aio2_submit(c.get(), slow.b, slow.len()), slow.len());
   ASSERT_EQ(aio2_submit(c.get(), victim.b, victim.len()), victim.len());
   ASSERT_EQ(aio2_cancel(c.get(), 2), 0);
-  for (const auto &e : reap(c.get(), 2)) {
+  for (const auto &e : wait_events(c.get(), 2)) {
     if (ev_of(e)->user_data != 2) continue;
     EXPECT_EQ(ev_of(e)->res, -ECANCELED);
     const auto t = result<aio2_attr_timing>(ev_of(e), AIO2_ATTR_TIMING);
@@ -158,7 +126,7 @@ TEST(Tag, BytesComeBackUnchanged) {
   request r(SYS_getppid, 1);
   r.attr(AIO2_ATTR_TAG, trace_id, sizeof trace_id);
   ASSERT_EQ(aio2_submit(c.get(), r.b, r.len()), r.len());
-  const auto evs = reap(c.get(), 1);
+  const auto evs = wait_events(c.get(), 1);
   uint16_t status;
   const void *p = aio2_event_attr_payload(ev_of(evs[0]), AIO2_ATTR_TAG, AIO2_TAG_MAX, &status);
   ASSERT_NE(p, nullptr);
@@ -191,7 +159,7 @@ TEST(Deadline, ExpiredDeadlineMeansTheCallNeverRan) {
   request r(SYS_write, 1, static_cast<uint64_t>(fds[1]), reinterpret_cast<uint64_t>(&byte), 1);
   r.attr(AIO2_ATTR_DEADLINE, &past, sizeof past);
   ASSERT_EQ(aio2_submit(c.get(), r.b, r.len()), r.len());
-  const auto evs = reap(c.get(), 1);
+  const auto evs = wait_events(c.get(), 1);
   EXPECT_EQ(ev_of(evs[0])->res, -ETIME);
   const auto d = result<aio2_attr_deadline_ret>(ev_of(evs[0]), AIO2_ATTR_DEADLINE);
   EXPECT_EQ(d.expired, 1u);
@@ -214,7 +182,7 @@ TEST(Deadline, FutureDeadlineRunsTheCall) {
   request r(SYS_getppid, 1);
   r.attr(AIO2_ATTR_DEADLINE, &later, sizeof later);
   ASSERT_EQ(aio2_submit(c.get(), r.b, r.len()), r.len());
-  const auto evs = reap(c.get(), 1);
+  const auto evs = wait_events(c.get(), 1);
   EXPECT_EQ(ev_of(evs[0])->res, getppid());
   const auto d = result<aio2_attr_deadline_ret>(ev_of(evs[0]), AIO2_ATTR_DEADLINE);
   EXPECT_EQ(d.expired, 0u);
@@ -236,7 +204,7 @@ TEST(Executor, SaysWhichPathWorkerAndCpu) {
   request r(SYS_getppid, 1);
   r.attr(AIO2_ATTR_EXECUTOR);
   ASSERT_EQ(aio2_submit(c.get(), r.b, r.len()), r.len());
-  const auto evs = reap(c.get(), 1);
+  const auto evs = wait_events(c.get(), 1);
   const auto e = result<aio2_attr_executor>(ev_of(evs[0]), AIO2_ATTR_EXECUTOR);
   EXPECT_EQ(e.path, AIO2_PATH_POOL);
   EXPECT_GE(e.worker, 1u);
@@ -321,7 +289,7 @@ TEST(UserAttribute, EveryHookRunsOnceOnThePoolAndOnCall) {
   request r(SYS_getppid, 1);
   r.attr(kProbe, &word, sizeof word);
   ASSERT_EQ(aio2_submit(c.get(), r.b, r.len()), r.len());
-  const auto evs = reap(c.get(), 1);
+  const auto evs = wait_events(c.get(), 1);
   auto check = [&](const aio2_event *ev, uint32_t path) {
     const auto p = result<probe_result>(ev, kProbe);
     EXPECT_EQ(p.submit_calls, 1u);
@@ -368,7 +336,7 @@ TEST(UserAttribute, UnavailableOnAPathItDoesNotServe) {
   EXPECT_EQ(aio2_call(nullptr, req.io(), ev, sizeof ev), -EOPNOTSUPP);
   auto c = make_ctx();
   EXPECT_EQ(aio2_submit(c.get(), req.b, req.len()), req.len());  // the pool serves it
-  EXPECT_EQ(status_of(ev_of(reap(c.get(), 1)[0]), 0x8102), AIO2_ATTR_OK);
+  EXPECT_EQ(status_of(ev_of(wait_events(c.get(), 1)[0]), 0x8102), AIO2_ATTR_OK);
 }
 
 // ---- statuses and layout ---------------------------------------------------------------
@@ -382,7 +350,7 @@ TEST(Results, OnePerAttributeInRequestOrderWithRequiredHonoured) {
       .attr(AIO2_ATTR_TAG, tag, sizeof tag, AIO2_ATTR_F_REQUIRED)
       .attr(AIO2_ATTR_TIMING, nullptr, 0, AIO2_ATTR_F_REQUIRED);
   ASSERT_EQ(aio2_submit(c.get(), r.b, r.len()), r.len());
-  const auto evs = reap(c.get(), 1);
+  const auto evs = wait_events(c.get(), 1);
   const aio2_event *ev = ev_of(evs[0]);
   const uint16_t ids[] = {AIO2_ATTR_EXECUTOR, 0x7ff0, AIO2_ATTR_TAG, AIO2_ATTR_TIMING};
   const uint16_t statuses[] = {AIO2_ATTR_OK, AIO2_ATTR_UNSUPPORTED, AIO2_ATTR_OK, AIO2_ATTR_OK};
