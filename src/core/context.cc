@@ -12,6 +12,7 @@
 #include <ctime>
 #include <new>
 
+#include "attr/builtins.h"
 #include "exec/raw_syscall.h"
 #include "sys/syscall_table.h"
 
@@ -35,11 +36,7 @@ void futex_wake_all(std::atomic<uint32_t> *word) noexcept {
           nullptr, 0);
 }
 
-int64_t now_ns() noexcept {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
+int64_t now_ns() noexcept { return static_cast<int64_t>(attr::monotonic_ns()); }
 
 unsigned count_events(const unsigned char *p, size_t bytes) noexcept {
   unsigned n = 0;
