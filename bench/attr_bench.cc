@@ -96,7 +96,6 @@
 #include <cerrno>
 #include <cinttypes>
 #include <climits>
-#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -109,14 +108,17 @@
 #include <vector>
 
 #include "aio2/aio2.h"
+#include "bench_util.h"
 
 namespace {
+
+// The helpers both benchmarks share (failures, arguments, clock, buffers).
+using namespace bench_util;
 
 // ---------------------------------------------------------------------------
 // Parameters
 
 constexpr unsigned kQD = 32;
-constexpr size_t kBlock = 4096;
 constexpr uint64_t kFileBytes = 64ull << 20;
 constexpr uint64_t kBlocks = kFileBytes / kBlock;
 constexpr size_t kReqCap = 256;          // bytes of one request, attributes included
@@ -178,45 +180,7 @@ const char *status_name(unsigned s) {
 }
 
 // ---------------------------------------------------------------------------
-// Failures
-
-[[noreturn]] void vfail(const char *what, const char *fmt, va_list ap) {
-  std::fflush(stdout);
-  std::fprintf(stderr, "attr_bench: %s", what);
-  std::vfprintf(stderr, fmt, ap);
-  std::fputc('\n', stderr);
-  std::exit(1);
-}
-
-// A setup failure: one line, exit 1.
-__attribute__((format(printf, 1, 2))) [[noreturn]] void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vfail("", fmt, ap);
-}
-
-// A verification failure: what failed, exit 1.
-__attribute__((format(printf, 1, 2))) [[noreturn]] void verify_failed(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vfail("VERIFICATION FAILED: ", fmt, ap);
-}
-
-// ---------------------------------------------------------------------------
 // Small helpers
-
-int64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-timespec to_timespec(int64_t ns) {
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-  ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-  return ts;
-}
 
 // The first 8 bytes of block `b` of the file.
 uint64_t pattern(uint64_t b) { return (b + 7) * 0xbf58476d1ce4e5b9ull ^ 0x6174747262656e63ull; }
@@ -232,10 +196,6 @@ struct rng {
     return z ^ (z >> 31);
   }
   uint64_t block() { return next() % kBlocks; }
-};
-
-struct alignas(kBlock) block_buf {
-  unsigned char b[kBlock];
 };
 
 // One request with room for its attributes.
@@ -582,11 +542,6 @@ void run_call(const variant &v, const env &e, uint64_t seed, cell_result &out) {
   }
 }
 
-double cpu_us(const rusage &ru) {
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
 void run_cell(path p, const variant &v, const env &e, uint64_t seed, cell_result &out) {
   rusage ru0{}, ru1{};
   getrusage(RUSAGE_SELF, &ru0);
@@ -600,12 +555,6 @@ void run_cell(path p, const variant &v, const env &e, uint64_t seed, cell_result
 
 // ---------------------------------------------------------------------------
 // Statistics and output
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 struct summary {
   path p;
@@ -699,33 +648,10 @@ void write_json(FILE *f, const std::string &file, const std::vector<summary> &su
 // ---------------------------------------------------------------------------
 // Arguments
 
-[[noreturn]] void usage(const std::string &msg) {
-  std::fprintf(stderr,
-               "attr_bench: %s\n"
-               "usage: attr_bench [--duration S] [--warmup S] [--reps N] [--json FILE]\n"
-               "                  [--dir DIR] [--paths pool,call] [--variants LIST] [--workers W]\n"
-               "  variants: none,timing,cache,tag,deadline,executor,ioprio,rusage,all\n",
-               msg.c_str());
-  std::exit(2);
-}
-
-double parse_seconds(const char *opt, const char *v, double lo) {
-  char *end = nullptr;
-  errno = 0;
-  const double d = std::strtod(v, &end);
-  if (errno || end == v || *end || !(d >= lo) || d > 3600)
-    usage(std::string("bad value for ") + opt + ": " + v);
-  return d;
-}
-
-unsigned parse_uint(const char *opt, const char *v, unsigned lo, unsigned hi) {
-  char *end = nullptr;
-  errno = 0;
-  const unsigned long u = std::strtoul(v, &end, 10);
-  if (errno || end == v || *end || u < lo || u > hi)
-    usage(std::string("bad value for ") + opt + ": " + v);
-  return static_cast<unsigned>(u);
-}
+constexpr const char *kUsage =
+    "usage: attr_bench [--duration S] [--warmup S] [--reps N] [--json FILE]\n"
+    "                  [--dir DIR] [--paths pool,call] [--variants LIST] [--workers W]\n"
+    "  variants: none,timing,cache,tag,deadline,executor,ioprio,rusage,all\n";
 
 // A comma-separated subset of `names` (count `n`), as indexes in canonical order.
 std::vector<unsigned> parse_list(const char *opt, std::string_view s, const char *const *names,
@@ -767,44 +693,7 @@ const char *fs_name(long type) {
 // returns its descriptor. *resident receives the share of its pages mincore
 // finds in memory.
 int make_file(const std::string &dir, double *resident) {
-  std::string path = dir + "/attr_bench.XXXXXX";
-  std::vector<char> tmpl(path.begin(), path.end());
-  tmpl.push_back('\0');
-  const int fd = mkstemp(tmpl.data());
-  if (fd < 0) die("cannot create a temporary file in %s: %s", dir.c_str(), std::strerror(errno));
-  if (unlink(tmpl.data()) != 0) die("unlink %s: %s", tmpl.data(), std::strerror(errno));
-  constexpr size_t kChunk = 1u << 20;
-  std::vector<unsigned char> chunk(kChunk);
-  for (uint64_t off = 0; off < kFileBytes; off += kChunk) {
-    for (size_t b = 0; b < kChunk; b += kBlock) {
-      const uint64_t blk = (off + b) / kBlock;
-      const uint64_t pat = pattern(blk);
-      std::memcpy(&chunk[b], &pat, sizeof pat);
-      std::memset(&chunk[b + sizeof pat], static_cast<int>(blk & 0xff), kBlock - sizeof pat);
-    }
-    size_t done = 0;
-    while (done < kChunk) {
-      const ssize_t w =
-          pwrite(fd, chunk.data() + done, kChunk - done, static_cast<off_t>(off + done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0)
-        die("writing the temporary file in %s: %s", dir.c_str(),
-            w < 0 ? std::strerror(errno) : "short write");
-      done += static_cast<size_t>(w);
-    }
-  }
-  if (fsync(fd) != 0) die("fsync of the temporary file: %s", std::strerror(errno));
-  for (uint64_t off = 0; off < kFileBytes; off += kChunk) {
-    const ssize_t rd = pread(fd, chunk.data(), kChunk, static_cast<off_t>(off));
-    if (rd != static_cast<ssize_t>(kChunk))
-      die("reading the temporary file back: %s", rd < 0 ? std::strerror(errno) : "short read");
-    for (size_t b = 0; b < kChunk; b += kBlock) {
-      uint64_t got;
-      std::memcpy(&got, &chunk[b], sizeof got);
-      if (got != pattern((off + b) / kBlock))
-        verify_failed("the temporary file does not read back what was written");
-    }
-  }
+  const int fd = bench_util::make_pattern_file(dir, kFileBytes, pattern);
   *resident = -1;
   void *m = mmap(nullptr, kFileBytes, PROT_READ, MAP_SHARED, fd, 0);
   if (m != MAP_FAILED) {
@@ -822,6 +711,8 @@ int make_file(const std::string &dir, double *resident) {
 }  // namespace
 
 int main(int argc, char **argv) {
+  bench_util::g_prog = "attr_bench";
+  bench_util::g_usage = kUsage;
   double duration = 0.5, warmup = 0.05;
   unsigned reps = 5, workers = 0;
   std::string json, dir = ".";

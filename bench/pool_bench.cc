@@ -91,7 +91,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
-#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -104,14 +103,17 @@
 #include <vector>
 
 #include "aio2/aio2.h"
+#include "bench_util.h"
 
 namespace {
+
+// The helpers both benchmarks share (failures, arguments, clock, buffers).
+using namespace bench_util;
 
 // ---------------------------------------------------------------------------
 // Parameters and small helpers
 
 constexpr unsigned kQD = 32;
-constexpr size_t kBlock = 4096;
 constexpr uint64_t kFileBytes = 64ull << 20;
 constexpr uint64_t kBlocks = kFileBytes / kBlock;
 constexpr int64_t kStallNs = 10'000'000'000;  // no completion for 10 s: give up
@@ -137,41 +139,6 @@ const char *name(engine e) {
 
 bool applicable(engine e, workload w) { return !(e == engine::posix_aio && w == workload::getppid); }
 
-// Prints "pool_bench: " + `what` + the message on stderr, then exits 1.
-[[noreturn]] void vfail(const char *what, const char *fmt, va_list ap) {
-  std::fflush(stdout);
-  std::fprintf(stderr, "pool_bench: %s", what);
-  std::vfprintf(stderr, fmt, ap);
-  std::fputc('\n', stderr);
-  std::exit(1);
-}
-
-__attribute__((format(printf, 1, 2))) [[noreturn]] void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vfail("", fmt, ap);
-}
-
-// A verification failure: what failed, then exit 1.
-__attribute__((format(printf, 1, 2))) [[noreturn]] void verify_failed(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vfail("VERIFICATION FAILED: ", fmt, ap);
-}
-
-int64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-timespec to_timespec(int64_t ns) {
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-  ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-  return ts;
-}
-
 // The first 8 bytes of block `b` of the file.
 uint64_t pattern(uint64_t b) { return (b + 1) * 0x9e3779b97f4a7c15ull ^ 0x706f6f6c62656e63ull; }
 
@@ -186,10 +153,6 @@ struct rng {
     return s * 0x2545f4914f6cdd1dull;
   }
   uint64_t block() { return next() % kBlocks; }
-};
-
-struct alignas(kBlock) block_buf {
-  unsigned char b[kBlock];
 };
 
 // ---------------------------------------------------------------------------
@@ -555,11 +518,6 @@ void run_sync(workload wl, const env &e, const window &w, cell_result &out) {
 // ---------------------------------------------------------------------------
 // Cells, statistics, output
 
-double cpu_us(const rusage &ru) {
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
 void run_cell(engine en, workload wl, const env &e, cell_result &out) {
   rusage ru0{}, ru1{};
   getrusage(RUSAGE_SELF, &ru0);
@@ -595,12 +553,6 @@ void run_cell(engine en, workload wl, const env &e, cell_result &out) {
   out.lat_ns = std::vector<uint32_t>();  // free it before the next cell
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 struct summary {
   workload wl;
   engine en;
@@ -609,37 +561,10 @@ struct summary {
   double ops_med() const { return median(ops); }
 };
 
-[[noreturn]] void usage(const char *msg) {
-  std::fprintf(stderr,
-               "pool_bench: %s\n"
-               "usage: pool_bench [--duration S] [--reps N] [--json FILE] [--warmup S]\n"
-               "                  [--workers W] [--engines LIST] [--workloads LIST]\n"
-               "                  [--aio2-no-hint] [--posix-aio-dup-fds] [--dir DIR]\n",
-               msg);
-  std::exit(2);
-}
-
-double parse_seconds(const char *opt, const char *v, double lo) {
-  char *end = nullptr;
-  errno = 0;
-  const double d = std::strtod(v, &end);
-  if (errno || end == v || *end || !(d >= lo) || d > 3600) {
-    std::string m = std::string("bad value for ") + opt + ": " + v;
-    usage(m.c_str());
-  }
-  return d;
-}
-
-unsigned parse_uint(const char *opt, const char *v, unsigned lo, unsigned hi) {
-  char *end = nullptr;
-  errno = 0;
-  const unsigned long u = std::strtoul(v, &end, 10);
-  if (errno || end == v || *end || u < lo || u > hi) {
-    std::string m = std::string("bad value for ") + opt + ": " + v;
-    usage(m.c_str());
-  }
-  return static_cast<unsigned>(u);
-}
+constexpr const char *kUsage =
+    "usage: pool_bench [--duration S] [--reps N] [--json FILE] [--warmup S]\n"
+    "                  [--workers W] [--engines LIST] [--workloads LIST]\n"
+    "                  [--aio2-no-hint] [--posix-aio-dup-fds] [--dir DIR]\n";
 
 template <typename T, size_t N>
 std::vector<T> parse_list(const char *opt, std::string_view v, const T (&all)[N]) {
@@ -653,60 +578,15 @@ std::vector<T> parse_list(const char *opt, std::string_view v, const T (&all)[N]
         if (std::find(out.begin(), out.end(), x) == out.end()) out.push_back(x);
         found = true;
       }
-    if (!found) {
-      std::string m = std::string("unknown name in ") + opt + ": " + std::string(item);
-      usage(m.c_str());
-    }
+    if (!found) usage(std::string("unknown name in ") + opt + ": " + std::string(item));
     v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
   }
-  if (out.empty()) usage((std::string(opt) + " needs at least one name").c_str());
+  if (out.empty()) usage(std::string(opt) + " needs at least one name");
   // Keep the canonical order.
   std::vector<T> sorted;
   for (T x : all)
     if (std::find(out.begin(), out.end(), x) != out.end()) sorted.push_back(x);
   return sorted;
-}
-
-// Creates the 64 MiB pattern file, unlinks it, warms the page cache.
-int make_file(const std::string &dir) {
-  std::string path = dir + "/pool_bench.XXXXXX";
-  std::vector<char> tmpl(path.begin(), path.end());
-  tmpl.push_back('\0');
-  const int fd = mkstemp(tmpl.data());
-  if (fd < 0) die("cannot create a temporary file in %s: %s", dir.c_str(), std::strerror(errno));
-  if (unlink(tmpl.data()) != 0) die("unlink %s: %s", tmpl.data(), std::strerror(errno));
-  constexpr size_t kChunk = 1u << 20;
-  std::vector<unsigned char> chunk(kChunk);
-  for (uint64_t off = 0; off < kFileBytes; off += kChunk) {
-    for (size_t b = 0; b < kChunk; b += kBlock) {
-      const uint64_t blk = (off + b) / kBlock;
-      const uint64_t pat = pattern(blk);
-      std::memcpy(&chunk[b], &pat, sizeof pat);
-      std::memset(&chunk[b + sizeof pat], static_cast<int>(blk & 0xff), kBlock - sizeof pat);
-    }
-    size_t done = 0;
-    while (done < kChunk) {
-      const ssize_t w = pwrite(fd, chunk.data() + done, kChunk - done, static_cast<off_t>(off + done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) die("writing the temporary file in %s: %s", dir.c_str(),
-                      w < 0 ? std::strerror(errno) : "short write");
-      done += static_cast<size_t>(w);
-    }
-  }
-  if (fsync(fd) != 0) die("fsync of the temporary file: %s", std::strerror(errno));
-  // Read it all once, checking the pattern: the page cache now holds it.
-  for (uint64_t off = 0; off < kFileBytes; off += kChunk) {
-    const ssize_t rd = pread(fd, chunk.data(), kChunk, static_cast<off_t>(off));
-    if (rd != static_cast<ssize_t>(kChunk))
-      die("reading the temporary file back: %s", rd < 0 ? std::strerror(errno) : "short read");
-    for (size_t b = 0; b < kChunk; b += kBlock) {
-      uint64_t got;
-      std::memcpy(&got, &chunk[b], sizeof got);
-      if (got != pattern((off + b) / kBlock))
-        verify_failed("the temporary file does not read back what was written");
-    }
-  }
-  return fd;
 }
 
 // Writes the summaries to `f` (opened before the runs, so that a bad path
@@ -735,6 +615,8 @@ void write_json(FILE *f, const std::string &file, const std::vector<summary> &su
 }  // namespace
 
 int main(int argc, char **argv) {
+  bench_util::g_prog = "pool_bench";
+  bench_util::g_usage = kUsage;
   double duration = 2.0, warmup = 0.25;
   unsigned reps = 3;
   const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
@@ -748,7 +630,7 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const std::string_view a = argv[i];
     auto val = [&]() -> const char * {
-      if (i + 1 >= argc) usage((std::string(a) + " needs a value").c_str());
+      if (i + 1 >= argc) usage(std::string(a) + " needs a value");
       return argv[++i];
     };
     if (a == "--duration") duration = parse_seconds("--duration", val(), 0.01);
@@ -762,7 +644,7 @@ int main(int argc, char **argv) {
     else if (a == "--aio2-no-hint") e.aio2_hint = false;
     else if (a == "--posix-aio-dup-fds") dup_fds = true;
     else if (a == "--help" || a == "-h") usage("measures aio2's thread pool against POSIX AIO, libuv and sync calls");
-    else usage((std::string("unknown argument ") + std::string(a)).c_str());
+    else usage("unknown argument " + std::string(a));
   }
   FILE *json_file = nullptr;
   if (!json.empty()) {
@@ -788,7 +670,7 @@ int main(int argc, char **argv) {
   e.warmup_ns = static_cast<int64_t>(warmup * 1e9);
   e.duration_ns = static_cast<int64_t>(duration * 1e9);
   e.ppid = static_cast<long>(getppid());
-  e.fd = make_file(dir);
+  e.fd = bench_util::make_pattern_file(dir, kFileBytes, pattern);
   if (dup_fds)
     for (unsigned i = 0; i < kQD; i++) {
       const int d = dup(e.fd);
