@@ -53,9 +53,10 @@ test-asan: build-asan/.configured
 # Benchmarks are built optimised (Release) in their own tree.
 bench: deps
 	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build build-bench -j$(JOBS) --target ring_bench pool_bench >/dev/null
+	@cmake --build build-bench -j$(JOBS) --target ring_bench pool_bench attr_bench >/dev/null
 	@build-bench/bin/ring_bench
 	@build-bench/bin/pool_bench
+	@build-bench/bin/attr_bench
 
 clean:
 	rm -rf build build-tsan build-asan build-bench
