@@ -176,6 +176,26 @@ TEST(Deadline, ExpiredDeadlineMeansTheCallNeverRan) {
   close(fds[1]);
 }
 
+TEST(Deadline, AttributesAfterTheDeadlineNeverStart) {
+  auto c = make_ctx();
+  const aio2_attr_deadline past{now_ns() - 1000000};
+  request r(SYS_getppid, 1);
+  r.attr(AIO2_ATTR_EXECUTOR)  // its turn comes before the deadline stops the call
+      .attr(AIO2_ATTR_DEADLINE, &past, sizeof past)
+      .attr(AIO2_ATTR_RUSAGE)    // never reached
+      .attr(AIO2_ATTR_TIMING);   // never reached: no start or finish
+  ASSERT_EQ(aio2_submit(c.get(), r.b, r.len()), r.len());
+  const auto evs = wait_events(c.get(), 1);
+  const aio2_event *ev = ev_of(evs[0]);
+  EXPECT_EQ(ev->res, -ETIME);
+  EXPECT_EQ(status_of(ev, AIO2_ATTR_EXECUTOR), AIO2_ATTR_OK);
+  EXPECT_EQ(status_of(ev, AIO2_ATTR_RUSAGE), AIO2_ATTR_NOT_APPLICABLE);
+  const auto t = result<aio2_attr_timing>(ev, AIO2_ATTR_TIMING);
+  EXPECT_EQ(t.started_ns, 0u);
+  EXPECT_EQ(t.finished_ns, 0u);
+  EXPECT_GE(t.posted_ns, t.submitted_ns);
+}
+
 TEST(Deadline, FutureDeadlineRunsTheCall) {
   auto c = make_ctx();
   const aio2_attr_deadline later{now_ns() + 60ull * 1000000000};

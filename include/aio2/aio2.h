@@ -152,7 +152,11 @@ struct aio2_attr_hook {
 	int64_t res;                 /* before: the result to report when it
 				      * returns 1; after, post: the call's result */
 	uint32_t worker;             /* pool path: the worker's number */
-	uint32_t reserved;
+	uint16_t started;            /* after, post: 1 when this attribute's
+				      * before turn came (0: the request was
+				      * cancelled while queued, or an earlier
+				      * attribute stopped the call) */
+	uint16_t reserved;
 	void *user;                  /* the handler's `user` */
 };
 

@@ -14,6 +14,10 @@ extern const aio2_attr_handler cache_handler;
 extern const aio2_attr_handler ioprio_handler;
 extern const aio2_attr_handler rusage_handler;
 
+// An on_post hook for attributes that only mean something once the call
+// reached them: NOT_APPLICABLE when their before turn never came.
+void not_applicable_unless_started(aio2_attr_hook *h) noexcept;
+
 // CLOCK_MONOTONIC now, in nanoseconds.
 uint64_t monotonic_ns() noexcept;
 

@@ -280,10 +280,6 @@ int before(aio2_attr_hook *h) {
   return 0;
 }
 
-// A request cancelled before it ran has no outcome.
-void on_post(aio2_attr_hook *h) {
-  if (!h->ran && h->res == -ECANCELED) h->status = AIO2_ATTR_NOT_APPLICABLE;
-}
 
 }  // namespace
 
@@ -294,6 +290,6 @@ void cache_force_nowait_for_test(bool on) noexcept {
 
 const aio2_attr_handler cache_handler = {
     sizeof(aio2_attr_handler), AIO2_ATTR_CACHE, 0, 0, 0, sizeof(aio2_attr_cache),
-    AIO2_PATH_POOL | AIO2_PATH_CALL, "cache", on_submit, before, nullptr, on_post, nullptr};
+    AIO2_PATH_POOL | AIO2_PATH_CALL, "cache", on_submit, before, nullptr, not_applicable_unless_started, nullptr};
 
 }  // namespace aio2::attr

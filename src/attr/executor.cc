@@ -28,17 +28,10 @@ int before(aio2_attr_hook *h) {
   return 0;
 }
 
-// A request cancelled while queued never reached an executor.
-void on_post(aio2_attr_hook *h) {
-  aio2_attr_executor e;
-  std::memcpy(&e, h->result, sizeof e);
-  if (e.path == 0) h->status = AIO2_ATTR_NOT_APPLICABLE;
-}
-
 }  // namespace
 
 const aio2_attr_handler executor_handler = {
     sizeof(aio2_attr_handler), AIO2_ATTR_EXECUTOR, 0, 0, 0, sizeof(aio2_attr_executor),
-    AIO2_PATH_ALL, "executor", nullptr, before, nullptr, on_post, nullptr};
+    AIO2_PATH_ALL, "executor", nullptr, before, nullptr, not_applicable_unless_started, nullptr};
 
 }  // namespace aio2::attr

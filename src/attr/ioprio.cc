@@ -65,16 +65,12 @@ void after(aio2_attr_hook *h) {
     h->status = AIO2_ATTR_ERROR;
 }
 
-// A request cancelled before it ran never ran at any priority.
-void on_post(aio2_attr_hook *h) {
-  if (!h->ran && h->res == -ECANCELED) h->status = AIO2_ATTR_NOT_APPLICABLE;
-}
 
 }  // namespace
 
 const aio2_attr_handler ioprio_handler = {
     sizeof(aio2_attr_handler), AIO2_ATTR_IOPRIO, 0, sizeof(aio2_attr_ioprio),
     sizeof(aio2_attr_ioprio), sizeof(aio2_attr_ioprio_ret), AIO2_PATH_POOL | AIO2_PATH_CALL,
-    "ioprio", on_submit, before, after, on_post, nullptr};
+    "ioprio", on_submit, before, after, not_applicable_unless_started, nullptr};
 
 }  // namespace aio2::attr

@@ -52,6 +52,10 @@ void ensure_builtins() noexcept {
 
 }  // namespace
 
+void not_applicable_unless_started(aio2_attr_hook *h) noexcept {
+  if (!h->started) h->status = AIO2_ATTR_NOT_APPLICABLE;
+}
+
 uint64_t monotonic_ns() noexcept {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -95,18 +99,20 @@ int request_attrs::prepare(const aio2_iocb &io, const unsigned char *attrs, uint
   } catch (...) {
     return -ENOMEM;
   }
-  for (instance &in : insts_) {
+  for (size_t i = 0; i < insts_.size(); i++) {
+    instance &in = insts_[i];
     if (in.status != AIO2_ATTR_OK || in.h->on_submit == nullptr) continue;
-    aio2_attr_hook h = hook(in, io, attrs, 0, 0);
+    aio2_attr_hook h = hook(i, io, attrs, 0, 0);
     if (int err = in.h->on_submit(&h)) return err < 0 ? err : -EINVAL;
     take(in, h);
   }
   return 0;
 }
 
-aio2_attr_hook request_attrs::hook(const instance &in, const aio2_iocb &io,
+aio2_attr_hook request_attrs::hook(size_t index, const aio2_iocb &io,
                                    const unsigned char *attrs, uint32_t worker,
                                    int64_t res) noexcept {
+  const instance &in = insts_[index];
   aio2_attr_hook h{};
   h.req = &io;
   h.payload = attrs + in.payload_off;
@@ -118,6 +124,7 @@ aio2_attr_hook request_attrs::hook(const instance &in, const aio2_iocb &io,
   h.ran = ran_;
   h.res = res;
   h.worker = worker;
+  h.started = index < befores_;
   h.user = in.h->user;
   return h;
 }
@@ -132,9 +139,10 @@ bool request_attrs::before(const aio2_iocb &io, const unsigned char *attrs, uint
   ran_ = true;
   befores_ = 0;
   while (befores_ < insts_.size()) {
-    instance &in = insts_[befores_++];
+    const size_t i = befores_++;
+    instance &in = insts_[i];
     if (in.status != AIO2_ATTR_OK || in.h->before == nullptr) continue;
-    aio2_attr_hook h = hook(in, io, attrs, worker, 0);
+    aio2_attr_hook h = hook(i, io, attrs, worker, 0);
     const int rc = in.h->before(&h);
     take(in, h);
     if (rc == 1) {
@@ -152,16 +160,17 @@ void request_attrs::after(const aio2_iocb &io, const unsigned char *attrs, uint3
   for (size_t i = befores_; i-- > 0;) {
     instance &in = insts_[i];
     if (in.status != AIO2_ATTR_OK || in.h->after == nullptr) continue;
-    aio2_attr_hook h = hook(in, io, attrs, worker, res);
+    aio2_attr_hook h = hook(i, io, attrs, worker, res);
     in.h->after(&h);
     take(in, h);
   }
 }
 
 void request_attrs::post(const aio2_iocb &io, const unsigned char *attrs, int64_t res) noexcept {
-  for (instance &in : insts_) {
+  for (size_t i = 0; i < insts_.size(); i++) {
+    instance &in = insts_[i];
     if (in.status != AIO2_ATTR_OK || in.h->on_post == nullptr) continue;
-    aio2_attr_hook h = hook(in, io, attrs, 0, res);
+    aio2_attr_hook h = hook(i, io, attrs, 0, res);
     in.h->on_post(&h);
     take(in, h);
   }

@@ -56,7 +56,7 @@ class request_attrs {
   size_t size() const noexcept { return insts_.size(); }
 
  private:
-  aio2_attr_hook hook(const instance &in, const aio2_iocb &io, const unsigned char *attrs,
+  aio2_attr_hook hook(size_t index, const aio2_iocb &io, const unsigned char *attrs,
                       uint32_t worker, int64_t res) noexcept;
   // Keeps the status a hook reported.
   static void take(instance &in, const aio2_attr_hook &h) noexcept;

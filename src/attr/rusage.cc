@@ -61,14 +61,11 @@ void after(aio2_attr_hook *h) {
   std::memcpy(h->result, &now, sizeof now);
 }
 
-void on_post(aio2_attr_hook *h) {
-  if (!h->ran && h->res == -ECANCELED) h->status = AIO2_ATTR_NOT_APPLICABLE;
-}
 
 }  // namespace
 
 const aio2_attr_handler rusage_handler = {
     sizeof(aio2_attr_handler), AIO2_ATTR_RUSAGE, 0, 0, 0, sizeof(aio2_attr_rusage),
-    AIO2_PATH_POOL | AIO2_PATH_CALL, "rusage", nullptr, before, after, on_post, nullptr};
+    AIO2_PATH_POOL | AIO2_PATH_CALL, "rusage", nullptr, before, after, not_applicable_unless_started, nullptr};
 
 }  // namespace aio2::attr
