@@ -229,6 +229,9 @@ int attributes(int part_no) {
     if (write(fd, block.data(), kChunk) != static_cast<ssize_t>(kChunk)) return -EIO;
   fdatasync(fd);
   posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);  // cold: out of the page cache
+  // No readahead, so that reading one chunk does not warm the next: cold
+  // then means cold.
+  posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
   ctx_holder h;
   if (int err = make_ctx(h, 65536)) return err;
   std::vector<std::vector<unsigned char>> bufs(kChunks, std::vector<unsigned char>(kChunk));
@@ -272,6 +275,7 @@ int attributes(int part_no) {
                 round, hits, partial, misses, other ? " (cache attribute not available)" : "",
                 static_cast<double>(cached) / (1 << 20), kChunks * kChunk >> 20,
                 queue_ms / kChunks, service_ms / kChunks);
+
   }
   close(fd);
   return 0;
