@@ -35,7 +35,6 @@ int parse_request(const unsigned char *p, size_t left, uint32_t path,
   // a size its handler accepts; a REQUIRED one can be honoured on `path`.
   const unsigned char *attrs = p + sizeof(aio2_iocb);
   const uint32_t attr_bytes = len - static_cast<uint32_t>(sizeof(aio2_iocb));
-  uint32_t nattrs = 0;
   bool required_unhonoured = false;
   for (uint32_t off = 0; off < attr_bytes;) {
     if (attr_bytes - off < sizeof(aio2_attr)) return -EINVAL;
@@ -51,7 +50,6 @@ int parse_request(const unsigned char *p, size_t left, uint32_t path,
     if ((a.flags & AIO2_ATTR_F_REQUIRED) && (h == nullptr || !(h->paths & path)))
       required_unhonoured = true;
     off += a.len;
-    nattrs++;
   }
 
   const sys::syscall_info *info = sys::lookup(static_cast<long>(io->nr));
@@ -62,7 +60,6 @@ int parse_request(const unsigned char *p, size_t left, uint32_t path,
   out->io = io;
   out->attrs = attrs;
   out->attr_bytes = attr_bytes;
-  out->nattrs = nattrs;
   out->info = info;
   return 0;
 }

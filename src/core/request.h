@@ -32,7 +32,6 @@ struct parsed_request {
   const aio2_iocb *io = nullptr;        // the fixed part (caller memory)
   const unsigned char *attrs = nullptr;  // its attribute records
   uint32_t attr_bytes = 0;
-  uint32_t nattrs = 0;
   const sys::syscall_info *info = nullptr;
 };
 
