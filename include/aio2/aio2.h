@@ -78,12 +78,16 @@ int aio2_destroy(aio2_ctx *ctx);
  *                left of the buffer; non-zero reserved field; unknown
  *                AIO2_IOCB_* flags (or both BOUNDED and UNBOUNDED); an
  *                attribute shorter than 8 bytes, not a multiple of 8,
- *                running past its request, or with unknown flags
+ *                running past its request, or with unknown flags; a known
+ *                attribute's payload of a size its handler does not accept
  *   -E2BIG       a request longer than 65536 bytes
  *   -ENOSYS      `nr` is not a system call on this architecture
  *   -EPERM       `nr` is refused (docs/syscalls.md gives each reason)
- *   -EOPNOTSUPP  an attribute marked AIO2_ATTR_F_REQUIRED is not supported
+ *   -EOPNOTSUPP  an attribute marked AIO2_ATTR_F_REQUIRED is unknown, or its
+ *                handler cannot serve the pool path
  *   -EAGAIN      the in-flight limit (aio2_params.max_inflight) is reached
+ *   -ENOMEM      no memory for a request slot
+ *   other        an attribute's on_submit hook refused the request
  * Ring space never limits submission: completions that find the ring full
  * wait on the overflow list. Every accepted request produces one event. */
 ssize_t aio2_submit(aio2_ctx *ctx, const void *reqs, size_t bytes);
