@@ -78,7 +78,7 @@ TEST(Setup, RefusesBadParams) {
   bad([](aio2_params &q) { q.type = AIO2_CTX_LEGACY; }, -EOPNOTSUPP);
   bad([](aio2_params &q) { q.ring_bytes = 5000; }, -EINVAL);
   bad([](aio2_params &q) { q.ring_bytes = 2048; }, -EINVAL);
-  bad([](aio2_params &q) { q.reserved[1] = 1; }, -EINVAL);
+  bad([](aio2_params &q) { q.reserved = 1; }, -EINVAL);
   bad([](aio2_params &q) {
     q.type = AIO2_CTX_SYNC;
     q.flags = AIO2_SETUP_EVENTFD;

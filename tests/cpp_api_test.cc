@@ -219,7 +219,7 @@ TEST(CppContext, SetupErrorsThrowSystemError) {
   p.flags = 0x80;
   expect_system_error([&] { aio2::context c(p); }, EINVAL);
   p = {};
-  p.reserved[1] = 1;
+  p.reserved = 1;
   expect_system_error([&] { aio2::context c(p); }, EINVAL);
   p = {};
   p.type = AIO2_CTX_LEGACY;

@@ -49,7 +49,27 @@ struct aio2_iocb {
 /* The call finishes (regular-file I/O): run it on a bounded worker and skip
  * the fstat() aio2 otherwise does to classify a descriptor. */
 #define AIO2_IOCB_BOUNDED 0x2u
-#define AIO2_IOCB_ALL 0x3u
+/* Where to run it, overriding the context's policy (aio2_params.policy):
+ * AIO2_IOCB_PATH(AIO2_POLICY_*), in bits 2..4. Zero: the context's policy. */
+#define AIO2_IOCB_PATH_SHIFT 2u
+#define AIO2_IOCB_PATH_MASK 0x1cu
+#define AIO2_IOCB_PATH(policy) ((((uint32_t)(policy)) + 1u) << AIO2_IOCB_PATH_SHIFT)
+#define AIO2_IOCB_ALL 0x1fu
+
+/* Policies: how aio2 chooses a request's path (docs/design.md, "Paths").
+ * AUTO: run it in the submitting thread when it cannot block (a call the
+ *   system-call table marks non-blocking; a read the page cache can serve,
+ *   tried with RWF_NOWAIT when io_uring is not in use), else on io_uring
+ *   when this kernel implements the call there, else on the pool.
+ * INLINE: run the call in the submitting thread, inside aio2_submit, even
+ *   when it blocks; the event still goes to the ring.
+ * URING: io_uring when it implements the call, else the pool (no inline
+ *   attempt).
+ * POOL: a worker of the thread pool. */
+#define AIO2_POLICY_AUTO 0u
+#define AIO2_POLICY_INLINE 1u
+#define AIO2_POLICY_URING 2u
+#define AIO2_POLICY_POOL 3u
 
 /* ---- Attributes -------------------------------------------------------- */
 
@@ -104,8 +124,8 @@ struct aio2_attr_ret {
  * executor attribute's `path`). */
 #define AIO2_PATH_CALL 0x1u   /* aio2_call, in the calling thread */
 #define AIO2_PATH_POOL 0x2u   /* a worker of the system-call thread pool */
-#define AIO2_PATH_INLINE 0x4u /* the submitting thread (reserved) */
-#define AIO2_PATH_URING 0x8u  /* io_uring (reserved) */
+#define AIO2_PATH_INLINE 0x4u /* the submitting thread, inside aio2_submit */
+#define AIO2_PATH_URING 0x8u  /* io_uring */
 #define AIO2_PATH_ALL 0xfu
 
 /* Attribute ids. 1..0x7fff belong to aio2; 0x8000..0xffff to users
@@ -147,7 +167,10 @@ struct aio2_attr_deadline_ret {
  * struct aio2_attr_executor. */
 #define AIO2_ATTR_EXECUTOR 4u
 struct aio2_attr_executor {
-	uint32_t path;   /* AIO2_PATH_* */
+	uint32_t path;   /* AIO2_PATH_* bits of every path that ran part of it:
+			  * INLINE|URING or INLINE|POOL for a read whose
+			  * RWF_NOWAIT attempt in the submitting thread found
+			  * only part of it cached, the rest read elsewhere */
 	uint32_t worker; /* worker number within the context's pool (pool path) */
 	uint32_t cpu;    /* CPU the call started on */
 	uint32_t node;   /* that CPU's NUMA node */
@@ -209,7 +232,10 @@ struct aio2_attr_rusage {
 /* Setup flags. Unknown bits are refused with -EINVAL. */
 /* Create an eventfd that is signalled whenever events are posted. */
 #define AIO2_SETUP_EVENTFD 0x1u
-#define AIO2_SETUP_ALL 0x1u
+/* Never use io_uring, even where the kernel allows it (the pool and the
+ * inline path only). */
+#define AIO2_SETUP_NO_URING 0x2u
+#define AIO2_SETUP_ALL 0x3u
 
 /* Feature bits this build supports, returned in aio2_params.features. */
 #define AIO2_FEAT_RING 0x1ull     /* RING contexts */
@@ -218,6 +244,11 @@ struct aio2_attr_rusage {
 #define AIO2_FEAT_OVERFLOW 0x8ull /* completions beyond the ring wait on an overflow list */
 #define AIO2_FEAT_POOL 0x10ull    /* the generic system-call thread pool */
 #define AIO2_FEAT_CANCEL 0x20ull  /* aio2_cancel, including interrupting running calls */
+#define AIO2_FEAT_INLINE 0x40ull  /* the inline path */
+/* This context sends calls io_uring implements to io_uring. Missing when
+ * io_uring is unavailable (not built in, kernel.io_uring_disabled, seccomp,
+ * too old) or AIO2_SETUP_NO_URING was given: those calls run on the pool. */
+#define AIO2_FEAT_URING 0x80ull
 
 /* Owner flags aio2 sets in its completion ring's header
  * (aio2_ring_owner_flags()). A reaper that finds the ring empty while either
@@ -246,8 +277,13 @@ struct aio2_params {
 	uint32_t idle_ms;           /* caller: an idle worker exits after this
 				     * (default 2000); aio2: in force */
 	int32_t eventfd;            /* aio2: the context's eventfd, or -1 */
-	uint64_t features;          /* aio2: AIO2_FEAT_* of this build */
-	uint64_t reserved[2];       /* must be zero */
+	uint64_t features;          /* aio2: AIO2_FEAT_* of this context */
+	uint32_t policy;            /* caller: AIO2_POLICY_* default for requests
+				     * (default AUTO) */
+	uint32_t uring_entries;     /* caller: io_uring submission queue entries,
+				     * a power of two up to 32768 (default 256);
+				     * aio2: in force (0 without io_uring) */
+	uint64_t reserved;          /* must be zero */
 };
 
 /* The smallest struct aio2_params accepted: size, type, flags, max_inflight. */
@@ -278,6 +314,8 @@ AIO2__STATIC_ASSERT(offsetof(struct aio2_params, max_inflight) == 12, "params.ma
 AIO2__STATIC_ASSERT(offsetof(struct aio2_params, ring_bytes) == 16, "params.ring_bytes");
 AIO2__STATIC_ASSERT(offsetof(struct aio2_params, eventfd) == 36, "params.eventfd");
 AIO2__STATIC_ASSERT(offsetof(struct aio2_params, features) == 40, "params.features");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_params, policy) == 48, "params.policy");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_params, uring_entries) == 52, "params.uring_entries");
 AIO2__STATIC_ASSERT((AIO2_EVENT_CANCELED & AIO2_RING_REC_RING_MASK) == 0,
 		    "event flags stay out of the ring's bits");
 

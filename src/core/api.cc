@@ -94,7 +94,8 @@ bool valid_ring_bytes(uint64_t v) {
 }
 
 constexpr uint64_t kFeatures = AIO2_FEAT_RING | AIO2_FEAT_SYNC | AIO2_FEAT_EVENTFD |
-                               AIO2_FEAT_OVERFLOW | AIO2_FEAT_POOL | AIO2_FEAT_CANCEL;
+                               AIO2_FEAT_OVERFLOW | AIO2_FEAT_POOL | AIO2_FEAT_CANCEL |
+                               AIO2_FEAT_INLINE;
 
 }  // namespace
 
@@ -115,7 +116,11 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
       if (extra[i] != 0) return -E2BIG;
   }
   if (in.flags & ~AIO2_SETUP_ALL) return -EINVAL;
-  if (in.reserved[0] || in.reserved[1]) return -EINVAL;
+  if (in.reserved) return -EINVAL;
+  if (in.policy > AIO2_POLICY_POOL) return -EINVAL;
+  if (in.uring_entries &&
+      (in.uring_entries > 32768 || (in.uring_entries & (in.uring_entries - 1))))
+    return -EINVAL;
   if (in.type == AIO2_CTX_LEGACY) return -EOPNOTSUPP;
   if (in.type != AIO2_CTX_RING && in.type != AIO2_CTX_SYNC) return -EINVAL;
   if (in.type == AIO2_CTX_SYNC && (in.flags & AIO2_SETUP_EVENTFD)) return -EINVAL;
@@ -125,7 +130,8 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
   const aio2::limits lim{or_default(in.max_inflight, 65536),
                          in.ring_bytes ? in.ring_bytes : 65536,
                          or_default(in.bounded_workers, 4 * cpus),
-                         or_default(in.unbounded_workers, 4096), or_default(in.idle_ms, 2000)};
+                         or_default(in.unbounded_workers, 4096), or_default(in.idle_ms, 2000),
+                         in.policy, or_default(in.uring_entries, 256)};
   if (int err = aio2::exec::pool::install_cancel_signal()) return err;
 
   aio2::context *c = nullptr;
@@ -153,7 +159,8 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
     res.unbounded_workers = lim.unbounded_workers;
     res.idle_ms = lim.idle_ms;
     res.eventfd = c->eventfd();
-    res.features = kFeatures;
+    res.features = kFeatures | (c->uring_entries() ? AIO2_FEAT_URING : 0);
+    res.uring_entries = c->uring_entries();
     res.size = p->size;
     std::memcpy(p, &res, given);  // never past what the caller said it has
   }

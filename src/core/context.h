@@ -23,6 +23,8 @@ struct limits {
   uint32_t bounded_workers;
   uint32_t unbounded_workers;
   uint32_t idle_ms;
+  uint32_t policy;         // AIO2_POLICY_*
+  uint32_t uring_entries;  // asked for; 0 never happens (default 256)
 };
 
 class context {
@@ -45,6 +47,8 @@ class context {
   uint32_t type() const noexcept { return type_; }
   aio2_ring *ring() const noexcept { return ring_; }
   int eventfd() const noexcept { return efd_; }
+  // io_uring submission queue entries in use; 0 when io_uring is not.
+  uint32_t uring_entries() const noexcept { return 0; }
 
  private:
   static void on_complete(void *self, request *r) noexcept;

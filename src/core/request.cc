@@ -28,7 +28,8 @@ int parse_request(const unsigned char *p, size_t left, uint32_t path,
   if (io->reserved != 0) return -EINVAL;
   if ((io->flags & ~AIO2_IOCB_ALL) ||
       (io->flags & (AIO2_IOCB_BOUNDED | AIO2_IOCB_UNBOUNDED)) ==
-          (AIO2_IOCB_BOUNDED | AIO2_IOCB_UNBOUNDED))
+          (AIO2_IOCB_BOUNDED | AIO2_IOCB_UNBOUNDED) ||
+      (io->flags & AIO2_IOCB_PATH_MASK) > AIO2_IOCB_PATH(AIO2_POLICY_POOL))
     return -EINVAL;
 
   // Attributes: well-formed, inside the request; a known one's payload has
