@@ -171,7 +171,7 @@ struct aio2_attr_hook {
 struct aio2_attr_handler {
 	uint32_t size;        /* sizeof(struct aio2_attr_handler) */
 	uint16_t id;          /* AIO2_ATTR_USER_MIN..0xffff for users */
-	uint16_t flags;       /* zero */
+	uint16_t flags;       /* AIO2_ATTR_HANDLER_* */
 	uint32_t payload_min; /* accepted request payload sizes, in bytes; */
 	uint32_t payload_max; /* others are refused at submit with -EINVAL */
 	uint32_t result_size; /* result payload bytes when OK; a multiple of 8 */
@@ -187,8 +187,18 @@ struct aio2_attr_handler {
 	void *user;
 };
 
+/* The handler's before and after hooks must run in the same thread, around
+ * the call (they change or measure thread state: an I/O priority, resource
+ * use). Without it, a read may be split: its before hooks run in the
+ * submitting thread before a RWF_NOWAIT attempt, and when the attempt does
+ * not finish it, the after hooks run in the thread that finishes it
+ * (io_uring's harvester or a pool worker). A request with such an attribute
+ * is never split. */
+#define AIO2_ATTR_HANDLER_THREAD 0x1u
+#define AIO2_ATTR_HANDLER_ALL 0x1u
+
 /* aio2_attr_register - add a handler for the process's life. Returns 0, or
- * -EINVAL (NULL, bad size, non-zero flags, result_size not a multiple of 8
+ * -EINVAL (NULL, bad size, unknown flags, result_size not a multiple of 8
  * or above 4096, payload_min > payload_max, no paths), -ERANGE (id below
  * AIO2_ATTR_USER_MIN), -EEXIST (id taken). Requests submitted before the
  * registration answer UNSUPPORTED for it. */

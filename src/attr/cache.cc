@@ -36,6 +36,17 @@
 // served without device I/O, which is what HIT says, and NOT_APPLICABLE is
 // kept for calls that are not regular-file reads at all.
 //
+// On io_uring, and for a split read (without io_uring, aio2's AUTO policy
+// tries a read with RWF_NOWAIT in the submitting thread first; docs/design.md
+// "Paths"), the read's own RWF_NOWAIT attempt is the measurement, with the
+// NOWAIT method's meaning (the cached prefix): on io_uring the read is
+// submitted with RWF_NOWAIT and what it did not get is read again without.
+// It costs no system call on a hit (the attempt was the read) where
+// cachestat costs three (fcntl, fstat, cachestat): the goal is a cache
+// answer at io_uring's speed. bytes_requested is then what the call
+// returned in all (the file's end clips it). Whether the attribute applies
+// comes from sys/fd_facts.h.
+//
 // NOT_APPLICABLE: any other system call (decided at submit); a descriptor
 // that is not an open regular file, is write-only or O_PATH, or is O_DIRECT
 // (the read bypasses the page cache); a negative offset or an iovec array
@@ -55,6 +66,7 @@
 #include <cstring>
 
 #include "attr/builtins.h"
+#include "sys/fd_facts.h"
 
 namespace aio2::attr {
 
@@ -185,6 +197,14 @@ void put(aio2_attr_hook *h, const aio2_attr_cache &c) noexcept {
   std::memcpy(h->result, &c, sizeof c);
 }
 
+// io_uring (the read is submitted with RWF_NOWAIT, then retried without it
+// for what was not cached), or a split read (INLINE|URING, INLINE|POOL: a
+// RWF_NOWAIT attempt in the submitting thread, then the rest elsewhere).
+bool measured_by_nowait(const aio2_attr_hook *h) noexcept {
+  return (h->path & AIO2_PATH_URING) ||
+         ((h->path & AIO2_PATH_INLINE) && (h->path & AIO2_PATH_POOL));
+}
+
 int on_submit(aio2_attr_hook *h) {
   if (!is_read(h->req->nr)) h->status = AIO2_ATTR_NOT_APPLICABLE;
   return 0;
@@ -193,6 +213,18 @@ int on_submit(aio2_attr_hook *h) {
 int before(aio2_attr_hook *h) {
   const aio2_iocb &io = *h->req;
   const int fd = static_cast<int>(io.args[0]);
+  // On io_uring and for a split read, the read's own RWF_NOWAIT attempt is
+  // the measurement (cache_from_nowait writes the result when the request
+  // ends): only whether the attribute applies is decided here, with at most
+  // one system call (sys/fd_facts.h).
+  if (measured_by_nowait(h)) {
+    sys::fd_facts f{};
+    const bool negative = io.nr != SYS_read && io.nr != SYS_readv &&
+                          static_cast<int64_t>(io.args[3]) < (io.nr == SYS_preadv2 ? -1 : 0);
+    if (negative || sys::get_fd_facts(fd, &f) != 0 || !sys::reads_through_cache(f))
+      h->status = AIO2_ATTR_NOT_APPLICABLE;
+    return 0;
+  }
   struct stat st {};
   const int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || (fl & O_PATH) || (fl & O_ACCMODE) == O_WRONLY || (fl & O_DIRECT) ||
@@ -283,6 +315,15 @@ int before(aio2_attr_hook *h) {
 
 }  // namespace
 
+void cache_from_nowait(unsigned char *result, uint64_t done, uint64_t total) noexcept {
+  aio2_attr_cache c{};
+  c.method = AIO2_CACHE_BY_NOWAIT;
+  c.bytes_requested = total;  // what the call returned: clipped to the file's end
+  c.bytes_cached = std::min(done, total);
+  c.outcome = total == 0 ? AIO2_CACHE_HIT : outcome_of(c.bytes_cached, total);
+  std::memcpy(result, &c, sizeof c);
+}
+
 // For tests: use the RWF_NOWAIT method even where cachestat works.
 void cache_force_nowait_for_test(bool on) noexcept {
   g_force_nowait.store(on, std::memory_order_relaxed);
@@ -290,6 +331,6 @@ void cache_force_nowait_for_test(bool on) noexcept {
 
 const aio2_attr_handler cache_handler = {
     sizeof(aio2_attr_handler), AIO2_ATTR_CACHE, 0, 0, 0, sizeof(aio2_attr_cache),
-    AIO2_PATH_POOL | AIO2_PATH_CALL, "cache", on_submit, before, nullptr, not_applicable_unless_started, nullptr};
+    AIO2_PATH_ALL, "cache", on_submit, before, nullptr, not_applicable_unless_started, nullptr};
 
 }  // namespace aio2::attr

@@ -28,10 +28,17 @@ int before(aio2_attr_hook *h) {
   return 0;
 }
 
+// The path is final only now: a split read may have finished inline.
+void on_post(aio2_attr_hook *h) {
+  not_applicable_unless_started(h);
+  if (h->status != AIO2_ATTR_OK) return;
+  std::memcpy(h->result, &h->path, sizeof h->path);  // aio2_attr_executor.path comes first
+}
+
 }  // namespace
 
 const aio2_attr_handler executor_handler = {
     sizeof(aio2_attr_handler), AIO2_ATTR_EXECUTOR, 0, 0, 0, sizeof(aio2_attr_executor),
-    AIO2_PATH_ALL, "executor", nullptr, before, nullptr, not_applicable_unless_started, nullptr};
+    AIO2_PATH_ALL, "executor", nullptr, before, nullptr, on_post, nullptr};
 
 }  // namespace aio2::attr

@@ -13,6 +13,7 @@
 // failure to put the previous priority back (the thread keeps the requested
 // one) is an ERROR. Non-zero `reserved` is refused at submit with -EINVAL; the
 // value itself is the kernel's to judge, at run time.
+#include <linux/capability.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -35,10 +36,42 @@ int on_submit(aio2_attr_hook *h) {
   return p.reserved != 0 ? -EINVAL : 0;
 }
 
+// Whether the kernel's ioprio_check_cap() accepts `v` for this process:
+// io_uring fails a request whose SQE carries a priority it refuses, where
+// ioprio_set on a worker would only refuse the priority. Returns 0 or -errno.
+int check_value(uint32_t v) noexcept {
+  const uint32_t cls = v >> 13, level = v & 7u, rest = v & 0x1ff8u;
+  switch (cls) {
+    case 0:  // IOPRIO_CLASS_NONE: level must be 0
+      return (level || rest) ? -EINVAL : 0;
+    case 1: {  // IOPRIO_CLASS_RT: CAP_SYS_ADMIN or CAP_SYS_NICE
+      if (rest) return -EINVAL;
+      __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+      __user_cap_data_struct data[2]{};
+      if (syscall(SYS_capget, &hdr, data) != 0) return -errno;
+      const auto has = [&](int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1u; };
+      return has(CAP_SYS_ADMIN) || has(CAP_SYS_NICE) ? 0 : -EPERM;
+    }
+    case 2:  // IOPRIO_CLASS_BE
+    case 3:  // IOPRIO_CLASS_IDLE
+      return rest ? -EINVAL : 0;
+    default:
+      return -EINVAL;
+  }
+}
+
 int before(aio2_attr_hook *h) {
   aio2_attr_ioprio p;
   std::memcpy(&p, h->payload, sizeof p);
   aio2_attr_ioprio_ret r{};
+  if (h->path == AIO2_PATH_URING) {
+    // The SQE carries the priority (the io_uring path sets it when applied
+    // is 1); no thread's priority changes, so previous stays 0.
+    r.error = check_value(p.ioprio);
+    r.applied = r.error == 0;
+    std::memcpy(h->result, &r, sizeof r);
+    return 0;
+  }
   const long prev = syscall(SYS_ioprio_get, kWhoProcess, 0);
   if (prev < 0) {
     r.error = -errno;  // nothing to restore to, so nothing is changed
@@ -57,7 +90,7 @@ int before(aio2_attr_hook *h) {
 void after(aio2_attr_hook *h) {
   aio2_attr_ioprio_ret r;
   std::memcpy(&r, h->result, sizeof r);
-  if (!r.applied) return;
+  if (!r.applied || h->path == AIO2_PATH_URING) return;
   aio2_attr_ioprio p;
   std::memcpy(&p, h->payload, sizeof p);
   if (r.previous == p.ioprio) return;
@@ -69,8 +102,9 @@ void after(aio2_attr_hook *h) {
 }  // namespace
 
 const aio2_attr_handler ioprio_handler = {
-    sizeof(aio2_attr_handler), AIO2_ATTR_IOPRIO, 0, sizeof(aio2_attr_ioprio),
-    sizeof(aio2_attr_ioprio), sizeof(aio2_attr_ioprio_ret), AIO2_PATH_POOL | AIO2_PATH_CALL,
+    sizeof(aio2_attr_handler), AIO2_ATTR_IOPRIO, AIO2_ATTR_HANDLER_THREAD,
+    sizeof(aio2_attr_ioprio), sizeof(aio2_attr_ioprio), sizeof(aio2_attr_ioprio_ret),
+    AIO2_PATH_POOL | AIO2_PATH_CALL | AIO2_PATH_INLINE | AIO2_PATH_URING,
     "ioprio", on_submit, before, after, not_applicable_unless_started, nullptr};
 
 }  // namespace aio2::attr

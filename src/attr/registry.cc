@@ -24,7 +24,7 @@ std::atomic<const aio2_attr_handler *> g_table[65536];
 std::mutex g_add_mu;
 
 int add_locked(const aio2_attr_handler &h, bool builtin) noexcept {
-  if (h.size < sizeof(aio2_attr_handler) || h.flags != 0 || (h.result_size & 7u) ||
+  if (h.size < sizeof(aio2_attr_handler) || (h.flags & ~AIO2_ATTR_HANDLER_ALL) || (h.result_size & 7u) ||
       h.result_size > kMaxResult || h.payload_min > h.payload_max || !(h.paths & AIO2_PATH_ALL) ||
       (h.paths & ~AIO2_PATH_ALL) || h.id == 0)
     return -EINVAL;
@@ -174,6 +174,35 @@ void request_attrs::post(const aio2_iocb &io, const unsigned char *attrs, int64_
     in.h->on_post(&h);
     take(in, h);
   }
+}
+
+void request_attrs::note_nowait(int64_t done, int64_t total) noexcept {
+  for (instance &in : insts_) {
+    if (in.id != AIO2_ATTR_CACHE || in.status != AIO2_ATTR_OK) continue;
+    if (total < 0) {  // the call failed before reading anything
+      in.status = AIO2_ATTR_NOT_APPLICABLE;
+      continue;
+    }
+    cache_from_nowait(reinterpret_cast<unsigned char *>(results_.data()) + in.result_off,
+                      static_cast<uint64_t>(done), static_cast<uint64_t>(total));
+  }
+}
+
+const unsigned char *request_attrs::payload_if_ok(uint16_t id,
+                                                  const unsigned char *attrs) const noexcept {
+  for (const instance &in : insts_)
+    if (in.id == id && in.status == AIO2_ATTR_OK) return attrs + in.payload_off;
+  return nullptr;
+}
+
+bool request_attrs::result_if_ok(uint16_t id, void *dst, size_t n) const noexcept {
+  for (const instance &in : insts_) {
+    if (in.id != id || in.status != AIO2_ATTR_OK) continue;
+    std::memcpy(dst, reinterpret_cast<const unsigned char *>(results_.data()) + in.result_off,
+                n < in.h->result_size ? n : in.h->result_size);
+    return true;
+  }
+  return false;
 }
 
 uint32_t request_attrs::result_bytes() const noexcept {

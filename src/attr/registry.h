@@ -53,6 +53,17 @@ class request_attrs {
   uint32_t max_result_bytes() const noexcept;
   void write_results(unsigned char *dst) const noexcept;
   bool empty() const noexcept { return insts_.empty(); }
+  // The path bits that ran the request, as hooks see them from now on (a
+  // split read that finished inline reports INLINE alone).
+  void set_path(uint32_t path) noexcept { path_ = path; }
+  // A split read's RWF_NOWAIT attempt read `done` bytes of a call that
+  // returned `total` in all: the cache attribute's result, when it has one.
+  void note_nowait(int64_t done, int64_t total) noexcept;
+  // The payload of the first attribute `id` whose status is OK, or nullptr.
+  const unsigned char *payload_if_ok(uint16_t id, const unsigned char *attrs) const noexcept;
+  // Copies the first `n` result bytes of the first attribute `id` whose
+  // status is OK into dst; false when there is none.
+  bool result_if_ok(uint16_t id, void *dst, size_t n) const noexcept;
   size_t size() const noexcept { return insts_.size(); }
 
  private:

@@ -65,7 +65,7 @@ void after(aio2_attr_hook *h) {
 }  // namespace
 
 const aio2_attr_handler rusage_handler = {
-    sizeof(aio2_attr_handler), AIO2_ATTR_RUSAGE, 0, 0, 0, sizeof(aio2_attr_rusage),
-    AIO2_PATH_POOL | AIO2_PATH_CALL, "rusage", nullptr, before, after, not_applicable_unless_started, nullptr};
+    sizeof(aio2_attr_handler), AIO2_ATTR_RUSAGE, AIO2_ATTR_HANDLER_THREAD, 0, 0,
+    sizeof(aio2_attr_rusage), AIO2_PATH_POOL | AIO2_PATH_CALL | AIO2_PATH_INLINE, "rusage", nullptr, before, after, not_applicable_unless_started, nullptr};
 
 }  // namespace aio2::attr

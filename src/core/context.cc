@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "core/context.h"
 
+#include <fcntl.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -14,13 +17,16 @@
 
 #include "attr/builtins.h"
 #include "exec/raw_syscall.h"
+#include "sys/fd_facts.h"
 #include "sys/syscall_table.h"
 
 namespace aio2 {
 
 namespace {
 
-constexpr uint32_t kSleepers = 1;  // bit 0 of the futex word: a reaper sleeps on it
+constexpr uint32_t kSleepers = 1;       // bit 0 of the futex word: a reaper sleeps on it
+constexpr uint32_t kUringSleeper = 2;   // bit 1: the io_uring waiter sleeps in ppoll
+constexpr uint32_t kPost = 4;           // what one post adds
 constexpr size_t kChunk = 64;  // slots allocated at a time
 constexpr size_t kSubmitBatch = 64;  // requests handed to the pool per lock
 
@@ -48,18 +54,25 @@ unsigned count_events(const unsigned char *p, size_t bytes) noexcept {
   return n;
 }
 
+bool is_read(uint32_t nr) noexcept {
+  return nr == SYS_read || nr == SYS_pread64 || nr == SYS_readv || nr == SYS_preadv ||
+         nr == SYS_preadv2;
+}
+
 }  // namespace
 
 context::context(uint32_t type, uint32_t flags, const limits &lim) noexcept
     : type_(type),
       flags_(flags),
       lim_(lim),
-      pool_(lim.bounded_workers, lim.unbounded_workers, lim.idle_ms, &context::on_complete, this) {}
+      pool_(lim.bounded_workers, lim.unbounded_workers, lim.idle_ms, &context::on_complete, this),
+      uring_(&context::on_complete, this) {}
 
 context::~context() {
-  close();
+  close();  // nothing runs after this: the pool and io_uring are shut down
   if (ring_) aio2_ring_unmap(ring_);
   if (efd_ >= 0) ::close(efd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 int context::start() noexcept {
@@ -70,6 +83,17 @@ int context::start() noexcept {
     efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd_ < 0) return -errno;
   }
+  // io_uring when allowed and available; any failure (not built into the
+  // kernel, kernel.io_uring_disabled, seccomp, too old) leaves the context
+  // on the inline path and the pool, which the feature bits show.
+  if (!(flags_ & AIO2_SETUP_NO_URING) && uring_.init(lim_.uring_entries, efd_) == 0) {
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd_ < 0) return -errno;
+  }
+  // Where io_uring runs reads it tries them without blocking first, inside
+  // io_uring_enter, for a whole batch at once; a RWF_NOWAIT attempt of our
+  // own would only add a system call per read (docs/design.md, measured).
+  nowait_first_ = !uring_.active();
   return 0;
 }
 
@@ -104,6 +128,76 @@ void context::put_slot(request *r) noexcept {
   free_slots_ = r;
 }
 
+uint32_t context::choose_route(const parsed_request &pr, io_uring_sqe *sqe) const noexcept {
+  const aio2_iocb &io = *pr.io;
+  const uint32_t field = io.flags & AIO2_IOCB_PATH_MASK;
+  const uint32_t policy = field ? (field >> AIO2_IOCB_PATH_SHIFT) - 1 : lim_.policy;
+  switch (policy) {
+    case AIO2_POLICY_POOL:
+      return AIO2_PATH_POOL;
+    case AIO2_POLICY_INLINE:
+      return AIO2_PATH_INLINE;
+    case AIO2_POLICY_URING:
+      return uring_.translate(io.nr, io.args, sqe) ? AIO2_PATH_URING : AIO2_PATH_POOL;
+    default:
+      break;
+  }
+  // AUTO: the first path, cheapest first, on which every attribute of the
+  // request can be honoured; the pool honours every built-in.
+  const auto honoured = [&](uint32_t route) { return (pr.attr_paths & route) == route; };
+  if (pr.info->blocks == sys::blocking::never && honoured(AIO2_PATH_INLINE))
+    return AIO2_PATH_INLINE;
+  const bool uring = uring_.translate(io.nr, io.args, sqe);
+  if (is_read(io.nr)) {
+    // preadv2 with RWF_NOWAIT cannot block: it is its own inline attempt.
+    if (io.nr == SYS_preadv2 && (io.args[5] & RWF_NOWAIT) && honoured(AIO2_PATH_INLINE))
+      return AIO2_PATH_INLINE;
+    if (nowait_first_ && !pr.thread_bound) {
+      const uint32_t split = AIO2_PATH_INLINE | (uring ? AIO2_PATH_URING : AIO2_PATH_POOL);
+      // Only regular files: a short read of a pipe or socket is its answer,
+      // not part of one; and not O_DIRECT, whose RWF_NOWAIT read would wait
+      // for the device in this thread.
+      sys::fd_facts f{};
+      if (honoured(split) && sys::get_fd_facts(static_cast<int>(io.args[0]), &f) == 0 &&
+          sys::reads_through_cache(f))
+        return split;
+    }
+  }
+  if (uring && honoured(AIO2_PATH_URING)) return AIO2_PATH_URING;
+  return AIO2_PATH_POOL;
+}
+
+bool context::start_split(request *r) noexcept {
+  const unsigned char *attrs = r->attrs.data();
+  int64_t res = 0;
+  if (!r->attr_state.empty() && !r->attr_state.before(r->io, attrs, 0, &res)) {
+    r->attr_state.set_path(AIO2_PATH_INLINE);
+    end_call(r, res, 0);
+    return true;
+  }
+  const uint64_t *a = r->io.args;
+  const uint32_t nr = r->io.nr;
+  const bool vec = nr == SYS_readv || nr == SYS_preadv || nr == SYS_preadv2;
+  const bool at_pos = nr == SYS_read || nr == SYS_readv;
+  iovec one{reinterpret_cast<void *>(a[1]), static_cast<size_t>(a[2])};
+  const uint64_t iov = vec ? a[1] : reinterpret_cast<uint64_t>(&one);
+  const uint64_t cnt = vec ? a[2] : 1;
+  const uint64_t off = at_pos ? static_cast<uint64_t>(-1) : a[3];
+  const uint64_t flags = nr == SYS_preadv2 ? a[5] : 0;
+  const uint64_t args[6] = {a[0], iov, cnt, off, 0, flags | RWF_NOWAIT};
+  const int64_t n = exec::raw_syscall(SYS_preadv2, args);
+
+  // Everything asked for, or the end of the file: done here. Else (not
+  // cached: EAGAIN; not supported here: EOPNOTSUPP; any error) the rest of
+  // the route runs the rest, or the whole call, and gives the answer.
+  if (!continue_read(r, n)) {
+    r->attr_state.set_path(AIO2_PATH_INLINE);
+    end_call(r, 0, 0);  // combines: res = the bytes read here
+    return true;
+  }
+  return false;
+}
+
 ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
   if (type_ != AIO2_CTX_RING) return -EBADFD;
   if ((reqs == nullptr && bytes) || (reinterpret_cast<uintptr_t>(reqs) & 7u)) return -EINVAL;
@@ -114,6 +208,27 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
     if (n[cls]) pool_.enqueue(batch[cls], n[cls], cls == 1);
     n[cls] = 0;
   };
+  request *ubatch[kSubmitBatch];
+  size_t nu = 0;
+  bool uring_used = false, posted = false;
+  auto flush_uring = [&] {
+    if (nu) uring_.submit(ubatch, nu);
+    uring_used |= nu != 0;
+    nu = 0;
+  };
+  auto to_pool = [&](request *r, const sys::syscall_info &info) {
+    const int cls = exec::pool::wants_unbounded(r->io, info) ? 1 : 0;
+    batch[cls][n[cls]++] = r;
+    if (n[cls] == kSubmitBatch) flush(cls);
+  };
+  auto to_uring = [&](request *r) {
+    ubatch[nu++] = r;
+    if (nu == kSubmitBatch) flush_uring();
+  };
+  auto done_here = [&](request *r) {
+    complete(r, false);
+    posted = true;
+  };
   // Slots are taken in batches (one lock per batch, not per request) and
   // the unused rest given back at the end.
   request *spare[kSubmitBatch];
@@ -122,7 +237,13 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
   int err = 0;
   while (off < bytes) {
     parsed_request pr;
-    if ((err = parse_request(p + off, bytes - off, AIO2_PATH_POOL, &pr)) != 0) break;
+    if ((err = parse_request(p + off, bytes - off, &pr)) != 0) break;
+    io_uring_sqe sqe;
+    const uint32_t route = choose_route(pr, &sqe);
+    if (!required_ok(pr, route)) {
+      err = -EOPNOTSUPP;
+      break;
+    }
     if (inflight_.fetch_add(1, std::memory_order_relaxed) >= lim_.max_inflight) {
       inflight_.fetch_sub(1, std::memory_order_relaxed);
       err = -EAGAIN;
@@ -147,9 +268,11 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
       break;
     }
     r->io = *pr.io;
-    r->path = AIO2_PATH_POOL;
+    r->route = route;
+    r->split_done = -1;
+    r->probe = false;
     // Attribute handlers, and their on_submit hooks, which may refuse it.
-    err = r->attr_state.prepare(r->io, r->attrs.data(), pr.attr_bytes, AIO2_PATH_POOL);
+    err = r->attr_state.prepare(r->io, r->attrs.data(), pr.attr_bytes, route);
     if (err) {
       put_slot(r);
       inflight_.fetch_sub(1, std::memory_order_relaxed);
@@ -157,20 +280,100 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
     }
     r->cancel_requested.store(false, std::memory_order_relaxed);
     r->generation.fetch_add(1, std::memory_order_relaxed);
-    const int cls = exec::pool::wants_unbounded(r->io, *pr.info) ? 1 : 0;
-    batch[cls][n[cls]++] = r;
-    if (n[cls] == kSubmitBatch) flush(cls);
     off += pr.io->len;
+
+    if (route == AIO2_PATH_INLINE) {
+      run_request(r, 0);
+      done_here(r);
+    } else if (route & AIO2_PATH_INLINE) {  // a split read
+      if (start_split(r)) {
+        done_here(r);
+      } else if ((route & AIO2_PATH_URING) &&
+                 uring_.translate(r->io.nr, r->cont_args,
+                                  reinterpret_cast<io_uring_sqe *>(r->sqe))) {
+        to_uring(r);
+      } else {
+        to_pool(r, *pr.info);
+      }
+    } else if (route == AIO2_PATH_URING) {
+      int64_t res = 0;
+      const unsigned char *attrs = r->attrs.data();
+      if (!r->attr_state.empty() && !r->attr_state.before(r->io, attrs, 0, &res)) {
+        end_call(r, res, 0);  // a hook completed it (deadline passed, say)
+        done_here(r);
+        continue;
+      }
+      if (const unsigned char *prio = r->attr_state.payload_if_ok(AIO2_ATTR_IOPRIO, attrs)) {
+        aio2_attr_ioprio want;
+        std::memcpy(&want, prio, sizeof want);
+        aio2_attr_ioprio_ret got{};
+        r->attr_state.result_if_ok(AIO2_ATTR_IOPRIO, &got, sizeof got);
+        if (got.applied) sqe.ioprio = static_cast<uint16_t>(want.ioprio);
+      }
+      // The cache attribute: the read goes with RWF_NOWAIT, and what that
+      // does not get is read again without it (uring::harvest).
+      aio2_attr_cache unused;
+      r->probe = is_read(r->io.nr) && r->attr_state.result_if_ok(AIO2_ATTR_CACHE, &unused, 0);
+      if (r->probe) sqe.rw_flags |= RWF_NOWAIT;
+      std::memcpy(r->sqe, &sqe, sizeof sqe);
+      to_uring(r);
+    } else {
+      to_pool(r, *pr.info);
+    }
   }
   flush(0);
   flush(1);
+  flush_uring();
   while (nspare) put_slot(spare[--nspare]);
+  if (uring_used) after_uring_submit();
+  if (posted) wake(true);
   if (off == 0 && err) return err;
   return static_cast<ssize_t>(off);
 }
 
+void context::after_uring_submit() noexcept {
+  sync_need_getevents();
+  // Reads the page cache serves completed inside io_uring_enter: post them
+  // now, so reapers of the ring in memory see them without calling in.
+  harvest_uring();
+  // A reaper asleep on the futex while no request was on io_uring waits for
+  // nobody to harvest these: wake it to take the io_uring waiter's role.
+  // Seq_cst: uring_.submit raised inflight before this load; a reaper sets
+  // its bit before it reads inflight (getevents).
+  if ((posted_.load(std::memory_order_seq_cst) & kSleepers) &&
+      !uring_role_.load(std::memory_order_seq_cst))
+    wake(false);
+}
+
+void context::sync_need_getevents() noexcept {
+  // Set while requests are on io_uring: their completions reach the ring
+  // only through aio2_getevents (or a submit), so reapers of the ring in
+  // memory must call in when they find it empty. Cleared, then checked
+  // again, so a concurrent submit cannot be left without the flag.
+  if (uring_.inflight() != 0) {
+    if (!(aio2_ring_owner_flags(ring_) & AIO2_RING_NEED_GETEVENTS))
+      aio2_ring_owner_flags_set(ring_, AIO2_RING_NEED_GETEVENTS);
+    return;
+  }
+  if (!(aio2_ring_owner_flags(ring_) & AIO2_RING_NEED_GETEVENTS)) return;
+  aio2_ring_owner_flags_clear(ring_, AIO2_RING_NEED_GETEVENTS);
+  if (uring_.inflight() != 0) aio2_ring_owner_flags_set(ring_, AIO2_RING_NEED_GETEVENTS);
+}
+
+bool context::harvest_uring() noexcept {
+  if (!uring_.active() || uring_.inflight() == 0) return false;
+  const size_t got = uring_.harvest(false);
+  if (got == 0) return false;
+  sync_need_getevents();
+  wake(false);  // the kernel signalled the eventfd for each completion
+  return true;
+}
+
+// Pool workers complete one request at a time and wake at once; the
+// io_uring harvester posts a batch, then its caller wakes once.
 void context::on_complete(void *self, request *r) noexcept {
-  static_cast<context *>(self)->complete(r);
+  auto *c = static_cast<context *>(self);
+  c->complete(r, !(r->route & AIO2_PATH_URING));
 }
 
 bool context::push_to_ring(const request *r) noexcept {
@@ -182,7 +385,8 @@ bool context::push_to_ring(const request *r) noexcept {
   return true;
 }
 
-void context::complete(request *r) noexcept {
+void context::complete(request *r, bool wake_now) noexcept {
+  combine_split(r);  // a split read cancelled before its rest ran
   r->attr_state.post(r->io, r->attrs.data(), r->res);
   const uint32_t len = static_cast<uint32_t>(sizeof(aio2_event)) + r->attr_state.result_bytes();
   r->event.resize(len);  // no allocation once the slot has held an event this large
@@ -202,19 +406,24 @@ void context::complete(request *r) noexcept {
     ovf_count_.fetch_add(1, std::memory_order_release);
     aio2_ring_owner_flags_set(ring_, AIO2_RING_OVERFLOW);
   }
-  wake();
+  if (wake_now) wake(true);
 }
 
-void context::wake() noexcept {
-  // Count the post (+2: bit 0 is the sleepers bit). Release: a reaper that
-  // sees the new value sees the event. Only the poster that finds the
-  // sleepers bit set clears it and makes the wake-up system call; the rest
-  // make none.
-  if (posted_.fetch_add(2, std::memory_order_acq_rel) & kSleepers) {
+void context::wake(bool eventfd) noexcept {
+  // Count the post. Release: a reaper that sees the new value sees the
+  // event. Only the poster that finds a sleeper's bit set clears it and
+  // makes the wake-up system call; the rest make none.
+  const uint32_t old = posted_.fetch_add(kPost, std::memory_order_seq_cst);
+  if (old & kSleepers) {
     posted_.fetch_and(~kSleepers, std::memory_order_acq_rel);
     futex_wake_all(&posted_);
   }
-  if (efd_ >= 0) {
+  if (old & kUringSleeper) {
+    posted_.fetch_and(~kUringSleeper, std::memory_order_acq_rel);
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(wake_fd_, &one, sizeof one);
+  }
+  if (eventfd && efd_ >= 0) {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t w = ::write(efd_, &one, sizeof one);  // cannot fill: 2^64-2
   }
@@ -269,10 +478,19 @@ ssize_t context::getevents(unsigned min_events, void *buf, size_t bytes,
       timeout ? now_ns() + timeout->tv_sec * 1000000000ll + timeout->tv_nsec : 0;
   size_t got = 0;
   unsigned events = 0;
+  bool role = false;  // this thread is the io_uring waiter
+  struct role_guard {
+    context *c;
+    bool &held;
+    ~role_guard() {
+      if (held) c->release_uring_role();
+    }
+  } guard{this, role};
   for (;;) {
     // Sampled before looking, so a post after the look changes it and the
-    // futex wait below returns at once.
-    const uint32_t seen = posted_.load(std::memory_order_acquire);
+    // wait below returns at once.
+    const uint32_t seen = posted_.load(std::memory_order_seq_cst);
+    harvest_uring();
     uint32_t need = 0;
     const int err = drain(out, bytes, got, events, &need);
     if (err == -ENOBUFS) {
@@ -291,6 +509,25 @@ ssize_t context::getevents(unsigned min_events, void *buf, size_t bytes,
       rel.tv_nsec = left % 1000000000;
       relp = &rel;
     }
+    // Requests on io_uring complete only into its completion queue: one
+    // reaper at a time (the role) waits there, and on wake_fd_ for posts
+    // from elsewhere; the others wait on the futex for what it posts.
+    if (uring_.inflight() != 0 &&
+        (role || !uring_role_.exchange(true, std::memory_order_seq_cst))) {
+      role = true;
+      uint32_t cur = seen;
+      if (!posted_.compare_exchange_strong(cur, seen | kUringSleeper, std::memory_order_seq_cst))
+        continue;  // posted since we looked
+      pollfd fds[2] = {{uring_.fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+      const int rc = uring_.ready() ? 0 : ppoll(fds, 2, relp, nullptr);
+      posted_.fetch_and(~kUringSleeper, std::memory_order_acq_rel);
+      if (rc > 0 && fds[1].revents) {
+        uint64_t v;
+        [[maybe_unused]] ssize_t rd = ::read(wake_fd_, &v, sizeof v);
+      }
+      if (rc < 0 && errno == EINTR && got == 0) return -EINTR;
+      continue;
+    }
     // Announce a sleeper, unless something was posted since `seen` (then
     // look again). The futex compares the word with what we announced, so
     // a post after this point either changes it (no sleep) or finds the
@@ -298,14 +535,26 @@ ssize_t context::getevents(unsigned min_events, void *buf, size_t bytes,
     const uint32_t want = seen | kSleepers;
     uint32_t cur = seen;
     if (cur != want &&
-        !posted_.compare_exchange_strong(cur, want, std::memory_order_acq_rel,
-                                         std::memory_order_acquire) &&
+        !posted_.compare_exchange_strong(cur, want, std::memory_order_seq_cst,
+                                         std::memory_order_seq_cst) &&
         cur != want) {
       continue;  // posted since we looked (cur == want: another reaper set the bit)
     }
+    // With the bit set (seq_cst), look once more for io_uring work nobody
+    // waits for; a submitter or a releasing waiter that saw the bit wakes us.
+    if (uring_.inflight() != 0 && !uring_role_.load(std::memory_order_seq_cst)) continue;
     const long rc = futex_wait(&posted_, want, relp);
     if (rc == -EINTR && got == 0) return -EINTR;
   }
+}
+
+void context::release_uring_role() noexcept {
+  uring_role_.store(false, std::memory_order_seq_cst);
+  // A reaper asleep on the futex while requests remain on io_uring must
+  // take the role over: wake them (seq_cst, pairs with the sleeper's bit
+  // and its load of uring_role_).
+  if (uring_.inflight() != 0 && (posted_.load(std::memory_order_seq_cst) & kSleepers))
+    wake(false);
 }
 
 int context::cancel(uint64_t user_data) noexcept {
@@ -313,15 +562,28 @@ int context::cancel(uint64_t user_data) noexcept {
   switch (pool_.cancel(user_data)) {
     case exec::pool::cancel_result::queued: return 0;
     case exec::pool::cancel_result::running: return -EALREADY;
-    default: return -ENOENT;
+    default: break;
   }
+  int rc = -ENOENT;
+  switch (uring_.cancel(user_data)) {
+    case exec::uring::cancel_result::cancelled: rc = 0; break;
+    case exec::uring::cancel_result::running: rc = -EALREADY; break;
+    default: break;
+  }
+  harvest_uring();  // the cancelled request's completion is posted by now
+  return rc;
 }
 
 void context::close() noexcept {
   if (closing_.exchange(true)) return;
-  posted_.fetch_add(2, std::memory_order_acq_rel);
+  wake(false);  // waiters see closing_ and return
   futex_wake_all(&posted_);
+  if (wake_fd_ >= 0) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(wake_fd_, &one, sizeof one);
+  }
   pool_.shutdown();
+  uring_.shutdown();
 }
 
 ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes) noexcept {
@@ -330,7 +592,8 @@ ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes) noexcept {
   parsed_request pr;
   const size_t len = req->len < sizeof *req ? sizeof *req : req->len;
   const auto *bytes = reinterpret_cast<const unsigned char *>(req);
-  if (int err = parse_request(bytes, len, AIO2_PATH_CALL, &pr)) return err;
+  if (int err = parse_request(bytes, len, &pr)) return err;
+  if (!required_ok(pr, AIO2_PATH_CALL)) return -EOPNOTSUPP;
   // Each thread reuses one attribute state, so a call allocates nothing
   // once the thread has made one as large; a hook that calls aio2_call from
   // inside a call gets a fresh one.

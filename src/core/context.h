@@ -14,6 +14,7 @@
 #include "aio2/aio2.h"
 #include "core/request.h"
 #include "exec/pool.h"
+#include "exec/uring.h"
 
 namespace aio2 {
 
@@ -48,13 +49,33 @@ class context {
   aio2_ring *ring() const noexcept { return ring_; }
   int eventfd() const noexcept { return efd_; }
   // io_uring submission queue entries in use; 0 when io_uring is not.
-  uint32_t uring_entries() const noexcept { return 0; }
+  uint32_t uring_entries() const noexcept { return uring_.entries(); }
 
  private:
   static void on_complete(void *self, request *r) noexcept;
-  void complete(request *r) noexcept;
+  // Posts r's event (ring or overflow list) and frees the slot; `wake`
+  // also wakes reapers (batches wake once, at their end).
+  void complete(request *r, bool wake_now) noexcept;
   bool push_to_ring(const request *r) noexcept;
-  void wake() noexcept;
+  // Tells reapers events were posted; `eventfd`: also signal the context's
+  // eventfd (io_uring's completions signal it from the kernel).
+  void wake(bool eventfd) noexcept;
+  // The route of a parsed request (AIO2_PATH_* bits), translating it into
+  // *sqe when it goes to io_uring.
+  uint32_t choose_route(const parsed_request &pr, io_uring_sqe *sqe) const noexcept;
+  // A split read, in the submitting thread: before hooks and the RWF_NOWAIT
+  // attempt. True when that finished it; false when the rest must run
+  // elsewhere (r->split_done and r->cont_args say what is left).
+  bool start_split(request *r) noexcept;
+  // After requests went to io_uring: harvest what already completed, keep
+  // AIO2_RING_NEED_GETEVENTS in step, and make sure a sleeping reaper will
+  // wait for io_uring.
+  void after_uring_submit() noexcept;
+  void sync_need_getevents() noexcept;
+  // Harvests io_uring completions without blocking; true when any posted.
+  bool harvest_uring() noexcept;
+  // Gives up the io_uring waiter's role (getevents), handing it on.
+  void release_uring_role() noexcept;
   // Copies events into buf from the ring, then from the overflow list.
   // Returns 0, or -ENOBUFS with *need set, or a ring error.
   int drain(unsigned char *buf, size_t bytes, size_t &got, unsigned &events,
@@ -88,14 +109,25 @@ class context {
   // a reader that sees it non-zero and takes ovf_mu_ finds the entries.
   std::atomic<uint64_t> ovf_count_{0};
 
-  // Waiting in getevents: the futex word. It grows by 2 with every post;
-  // bit 0 says a reaper sleeps (or is about to) on the current value. A
-  // poster wakes only when it finds that bit, and clears it, so a burst of
-  // completions costs one wake-up call per sleep, not one per event.
+  // Waiting in getevents: the futex word. It grows by 4 with every post;
+  // bit 0 says a reaper sleeps (or is about to) on the futex at the current
+  // value, bit 1 that the io_uring waiter sleeps (or is about to) in ppoll
+  // on the ring's descriptor and wake_fd_. A poster wakes only when it
+  // finds a bit, and clears it, so a burst of completions costs one wake-up
+  // call per sleep, not one per event. Acq_rel on posts: a reaper that sees
+  // the new value sees the event; seq_cst where a sleeper's bit pairs with
+  // uring_.inflight() or uring_role_ (Dekker: one side sees the other).
   std::atomic<uint32_t> posted_{0};
+  // Whether a reaper holds the io_uring waiter's role: only that one sleeps
+  // on io_uring (others on the futex), so one thread's wake-up covers both
+  // kinds of completion. Seq_cst, paired with bit 0 of posted_.
+  std::atomic<bool> uring_role_{false};
+  int wake_fd_ = -1;  // eventfd that wakes the io_uring waiter out of ppoll
   std::atomic<bool> closing_{false};  // set once by close(); waiters return
 
   exec::pool pool_;
+  exec::uring uring_;
+  bool nowait_first_ = false;  // AUTO splits reads (set at start)
 };
 
 // Runs one request synchronously (aio2_call). Returns the event's length or

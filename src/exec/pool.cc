@@ -43,28 +43,6 @@ request *fifo_pop(request *&head, request *&tail) noexcept {
 
 void cancel_handler(int) {}
 
-// Runs the system call between its attributes' before and after hooks,
-// unless cancellation already asked for it not to run, or a hook (deadline)
-// said so.
-void execute(request *r, uint32_t worker) noexcept {
-  if (r->cancel_requested.load(std::memory_order_relaxed)) {
-    r->res = -ECANCELED;
-    r->event_flags = AIO2_EVENT_CANCELED;
-    return;
-  }
-  int64_t res = 0;
-  const unsigned char *attrs = r->attrs.data();
-  if (r->attr_state.empty()) {
-    res = raw_syscall(static_cast<long>(r->io.nr), r->io.args);
-  } else {
-    if (r->attr_state.before(r->io, attrs, worker, &res))
-      res = raw_syscall(static_cast<long>(r->io.nr), r->io.args);
-    r->attr_state.after(r->io, attrs, worker, res);
-  }
-  r->res = res;
-  r->event_flags = 0;
-}
-
 }  // namespace
 
 int pool::cancel_signal() noexcept { return SIGRTMAX - 2; }
@@ -165,6 +143,7 @@ void pool::get_help(worker_class *k, help h) noexcept {
     r->state = req_state::finishing;
     r->res = -EAGAIN;
     r->event_flags = 0;
+    combine_split(r);
     complete_(owner_, r);
   }
 }
@@ -213,7 +192,7 @@ void pool::worker_main(worker_class *k) noexcept {
     lk.unlock();
     get_help(k, h);
 
-    execute(r, worker);
+    run_request(r, worker);
 
     lk.lock();
     list_unlink(k->run_head, k->run_tail, r);
@@ -231,6 +210,7 @@ out:
 void pool::complete_cancelled(request *r) noexcept {
   r->res = -ECANCELED;
   r->event_flags = AIO2_EVENT_CANCELED;
+  combine_split(r);  // a split read that read some bytes reports them
   complete_(owner_, r);
 }
 

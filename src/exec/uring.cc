@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: MIT
+#include "exec/uring.h"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <thread>
+
+#include "sys/syscall_table.h"
+
+namespace aio2::exec {
+
+namespace {
+
+// The kernel clips one read or write to this many bytes (MAX_RW_COUNT); a
+// length above it is clipped the same way for io_uring's 32-bit sqe->len.
+constexpr uint64_t kMaxRw = 0x7ffff000u;
+constexpr uint64_t kMaxIov = 1024;  // UIO_MAXIOV
+
+// The SQE's user_data: the request's address with 16 bits of its slot
+// generation on top (user-space addresses fit in 47 bits on x86_64), so a
+// cancel aimed at a request that has just completed cannot hit the next
+// request to use the slot. Zero marks aio2's own entries (cancellations).
+uint64_t tag_of(const request *r) noexcept {
+  return reinterpret_cast<uint64_t>(r) |
+         (r->generation.load(std::memory_order_relaxed) & 0xffffu) << 48;
+}
+request *request_of(uint64_t tag) noexcept {
+  return reinterpret_cast<request *>(tag & ((uint64_t{1} << 48) - 1));
+}
+
+void *ptr(uint64_t v) noexcept { return reinterpret_cast<void *>(v); }
+int fd_of(uint64_t v) noexcept { return static_cast<int>(v); }
+bool off_ok(uint64_t off, bool position_ok) noexcept {
+  // -1 means "the file position" to io_uring; the positioned system calls
+  // refuse any negative offset, preadv2/pwritev2 take -1 as io_uring does.
+  const auto o = static_cast<int64_t>(off);
+  return o >= 0 || (position_ok && o == -1);
+}
+unsigned clip(uint64_t len) noexcept { return static_cast<unsigned>(len < kMaxRw ? len : kMaxRw); }
+
+}  // namespace
+
+uring::~uring() {
+  shutdown();
+  if (probe_) io_uring_free_probe(probe_);
+  if (entries_) io_uring_queue_exit(&ring_);
+}
+
+int uring::init(unsigned entries, int efd) noexcept {
+  io_uring_params p{};
+  // SUBMIT_ALL (5.18): one refused entry does not stop the rest of a batch.
+  // The completion queue is four times the submission queue; beyond that the
+  // kernel keeps completions on its own overflow list (IORING_FEAT_NODROP).
+  p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
+  p.cq_entries = entries * 4;
+  int rc = io_uring_queue_init_params(entries, &ring_, &p);
+  if (rc == -EINVAL) {  // an older kernel: without the flags
+    p = io_uring_params{};
+    rc = io_uring_queue_init_params(entries, &ring_, &p);
+  }
+  if (rc < 0) return rc;
+  // NODROP (5.5) so no completion is ever lost; RW_CUR_POS (5.6) for reads
+  // and writes at the file position; EXT_ARG (5.11) marks a kernel recent
+  // enough for every opcode translated below to behave as documented.
+  const unsigned need = IORING_FEAT_NODROP | IORING_FEAT_RW_CUR_POS | IORING_FEAT_EXT_ARG;
+  if ((p.features & need) != need) {
+    io_uring_queue_exit(&ring_);
+    return -EOPNOTSUPP;
+  }
+  probe_ = io_uring_get_probe_ring(&ring_);
+  if (probe_ == nullptr || (efd >= 0 && (rc = io_uring_register_eventfd(&ring_, efd)) < 0)) {
+    if (probe_) io_uring_free_probe(probe_);
+    probe_ = nullptr;
+    io_uring_queue_exit(&ring_);
+    return probe_ ? rc : -EOPNOTSUPP;
+  }
+  entries_ = p.sq_entries;
+  return 0;
+}
+
+bool uring::translate(uint32_t nr, const uint64_t *a, io_uring_sqe *sqe) const noexcept {
+  if (!active()) return false;
+  const sys::syscall_info *info = sys::lookup(static_cast<long>(nr));
+  if (info == nullptr || info->uring_op < 0 || !io_uring_opcode_supported(probe_, info->uring_op))
+    return false;
+  std::memset(sqe, 0, sizeof *sqe);
+  const int cwd = AT_FDCWD;
+  switch (nr) {
+    case SYS_read:
+      io_uring_prep_read(sqe, fd_of(a[0]), ptr(a[1]), clip(a[2]), static_cast<uint64_t>(-1));
+      return true;
+    case SYS_pread64:
+      if (!off_ok(a[3], false)) return false;
+      io_uring_prep_read(sqe, fd_of(a[0]), ptr(a[1]), clip(a[2]), a[3]);
+      return true;
+    case SYS_write:
+      io_uring_prep_write(sqe, fd_of(a[0]), ptr(a[1]), clip(a[2]), static_cast<uint64_t>(-1));
+      return true;
+    case SYS_pwrite64:
+      if (!off_ok(a[3], false)) return false;
+      io_uring_prep_write(sqe, fd_of(a[0]), ptr(a[1]), clip(a[2]), a[3]);
+      return true;
+    case SYS_readv:
+    case SYS_writev:
+    case SYS_preadv:
+    case SYS_pwritev:
+    case SYS_preadv2:
+    case SYS_pwritev2: {
+      const bool v2 = nr == SYS_preadv2 || nr == SYS_pwritev2;
+      const bool at_pos = nr == SYS_readv || nr == SYS_writev;
+      if (a[2] > kMaxIov) return false;
+      const uint64_t off = at_pos ? static_cast<uint64_t>(-1) : a[3];
+      if (!at_pos && !off_ok(off, v2)) return false;
+      const auto *iov = static_cast<const iovec *>(ptr(a[1]));
+      const auto cnt = static_cast<unsigned>(a[2]);
+      const bool rd = nr == SYS_readv || nr == SYS_preadv || nr == SYS_preadv2;
+      if (rd) io_uring_prep_readv(sqe, fd_of(a[0]), iov, cnt, off);
+      else io_uring_prep_writev(sqe, fd_of(a[0]), iov, cnt, off);
+      if (v2) sqe->rw_flags = static_cast<__kernel_rwf_t>(a[5]);
+      if (v2 && (a[5] >> 32)) return false;  // the syscall refuses unknown high bits
+      return true;
+    }
+    case SYS_fsync:
+      io_uring_prep_fsync(sqe, fd_of(a[0]), 0);
+      return true;
+    case SYS_fdatasync:
+      io_uring_prep_fsync(sqe, fd_of(a[0]), IORING_FSYNC_DATASYNC);
+      return true;
+    case SYS_sync_file_range:  // sqe->len is 32 bits
+      if (a[2] > UINT32_MAX) return false;
+      io_uring_prep_sync_file_range(sqe, fd_of(a[0]), static_cast<unsigned>(a[2]), a[1],
+                                    static_cast<int>(a[3]));
+      return true;
+    case SYS_fallocate:
+      io_uring_prep_fallocate(sqe, fd_of(a[0]), static_cast<int>(a[1]),
+                              static_cast<off_t>(a[2]), static_cast<off_t>(a[3]));
+      return true;
+    case SYS_fadvise64:  // sqe->len is 32 bits before Linux 6.7
+      if (a[2] > UINT32_MAX) return false;
+      io_uring_prep_fadvise(sqe, fd_of(a[0]), a[1], static_cast<off_t>(a[2]),
+                            static_cast<int>(a[3]));
+      return true;
+    case SYS_madvise:
+      if (a[1] > UINT32_MAX) return false;
+      io_uring_prep_madvise(sqe, ptr(a[0]), static_cast<off_t>(a[1]), static_cast<int>(a[2]));
+      return true;
+    case SYS_open:
+      io_uring_prep_openat(sqe, cwd, static_cast<const char *>(ptr(a[0])),
+                           static_cast<int>(a[1]), static_cast<mode_t>(a[2]));
+      return true;
+    case SYS_creat:
+      io_uring_prep_openat(sqe, cwd, static_cast<const char *>(ptr(a[0])),
+                           O_CREAT | O_WRONLY | O_TRUNC, static_cast<mode_t>(a[1]));
+      return true;
+    case SYS_openat:
+      io_uring_prep_openat(sqe, fd_of(a[0]), static_cast<const char *>(ptr(a[1])),
+                           static_cast<int>(a[2]), static_cast<mode_t>(a[3]));
+      return true;
+    case SYS_openat2:  // the kernel copies `size` bytes of open_how, as the call does
+      io_uring_prep_rw(IORING_OP_OPENAT2, sqe, fd_of(a[0]), ptr(a[1]),
+                       static_cast<unsigned>(a[3] > UINT32_MAX ? UINT32_MAX : a[3]), a[2]);
+      return true;
+    case SYS_close:
+      io_uring_prep_close(sqe, fd_of(a[0]));
+      return true;
+    case SYS_statx:
+      io_uring_prep_statx(sqe, fd_of(a[0]), static_cast<const char *>(ptr(a[1])),
+                          static_cast<int>(a[2]), static_cast<unsigned>(a[3]),
+                          static_cast<struct statx *>(ptr(a[4])));
+      return true;
+    case SYS_rename:
+      io_uring_prep_renameat(sqe, cwd, static_cast<const char *>(ptr(a[0])), cwd,
+                             static_cast<const char *>(ptr(a[1])), 0);
+      return true;
+    case SYS_renameat:
+    case SYS_renameat2:
+      io_uring_prep_renameat(sqe, fd_of(a[0]), static_cast<const char *>(ptr(a[1])),
+                             fd_of(a[2]), static_cast<const char *>(ptr(a[3])),
+                             nr == SYS_renameat2 ? static_cast<unsigned>(a[4]) : 0);
+      return true;
+    case SYS_unlink:
+    case SYS_rmdir:
+      io_uring_prep_unlinkat(sqe, cwd, static_cast<const char *>(ptr(a[0])),
+                             nr == SYS_rmdir ? AT_REMOVEDIR : 0);
+      return true;
+    case SYS_unlinkat:
+      io_uring_prep_unlinkat(sqe, fd_of(a[0]), static_cast<const char *>(ptr(a[1])),
+                             static_cast<int>(a[2]));
+      return true;
+    case SYS_mkdir:
+      io_uring_prep_mkdirat(sqe, cwd, static_cast<const char *>(ptr(a[0])),
+                            static_cast<mode_t>(a[1]));
+      return true;
+    case SYS_mkdirat:
+      io_uring_prep_mkdirat(sqe, fd_of(a[0]), static_cast<const char *>(ptr(a[1])),
+                            static_cast<mode_t>(a[2]));
+      return true;
+    case SYS_symlink:
+      io_uring_prep_symlinkat(sqe, static_cast<const char *>(ptr(a[0])), cwd,
+                              static_cast<const char *>(ptr(a[1])));
+      return true;
+    case SYS_symlinkat:
+      io_uring_prep_symlinkat(sqe, static_cast<const char *>(ptr(a[0])), fd_of(a[1]),
+                              static_cast<const char *>(ptr(a[2])));
+      return true;
+    case SYS_link:
+      io_uring_prep_linkat(sqe, cwd, static_cast<const char *>(ptr(a[0])), cwd,
+                           static_cast<const char *>(ptr(a[1])), 0);
+      return true;
+    case SYS_linkat:
+      io_uring_prep_linkat(sqe, fd_of(a[0]), static_cast<const char *>(ptr(a[1])), fd_of(a[2]),
+                           static_cast<const char *>(ptr(a[3])), static_cast<int>(a[4]));
+      return true;
+    case SYS_socket:
+      io_uring_prep_socket(sqe, static_cast<int>(a[0]), static_cast<int>(a[1]),
+                           static_cast<int>(a[2]), 0);
+      return true;
+    case SYS_accept:
+    case SYS_accept4:
+      io_uring_prep_accept(sqe, fd_of(a[0]), static_cast<sockaddr *>(ptr(a[1])),
+                           static_cast<socklen_t *>(ptr(a[2])),
+                           nr == SYS_accept4 ? static_cast<int>(a[3]) : 0);
+      return true;
+    case SYS_connect:
+      io_uring_prep_connect(sqe, fd_of(a[0]), static_cast<const sockaddr *>(ptr(a[1])),
+                            static_cast<socklen_t>(a[2]));
+      return true;
+    case SYS_sendto:  // io_uring's send has no destination address
+      if (a[4] != 0 || a[2] > UINT32_MAX) return false;
+      io_uring_prep_send(sqe, fd_of(a[0]), ptr(a[1]), a[2], static_cast<int>(a[3]));
+      return true;
+    case SYS_recvfrom:  // nor does its recv return the source address
+      if (a[4] != 0 || a[5] != 0 || a[2] > UINT32_MAX) return false;
+      io_uring_prep_recv(sqe, fd_of(a[0]), ptr(a[1]), a[2], static_cast<int>(a[3]));
+      return true;
+    case SYS_sendmsg:
+      io_uring_prep_sendmsg(sqe, fd_of(a[0]), static_cast<const msghdr *>(ptr(a[1])),
+                            static_cast<unsigned>(a[2]));
+      return true;
+    case SYS_recvmsg:
+      io_uring_prep_recvmsg(sqe, fd_of(a[0]), static_cast<msghdr *>(ptr(a[1])),
+                            static_cast<unsigned>(a[2]));
+      return true;
+    case SYS_shutdown:
+      io_uring_prep_shutdown(sqe, fd_of(a[0]), static_cast<int>(a[1]));
+      return true;
+    case SYS_splice:
+      // io_uring takes the offsets by value and does not move the caller's
+      // loff_t variables as the call does: only splices without them.
+      if (a[1] != 0 || a[3] != 0 || a[4] > UINT32_MAX) return false;
+      io_uring_prep_splice(sqe, fd_of(a[0]), -1, fd_of(a[2]), -1, static_cast<unsigned>(a[4]),
+                           static_cast<unsigned>(a[5]));
+      return true;
+    case SYS_tee:
+      if (a[2] > UINT32_MAX) return false;
+      io_uring_prep_tee(sqe, fd_of(a[0]), fd_of(a[1]), static_cast<unsigned>(a[2]),
+                        static_cast<unsigned>(a[3]));
+      return true;
+    case SYS_epoll_ctl:
+      io_uring_prep_epoll_ctl(sqe, fd_of(a[0]), fd_of(a[2]), static_cast<int>(a[1]),
+                              static_cast<epoll_event *>(ptr(a[3])));
+      return true;
+    case SYS_getxattr:
+      io_uring_prep_getxattr(sqe, static_cast<const char *>(ptr(a[1])),
+                             static_cast<char *>(ptr(a[2])), static_cast<const char *>(ptr(a[0])),
+                             static_cast<unsigned>(a[3] > UINT32_MAX ? UINT32_MAX : a[3]));
+      return true;
+    case SYS_fgetxattr:
+      io_uring_prep_fgetxattr(sqe, fd_of(a[0]), static_cast<const char *>(ptr(a[1])),
+                              static_cast<char *>(ptr(a[2])),
+                              static_cast<unsigned>(a[3] > UINT32_MAX ? UINT32_MAX : a[3]));
+      return true;
+    case SYS_setxattr:
+      if (a[3] > UINT32_MAX) return false;
+      io_uring_prep_setxattr(sqe, static_cast<const char *>(ptr(a[1])),
+                             static_cast<const char *>(ptr(a[2])),
+                             static_cast<const char *>(ptr(a[0])), static_cast<int>(a[4]),
+                             static_cast<unsigned>(a[3]));
+      return true;
+    case SYS_fsetxattr:
+      if (a[3] > UINT32_MAX) return false;
+      io_uring_prep_fsetxattr(sqe, fd_of(a[0]), static_cast<const char *>(ptr(a[1])),
+                              static_cast<const char *>(ptr(a[2])), static_cast<int>(a[4]),
+                              static_cast<unsigned>(a[3]));
+      return true;
+    default:
+      return false;  // an opcode in the table without a translation here
+  }
+}
+
+void uring::submit(request *const *reqs, size_t n) noexcept {
+  if (n == 0) return;
+  // Linked under list_mu_ after every field of each request is written; the
+  // harvester unlinks under list_mu_ before it reads them, so the mutex
+  // orders the hand-over through the kernel (which ThreadSanitizer cannot
+  // see).
+  {
+    std::lock_guard lk(list_mu_);
+    for (size_t i = 0; i < n; i++) {
+      request *r = reqs[i];
+      r->state = req_state::running;
+      r->next = nullptr;
+      r->prev = tail_;
+      if (tail_) tail_->next = r;
+      else head_ = r;
+      tail_ = r;
+    }
+  }
+  // Counted before the kernel can complete any of them (harvest subtracts).
+  inflight_.fetch_add(n, std::memory_order_seq_cst);
+  std::lock_guard lk(sq_mu_);
+  for (size_t i = 0; i < n; i++) {
+    io_uring_sqe *sqe;
+    while ((sqe = io_uring_get_sqe(&ring_)) == nullptr) flush_locked();
+    std::memcpy(static_cast<void *>(sqe), reqs[i]->sqe, sizeof *sqe);
+    sqe->user_data = tag_of(reqs[i]);
+  }
+  flush_locked();
+}
+
+// Under sq_mu_: hands every queued entry to the kernel. A completion queue
+// the kernel reports as full (-EBUSY, older kernels) is made room in by
+// harvesting when cq_mu_ is free. Lock order: cq_mu_ before sq_mu_ (a
+// harvester resubmits retries); this side never blocks on cq_mu_.
+void uring::flush_locked() noexcept {
+  while (io_uring_sq_ready(&ring_) != 0) {
+    const int rc = io_uring_submit(&ring_);
+    if (rc >= 0 || rc == -EINTR) continue;
+    if (rc == -EBUSY || rc == -EAGAIN) {
+      // Only tried: a harvester may hold cq_mu_ and be waiting for sq_mu_
+      // to resubmit a retry.
+      if (harvest(false) == 0) std::this_thread::yield();
+      continue;
+    }
+    // Anything else (-ENOMEM, say) is transient or means the instance is
+    // unusable; yielding and retrying keeps every request's promise of one
+    // event, and harvest makes progress meanwhile.
+    harvest(false);
+    std::this_thread::yield();
+  }
+}
+
+bool uring::ready() const noexcept {
+  return active() && io_uring_cq_ready(const_cast<io_uring *>(&ring_)) != 0;
+}
+
+size_t uring::harvest(bool wait) noexcept {
+  if (!active()) return 0;
+  std::unique_lock lk(cq_mu_, std::defer_lock);
+  if (wait) lk.lock();
+  else if (!lk.try_lock()) return 0;  // another thread harvests now
+  size_t total = 0;
+  for (;;) {
+    io_uring_cqe *cqes[64];
+    const unsigned k = io_uring_peek_batch_cqe(&ring_, cqes, 64);
+    if (k == 0) break;
+    request *done[64];
+    int32_t res[64];
+    size_t m = 0;
+    for (unsigned i = 0; i < k; i++) {
+      // aio2's own entries (cancellations), and liburing's timeouts.
+      if (cqes[i]->user_data == 0 || cqes[i]->user_data == LIBURING_UDATA_TIMEOUT) continue;
+      done[m] = request_of(cqes[i]->user_data);
+      res[m++] = cqes[i]->res;
+    }
+    io_uring_cq_advance(&ring_, k);
+    {
+      std::lock_guard ll(list_mu_);  // pairs with submit's link (see there)
+      for (size_t i = 0; i < m; i++) {
+        request *r = done[i];
+        if (r->prev) r->prev->next = r->next;
+        else head_ = r->next;
+        if (r->next) r->next->prev = r->prev;
+        else tail_ = r->prev;
+        r->next = r->prev = nullptr;
+        r->state = req_state::finishing;
+      }
+    }
+    request *again[64];
+    size_t na = 0;
+    for (size_t i = 0; i < m; i++) {
+      request *r = done[i];
+      // A cache probe (RWF_NOWAIT) that did not read everything: read the
+      // rest, or all of it, again without RWF_NOWAIT. A cancelled request
+      // is not retried.
+      if (r->probe) {
+        r->probe = false;
+        if (continue_read(r, res[i]) && res[i] != -ECANCELED &&
+            translate(r->io.nr, r->cont_args, reinterpret_cast<io_uring_sqe *>(r->sqe))) {
+          again[na++] = r;
+          continue;
+        }
+        if (r->split_done >= 0 && res[i] >= 0) res[i] = 0;  // combined: split_done + 0
+      }
+      end_call(r, res[i], 0);
+      if (res[i] == -ECANCELED && r->cancel_requested.load(std::memory_order_relaxed))
+        r->event_flags |= AIO2_EVENT_CANCELED;
+      complete_(owner_, r);
+    }
+    // Retries are counted in again before the finished ones are taken off,
+    // so the count never passes through zero while they are in flight.
+    // Holding cq_mu_ here is safe: nothing that holds sq_mu_ waits for
+    // cq_mu_ (flush_locked only tries it).
+    submit(again, na);
+    // After the events are posted: a reaper that sees the count drop finds
+    // them (seq_cst, see inflight()).
+    inflight_.fetch_sub(m, std::memory_order_seq_cst);
+    total += m;
+  }
+  return total;
+}
+
+uring::cancel_result uring::cancel(uint64_t user_data) noexcept {
+  if (!active()) return cancel_result::not_found;
+  uint64_t tag = 0;
+  {
+    std::lock_guard lk(list_mu_);
+    for (request *r = head_; r; r = r->next) {
+      if (r->io.user_data != user_data) continue;
+      r->cancel_requested.store(true, std::memory_order_relaxed);
+      tag = tag_of(r);
+      break;
+    }
+  }
+  if (tag == 0) return cancel_result::not_found;
+  io_uring_sync_cancel_reg reg{};
+  reg.addr = tag;
+  reg.fd = -1;
+  reg.timeout.tv_sec = -1;
+  reg.timeout.tv_nsec = -1;
+  const int rc = io_uring_register_sync_cancel(&ring_, &reg);
+  if (rc == 0) return cancel_result::cancelled;
+  if (rc == -ENOENT) return cancel_result::not_found;  // it completed meanwhile
+  if (rc == -EINVAL) {  // before Linux 6.0: ask asynchronously
+    std::lock_guard lk(sq_mu_);
+    io_uring_sqe *sqe;
+    while ((sqe = io_uring_get_sqe(&ring_)) == nullptr) flush_locked();
+    io_uring_prep_cancel64(sqe, tag, 0);
+    sqe->user_data = 0;
+    flush_locked();
+  }
+  return cancel_result::running;
+}
+
+void uring::shutdown() noexcept {
+  if (!active() || shut_down_) return;
+  shut_down_ = true;
+  // Cancel everything at once (Linux 6.0+); older kernels get one
+  // asynchronous cancellation per request.
+  io_uring_sync_cancel_reg reg{};
+  reg.flags = IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL;
+  reg.fd = -1;
+  reg.timeout.tv_sec = -1;
+  reg.timeout.tv_nsec = -1;
+  if (io_uring_register_sync_cancel(&ring_, &reg) == -EINVAL) {
+    std::lock_guard lk(sq_mu_);
+    io_uring_sqe *sqe;
+    while ((sqe = io_uring_get_sqe(&ring_)) == nullptr) flush_locked();
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+    sqe->user_data = 0;
+    flush_locked();
+  }
+  // What cannot be cancelled (disk I/O under way) finishes; every request
+  // gets its event.
+  while (inflight() != 0) {
+    if (harvest(true) != 0) continue;
+    io_uring_cqe *cqe = nullptr;
+    __kernel_timespec ts{0, 10 * 1000 * 1000};
+    std::lock_guard lk(cq_mu_);  // waits without consuming; harvest consumes
+    io_uring_wait_cqe_timeout(&ring_, &cqe, &ts);
+  }
+}
+
+}  // namespace aio2::exec

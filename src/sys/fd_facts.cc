@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+#include "sys/fd_facts.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+
+namespace aio2::sys {
+
+namespace {
+
+// One word per descriptor number below kSlots: bit 63 valid, bit 32
+// regular, low 32 bits the flags. Relaxed: each word is a self-contained
+// hint, re-checked against fcntl's answer before it is used.
+constexpr int kSlots = 65536;
+std::atomic<uint64_t> g_slots[kSlots];
+
+constexpr uint64_t kValid = uint64_t{1} << 63;
+constexpr uint64_t kRegular = uint64_t{1} << 32;
+
+}  // namespace
+
+int get_fd_facts(int fd, fd_facts *out) noexcept {
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return -errno;
+  out->flags = flags;
+  if (fd < kSlots) {
+    const uint64_t w = g_slots[fd].load(std::memory_order_relaxed);
+    if ((w & kValid) && static_cast<uint32_t>(w) == static_cast<uint32_t>(flags)) {
+      out->regular = (w & kRegular) != 0;
+      return 0;
+    }
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return -errno;
+  out->regular = S_ISREG(st.st_mode);
+  if (fd < kSlots)
+    g_slots[fd].store(kValid | (out->regular ? kRegular : 0) | static_cast<uint32_t>(flags),
+                      std::memory_order_relaxed);
+  return 0;
+}
+
+bool reads_through_cache(const fd_facts &f) noexcept {
+  return f.regular && !(f.flags & O_PATH) && (f.flags & O_ACCMODE) != O_WRONLY &&
+         !(f.flags & O_DIRECT);
+}
+
+}  // namespace aio2::sys

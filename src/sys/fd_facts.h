@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+// What aio2 needs to know about a descriptor to route a read or to say
+// whether the cache attribute applies: its open flags and whether it is a
+// regular file. fcntl(F_GETFL) every time (one cheap system call); fstat
+// only when the flags differ from what this process last saw on that
+// descriptor number, so a busy read loop makes one system call here, not two.
+//
+// Limit, said plainly: a descriptor closed and reopened on a different kind
+// of file with identical open flags keeps the old answer about its kind.
+// Regular files opened with open(2) carry O_LARGEFILE and pipes and sockets
+// do not, so the case needs a character device opened like the regular file
+// it replaced; only the cache attribute's label can be wrong then, never a
+// result.
+#pragma once
+
+namespace aio2::sys {
+
+struct fd_facts {
+  int flags;     // fcntl(F_GETFL)
+  bool regular;  // S_ISREG
+};
+
+// Returns 0 and fills *out, or -errno (EBADF for a closed descriptor).
+int get_fd_facts(int fd, fd_facts *out) noexcept;
+
+// Whether a read of `f` goes through the page cache: a regular file open for
+// reading, not O_PATH, not O_DIRECT.
+bool reads_through_cache(const fd_facts &f) noexcept;
+
+}  // namespace aio2::sys
