@@ -69,7 +69,7 @@ context::context(uint32_t type, uint32_t flags, const limits &lim) noexcept
       uring_(&context::on_complete, this) {}
 
 context::~context() {
-  close();  // nothing runs after this: the pool and io_uring are shut down
+  shutdown();  // nothing runs after this: the pool and io_uring are stopped
   if (ring_) aio2_ring_unmap(ring_);
   if (efd_ >= 0) ::close(efd_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
@@ -582,6 +582,10 @@ void context::close() noexcept {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t w = ::write(wake_fd_, &one, sizeof one);
   }
+}
+
+void context::shutdown() noexcept {
+  close();
   pool_.shutdown();
   uring_.shutdown();
 }

@@ -42,8 +42,13 @@ class context {
   ssize_t getevents(unsigned min_events, void *buf, size_t bytes,
                     const struct timespec *timeout) noexcept;
   int cancel(uint64_t user_data) noexcept;
-  // Stops waiters, cancels and waits for every request (used by destroy).
+  // Wakes waiters and makes every later wait return at once (destroy calls
+  // it, then waits for the entry points in progress to return).
   void close() noexcept;
+  // close(), then cancels and waits for every request: the pool's and
+  // io_uring's. The destructor calls it, when no entry point runs any more,
+  // so no request can be queued behind it.
+  void shutdown() noexcept;
 
   uint32_t type() const noexcept { return type_; }
   aio2_ring *ring() const noexcept { return ring_; }

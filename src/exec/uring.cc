@@ -345,7 +345,10 @@ void uring::flush_locked() noexcept {
 }
 
 bool uring::ready() const noexcept {
-  return active() && io_uring_cq_ready(const_cast<io_uring *>(&ring_)) != 0;
+  // Called without cq_mu_, so both positions are read atomically (liburing's
+  // io_uring_cq_ready reads the head plainly, a race with harvest's store).
+  return active() && __atomic_load_n(ring_.cq.ktail, __ATOMIC_ACQUIRE) !=
+                         __atomic_load_n(ring_.cq.khead, __ATOMIC_RELAXED);
 }
 
 size_t uring::harvest(bool wait) noexcept {
@@ -389,8 +392,11 @@ size_t uring::harvest(bool wait) noexcept {
       // is not retried.
       if (r->probe) {
         r->probe = false;
+        auto *sqe = reinterpret_cast<io_uring_sqe *>(r->sqe);
+        const uint16_t prio = sqe->ioprio;  // the ioprio attribute's, kept
         if (continue_read(r, res[i]) && res[i] != -ECANCELED &&
-            translate(r->io.nr, r->cont_args, reinterpret_cast<io_uring_sqe *>(r->sqe))) {
+            translate(r->io.nr, r->cont_args, sqe)) {
+          sqe->ioprio = prio;
           again[na++] = r;
           continue;
         }
