@@ -57,35 +57,60 @@ int reap(aio2_ctx *c, unsigned n, Fn fn) {
   return 0;
 }
 
+// "uring", "pool", "inline", "inline+pool": the executor attribute's path.
+std::string path_name(uint32_t path) {
+  std::string s;
+  for (auto [bit, name] : {std::pair{AIO2_PATH_INLINE, "inline"}, {AIO2_PATH_URING, "uring"},
+                           {AIO2_PATH_POOL, "pool"}, {AIO2_PATH_CALL, "call"}})
+    if (path & bit) s += (s.empty() ? "" : "+") + std::string(name);
+  return s.empty() ? "?" : s;
+}
+
+// The executor attribute's path in `ev`, or 0.
+uint32_t path_of(const aio2_event &ev) {
+  const auto *x = static_cast<const aio2_attr_executor *>(
+      aio2_event_attr_payload(&ev, AIO2_ATTR_EXECUTOR, sizeof(aio2_attr_executor), nullptr));
+  return x ? x->path : 0;
+}
+
 // Any system call, asynchronously, side by side.
 int any_syscall(int part_no) {
   demo_part(part_no, "five different system calls in one submit, completing out of order",
-            "AIO is a way to run ANY system call asynchronously; a generic pool runs them (M11)");
+            "AIO runs ANY system call asynchronously: io_uring where the kernel has an opcode, "
+            "the submitting thread where it cannot block, a generic pool for the rest (M11)");
   ctx_holder h;
   if (int err = make_ctx(h, 65536)) return err;
   char path[] = "/tmp/aio2-demo-XXXXXX";
   const int fd = mkstemp(path);
   if (fd < 0) return -errno;
   unlink(path);
-  const char text[] = "hello from a file read by a worker thread";
+  const char text[] = "hello from a file read asynchronously";
   if (write(fd, text, sizeof text) != static_cast<ssize_t>(sizeof text)) return -EIO;
   const int dir = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   static char dents[4096], data[64];
   static const timespec nap{0, 30000000};
-  aio2_iocb reqs[5];
-  aio2_prep(&reqs[0], SYS_nanosleep, 0, reinterpret_cast<uint64_t>(&nap), 0, 0, 0, 0, 0);
-  aio2_prep(&reqs[1], SYS_getdents64, 1, static_cast<uint64_t>(dir),
-            reinterpret_cast<uint64_t>(dents), sizeof dents, 0, 0, 0);
-  aio2_prep(&reqs[2], SYS_pread64, 2, static_cast<uint64_t>(fd), reinterpret_cast<uint64_t>(data),
-            sizeof text, 0, 0, 0);
-  aio2_prep(&reqs[3], SYS_getppid, 3, 0, 0, 0, 0, 0, 0);
-  aio2_prep(&reqs[4], SYS_close, 4, 999999, 0, 0, 0, 0, 0);
+  // Each request asks for the executor attribute: where did it run?
+  constexpr size_t kReq = sizeof(aio2_iocb) + sizeof(aio2_attr);  // one request, back to back
+  alignas(8) unsigned char reqs[5 * kReq];
+  const uint64_t args[5][3] = {
+      {reinterpret_cast<uint64_t>(&nap), 0, 0},
+      {static_cast<uint64_t>(dir), reinterpret_cast<uint64_t>(dents), sizeof dents},
+      {static_cast<uint64_t>(fd), reinterpret_cast<uint64_t>(data), sizeof text},
+      {0, 0, 0},
+      {999999, 0, 0}};
+  const long nrs[5] = {SYS_nanosleep, SYS_getdents64, SYS_pread64, SYS_getppid, SYS_close};
+  for (unsigned i = 0; i < 5; i++) {
+    auto *io = reinterpret_cast<aio2_iocb *>(reqs + i * kReq);
+    aio2_prep(io, nrs[i], i, args[i][0], args[i][1], args[i][2], 0, 0, 0);
+    aio2_attr_add(io, kReq, AIO2_ATTR_EXECUTOR, 0, nullptr, 0);
+  }
   const char *names[] = {"nanosleep(30 ms)", "getdents64(\"/\")", "pread64(temp file)",
                          "getppid()", "close(999999)"};
   const ssize_t n = aio2_submit(h.c, reqs, sizeof reqs);
   if (n != static_cast<ssize_t>(sizeof reqs)) return n < 0 ? static_cast<int>(n) : -EIO;
   const int err = reap(h.c, 5, [&](const aio2_event &ev) {
-    std::printf("    event for %-20s res %-6" PRId64, names[ev.user_data], ev.res);
+    std::printf("    event for %-20s on %-6s res %-6" PRId64, names[ev.user_data],
+                path_name(path_of(ev)).c_str(), ev.res);
     if (ev.user_data == 1 && ev.res > 0) {
       unsigned entries = 0;
       for (long off = 0; off < ev.res; entries++)
@@ -253,6 +278,7 @@ int attributes(int part_no) {
     double queue_ms = 0, service_ms = 0;
     unsigned hits = 0, misses = 0, partial = 0, other = 0;
     uint64_t cached = 0;
+    std::string paths;
     const int err = reap(h.c, kChunks, [&](const aio2_event &ev) {
       uint16_t st;
       const auto *t = static_cast<const aio2_attr_timing *>(
@@ -268,13 +294,15 @@ int attributes(int part_no) {
       else if (c->outcome == AIO2_CACHE_MISS) misses++;
       else partial++;
       if (c) cached += c->bytes_cached;
+      const std::string p = path_name(path_of(ev));
+      if (paths.find(p) == std::string::npos) paths += (paths.empty() ? "" : ", ") + p;
     });
     if (err) return err;
     std::printf("    %s: cache hit %u, partial %u, miss %u%s; %.0f of %zu MiB were cached; "
-                "mean queueing %.2f ms, mean service %.2f ms\n",
+                "mean queueing %.2f ms, mean service %.2f ms; ran on %s\n",
                 round, hits, partial, misses, other ? " (cache attribute not available)" : "",
                 static_cast<double>(cached) / (1 << 20), kChunks * kChunk >> 20,
-                queue_ms / kChunks, service_ms / kChunks);
+                queue_ms / kChunks, service_ms / kChunks, paths.c_str());
 
   }
   close(fd);
