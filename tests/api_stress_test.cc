@@ -3,7 +3,9 @@
 // calling aio2_getevents, one reaping from the mapped ring without a call)
 // push a mix of getppid, pread of a temp file (data checked), nanosleep, and
 // write-then-read through a pipe. Every request must produce exactly one
-// event with the right result.
+// event with the right result. It runs under every policy: AUTO (the
+// default, mixing the inline, io_uring and pool paths) with the full count,
+// the others with a fifth of it.
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "aio2/aio2.h"
+#include "test_util.h"
 
 namespace {
 
@@ -33,10 +36,13 @@ constexpr unsigned kSubmitters = 2, kReapers = 3;
 constexpr unsigned kWindow = 128;  // requests in flight per submitter
 constexpr size_t kFileBytes = 1 << 20, kReadBytes = 4096;
 
-uint64_t per_submitter() {
+// Requests per submitter under `policy`: the base count for AUTO, a fifth
+// of it for the others; AIO2_STRESS_SCALE multiplies both.
+uint64_t per_submitter(uint32_t policy) {
   const char *s = std::getenv("AIO2_STRESS_SCALE");
   const uint64_t scale = s ? std::strtoull(s, nullptr, 10) : 1;
-  return kBasePerSubmitter * (scale ? scale : 1);
+  const uint64_t base = policy == AIO2_POLICY_AUTO ? kBasePerSubmitter : kBasePerSubmitter / 5;
+  return base * (scale ? scale : 1);
 }
 
 // user_data: submitter (8 bits) | slot (16 bits) | sequence (40 bits).
@@ -57,7 +63,7 @@ struct slot {
   alignas(8) unsigned char buf[kReadBytes];
 };
 
-class StressTest : public ::testing::Test {
+class StressTest : public ::testing::TestWithParam<uint32_t> {
  protected:
   void SetUp() override {
     char path[] = "/tmp/aio2-stress-XXXXXX";
@@ -72,14 +78,16 @@ class StressTest : public ::testing::Test {
   int fd_ = -1;
 };
 
-TEST_F(StressTest, EveryRequestGetsExactlyOneEventWithTheRightResult) {
-  const uint64_t n = per_submitter();
+TEST_P(StressTest, EveryRequestGetsExactlyOneEventWithTheRightResult) {
+  const uint64_t n = per_submitter(GetParam());
   const uint64_t total = n * kSubmitters;
   aio2_params p{};
   p.size = sizeof p;
   p.ring_bytes = 16384;  // small, so the overflow list is used too
+  p.policy = GetParam();
   aio2_ctx *ctx = nullptr;
   ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, &ctx), 0);
+  RecordProperty("uring", (p.features & AIO2_FEAT_URING) ? "yes" : "no");
   aio2_ring *ring = aio2_ring_get(ctx);
   const int64_t ppid = getppid();
 
@@ -246,5 +254,10 @@ TEST_F(StressTest, EveryRequestGetsExactlyOneEventWithTheRightResult) {
         close(s.pipe_wr);
       }
 }
+
+INSTANTIATE_TEST_SUITE_P(Policies, StressTest,
+                         ::testing::Values(AIO2_POLICY_AUTO, AIO2_POLICY_INLINE, AIO2_POLICY_URING,
+                                           AIO2_POLICY_POOL),
+                         aio2_test::policy_param_name);
 
 }  // namespace

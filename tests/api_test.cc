@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The entry points, one behaviour and one error at a time: setup's version,
-// size and flag rules; submit's validation of every field; getevents'
-// waiting and buffer rules; call; cancel; the eventfd; destroy.
+// size, flag, policy and io_uring rules; submit's validation of every field,
+// the same under every policy; getevents' waiting and buffer rules; call;
+// the pool's cancel (policy_test.cc has cancel on every path); the eventfd;
+// destroy.
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -31,6 +33,9 @@ using aio2_test::thread_blocked_in;
 using aio2_test::thread_count;
 using aio2_test::ctx_ptr;
 using aio2_test::make_ctx;
+using aio2_test::make_policy_ctx;
+using aio2_test::make_pool_ctx;
+using aio2_test::policy_param_name;
 using aio2_test::wait_events;
 
 aio2_iocb req(long nr, uint64_t ud, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0,
@@ -79,6 +84,21 @@ TEST(Setup, RefusesBadParams) {
   bad([](aio2_params &q) { q.ring_bytes = 5000; }, -EINVAL);
   bad([](aio2_params &q) { q.ring_bytes = 2048; }, -EINVAL);
   bad([](aio2_params &q) { q.reserved = 1; }, -EINVAL);
+  bad([](aio2_params &q) { q.reserved = uint64_t{1} << 63; }, -EINVAL);
+  bad([](aio2_params &q) { q.flags = 0x4; }, -EINVAL);  // the first unknown setup flag
+  bad([](aio2_params &q) { q.policy = AIO2_POLICY_POOL + 1; }, -EINVAL);
+  bad([](aio2_params &q) { q.policy = 0xffffffffu; }, -EINVAL);
+  for (const uint32_t entries : {3u, 100u, 257u, 32769u, 65536u, 0x80000000u, 0xffffffffu})
+    bad([entries](aio2_params &q) { q.uring_entries = entries; }, -EINVAL);
+  // Checked even when io_uring will not be used.
+  bad([](aio2_params &q) {
+    q.flags = AIO2_SETUP_NO_URING;
+    q.uring_entries = 3;
+  }, -EINVAL);
+  bad([](aio2_params &q) {
+    q.flags = AIO2_SETUP_NO_URING;
+    q.policy = 4;
+  }, -EINVAL);
   bad([](aio2_params &q) {
     q.type = AIO2_CTX_SYNC;
     q.flags = AIO2_SETUP_EVENTFD;
@@ -98,9 +118,68 @@ TEST(Setup, ReportsWhatIsInForce) {
   EXPECT_GE(p.eventfd, 0);
   EXPECT_EQ(aio2_eventfd(c), p.eventfd);
   const uint64_t want = AIO2_FEAT_RING | AIO2_FEAT_SYNC | AIO2_FEAT_EVENTFD | AIO2_FEAT_OVERFLOW |
-                        AIO2_FEAT_POOL | AIO2_FEAT_CANCEL;
+                        AIO2_FEAT_POOL | AIO2_FEAT_CANCEL | AIO2_FEAT_INLINE;
   EXPECT_EQ(p.features & want, want);
   EXPECT_EQ(aio2_ring_get(c)->data_bytes, 8192u);
+  EXPECT_EQ(aio2_destroy(c), 0);
+}
+
+// Every policy is accepted and read back as given; uring_entries reads back
+// what is in force: the value asked for (256 by default) with io_uring, 0
+// without it.
+TEST(Setup, PolicyAndUringEntriesAreReadBack) {
+  for (uint32_t policy = AIO2_POLICY_AUTO; policy <= AIO2_POLICY_POOL; policy++) {
+    for (const uint32_t entries : {0u, 1u, 64u, 4096u}) {
+      aio2_params p{};
+      p.size = sizeof p;
+      p.policy = policy;
+      p.uring_entries = entries;
+      aio2_ctx *c = nullptr;
+      ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, &c), 0) << policy << " " << entries;
+      EXPECT_EQ(p.policy, policy);
+      EXPECT_EQ(p.reserved, 0u);
+      EXPECT_TRUE(p.features & AIO2_FEAT_INLINE);
+      if (p.features & AIO2_FEAT_URING)
+        EXPECT_EQ(p.uring_entries, entries ? entries : 256u) << policy;
+      else
+        EXPECT_EQ(p.uring_entries, 0u) << policy;
+      EXPECT_EQ(aio2_destroy(c), 0);
+    }
+  }
+  // The largest size allowed.
+  aio2_params p{};
+  p.size = sizeof p;
+  p.uring_entries = 32768;
+  aio2_ctx *c = nullptr;
+  ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, &c), 0);
+  EXPECT_EQ(p.uring_entries, (p.features & AIO2_FEAT_URING) ? 32768u : 0u);
+  EXPECT_EQ(aio2_destroy(c), 0);
+}
+
+TEST(Setup, NoUringMeansNoUringFeatureAndNoEntries) {
+  for (uint32_t policy = AIO2_POLICY_AUTO; policy <= AIO2_POLICY_POOL; policy++) {
+    aio2_params p{};
+    p.size = sizeof p;
+    p.flags = AIO2_SETUP_NO_URING;
+    p.policy = policy;
+    p.uring_entries = 64;
+    aio2_ctx *c = nullptr;
+    ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, &c), 0);
+    EXPECT_FALSE(p.features & AIO2_FEAT_URING) << policy;
+    EXPECT_TRUE(p.features & AIO2_FEAT_INLINE);
+    EXPECT_TRUE(p.features & AIO2_FEAT_POOL);
+    EXPECT_EQ(p.uring_entries, 0u);
+    EXPECT_EQ(p.flags, AIO2_SETUP_NO_URING);
+    EXPECT_EQ(aio2_destroy(c), 0);
+  }
+  // A SYNC context takes the flag too.
+  aio2_params p{};
+  p.size = sizeof p;
+  p.type = AIO2_CTX_SYNC;
+  p.flags = AIO2_SETUP_NO_URING;
+  aio2_ctx *c = nullptr;
+  ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, &c), 0);
+  EXPECT_FALSE(p.features & AIO2_FEAT_URING);
   EXPECT_EQ(aio2_destroy(c), 0);
 }
 
@@ -176,9 +255,10 @@ TEST(Handles, SyncContextOnlyCalls) {
 // An attribute id in aio2's range that nothing registers.
 constexpr uint16_t kUnknownAttr = 0x7ff0;
 
-class Submit : public ::testing::Test {
+// Submit-time validation gives the same -errno whatever the context's policy.
+class Submit : public ::testing::TestWithParam<uint32_t> {
  protected:
-  ctx_ptr c = make_ctx();
+  ctx_ptr c = make_policy_ctx(GetParam());
   // A buffer for hand-built requests, 8-aligned.
   alignas(8) unsigned char b[512] = {};
   aio2_iocb *io = reinterpret_cast<aio2_iocb *>(b);
@@ -191,7 +271,7 @@ class Submit : public ::testing::Test {
   }
 };
 
-TEST_F(Submit, AcceptsAWellFormedRequestAndCompletesIt) {
+TEST_P(Submit, AcceptsAWellFormedRequestAndCompletesIt) {
   ASSERT_EQ(submit(sizeof *io), 72);
   const auto evs = wait_events(c.get(), 1);
   EXPECT_EQ(as_event(evs[0]).user_data, 42u);
@@ -199,9 +279,9 @@ TEST_F(Submit, AcceptsAWellFormedRequestAndCompletesIt) {
   EXPECT_EQ(as_event(evs[0]).len, 24u);
 }
 
-TEST_F(Submit, ZeroBytesIsNothing) { EXPECT_EQ(aio2_submit(c.get(), nullptr, 0), 0); }
+TEST_P(Submit, ZeroBytesIsNothing) { EXPECT_EQ(aio2_submit(c.get(), nullptr, 0), 0); }
 
-TEST_F(Submit, RefusesMalformedRequests) {
+TEST_P(Submit, RefusesMalformedRequests) {
   EXPECT_EQ(aio2_submit(c.get(), nullptr, 72), -EINVAL);
   EXPECT_EQ(aio2_submit(c.get(), b + 4, 72), -EINVAL);  // misaligned
   EXPECT_EQ(submit(64), -EINVAL);                        // shorter than a request
@@ -224,7 +304,7 @@ TEST_F(Submit, RefusesMalformedRequests) {
   EXPECT_EQ(aio2_submit(c.get(), b, 72 + 65536), -E2BIG);
 }
 
-TEST_F(Submit, RefusesMalformedAttributes) {
+TEST_P(Submit, RefusesMalformedAttributes) {
   add_attr(kUnknownAttr, 0, 4);  // shorter than an attribute header
   io->len = 80;
   EXPECT_EQ(submit(80), -EINVAL);
@@ -244,7 +324,7 @@ TEST_F(Submit, RefusesMalformedAttributes) {
   EXPECT_EQ(submit(io->len), -EOPNOTSUPP);
 }
 
-TEST_F(Submit, RefusesUnknownAndForbiddenSystemCalls) {
+TEST_P(Submit, RefusesUnknownAndForbiddenSystemCalls) {
   io->nr = 100000;
   EXPECT_EQ(submit(72), -ENOSYS);
   for (const long nr : {SYS_exit, SYS_exit_group, SYS_execve, SYS_clone, SYS_fork, SYS_setuid,
@@ -254,7 +334,65 @@ TEST_F(Submit, RefusesUnknownAndForbiddenSystemCalls) {
   }
 }
 
-TEST_F(Submit, StopsAtTheFirstBadRequestAndRunsWhatCameBefore) {
+// The path field (bits 2..4) holds AIO2_IOCB_PATH(AIO2_POLICY_*) or zero;
+// 5, 6 and 7 are refused, alone or with the other hints.
+TEST_P(Submit, RefusesAPathFieldOutOfRange) {
+  for (const uint32_t v : {5u, 6u, 7u}) {
+    for (const uint32_t hint : {0u, AIO2_IOCB_BOUNDED, AIO2_IOCB_UNBOUNDED}) {
+      io->flags = (v << AIO2_IOCB_PATH_SHIFT) | hint;
+      ASSERT_EQ(io->flags & ~AIO2_IOCB_ALL, 0u);
+      EXPECT_EQ(submit(72), -EINVAL) << v << " " << hint;
+      alignas(8) unsigned char ev[64];
+      EXPECT_EQ(aio2_call(nullptr, io, ev, sizeof ev), -EINVAL) << v;
+      EXPECT_EQ(aio2_call(c.get(), io, ev, sizeof ev), -EINVAL) << v;
+    }
+  }
+  // Nothing was queued.
+  alignas(8) unsigned char buf[256];
+  const timespec poll{0, 20000000};
+  EXPECT_EQ(aio2_getevents(c.get(), 1, buf, sizeof buf, &poll), 0);
+}
+
+TEST_P(Submit, AcceptsEveryPathOverride) {
+  for (uint32_t policy = AIO2_POLICY_AUTO; policy <= AIO2_POLICY_POOL; policy++) {
+    *io = req(SYS_getppid, 100 + policy);
+    io->flags = AIO2_IOCB_PATH(policy);
+    ASSERT_EQ(submit(72), 72) << policy;
+    const auto evs = wait_events(c.get(), 1);
+    ASSERT_EQ(evs.size(), 1u);
+    EXPECT_EQ(as_event(evs[0]).user_data, 100u + policy);
+    EXPECT_EQ(as_event(evs[0]).res, getppid());
+  }
+  *io = req(SYS_getppid, 200);
+  io->flags = AIO2_IOCB_PATH(AIO2_POLICY_POOL) | AIO2_IOCB_BOUNDED;
+  ASSERT_EQ(submit(72), 72);
+  EXPECT_EQ(as_event(wait_events(c.get(), 1)[0]).res, getppid());
+}
+
+// Validation errors of attributes, whatever the path: sizes each built-in
+// accepts, tags, REQUIRED on an unknown id.
+TEST_P(Submit, RefusesBadBuiltinAttributePayloads) {
+  auto with = [&](uint16_t id, const void *payload, size_t n) {
+    *io = req(SYS_getppid, 1);
+    EXPECT_NE(aio2_attr_add(io, sizeof b, id, 0, payload, n), nullptr);
+    return submit(io->len);
+  };
+  const unsigned char big[AIO2_TAG_MAX + 1] = {};
+  EXPECT_EQ(with(AIO2_ATTR_TAG, big, sizeof big), -EINVAL);
+  EXPECT_EQ(with(AIO2_ATTR_TAG, nullptr, 0), -EINVAL);
+  const uint64_t two[2] = {1, 2};
+  EXPECT_EQ(with(AIO2_ATTR_DEADLINE, two, sizeof two), -EINVAL);
+  EXPECT_EQ(with(AIO2_ATTR_DEADLINE, nullptr, 0), -EINVAL);
+  const aio2_attr_ioprio reserved{(2u << 13) | 6u, 1};
+  EXPECT_EQ(with(AIO2_ATTR_IOPRIO, &reserved, sizeof reserved), -EINVAL);
+  EXPECT_EQ(with(AIO2_ATTR_IOPRIO, two, sizeof two), -EINVAL);
+  // Nothing was queued.
+  alignas(8) unsigned char buf[256];
+  const timespec poll{0, 20000000};
+  EXPECT_EQ(aio2_getevents(c.get(), 1, buf, sizeof buf, &poll), 0);
+}
+
+TEST_P(Submit, StopsAtTheFirstBadRequestAndRunsWhatCameBefore) {
   aio2_iocb three[3] = {req(SYS_getppid, 1), req(SYS_getppid, 2), req(SYS_execve, 3)};
   EXPECT_EQ(aio2_submit(c.get(), three, sizeof three), 144);
   const auto evs = wait_events(c.get(), 2);
@@ -265,7 +403,7 @@ TEST_F(Submit, StopsAtTheFirstBadRequestAndRunsWhatCameBefore) {
   EXPECT_EQ(aio2_getevents(c.get(), 1, buf, sizeof buf, &poll), 0);  // nothing for #3
 }
 
-TEST_F(Submit, UnknownAttributesComeBackUnsupportedInOrder) {
+TEST_P(Submit, UnknownAttributesComeBackUnsupportedInOrder) {
   add_attr(0x7ff1, 0, 8);
   add_attr(0x7ff2, 0, 24);
   add_attr(300, 0, 16);
@@ -286,11 +424,19 @@ TEST_F(Submit, UnknownAttributesComeBackUnsupportedInOrder) {
   EXPECT_EQ(aio2_event_find_attr(&ev, 0x7ff2), aio2_event_attr(&ev, 1));
 }
 
-TEST(SubmitLimit, InFlightLimitGivesEagainAndLosesNothing) {
+INSTANTIATE_TEST_SUITE_P(Policies, Submit,
+                         ::testing::Values(AIO2_POLICY_AUTO, AIO2_POLICY_INLINE, AIO2_POLICY_URING,
+                                           AIO2_POLICY_POOL),
+                         policy_param_name);
+
+// Every policy that does not run a pipe read in the submitting thread.
+class SubmitLimit : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(SubmitLimit, InFlightLimitGivesEagainAndLosesNothing) {
   aio2_params p{};
   p.max_inflight = 4;
   p.bounded_workers = 1;
-  auto c = make_ctx(p);
+  auto c = make_policy_ctx(GetParam(), p);
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   // Four reads that block on an empty pipe fill the limit.
@@ -300,7 +446,10 @@ TEST(SubmitLimit, InFlightLimitGivesEagainAndLosesNothing) {
     reads.push_back(req(SYS_read, i, static_cast<uint64_t>(fds[0]),
                         reinterpret_cast<uint64_t>(&sink[i]), 8));
   ASSERT_EQ(aio2_submit(c.get(), reads.data(), reads.size() * sizeof(aio2_iocb)), 4 * 72);
-  const aio2_iocb more = req(SYS_getppid, 99);
+  // A call no policy runs inline (whether an inline getppid needs a slot is
+  // not specified).
+  static const timespec zero{0, 0};
+  const aio2_iocb more = req(SYS_nanosleep, 99, reinterpret_cast<uint64_t>(&zero), 0);
   EXPECT_EQ(aio2_submit(c.get(), &more, sizeof more), -EAGAIN);
   const uint64_t words[4] = {10, 11, 12, 13};
   ASSERT_EQ(write(fds[1], words, sizeof words), static_cast<ssize_t>(sizeof words));
@@ -311,6 +460,10 @@ TEST(SubmitLimit, InFlightLimitGivesEagainAndLosesNothing) {
   close(fds[0]);
   close(fds[1]);
 }
+
+INSTANTIATE_TEST_SUITE_P(Policies, SubmitLimit,
+                         ::testing::Values(AIO2_POLICY_AUTO, AIO2_POLICY_URING, AIO2_POLICY_POOL),
+                         policy_param_name);
 
 // ---- getevents ------------------------------------------------------------
 
@@ -507,8 +660,10 @@ TEST(Call, ReturnsTheSystemCallsErrorInTheEvent) {
 
 // ---- cancel ---------------------------------------------------------------------
 
+// The pool's own cancellation (a worker blocked in read(2) gets the signal);
+// policy_test.cc covers cancel on every policy.
 TEST(Cancel, InterruptsAReadBlockedOnAnEmptyPipe) {
-  auto c = make_ctx();
+  auto c = make_pool_ctx();
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   char buf[8];
@@ -532,9 +687,7 @@ TEST(Cancel, InterruptsAReadBlockedOnAnEmptyPipe) {
 }
 
 TEST(Cancel, QueuedRequestNeverRuns) {
-  aio2_params p{};
-  p.bounded_workers = 1;
-  auto c = make_ctx(p);
+  auto c = make_pool_ctx(1);
   int fds[2];
   ASSERT_EQ(pipe2(fds, O_NONBLOCK), 0);
   // The only bounded worker sleeps; a write queued behind it is cancelled.
@@ -637,7 +790,7 @@ TEST(Destroy, WithTenThousandRequestsInFlight) {
 TEST(Pool, IdleWorkersExitAndComeBack) {
   aio2_params p{};
   p.idle_ms = 20;
-  auto c = make_ctx(p);
+  auto c = make_policy_ctx(AIO2_POLICY_POOL, p);
   // Blocking reads need one unbounded worker each: eight threads start.
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);

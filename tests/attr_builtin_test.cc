@@ -129,7 +129,7 @@ const char *path_name(uint32_t path) { return path == AIO2_PATH_POOL ? "Pool" : 
 class runner {
  public:
   explicit runner(uint32_t path, uint32_t bounded_workers = 0) : path_(path) {
-    if (path == AIO2_PATH_POOL) ctx_ = make_ctx(bounded_workers);
+    if (path == AIO2_PATH_POOL) ctx_ = aio2_test::make_pool_ctx(bounded_workers);
   }
   // Returns the request's event (empty when it was refused).
   event run(request &r) {
@@ -794,7 +794,7 @@ TEST_P(Combined, EveryResultOnceInRequestOrder) {
 TEST(Cancelled, WhileQueuedTheNewAttributesAreNotApplicable) {
   test_file file;
   ASSERT_TRUE(file.ok());
-  auto c = make_ctx(1);
+  auto c = aio2_test::make_pool_ctx(1);
   int p[2];
   ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
   // Occupy the only bounded worker with a read that waits for the pipe.

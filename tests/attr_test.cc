@@ -23,6 +23,7 @@
 namespace {
 
 using aio2_test::make_ctx;
+using aio2_test::make_pool_ctx;
 using aio2_test::now_ns;
 using aio2_test::wait_events;
 
@@ -76,7 +77,7 @@ TEST(Timing, ServiceTimeCoversTheCallAndTimestampsAreOrdered) {
 }
 
 TEST(Timing, QueueingBehindABusyWorkerShowsAsQueueTime) {
-  auto c = make_ctx(1);  // one bounded worker
+  auto c = make_pool_ctx(1);  // one bounded worker
   static const timespec nap{0, 50000000};
   request slow(SYS_nanosleep, 1, reinterpret_cast<uint64_t>(&nap));
   slow.io()->flags = AIO2_IOCB_BOUNDED;
@@ -96,7 +97,7 @@ TEST(Timing, QueueingBehindABusyWorkerShowsAsQueueTime) {
 }
 
 TEST(Timing, CancelledWhileQueuedNeverStarted) {
-  auto c = make_ctx(1);
+  auto c = make_pool_ctx(1);
   static const timespec nap{0, 100000000};
   request slow(SYS_nanosleep, 1, reinterpret_cast<uint64_t>(&nap));
   slow.io()->flags = AIO2_IOCB_BOUNDED;
@@ -220,7 +221,7 @@ TEST(Deadline, WrongPayloadSizeIsRefused) {
 // ---- executor -------------------------------------------------------------------
 
 TEST(Executor, SaysWhichPathWorkerAndCpu) {
-  auto c = make_ctx();
+  auto c = make_pool_ctx();
   request r(SYS_getppid, 1);
   r.attr(AIO2_ATTR_EXECUTOR);
   ASSERT_EQ(aio2_submit(c.get(), r.b, r.len()), r.len());
@@ -304,7 +305,7 @@ TEST(UserAttribute, RegistrationRules) {
 
 TEST(UserAttribute, EveryHookRunsOnceOnThePoolAndOnCall) {
   register_probe();
-  auto c = make_ctx();
+  auto c = make_pool_ctx();
   const uint64_t word = 0x1122334455667788ull;
   request r(SYS_getppid, 1);
   r.attr(kProbe, &word, sizeof word);
@@ -354,7 +355,7 @@ TEST(UserAttribute, UnavailableOnAPathItDoesNotServe) {
   request req(SYS_getppid, 1);
   req.attr(0x8102, nullptr, 0, AIO2_ATTR_F_REQUIRED);
   EXPECT_EQ(aio2_call(nullptr, req.io(), ev, sizeof ev), -EOPNOTSUPP);
-  auto c = make_ctx();
+  auto c = make_pool_ctx();
   EXPECT_EQ(aio2_submit(c.get(), req.b, req.len()), req.len());  // the pool serves it
   EXPECT_EQ(status_of(ev_of(wait_events(c.get(), 1)[0]), 0x8102), AIO2_ATTR_OK);
 }

@@ -122,6 +122,8 @@ const route kRoutes[] = {
      AIO2_PATH_INLINE | AIO2_PATH_POOL},
 };
 
+void PrintTo(const route &r, std::ostream *os) { *os << r.name; }
+
 class Continuation : public ::testing::TestWithParam<route> {
  protected:
   void SetUp() override {

@@ -229,6 +229,25 @@ TEST(CppContext, SetupErrorsThrowSystemError) {
   expect_system_error([&] { aio2::context c(p); }, E2BIG);
 }
 
+TEST(CppContext, PolicyErrorsThrowAndPoliciesAreKept) {
+  aio2_params p{};
+  p.policy = AIO2_POLICY_POOL + 1;
+  expect_system_error([&] { aio2::context c(p); }, EINVAL);
+  p = {};
+  p.uring_entries = 3;  // not a power of two
+  expect_system_error([&] { aio2::context c(p); }, EINVAL);
+  p = {};
+  p.uring_entries = 65536;  // above 32768
+  expect_system_error([&] { aio2::context c(p); }, EINVAL);
+  for (uint32_t policy = AIO2_POLICY_AUTO; policy <= AIO2_POLICY_POOL; policy++) {
+    p = {};
+    p.policy = policy;
+    aio2::context c(p);
+    EXPECT_EQ(c.params().policy, policy);
+    EXPECT_EQ(c.params().uring_entries, (c.params().features & AIO2_FEAT_URING) ? 256u : 0u);
+  }
+}
+
 TEST(CppContext, CreateReportsErrorsWithoutThrowing) {
   aio2_params p{};
   p.ring_bytes = 5000;
@@ -474,10 +493,35 @@ TEST(CppSubmit, PartialAcceptanceIsNotAnError) {
   EXPECT_EQ(wait_events(c, 1).at(1).view().res(), getpid());
 }
 
+// A per-request path overrides the context's policy: gettid tells which
+// thread ran the call.
+TEST(CppSubmit, InlinePathRunsInTheSubmittingThread) {
+  aio2_params p{};
+  p.policy = AIO2_POLICY_POOL;
+  aio2::context c(p);
+  aio2::request_builder b;
+  b.add(SYS_gettid, 1, {}, AIO2_IOCB_PATH(AIO2_POLICY_INLINE));
+  b.add(SYS_gettid, 2, {});  // the context's policy: a pool worker
+  ASSERT_EQ(c.submit(b), b.bytes().size());
+  const auto evs = wait_events(c, 2);
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs.at(1).view().res(), syscall(SYS_gettid));
+  EXPECT_GT(evs.at(2).view().res(), 0);
+  EXPECT_NE(evs.at(2).view().res(), syscall(SYS_gettid));
+  b.clear();
+  b.add(SYS_gettid, 3, {}, AIO2_IOCB_PATH(AIO2_POLICY_POOL + 1));  // out of range
+  std::error_code ec;
+  EXPECT_EQ(c.submit(b, ec), 0u);
+  EXPECT_EQ(ec, std::errc::invalid_argument);
+}
+
 // ---- cancel ----------------------------------------------------------------------------
 
+// Both cancel tests wait for a pool worker blocked in read(2): pool policy.
 TEST(CppCancel, InterruptsARunningReadAndReportsUnknownIds) {
-  aio2::context c;
+  aio2_params p{};
+  p.policy = AIO2_POLICY_POOL;
+  aio2::context c(p);
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   char data[8];
@@ -508,6 +552,7 @@ TEST(CppCancel, InterruptsARunningReadAndReportsUnknownIds) {
 TEST(CppCancel, QueuedRequestIsCancelled) {
   aio2_params p{};
   p.bounded_workers = 1;
+  p.policy = AIO2_POLICY_POOL;
   aio2::context c(p);
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);

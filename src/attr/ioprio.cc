@@ -66,8 +66,14 @@ int before(aio2_attr_hook *h) {
   aio2_attr_ioprio_ret r{};
   if (h->path == AIO2_PATH_URING) {
     // The SQE carries the priority (the io_uring path sets it when applied
-    // is 1); no thread's priority changes, so previous stays 0.
-    r.error = check_value(p.ioprio);
+    // is 1); no thread's priority changes, so previous stays 0. Only reads
+    // and writes take one: the kernel fails any other operation whose SQE
+    // has a priority, so for those it is not applied (-EOPNOTSUPP).
+    const uint32_t nr = h->req->nr;
+    const bool rw = nr == SYS_read || nr == SYS_pread64 || nr == SYS_readv || nr == SYS_preadv ||
+                    nr == SYS_preadv2 || nr == SYS_write || nr == SYS_pwrite64 ||
+                    nr == SYS_writev || nr == SYS_pwritev || nr == SYS_pwritev2;
+    r.error = rw ? check_value(p.ioprio) : -EOPNOTSUPP;
     r.applied = r.error == 0;
     std::memcpy(h->result, &r, sizeof r);
     return 0;

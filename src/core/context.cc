@@ -128,37 +128,94 @@ void context::put_slot(request *r) noexcept {
   free_slots_ = r;
 }
 
-uint32_t context::choose_route(const parsed_request &pr, io_uring_sqe *sqe) const noexcept {
+namespace {
+
+// The calls whose descriptor's O_NONBLOCK makes them return -EAGAIN instead
+// of waiting. io_uring does not answer like the call for them: it waits
+// (polls) for a pipe or socket, and for a regular file it gives -EAGAIN
+// where the call would read from the disk.
+bool honours_nonblock(uint32_t nr) noexcept {
+  switch (nr) {
+    case SYS_read: case SYS_write: case SYS_readv: case SYS_writev: case SYS_recvfrom:
+    case SYS_sendto: case SYS_recvmsg: case SYS_sendmsg: case SYS_accept: case SYS_accept4:
+    case SYS_connect: case SYS_splice: case SYS_tee:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The offset a positioned call gives, or nullptr for calls at the file
+// position. preadv2 and pwritev2 at -1 use the position.
+bool positioned(const aio2_iocb &io) noexcept {
+  switch (io.nr) {
+    case SYS_pread64: case SYS_pwrite64: case SYS_preadv: case SYS_pwritev:
+      return true;
+    case SYS_preadv2: case SYS_pwritev2:
+      return static_cast<int64_t>(io.args[3]) != -1;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+bool context::descriptors_fit_uring(const parsed_request &pr, sys::fd_memo &memo,
+                                        bool *nonblocking) const noexcept {
+  const aio2_iocb &io = *pr.io;
+  *nonblocking = false;
+  const bool nb_matters = honours_nonblock(io.nr), pos = positioned(io);
+  if (!nb_matters && !pos) return true;
+  for (unsigned i = 0; i < 6; i++) {
+    if (!(pr.info->fd_args & (1u << i))) continue;
+    const int fd = static_cast<int>(io.args[i]);
+    if (fd < 0) continue;  // AT_FDCWD, or io_uring's -EBADF like the call's
+    sys::fd_facts f{};
+    if (memo.get(fd, &f) != 0) continue;  // not open: -EBADF either way
+    // The flag of a regular file matters to io_uring only (see above).
+    if (nb_matters && (f.flags & O_NONBLOCK)) {
+      *nonblocking = !f.regular;
+      return false;
+    }
+    // io_uring ignores the offset of a pipe or socket where the call
+    // refuses it with -ESPIPE (and would consume the pipe's data).
+    if (pos && i == 0 && !f.positionable) return false;
+  }
+  return true;
+}
+
+uint32_t context::choose_route(const parsed_request &pr, io_uring_sqe *sqe,
+                               sys::fd_memo &memo) const noexcept {
   const aio2_iocb &io = *pr.io;
   const uint32_t field = io.flags & AIO2_IOCB_PATH_MASK;
   const uint32_t policy = field ? (field >> AIO2_IOCB_PATH_SHIFT) - 1 : lim_.policy;
-  switch (policy) {
-    case AIO2_POLICY_POOL:
-      return AIO2_PATH_POOL;
-    case AIO2_POLICY_INLINE:
-      return AIO2_PATH_INLINE;
-    case AIO2_POLICY_URING:
-      return uring_.translate(io.nr, io.args, sqe) ? AIO2_PATH_URING : AIO2_PATH_POOL;
-    default:
-      break;
-  }
+  if (policy == AIO2_POLICY_POOL) return AIO2_PATH_POOL;
+  if (policy == AIO2_POLICY_INLINE) return AIO2_PATH_INLINE;
+  bool nonblocking = false;
+  const bool uring = uring_.translate(io.nr, io.args, sqe) &&
+                     descriptors_fit_uring(pr, memo, &nonblocking);
+  if (policy == AIO2_POLICY_URING) return uring ? AIO2_PATH_URING : AIO2_PATH_POOL;
   // AUTO: the first path, cheapest first, on which every attribute of the
   // request can be honoured; the pool honours every built-in.
   const auto honoured = [&](uint32_t route) { return (pr.attr_paths & route) == route; };
-  if (pr.info->blocks == sys::blocking::never && honoured(AIO2_PATH_INLINE))
+  // Calls that cannot block run here: non-blocking by nature, or by the
+  // descriptor's O_NONBLOCK (a pipe, a socket: -EAGAIN at once).
+  if ((pr.info->blocks == sys::blocking::never || nonblocking) && honoured(AIO2_PATH_INLINE))
     return AIO2_PATH_INLINE;
-  const bool uring = uring_.translate(io.nr, io.args, sqe);
   if (is_read(io.nr)) {
     // preadv2 with RWF_NOWAIT cannot block: it is its own inline attempt.
     if (io.nr == SYS_preadv2 && (io.args[5] & RWF_NOWAIT) && honoured(AIO2_PATH_INLINE))
       return AIO2_PATH_INLINE;
-    if (nowait_first_ && !pr.thread_bound) {
+    // A negative offset (other than preadv2's -1, the position) must meet
+    // the call's own -EINVAL, not preadv2's "current position".
+    const bool offset_ok = !positioned(io) || static_cast<int64_t>(io.args[3]) >= 0;
+    if (nowait_first_ && !pr.thread_bound && offset_ok) {
       const uint32_t split = AIO2_PATH_INLINE | (uring ? AIO2_PATH_URING : AIO2_PATH_POOL);
       // Only regular files: a short read of a pipe or socket is its answer,
       // not part of one; and not O_DIRECT, whose RWF_NOWAIT read would wait
       // for the device in this thread.
       sys::fd_facts f{};
-      if (honoured(split) && sys::get_fd_facts(static_cast<int>(io.args[0]), &f) == 0 &&
+      if (honoured(split) && memo.get(static_cast<int>(io.args[0]), &f) == 0 &&
           sys::reads_through_cache(f))
         return split;
     }
@@ -235,11 +292,12 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
   size_t nspare = 0;
   size_t off = 0;
   int err = 0;
+  sys::fd_memo memo;
   while (off < bytes) {
     parsed_request pr;
     if ((err = parse_request(p + off, bytes - off, &pr)) != 0) break;
     io_uring_sqe sqe;
-    const uint32_t route = choose_route(pr, &sqe);
+    const uint32_t route = choose_route(pr, &sqe, memo);
     if (!required_ok(pr, route)) {
       err = -EOPNOTSUPP;
       break;

@@ -15,6 +15,7 @@
 #include "core/request.h"
 #include "exec/pool.h"
 #include "exec/uring.h"
+#include "sys/fd_facts.h"
 
 namespace aio2 {
 
@@ -67,7 +68,14 @@ class context {
   void wake(bool eventfd) noexcept;
   // The route of a parsed request (AIO2_PATH_* bits), translating it into
   // *sqe when it goes to io_uring.
-  uint32_t choose_route(const parsed_request &pr, io_uring_sqe *sqe) const noexcept;
+  uint32_t choose_route(const parsed_request &pr, io_uring_sqe *sqe,
+                        sys::fd_memo &memo) const noexcept;
+  // Whether io_uring answers like the call for the request's descriptors:
+  // not when one is O_NONBLOCK where that matters (*nonblocking says
+  // whether it is also not a regular file: the call cannot block), nor for
+  // a positioned call on a pipe or socket.
+  bool descriptors_fit_uring(const parsed_request &pr, sys::fd_memo &memo,
+                             bool *nonblocking) const noexcept;
   // A split read, in the submitting thread: before hooks and the RWF_NOWAIT
   // attempt. True when that finished it; false when the rest must run
   // elsewhere (r->split_done and r->cont_args say what is left).

@@ -20,6 +20,7 @@ std::atomic<uint64_t> g_slots[kSlots];
 
 constexpr uint64_t kValid = uint64_t{1} << 63;
 constexpr uint64_t kRegular = uint64_t{1} << 32;
+constexpr uint64_t kPositionable = uint64_t{1} << 33;
 
 }  // namespace
 
@@ -31,14 +32,17 @@ int get_fd_facts(int fd, fd_facts *out) noexcept {
     const uint64_t w = g_slots[fd].load(std::memory_order_relaxed);
     if ((w & kValid) && static_cast<uint32_t>(w) == static_cast<uint32_t>(flags)) {
       out->regular = (w & kRegular) != 0;
+      out->positionable = (w & kPositionable) != 0;
       return 0;
     }
   }
   struct stat st {};
   if (fstat(fd, &st) != 0) return -errno;
   out->regular = S_ISREG(st.st_mode);
+  out->positionable = S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
   if (fd < kSlots)
-    g_slots[fd].store(kValid | (out->regular ? kRegular : 0) | static_cast<uint32_t>(flags),
+    g_slots[fd].store(kValid | (out->regular ? kRegular : 0) |
+                          (out->positionable ? kPositionable : 0) | static_cast<uint32_t>(flags),
                       std::memory_order_relaxed);
   return 0;
 }
@@ -46,6 +50,20 @@ int get_fd_facts(int fd, fd_facts *out) noexcept {
 bool reads_through_cache(const fd_facts &f) noexcept {
   return f.regular && !(f.flags & O_PATH) && (f.flags & O_ACCMODE) != O_WRONLY &&
          !(f.flags & O_DIRECT);
+}
+
+int fd_memo::get(int fd, fd_facts *out) noexcept {
+  for (unsigned i = 0; i < n_; i++) {
+    if (fds_[i] != fd) continue;
+    *out = facts_[i];
+    return err_[i];
+  }
+  const int err = get_fd_facts(fd, out);
+  const unsigned i = n_ < kSize ? n_++ : next_++ % kSize;
+  fds_[i] = fd;
+  facts_[i] = *out;
+  err_[i] = err;
+  return err;
 }
 
 }  // namespace aio2::sys

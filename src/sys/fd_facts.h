@@ -9,19 +9,37 @@
 // of file with identical open flags keeps the old answer about its kind.
 // Regular files opened with open(2) carry O_LARGEFILE and pipes and sockets
 // do not, so the case needs a character device opened like the regular file
-// it replaced; only the cache attribute's label can be wrong then, never a
-// result.
+// it replaced (then the cache attribute's label can be wrong, and a pread of
+// that device goes to io_uring, which answers like read instead of -ESPIPE
+// when the device is not seekable).
 #pragma once
 
 namespace aio2::sys {
 
 struct fd_facts {
-  int flags;     // fcntl(F_GETFL)
-  bool regular;  // S_ISREG
+  int flags;          // fcntl(F_GETFL)
+  bool regular;       // S_ISREG
+  bool positionable;  // S_ISREG or S_ISBLK: pread/pwrite take its offset
 };
 
 // Returns 0 and fills *out, or -errno (EBADF for a closed descriptor).
 int get_fd_facts(int fd, fd_facts *out) noexcept;
+
+// The facts of the few descriptors one aio2_submit call names, asked once
+// each: a batch of 32 reads of one file costs one fcntl, not 32. (Another
+// thread closing and reopening a descriptor in the middle of a submit that
+// uses it races with the submit either way.)
+class fd_memo {
+ public:
+  int get(int fd, fd_facts *out) noexcept;
+
+ private:
+  static constexpr unsigned kSize = 4;
+  int fds_[kSize] = {};
+  fd_facts facts_[kSize] = {};
+  int err_[kSize] = {};
+  unsigned n_ = 0, next_ = 0;
+};
 
 // Whether a read of `f` goes through the page cache: a regular file open for
 // reading, not O_PATH, not O_DIRECT.
