@@ -50,12 +50,14 @@ test-asan: build-asan/.configured
 	  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
 	  ctest -j$(JOBS) --output-on-failure
 
-# Benchmarks are built optimised (Release) in their own tree.
+# Benchmarks are built optimised (Release) in their own tree. `aio2 bench`
+# runs aio2 beside liburing, libaio, POSIX AIO, libuv and plain calls (it
+# includes pool_bench's comparison, which stays built as a preset of it).
 bench: deps
 	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build build-bench -j$(JOBS) --target ring_bench pool_bench attr_bench >/dev/null
+	@cmake --build build-bench -j$(JOBS) --target ring_bench aio2 pool_bench attr_bench >/dev/null
 	@build-bench/bin/ring_bench
-	@build-bench/bin/pool_bench
+	@build-bench/bin/aio2 bench
 	@build-bench/bin/attr_bench
 
 clean:

@@ -86,7 +86,6 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -153,31 +152,8 @@ constexpr variant kVariants[] = {
 };
 constexpr unsigned kNumVariants = sizeof kVariants / sizeof kVariants[0];
 
-const char *attr_name(uint16_t id) {
-  switch (id) {
-    case AIO2_ATTR_TIMING: return "timing";
-    case AIO2_ATTR_TAG: return "tag";
-    case AIO2_ATTR_DEADLINE: return "deadline";
-    case AIO2_ATTR_EXECUTOR: return "executor";
-    case AIO2_ATTR_CACHE: return "cache";
-    case AIO2_ATTR_IOPRIO: return "ioprio";
-    case AIO2_ATTR_RUSAGE: return "rusage";
-    default: return "?";
-  }
-}
-
 // Status values 0..4 have names; anything else is counted as "other".
 constexpr unsigned kStatusSlots = 6;
-const char *status_name(unsigned s) {
-  switch (s) {
-    case AIO2_ATTR_OK: return "OK";
-    case AIO2_ATTR_UNSUPPORTED: return "UNSUPPORTED";
-    case AIO2_ATTR_NOT_APPLICABLE: return "NOT_APPLICABLE";
-    case AIO2_ATTR_UNAVAILABLE: return "UNAVAILABLE";
-    case AIO2_ATTR_ERROR: return "ERROR";
-    default: return "OTHER";
-  }
-}
 
 // ---------------------------------------------------------------------------
 // Small helpers
@@ -577,7 +553,7 @@ std::string status_of(const attr_stats &st) {
   for (unsigned k : order) {
     if (st.status[k] == 0) continue;
     if (!s.empty()) s += '+';
-    s += status_name(k);
+    s += attr_status_name(k);
   }
   return s.empty() ? "none seen" : s;
 }
@@ -676,35 +652,13 @@ std::vector<unsigned> parse_list(const char *opt, std::string_view s, const char
 // ---------------------------------------------------------------------------
 // The file
 
-const char *fs_name(long type) {
-  switch (type) {
-    case EXT4_SUPER_MAGIC: return "ext2/3/4";
-    case XFS_SUPER_MAGIC: return "xfs";
-    case BTRFS_SUPER_MAGIC: return "btrfs";
-    case OVERLAYFS_SUPER_MAGIC: return "overlayfs";
-    case NFS_SUPER_MAGIC: return "nfs";
-    case F2FS_SUPER_MAGIC: return "f2fs";
-    default: return "other";
-  }
-}
-
 // Creates the 64 MiB pattern file in `dir` (unlinked at once), fsyncs it,
 // reads it back (checking the pattern) so the page cache holds it all, and
 // returns its descriptor. *resident receives the share of its pages mincore
 // finds in memory.
 int make_file(const std::string &dir, double *resident) {
   const int fd = bench_util::make_pattern_file(dir, kFileBytes, pattern);
-  *resident = -1;
-  void *m = mmap(nullptr, kFileBytes, PROT_READ, MAP_SHARED, fd, 0);
-  if (m != MAP_FAILED) {
-    std::vector<unsigned char> vec(kBlocks);
-    if (mincore(m, kFileBytes, vec.data()) == 0) {
-      uint64_t in = 0;
-      for (unsigned char c : vec) in += c & 1u;
-      *resident = static_cast<double>(in) * 100.0 / static_cast<double>(kBlocks);
-    }
-    munmap(m, kFileBytes);
-  }
+  *resident = bench_util::resident_percent(fd, kFileBytes);
   return fd;
 }
 
@@ -772,6 +726,8 @@ int main(int argc, char **argv) {
   prm.size = sizeof prm;
   prm.type = AIO2_CTX_RING;
   prm.bounded_workers = workers;  // 0: aio2's default
+  // The pool path, whatever AUTO would choose (inline or io_uring).
+  prm.policy = AIO2_POLICY_POOL;
   if (int rc = aio2_setup(AIO2_ABI_VERSION, &prm, &e.ctx); rc < 0)
     die("aio2_setup: %s", aio2_strerror(rc));
 
@@ -865,7 +821,7 @@ int main(int argc, char **argv) {
     char b[200];
     for (unsigned k = 0; k < kStatusSlots; k++)
       if (st.status[k]) {
-        std::snprintf(b, sizeof b, "%s%s x%" PRIu64, line.empty() ? "" : ", ", status_name(k),
+        std::snprintf(b, sizeof b, "%s%s x%" PRIu64, line.empty() ? "" : ", ", attr_status_name(k),
                       st.status[k]);
         line += b;
       }

@@ -7,6 +7,7 @@ packages=(
   build-essential cmake make pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   liburing-dev libboost-dev libconcurrentqueue-dev libuv1-dev
+  nlohmann-json3-dev libaio-dev gnuplot-nox
 )
 
 missing=()

@@ -4,13 +4,19 @@
 #include <cstdio>
 #include <cstring>
 
+#include "bench/bench_main.h"
 #include "demo.h"
+#include "trace.h"
 
 namespace {
+
+int bench_cmd(int argc, char **argv) { return aio2_tool::bench_main("aio2 bench", argc, argv); }
 
 struct subcommand {
   const char *name;
   const char *summary;
+  // Usage text main prints for --help, for a command that takes no
+  // arguments; NULL for one that parses its own (and its own --help).
   const char *usage;
   int (*run)(int, char **);
 };
@@ -21,6 +27,10 @@ const subcommand kCommands[] = {
      "Runs every part of the demo with its own data and checks its own results.\n"
      "Exit status 0 when every part passed.\n",
      aio2_tool::demo_main},
+    {"bench", "compare aio2 with liburing, libaio, POSIX AIO, libuv and plain calls", nullptr,
+     bench_cmd},
+    {"trace", "run a workload with attributes on and report what they say", nullptr,
+     aio2_tool::trace_main},
 };
 
 void usage(FILE *out) {
@@ -38,6 +48,8 @@ int main(int argc, char **argv) {
   }
   for (const auto &c : kCommands) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
+    // The command sees its own arguments, argv[0] being its name.
+    if (c.usage == nullptr) return c.run(argc - 1, argv + 1);
     for (int i = 2; i < argc; i++) {
       if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
         std::fputs(c.usage, stdout);

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: MIT
+// `aio2 bench`, inside: the names of workloads and engines, one cell (one
+// workload on one engine, with one attribute set, for one repetition), the
+// engines' loops, and the reports. docs/bench.md describes the method.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+
+namespace aio2_bench {
+
+using bench_util::kBlock;
+
+// ---------------------------------------------------------------------------
+// Names
+
+enum class workload : uint8_t { cached_qd1, cached_qd32, direct_qd32, getppid, mixed };
+enum class engine : uint8_t { aio2, aio2_pool, aio2_uring, liburing, libaio, posix_aio, libuv, sync };
+
+inline constexpr workload kWorkloads[] = {workload::cached_qd1, workload::cached_qd32,
+                                          workload::direct_qd32, workload::getppid, workload::mixed};
+inline constexpr engine kEngines[] = {engine::aio2,      engine::aio2_pool, engine::aio2_uring,
+                                      engine::liburing,  engine::libaio,    engine::posix_aio,
+                                      engine::libuv,     engine::sync};
+
+const char *name(workload w);
+const char *name(engine e);
+// One line on what the workload does, for the table and --help.
+const char *describe(workload w);
+inline bool is_aio2(engine e) {
+  return e == engine::aio2 || e == engine::aio2_pool || e == engine::aio2_uring;
+}
+// Whether the workload runs at --qd (else at depth 1).
+inline bool deep(workload w) { return w != workload::cached_qd1; }
+
+// The attributes of aio2's requests in one set of cells: "" is none.
+struct attr_set {
+  std::string label;          // names joined by ',' in the order given
+  std::vector<uint16_t> ids;  // AIO2_ATTR_* in the same order
+};
+using bench_util::attr_name;
+// The id of a built-in attribute's name, or 0.
+uint16_t attr_id(const std::string &name);
+// The built-in attributes, in abi.h's order.
+const std::vector<uint16_t> &all_attr_ids();
+
+// ---------------------------------------------------------------------------
+// What the cells share
+
+// A file the read workloads read (or the one mixed_rw_fsync reads and
+// writes). expected[b] holds the first 8 bytes of block b, checked on every
+// read; writes write a block's own bytes back (pattern files only), so the
+// content never changes.
+struct bench_file {
+  int fd = -1;         // buffered
+  int direct_fd = -1;  // O_DIRECT, or -1
+  uint64_t blocks = 0;
+  std::vector<uint64_t> expected;
+  uint64_t (*pattern)(uint64_t) = nullptr;  // pattern files: what writes write
+};
+
+// Settings every cell reads.
+struct bench_env {
+  const bench_file *read_file = nullptr;   // the cached and direct workloads
+  const bench_file *mixed_file = nullptr;  // mixed_rw_fsync
+  unsigned qd = 32;                        // depth of the deep workloads
+  unsigned workers = 0;                    // aio2 bounded_workers; 0: aio2's default
+  bool aio2_hint = true;                   // AIO2_IOCB_BOUNDED on file requests
+  bool posix_dup_fds = false;              // --posix-aio-dup-fds: a dup() per posix_aio slot
+  int64_t warmup_ns = 0;
+  int64_t duration_ns = 0;
+  long ppid = 0;
+};
+
+// One operation of a workload.
+enum class op_kind : uint8_t { read, write, fsync, trivial };
+struct op {
+  op_kind kind = op_kind::read;
+  uint64_t block = 0;
+};
+
+// What one cell measured.
+struct cell_result {
+  uint64_t ops = 0;              // requests reaped in the window
+  uint64_t all_ops = 0;          // requests reaped in the whole cell
+  uint64_t reaps = 0;            // reap batches in the window
+  std::vector<uint32_t> lat_ns;  // one per request reaped in the window, sorted at the end
+  double ops_per_s = 0, p50_us = 0, p99_us = 0;
+  double cpu_us_per_op = 0, ctxsw_per_op = 0;  // getrusage over the whole cell
+  // aio2 only: for each attribute of the set, how many events had each
+  // status (AIO2_ATTR_OK..AIO2_ATTR_ERROR; the last slot counts others).
+  std::vector<std::array<uint64_t, 6>> attr_status;
+};
+
+// A completion, as an engine hands it to the loop.
+struct completion {
+  unsigned slot;
+  int64_t res;
+};
+
+// One workload on one engine for one window: the operations, their buffers,
+// verification and the clock. Engines drive it: begin(i) gives slot i its next
+// operation, stamp(i, t) records its submission, complete(i, res, t) checks and
+// records its completion and says whether the slot goes on.
+class cell {
+ public:
+  cell(const bench_env &env, workload wl, engine en, const attr_set *attrs, uint64_t seed,
+       cell_result &out);
+  ~cell();
+  cell(const cell &) = delete;
+  cell &operator=(const cell &) = delete;
+
+  const char *engine_name() const { return name(en_); }
+  workload wl() const { return wl_; }
+  engine en() const { return en_; }
+  const bench_env &env() const { return env_; }
+  const attr_set *attrs() const { return attrs_; }
+  cell_result &out() { return out_; }
+  unsigned qd() const { return qd_; }
+  // The descriptor this cell's operations use (slot: for --posix-aio-dup-fds).
+  int fd() const { return fd_; }
+  int posix_fd(unsigned slot) const;
+
+  // The warm-up starts now, then the window: engines call it once their
+  // context, ring or loop is set up, just before the first submission.
+  void start_clock();
+  // Slot i takes the workload's next operation (a write's buffer is filled).
+  const op &begin(unsigned i);
+  const op &op_of(unsigned i) const { return slots_[i].o; }
+  unsigned char *buf(unsigned i) { return bufs_ + static_cast<size_t>(i) * kBlock; }
+  void stamp(unsigned i, int64_t t) { slots_[i].t_sub = t; }
+  // Slot i completed with `res` (-errno on failure), reaped at `t`: checks
+  // it, records it; returns whether the slot submits another operation.
+  bool complete(unsigned i, int64_t res, int64_t t);
+  // The engine reaped a batch at `t`.
+  void batch(int64_t t) {
+    if (t >= start_ && t < end_) out_.reaps++;
+  }
+  // Nothing completed for the stall timeout: fails.
+  [[noreturn]] void stalled(unsigned inflight) const;
+  // At the end: every slot completed.
+  void check_drained() const;
+
+  static constexpr int64_t kStallNs = 10'000'000'000;  // no completion for 10 s: give up
+
+ private:
+  struct slot_state {
+    op o;
+    int64_t t_sub = 0;
+    bool busy = false;
+  };
+  const bench_env &env_;
+  workload wl_;
+  engine en_;
+  const attr_set *attrs_;
+  cell_result &out_;
+  const bench_file *file_;
+  unsigned qd_;
+  int fd_;
+  int64_t start_, end_;
+  uint64_t rng_;
+  unsigned writes_since_fsync_ = 0;
+  std::vector<slot_state> slots_;
+  unsigned char *bufs_ = nullptr;  // qd_ blocks, 4096-aligned (O_DIRECT)
+  std::vector<int> dups_;          // posix_aio with --posix-aio-dup-fds: one per slot
+};
+
+// The engines: each runs one cell to its end (the window closes, every
+// request in flight completes). run_cell picks one and measures around it.
+void run_aio2(cell &c);
+void run_liburing(cell &c);
+void run_libaio(cell &c);
+void run_posix_aio(cell &c);
+void run_libuv(cell &c);
+void run_sync(cell &c);
+void run_cell(cell &c);
+
+// The engines' loops for requests submitted and reaped in batches. E has
+//   void prep(unsigned slot, const op &o, unsigned char *buf);  queue one
+//   void submit();                          send what prep queued (may defer)
+//   unsigned reap(completion *out, unsigned max);  wait for >= 1 (0: stalled)
+// Completed slots are refilled, stamped and submitted together, once per reap.
+template <typename E>
+void run_batched(cell &c, E &eng) {
+  const unsigned qd = c.qd();
+  std::vector<unsigned> pending(qd);  // slots begun and not yet submitted
+  std::vector<completion> done(qd);
+  unsigned npending = 0, inflight = 0;
+  auto flush = [&] {
+    const int64_t t = bench_util::now_ns();
+    for (unsigned k = 0; k < npending; k++) {
+      const unsigned i = pending[k];
+      c.stamp(i, t);
+      eng.prep(i, c.op_of(i), c.buf(i));
+    }
+    eng.submit();
+    inflight += npending;
+    npending = 0;
+  };
+  c.start_clock();
+  for (unsigned i = 0; i < qd; i++) {
+    c.begin(i);
+    pending[npending++] = i;
+  }
+  flush();
+  while (inflight) {
+    const unsigned n = eng.reap(done.data(), qd);
+    if (n == 0) c.stalled(inflight);
+    const int64_t t = bench_util::now_ns();
+    c.batch(t);
+    for (unsigned k = 0; k < n; k++) {
+      inflight--;
+      if (c.complete(done[k].slot, done[k].res, t)) {
+        c.begin(done[k].slot);
+        pending[npending++] = done[k].slot;
+      }
+    }
+    if (npending) flush();
+  }
+  c.check_drained();
+}
+
+// Probes: "" when the engine can run here, else why not.
+std::string probe_aio2(engine e, bool *uses_uring);
+std::string probe_liburing();
+std::string probe_libaio();
+// Whether kernel AIO accepts IOCB_CMD_FSYNC on `fd`: "" or why not.
+std::string probe_libaio_fsync(int fd);
+// Releases what an engine keeps for the process (libuv's loop).
+void libuv_shutdown();
+
+// ---------------------------------------------------------------------------
+// Rows and reports
+
+// One row of the table: a workload on an engine with an attribute set, over
+// every repetition.
+struct row {
+  workload wl;
+  engine en;
+  int attrs = -1;      // index into the attribute sets; -1: not an aio2 engine
+  bool na = false;     // not applicable: no measurement, `note` says why
+  std::string note;    // a label for the table and the JSON
+  std::vector<double> ops, p50, p99, cpu, cs;  // one per repetition
+  std::vector<uint64_t> hist;                   // latency histogram, all repetitions
+  std::vector<std::array<uint64_t, 6>> attr_status;
+  double ops_med() const { return bench_util::median(ops); }
+};
+
+// Log-spaced latency histogram: kHistPerDecade bins per decade from
+// kHistMinNs up; the last bin holds everything above.
+inline constexpr unsigned kHistPerDecade = 20;
+inline constexpr double kHistMinNs = 100;
+inline constexpr unsigned kHistBins = 8 * kHistPerDecade + 1;  // 100 ns .. 10 s
+void hist_add(std::vector<uint64_t> &hist, const std::vector<uint32_t> &lat_ns);
+// Upper edge of bin k, in microseconds.
+double hist_edge_us(unsigned k);
+
+struct report_input {
+  const std::vector<row> *rows;
+  const std::vector<attr_set> *attr_sets;
+  std::vector<workload> workloads;
+  unsigned qd;
+  unsigned reps;
+};
+
+// The table, on stdout.
+void print_table(const report_input &in);
+// The files; each writes the whole file or fails with one line. Each
+// output stays registered for removal at exit (cleanup_add), so that a
+// failure in a later one leaves none behind: the caller keeps them
+// (cleanup_remove) once all are written.
+void write_json(const report_input &in, const std::string &path);
+void write_csv(const report_input &in, const std::string &path);
+// `tmp_dir` holds gnuplot's data file and script while it runs.
+void write_plot(const report_input &in, const std::string &path, const std::string &tmp_dir);
+// Whether --plot's file name ends in .png or .svg (any case).
+bool plot_format_ok(const std::string &path);
+
+// A row's values as the JSON and CSV give them.
+double ratio_vs_liburing(const report_input &in, const row &r);  // 0: none
+std::string attr_status_text(const row &r, const std::vector<attr_set> &sets);
+
+// ---------------------------------------------------------------------------
+// Paths removed when the process exits before it is done (also on SIGINT,
+// SIGTERM, SIGHUP): temporary files, and outputs being written.
+void cleanup_install();
+void cleanup_add(const std::string &path);
+void cleanup_remove(const std::string &path);  // keep it after all
+
+}  // namespace aio2_bench

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: MIT
+// `aio2 bench`: the kernel's own asynchronous interfaces, used directly.
+//
+// liburing  one io_uring per cell, queue_init(entries = the depth rounded up
+//           to a power of two). A batch of resubmissions and the wait for the
+//           next completion are one system call
+//           (io_uring_submit_and_wait_timeout); completions are read from the
+//           CQ ring in user memory. It has no getppid: syscall_getppid runs
+//           IORING_OP_NOP, which makes no system call (labelled in the table).
+// libaio    one kernel AIO context per cell (io_setup(depth)); io_submit of
+//           the batch, io_getevents(min 1). On a buffered descriptor kernel
+//           AIO runs reads and writes synchronously inside io_submit: those
+//           rows are measured all the same, and labelled. It has no getppid
+//           (n/a), and IOCB_CMD_FSYNC only where the file system has it (the
+//           mixed workload is n/a where it answers EINVAL).
+
+#include <libaio.h>
+#include <liburing.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "bench.h"
+
+namespace aio2_bench {
+
+using bench_util::die;
+using bench_util::verify_failed;
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// liburing
+
+class uring_engine {
+ public:
+  explicit uring_engine(cell &c) : c_(c), fd_(c.fd()) {
+    unsigned entries = 1;
+    while (entries < c.qd()) entries <<= 1;
+    if (const int rc = io_uring_queue_init(entries, &ring_, 0); rc < 0)
+      die("%s: io_uring_queue_init: %s", c.engine_name(), std::strerror(-rc));
+  }
+
+  void prep(unsigned slot, const op &o, unsigned char *buf) {
+    io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) die("%s: the submission queue is full", c_.engine_name());
+    const uint64_t off = o.block * kBlock;
+    switch (o.kind) {
+      case op_kind::read: io_uring_prep_read(sqe, fd_, buf, kBlock, off); break;
+      case op_kind::write: io_uring_prep_write(sqe, fd_, buf, kBlock, off); break;
+      case op_kind::fsync: io_uring_prep_fsync(sqe, fd_, 0); break;
+      case op_kind::trivial: io_uring_prep_nop(sqe); break;
+    }
+    io_uring_sqe_set_data64(sqe, slot);
+  }
+
+  // Nothing to do: reap() submits what prep() queued in the same system call
+  // that waits.
+  void submit() {}
+
+  unsigned reap(completion *out, unsigned max) {
+    for (;;) {
+      io_uring_cqe *cqe = nullptr;
+      __kernel_timespec ts{};
+      ts.tv_sec = cell::kStallNs / 1'000'000'000;
+      const int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+      if (rc == -EINTR) continue;
+      if (rc == -ETIME) return 0;
+      if (rc < 0) die("%s: io_uring_submit_and_wait_timeout: %s", c_.engine_name(), std::strerror(-rc));
+      break;
+    }
+    unsigned n = 0, head;
+    io_uring_cqe *cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      const uint64_t slot = io_uring_cqe_get_data64(cqe);
+      if (n == max || slot >= c_.qd())
+        verify_failed("%s: completion for slot %llu, which is not in flight", c_.engine_name(),
+                      static_cast<unsigned long long>(slot));
+      out[n++] = completion{static_cast<unsigned>(slot), cqe->res};
+    }
+    io_uring_cq_advance(&ring_, n);
+    return n;
+  }
+
+  void close() { io_uring_queue_exit(&ring_); }
+
+ private:
+  cell &c_;
+  int fd_;
+  io_uring ring_{};
+};
+
+// ---------------------------------------------------------------------------
+// libaio
+
+class libaio_engine {
+ public:
+  explicit libaio_engine(cell &c)
+      : c_(c), fd_(c.fd()), cbs_(c.qd()), queued_(c.qd()), events_(c.qd()) {
+    if (const int rc = io_setup(static_cast<int>(c.qd()), &ctx_); rc < 0)
+      die("%s: io_setup: %s", c.engine_name(), std::strerror(-rc));
+  }
+
+  void prep(unsigned slot, const op &o, unsigned char *buf) {
+    iocb &cb = cbs_[slot];
+    const auto off = static_cast<long long>(o.block * kBlock);
+    switch (o.kind) {
+      case op_kind::read: io_prep_pread(&cb, fd_, buf, kBlock, off); break;
+      case op_kind::write: io_prep_pwrite(&cb, fd_, buf, kBlock, off); break;
+      case op_kind::fsync: io_prep_fsync(&cb, fd_); break;
+      case op_kind::trivial: die("%s: kernel AIO has no getppid", c_.engine_name());
+    }
+    cb.data = reinterpret_cast<void *>(static_cast<uintptr_t>(slot));
+    queued_[nqueued_++] = &cb;
+  }
+
+  void submit() {
+    unsigned off = 0;
+    while (off < nqueued_) {
+      const int rc = io_submit(ctx_, static_cast<long>(nqueued_ - off), queued_.data() + off);
+      if (rc == -EINTR) continue;
+      if (rc <= 0) die("%s: io_submit: %s", c_.engine_name(), rc < 0 ? std::strerror(-rc) : "took none");
+      off += static_cast<unsigned>(rc);
+    }
+    nqueued_ = 0;
+  }
+
+  unsigned reap(completion *out, unsigned max) {
+    int rc;
+    do {
+      timespec ts = bench_util::to_timespec(cell::kStallNs);
+      rc = io_getevents(ctx_, 1, static_cast<long>(max), events_.data(), &ts);
+    } while (rc == -EINTR);
+    if (rc < 0) die("%s: io_getevents: %s", c_.engine_name(), std::strerror(-rc));
+    for (int k = 0; k < rc; k++) {
+      const io_event &ev = events_[static_cast<size_t>(k)];
+      const auto slot = reinterpret_cast<uintptr_t>(ev.data);
+      if (slot >= c_.qd())
+        verify_failed("%s: completion for slot %zu, which is not in flight", c_.engine_name(),
+                      static_cast<size_t>(slot));
+      // res is the call's result, or -errno, in an unsigned long.
+      out[k] = completion{static_cast<unsigned>(slot), static_cast<int64_t>(static_cast<long>(ev.res))};
+    }
+    return static_cast<unsigned>(rc);
+  }
+
+  void close() {
+    if (const int rc = io_destroy(ctx_); rc < 0)
+      die("%s: io_destroy: %s", c_.engine_name(), std::strerror(-rc));
+  }
+
+ private:
+  cell &c_;
+  int fd_;
+  io_context_t ctx_ = nullptr;
+  std::vector<iocb> cbs_;        // one per slot
+  std::vector<iocb *> queued_;   // prepared, not yet submitted
+  unsigned nqueued_ = 0;
+  std::vector<io_event> events_;
+};
+
+}  // namespace
+
+void run_liburing(cell &c) {
+  uring_engine e(c);
+  run_batched(c, e);
+  e.close();
+}
+
+void run_libaio(cell &c) {
+  libaio_engine e(c);
+  run_batched(c, e);
+  e.close();
+}
+
+std::string probe_liburing() {
+  io_uring ring{};
+  if (const int rc = io_uring_queue_init(8, &ring, 0); rc < 0)
+    return std::string("io_uring_queue_init: ") + std::strerror(-rc);
+  std::string why;
+  io_uring_probe *p = io_uring_get_probe_ring(&ring);
+  if (p == nullptr) {
+    why = "io_uring_get_probe_ring failed";
+  } else {
+    for (int opcode : {IORING_OP_NOP, IORING_OP_READ, IORING_OP_WRITE, IORING_OP_FSYNC})
+      if (!io_uring_opcode_supported(p, opcode))
+        why = "this kernel's io_uring lacks opcode " + std::to_string(opcode);
+    io_uring_free_probe(p);
+  }
+  io_uring_queue_exit(&ring);
+  return why;
+}
+
+std::string probe_libaio() {
+  io_context_t ctx = nullptr;
+  if (const int rc = io_setup(1, &ctx); rc < 0) return std::string("io_setup: ") + std::strerror(-rc);
+  io_destroy(ctx);
+  return "";
+}
+
+std::string probe_libaio_fsync(int fd) {
+  io_context_t ctx = nullptr;
+  if (const int rc = io_setup(1, &ctx); rc < 0) return std::string("io_setup: ") + std::strerror(-rc);
+  iocb cb{};
+  iocb *list[1] = {&cb};
+  io_prep_fsync(&cb, fd);
+  std::string why;
+  int rc = io_submit(ctx, 1, list);
+  if (rc != 1) {
+    why = std::string("io_submit of IOCB_CMD_FSYNC: ") + (rc < 0 ? std::strerror(-rc) : "took none");
+  } else {
+    io_event ev{};
+    timespec ts = bench_util::to_timespec(cell::kStallNs);
+    rc = io_getevents(ctx, 1, 1, &ev, &ts);
+    const auto res = static_cast<long>(ev.res);
+    if (rc != 1) why = "IOCB_CMD_FSYNC did not complete";
+    else if (res != 0) why = std::string("IOCB_CMD_FSYNC: ") + std::strerror(static_cast<int>(-res));
+  }
+  io_destroy(ctx);
+  return why;
+}
+
+}  // namespace aio2_bench
