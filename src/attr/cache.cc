@@ -216,12 +216,12 @@ int before(aio2_attr_hook *h) {
   // On io_uring and for a split read, the read's own RWF_NOWAIT attempt is
   // the measurement (cache_from_nowait writes the result when the request
   // ends): only whether the attribute applies is decided here, with at most
-  // one system call (sys/fd_facts.h).
+  // one system call per descriptor and aio2_submit (sys/fd_facts.h).
   if (measured_by_nowait(h)) {
     sys::fd_facts f{};
     const bool negative = io.nr != SYS_read && io.nr != SYS_readv &&
                           static_cast<int64_t>(io.args[3]) < (io.nr == SYS_preadv2 ? -1 : 0);
-    if (negative || sys::get_fd_facts(fd, &f) != 0 || !sys::reads_through_cache(f))
+    if (negative || sys::facts_of(fd, &f) != 0 || !sys::reads_through_cache(f))
       h->status = AIO2_ATTR_NOT_APPLICABLE;
     return 0;
   }

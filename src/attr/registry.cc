@@ -56,11 +56,20 @@ void not_applicable_unless_started(aio2_attr_hook *h) noexcept {
   if (!h->started) h->status = AIO2_ATTR_NOT_APPLICABLE;
 }
 
-uint64_t monotonic_ns() noexcept {
+namespace {
+thread_local uint64_t t_batch_now = 0;  // non-zero inside a one_clock_read scope
+
+uint64_t read_clock() noexcept {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
+}  // namespace
+
+uint64_t monotonic_ns() noexcept { return t_batch_now ? t_batch_now : read_clock(); }
+
+one_clock_read::one_clock_read() noexcept : saved_(t_batch_now) { t_batch_now = read_clock(); }
+one_clock_read::~one_clock_read() { t_batch_now = saved_; }
 
 const aio2_attr_handler *lookup(uint16_t id) noexcept {
   ensure_builtins();

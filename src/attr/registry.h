@@ -18,6 +18,21 @@ const aio2_attr_handler *lookup(uint16_t id) noexcept;
 // Returns 0 or the errors of aio2_attr_register.
 int add(const aio2_attr_handler &h, bool builtin) noexcept;
 
+// While it lives, the attribute clock (monotonic_ns) in this thread answers
+// with the one reading taken when it began: the io_uring harvester finishes
+// and posts a batch of completions that it saw at one moment, so one clock
+// read stands for all of them.
+class one_clock_read {
+ public:
+  one_clock_read() noexcept;
+  ~one_clock_read();
+  one_clock_read(const one_clock_read &) = delete;
+  one_clock_read &operator=(const one_clock_read &) = delete;
+
+ private:
+  uint64_t saved_;
+};
+
 // One attribute of one request.
 struct instance {
   const aio2_attr_handler *h;  // nullptr: unknown id (UNSUPPORTED)

@@ -293,6 +293,7 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
   size_t off = 0;
   int err = 0;
   sys::fd_memo memo;
+  const sys::fd_memo_scope memo_scope(memo);  // shared with the attribute hooks
   while (off < bytes) {
     parsed_request pr;
     if ((err = parse_request(p + off, bytes - off, &pr)) != 0) break;

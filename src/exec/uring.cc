@@ -383,6 +383,9 @@ size_t uring::harvest(bool wait) noexcept {
         r->state = req_state::finishing;
       }
     }
+    // These completions were all seen now: timing's finished and posted
+    // stamps share one clock reading (its documented meaning on io_uring).
+    const attr::one_clock_read seen_now;
     request *again[64];
     size_t na = 0;
     for (size_t i = 0; i < m; i++) {

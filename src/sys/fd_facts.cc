@@ -66,4 +66,15 @@ int fd_memo::get(int fd, fd_facts *out) noexcept {
   return err;
 }
 
+namespace {
+thread_local fd_memo *t_memo = nullptr;
+}  // namespace
+
+fd_memo_scope::fd_memo_scope(fd_memo &memo) noexcept : saved_(t_memo) { t_memo = &memo; }
+fd_memo_scope::~fd_memo_scope() { t_memo = saved_; }
+
+int facts_of(int fd, fd_facts *out) noexcept {
+  return t_memo ? t_memo->get(fd, out) : get_fd_facts(fd, out);
+}
+
 }  // namespace aio2::sys

@@ -41,6 +41,23 @@ class fd_memo {
   unsigned n_ = 0, next_ = 0;
 };
 
+// While it lives, facts_of() in this thread answers from `memo`: aio2_submit
+// opens one around its loop, so that attribute hooks running inside it (the
+// cache attribute's) share the submit's answers.
+class fd_memo_scope {
+ public:
+  explicit fd_memo_scope(fd_memo &memo) noexcept;
+  ~fd_memo_scope();
+  fd_memo_scope(const fd_memo_scope &) = delete;
+  fd_memo_scope &operator=(const fd_memo_scope &) = delete;
+
+ private:
+  fd_memo *saved_;
+};
+
+// get_fd_facts, through this thread's current fd_memo when there is one.
+int facts_of(int fd, fd_facts *out) noexcept;
+
 // Whether a read of `f` goes through the page cache: a regular file open for
 // reading, not O_PATH, not O_DIRECT.
 bool reads_through_cache(const fd_facts &f) noexcept;
