@@ -55,10 +55,11 @@ test-asan: build-asan/.configured
 # includes pool_bench's comparison, which stays built as a preset of it).
 bench: deps
 	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build build-bench -j$(JOBS) --target ring_bench aio2 pool_bench attr_bench >/dev/null
+	@cmake --build build-bench -j$(JOBS) --target ring_bench aio2 pool_bench attr_bench uring_share_bench >/dev/null
 	@build-bench/bin/ring_bench
 	@build-bench/bin/aio2 bench
 	@build-bench/bin/attr_bench
+	@build-bench/bin/uring_share_bench
 
 clean:
 	rm -rf build build-tsan build-asan build-bench
