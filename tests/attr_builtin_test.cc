@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "aio2/aio2.h"
+#include "fs_util.h"
 #include "test_util.h"
 #include "proc_util.h"
 
@@ -87,26 +88,7 @@ struct request {
   uint32_t len() { return io()->len; }
 };
 
-// A copy of one event, 8-aligned.
-struct event {
-  std::vector<uint64_t> words;
-  const aio2_event *ev() const { return reinterpret_cast<const aio2_event *>(words.data()); }
-  int64_t res() const { return words.empty() ? INT64_MIN : ev()->res; }
-  uint16_t status(uint16_t id) const {
-    const aio2_attr_ret *r = words.empty() ? nullptr : aio2_event_find_attr(ev(), id);
-    return r ? r->status : 0xffff;
-  }
-  // The result of `id`; a failure when its status is not OK.
-  template <class T>
-  T get(uint16_t id) const {
-    uint16_t st = 0xffff;
-    const void *p = words.empty() ? nullptr : aio2_event_attr_payload(ev(), id, sizeof(T), &st);
-    EXPECT_NE(p, nullptr) << "attribute " << id << " status " << st;
-    T t{};
-    if (p) std::memcpy(&t, p, sizeof t);
-    return t;
-  }
-};
+using event = aio2_test::event_copy;
 
 event copy_event(const aio2_event *ev) {
   event e;
@@ -211,14 +193,10 @@ class test_file {
 
   int fd() const { return fd_; }
   bool ok() const { return ok_; }
-  static unsigned char byte_at(uint64_t off) {
-    return static_cast<unsigned char>((off % 251) ^ ((off >> 12) & 0xff));
-  }
+  static unsigned char byte_at(uint64_t off) { return aio2_test::pattern_at(off); }
   // Whether `buf` holds the file's bytes from `off`.
   static bool holds(const unsigned char *buf, uint64_t off, uint64_t len) {
-    for (uint64_t i = 0; i < len; i++)
-      if (buf[i] != byte_at(off + i)) return false;
-    return true;
+    return aio2_test::pattern_holds(buf, off, len);
   }
 
   // Drops [off, off + len) from the page cache.
