@@ -13,7 +13,6 @@
 // failure to put the previous priority back (the thread keeps the requested
 // one) is an ERROR. Non-zero `reserved` is refused at submit with -EINVAL; the
 // value itself is the kernel's to judge, at run time.
-#include <linux/capability.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -36,22 +35,19 @@ int on_submit(aio2_attr_hook *h) {
   return p.reserved != 0 ? -EINVAL : 0;
 }
 
-// Whether the kernel's ioprio_check_cap() accepts `v` for this process:
-// io_uring fails a request whose SQE carries a priority it refuses, where
-// ioprio_set on a worker would only refuse the priority. Returns 0 or -errno.
+// Whether io_uring takes `v` in an SQE as the call would take it from
+// ioprio_set: the kernel fails a request whose priority ioprio_check_cap()
+// refuses. The RT class needs CAP_SYS_ADMIN or CAP_SYS_NICE in the initial
+// user namespace, which a process cannot cheaply ask about (capget answers
+// for its own namespace), so RT is never put in an SQE: it is not applied
+// there (-EOPNOTSUPP); the pool applies it where allowed. Returns 0 or -errno.
 int check_value(uint32_t v) noexcept {
   const uint32_t cls = v >> 13, level = v & 7u, rest = v & 0x1ff8u;
   switch (cls) {
     case 0:  // IOPRIO_CLASS_NONE: level must be 0
       return (level || rest) ? -EINVAL : 0;
-    case 1: {  // IOPRIO_CLASS_RT: CAP_SYS_ADMIN or CAP_SYS_NICE
-      if (rest) return -EINVAL;
-      __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-      __user_cap_data_struct data[2]{};
-      if (syscall(SYS_capget, &hdr, data) != 0) return -errno;
-      const auto has = [&](int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1u; };
-      return has(CAP_SYS_ADMIN) || has(CAP_SYS_NICE) ? 0 : -EPERM;
-    }
+    case 1:  // IOPRIO_CLASS_RT
+      return rest ? -EINVAL : -EOPNOTSUPP;
     case 2:  // IOPRIO_CLASS_BE
     case 3:  // IOPRIO_CLASS_IDLE
       return rest ? -EINVAL : 0;

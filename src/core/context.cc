@@ -66,7 +66,7 @@ context::context(uint32_t type, uint32_t flags, const limits &lim) noexcept
       flags_(flags),
       lim_(lim),
       pool_(lim.bounded_workers, lim.unbounded_workers, lim.idle_ms, &context::on_complete, this),
-      uring_(&context::on_complete, this) {}
+      uring_(&context::on_complete, &context::on_uring_posted, this) {}
 
 context::~context() {
   shutdown();  // nothing runs after this: the pool and io_uring are stopped
@@ -136,17 +136,17 @@ namespace {
 // where the call would read from the disk.
 bool honours_nonblock(uint32_t nr) noexcept {
   switch (nr) {
-    case SYS_read: case SYS_write: case SYS_readv: case SYS_writev: case SYS_recvfrom:
-    case SYS_sendto: case SYS_recvmsg: case SYS_sendmsg: case SYS_accept: case SYS_accept4:
-    case SYS_connect: case SYS_splice: case SYS_tee:
+    case SYS_read: case SYS_write: case SYS_readv: case SYS_writev: case SYS_preadv2:
+    case SYS_pwritev2: case SYS_recvfrom: case SYS_sendto: case SYS_recvmsg: case SYS_sendmsg:
+    case SYS_accept: case SYS_accept4: case SYS_connect: case SYS_splice: case SYS_tee:
       return true;
     default:
       return false;
   }
 }
 
-// The offset a positioned call gives, or nullptr for calls at the file
-// position. preadv2 and pwritev2 at -1 use the position.
+// A call with an explicit offset (preadv2 and pwritev2 at -1 use the
+// position instead).
 bool positioned(const aio2_iocb &io) noexcept {
   switch (io.nr) {
     case SYS_pread64: case SYS_pwrite64: case SYS_preadv: case SYS_pwritev:
@@ -158,30 +158,83 @@ bool positioned(const aio2_iocb &io) noexcept {
   }
 }
 
+// A read or write at the file position.
+bool at_position(const aio2_iocb &io) noexcept {
+  switch (io.nr) {
+    case SYS_read: case SYS_write: case SYS_readv: case SYS_writev:
+      return true;
+    case SYS_preadv2: case SYS_pwritev2:
+      return static_cast<int64_t>(io.args[3]) == -1;
+    default:
+      return false;
+  }
+}
+
+// Writes that a blocking pipe or socket takes whole from the call, and in
+// part from io_uring (which stops at what fits without waiting).
+bool stream_write(uint32_t nr) noexcept {
+  return nr == SYS_write || nr == SYS_writev || nr == SYS_pwritev2 || nr == SYS_sendto ||
+         nr == SYS_sendmsg;
+}
+
+// The open flags of an open-family call, or -1 when they cannot be read.
+int64_t open_flags(const aio2_iocb &io) noexcept {
+  switch (io.nr) {
+    case SYS_open: return static_cast<int64_t>(io.args[1]);
+    case SYS_openat: return static_cast<int64_t>(io.args[2]);
+    case SYS_creat: return O_CREAT | O_WRONLY | O_TRUNC;
+    case SYS_openat2: {  // flags are the first field of struct open_how
+      if (io.args[3] < sizeof(uint64_t)) return -1;
+      uint64_t flags = 0;
+      const iovec local{&flags, sizeof flags};
+      const iovec remote{reinterpret_cast<void *>(io.args[2]), sizeof flags};
+      if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != sizeof flags) return -1;
+      return static_cast<int64_t>(flags & 0x7fffffff);
+    }
+    default: return -1;
+  }
+}
+
 }  // namespace
 
 bool context::descriptors_fit_uring(const parsed_request &pr, sys::fd_memo &memo,
-                                        bool *nonblocking) const noexcept {
+                                    bool *nonblocking) const noexcept {
   const aio2_iocb &io = *pr.io;
   *nonblocking = false;
-  const bool nb_matters = honours_nonblock(io.nr), pos = positioned(io);
-  if (!nb_matters && !pos) return true;
+  // io_uring opens without waiting first: a FIFO then opens at once (or
+  // fails with -ENXIO) where the call waits for the other end. Only opens
+  // that cannot wait on one go there.
+  if (io.nr == SYS_open || io.nr == SYS_openat || io.nr == SYS_openat2 || io.nr == SYS_creat) {
+    const int64_t fl = open_flags(io);
+    return fl >= 0 && (fl & (O_NONBLOCK | O_PATH | O_DIRECTORY));
+  }
+  const bool nb_matters = honours_nonblock(io.nr), pos = positioned(io), cur = at_position(io),
+             wr = stream_write(io.nr);
+  if (!nb_matters && !pos && !cur) return true;
+  bool fits = true, any_nb = false, all_nb = true, seen = false;
   for (unsigned i = 0; i < 6; i++) {
     if (!(pr.info->fd_args & (1u << i))) continue;
     const int fd = static_cast<int>(io.args[i]);
     if (fd < 0) continue;  // AT_FDCWD, or io_uring's -EBADF like the call's
     sys::fd_facts f{};
     if (memo.get(fd, &f) != 0) continue;  // not open: -EBADF either way
-    // The flag of a regular file matters to io_uring only (see above).
-    if (nb_matters && (f.flags & O_NONBLOCK)) {
-      *nonblocking = !f.regular;
-      return false;
-    }
+    seen = true;
+    const bool nb = nb_matters && (f.flags & O_NONBLOCK);
+    any_nb |= nb;
+    // Cannot block: O_NONBLOCK on something other than a regular file (a
+    // regular file's reads wait for the disk whatever the flag says).
+    all_nb &= nb && !f.regular;
+    if (i != 0) continue;
     // io_uring ignores the offset of a pipe or socket where the call
     // refuses it with -ESPIPE (and would consume the pipe's data).
-    if (pos && i == 0 && !f.positionable) return false;
+    if (pos && !f.positionable) fits = false;
+    // io_uring reads and moves the position without the file's position
+    // lock, so concurrent calls at the position could read the same bytes.
+    if (cur && f.regular) fits = false;
+    if (wr && !f.regular) fits = false;
   }
-  return true;
+  *nonblocking = seen && any_nb && all_nb;
+  return fits && !any_nb;
 }
 
 uint32_t context::choose_route(const parsed_request &pr, io_uring_sqe *sqe,
@@ -206,9 +259,10 @@ uint32_t context::choose_route(const parsed_request &pr, io_uring_sqe *sqe,
     // preadv2 with RWF_NOWAIT cannot block: it is its own inline attempt.
     if (io.nr == SYS_preadv2 && (io.args[5] & RWF_NOWAIT) && honoured(AIO2_PATH_INLINE))
       return AIO2_PATH_INLINE;
-    // A negative offset (other than preadv2's -1, the position) must meet
-    // the call's own -EINVAL, not preadv2's "current position".
-    const bool offset_ok = !positioned(io) || static_cast<int64_t>(io.args[3]) >= 0;
+    // Only at an offset, not negative (the call's own -EINVAL, not
+    // preadv2's "current position"), and not at the file position: a read
+    // in two parts there could interleave with another reader's.
+    const bool offset_ok = positioned(io) && static_cast<int64_t>(io.args[3]) >= 0;
     if (nowait_first_ && !pr.thread_bound && offset_ok) {
       const uint32_t split = AIO2_PATH_INLINE | (uring ? AIO2_PATH_URING : AIO2_PATH_POOL);
       // Only regular files: a short read of a pipe or socket is its answer,
@@ -409,6 +463,8 @@ void context::sync_need_getevents() noexcept {
   // only through aio2_getevents (or a submit), so reapers of the ring in
   // memory must call in when they find it empty. Cleared, then checked
   // again, so a concurrent submit cannot be left without the flag.
+  // The flag RMWs are release only: a full fence orders the clear before the
+  // second look at the count (store then load needs seq_cst on both sides).
   if (uring_.inflight() != 0) {
     if (!(aio2_ring_owner_flags(ring_) & AIO2_RING_NEED_GETEVENTS))
       aio2_ring_owner_flags_set(ring_, AIO2_RING_NEED_GETEVENTS);
@@ -416,16 +472,21 @@ void context::sync_need_getevents() noexcept {
   }
   if (!(aio2_ring_owner_flags(ring_) & AIO2_RING_NEED_GETEVENTS)) return;
   aio2_ring_owner_flags_clear(ring_, AIO2_RING_NEED_GETEVENTS);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   if (uring_.inflight() != 0) aio2_ring_owner_flags_set(ring_, AIO2_RING_NEED_GETEVENTS);
 }
 
 bool context::harvest_uring() noexcept {
-  if (!uring_.active() || uring_.inflight() == 0) return false;
-  const size_t got = uring_.harvest(false);
-  if (got == 0) return false;
-  sync_need_getevents();
-  wake(false);  // the kernel signalled the eventfd for each completion
-  return true;
+  // Also when nothing is in flight but the queue holds entries (aio2's own
+  // cancellations): they would keep the ring's descriptor readable.
+  if (!uring_.active() || (uring_.inflight() == 0 && !uring_.ready())) return false;
+  return uring_.harvest(false) != 0;
+}
+
+void context::on_uring_posted(void *self) noexcept {
+  auto *c = static_cast<context *>(self);
+  c->sync_need_getevents();
+  c->wake(false);  // the kernel signalled the eventfd for each completion
 }
 
 // Pool workers complete one request at a time and wake at once; the
@@ -571,8 +632,9 @@ ssize_t context::getevents(unsigned min_events, void *buf, size_t bytes,
     // Requests on io_uring complete only into its completion queue: one
     // reaper at a time (the role) waits there, and on wake_fd_ for posts
     // from elsewhere; the others wait on the futex for what it posts.
-    if (uring_.inflight() != 0 &&
-        (role || !uring_role_.exchange(true, std::memory_order_seq_cst))) {
+    // A holder keeps the role (and waits on io_uring) until it returns, even
+    // when nothing is in flight at this moment: others rely on it.
+    if (role || (uring_.inflight() != 0 && !uring_role_.exchange(true, std::memory_order_seq_cst))) {
       role = true;
       uint32_t cur = seen;
       if (!posted_.compare_exchange_strong(cur, seen | kUringSleeper, std::memory_order_seq_cst))

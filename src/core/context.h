@@ -59,6 +59,8 @@ class context {
 
  private:
   static void on_complete(void *self, request *r) noexcept;
+  // After io_uring's harvester posted a batch: flag and wake-ups.
+  static void on_uring_posted(void *self) noexcept;
   // Posts r's event (ring or overflow list) and frees the slot; `wake`
   // also wakes reapers (batches wake once, at their end).
   void complete(request *r, bool wake_now) noexcept;

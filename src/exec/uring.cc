@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "sys/syscall_table.h"
 
@@ -56,7 +57,7 @@ int uring::init(unsigned entries, int efd) noexcept {
   // The completion queue is four times the submission queue; beyond that the
   // kernel keeps completions on its own overflow list (IORING_FEAT_NODROP).
   p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
-  p.cq_entries = entries * 4;
+  p.cq_entries = entries * 4 > 65536 ? 65536 : entries * 4;  // the kernel's most
   int rc = io_uring_queue_init_params(entries, &ring_, &p);
   if (rc == -EINVAL) {  // an older kernel: without the flags
     p = io_uring_params{};
@@ -72,11 +73,13 @@ int uring::init(unsigned entries, int efd) noexcept {
     return -EOPNOTSUPP;
   }
   probe_ = io_uring_get_probe_ring(&ring_);
-  if (probe_ == nullptr || (efd >= 0 && (rc = io_uring_register_eventfd(&ring_, efd)) < 0)) {
+  if (probe_ == nullptr) rc = -EOPNOTSUPP;
+  else if (efd >= 0) rc = io_uring_register_eventfd(&ring_, efd);
+  if (rc < 0) {
     if (probe_) io_uring_free_probe(probe_);
     probe_ = nullptr;
     io_uring_queue_exit(&ring_);
-    return probe_ ? rc : -EOPNOTSUPP;
+    return rc;
   }
   entries_ = p.sq_entries;
   return 0;
@@ -120,8 +123,10 @@ bool uring::translate(uint32_t nr, const uint64_t *a, io_uring_sqe *sqe) const n
       const bool rd = nr == SYS_readv || nr == SYS_preadv || nr == SYS_preadv2;
       if (rd) io_uring_prep_readv(sqe, fd_of(a[0]), iov, cnt, off);
       else io_uring_prep_writev(sqe, fd_of(a[0]), iov, cnt, off);
+      // The call refuses unknown high bits itself; io_uring without IOPOLL
+      // refuses RWF_HIPRI, which the call takes as a hint.
+      if (v2 && ((a[5] >> 32) || (a[5] & RWF_HIPRI))) return false;
       if (v2) sqe->rw_flags = static_cast<__kernel_rwf_t>(a[5]);
-      if (v2 && (a[5] >> 32)) return false;  // the syscall refuses unknown high bits
       return true;
     }
     case SYS_fsync:
@@ -294,53 +299,72 @@ bool uring::translate(uint32_t nr, const uint64_t *a, io_uring_sqe *sqe) const n
 
 void uring::submit(request *const *reqs, size_t n) noexcept {
   if (n == 0) return;
+  link(reqs, n);
+  // Counted before the kernel can complete any of them (harvest subtracts).
+  inflight_.fetch_add(n, std::memory_order_seq_cst);
+  queue(reqs, n);
+}
+
+void uring::link(request *const *reqs, size_t n) noexcept {
   // Linked under list_mu_ after every field of each request is written; the
   // harvester unlinks under list_mu_ before it reads them, so the mutex
   // orders the hand-over through the kernel (which ThreadSanitizer cannot
   // see).
-  {
-    std::lock_guard lk(list_mu_);
-    for (size_t i = 0; i < n; i++) {
-      request *r = reqs[i];
-      r->state = req_state::running;
-      r->next = nullptr;
-      r->prev = tail_;
-      if (tail_) tail_->next = r;
-      else head_ = r;
-      tail_ = r;
-    }
-  }
-  // Counted before the kernel can complete any of them (harvest subtracts).
-  inflight_.fetch_add(n, std::memory_order_seq_cst);
-  std::lock_guard lk(sq_mu_);
+  std::lock_guard lk(list_mu_);
   for (size_t i = 0; i < n; i++) {
-    io_uring_sqe *sqe;
-    while ((sqe = io_uring_get_sqe(&ring_)) == nullptr) flush_locked();
-    std::memcpy(static_cast<void *>(sqe), reqs[i]->sqe, sizeof *sqe);
-    sqe->user_data = tag_of(reqs[i]);
+    request *r = reqs[i];
+    r->state = req_state::running;
+    r->next = nullptr;
+    r->prev = tail_;
+    if (tail_) tail_->next = r;
+    else head_ = r;
+    tail_ = r;
   }
-  flush_locked();
 }
 
-// Under sq_mu_: hands every queued entry to the kernel. A completion queue
-// the kernel reports as full (-EBUSY, older kernels) is made room in by
-// harvesting when cq_mu_ is free. Lock order: cq_mu_ before sq_mu_ (a
-// harvester resubmits retries); this side never blocks on cq_mu_.
-void uring::flush_locked() noexcept {
-  while (io_uring_sq_ready(&ring_) != 0) {
-    const int rc = io_uring_submit(&ring_);
-    if (rc >= 0 || rc == -EINTR) continue;
-    if (rc == -EBUSY || rc == -EAGAIN) {
-      // Only tried: a harvester may hold cq_mu_ and be waiting for sq_mu_
-      // to resubmit a retry.
-      if (harvest(false) == 0) std::this_thread::yield();
-      continue;
+// Copies the requests' SQEs in and hands them to the kernel, under sq_mu_
+// only: nothing is ever harvested while sq_mu_ is held (a harvest may
+// resubmit, which takes sq_mu_). When the kernel cannot take more (a full
+// submission queue, -EBUSY from a full completion queue on older kernels,
+// -EAGAIN when it is short of memory), sq_mu_ is let go, completions are
+// harvested, and it tries again: every request keeps its promise of one
+// event.
+void uring::queue(request *const *reqs, size_t n) noexcept {
+  size_t i = 0;
+  for (;;) {
+    int rc = 0;
+    {
+      std::lock_guard lk(sq_mu_);
+      for (; i < n; i++) {
+        io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
+        if (sqe == nullptr) break;
+        std::memcpy(static_cast<void *>(sqe), reqs[i]->sqe, sizeof *sqe);
+        sqe->user_data = tag_of(reqs[i]);
+      }
+      while (io_uring_sq_ready(&ring_) != 0 && ((rc = io_uring_submit(&ring_)) >= 0 || rc == -EINTR)) {
+      }
+      if (i == n && io_uring_sq_ready(&ring_) == 0) return;
     }
-    // Anything else (-ENOMEM, say) is transient or means the instance is
-    // unusable; yielding and retrying keeps every request's promise of one
-    // event, and harvest makes progress meanwhile.
-    harvest(false);
-    std::this_thread::yield();
+    if (harvest(true) == 0) std::this_thread::yield();
+  }
+}
+
+// Queues aio2's own cancellation entry for `tag` (0 with ANY|ALL flags: all).
+void uring::queue_cancel(uint64_t tag, int flags) noexcept {
+  for (;;) {
+    {
+      std::lock_guard lk(sq_mu_);
+      if (io_uring_sqe *sqe = io_uring_get_sqe(&ring_)) {
+        io_uring_prep_cancel64(sqe, tag, flags);
+        sqe->user_data = 0;  // aio2's own: harvest skips it
+        int rc;
+        while (io_uring_sq_ready(&ring_) != 0 &&
+               ((rc = io_uring_submit(&ring_)) >= 0 || rc == -EINTR)) {
+        }
+        if (io_uring_sq_ready(&ring_) == 0) return;
+      }
+    }
+    if (harvest(true) == 0) std::this_thread::yield();
   }
 }
 
@@ -353,72 +377,80 @@ bool uring::ready() const noexcept {
 
 size_t uring::harvest(bool wait) noexcept {
   if (!active()) return 0;
-  std::unique_lock lk(cq_mu_, std::defer_lock);
-  if (wait) lk.lock();
-  else if (!lk.try_lock()) return 0;  // another thread harvests now
   size_t total = 0;
   for (;;) {
-    io_uring_cqe *cqes[64];
-    const unsigned k = io_uring_peek_batch_cqe(&ring_, cqes, 64);
-    if (k == 0) break;
-    request *done[64];
-    int32_t res[64];
-    size_t m = 0;
-    for (unsigned i = 0; i < k; i++) {
-      // aio2's own entries (cancellations), and liburing's timeouts.
-      if (cqes[i]->user_data == 0 || cqes[i]->user_data == LIBURING_UDATA_TIMEOUT) continue;
-      done[m] = request_of(cqes[i]->user_data);
-      res[m++] = cqes[i]->res;
-    }
-    io_uring_cq_advance(&ring_, k);
+    request *again[64];
+    size_t na = 0, m = 0;
     {
-      std::lock_guard ll(list_mu_);  // pairs with submit's link (see there)
+      std::unique_lock lk(cq_mu_, std::defer_lock);
+      if (wait && total == 0) lk.lock();
+      else if (!lk.try_lock()) break;  // another thread harvests now
+      io_uring_cqe *cqes[64];
+      const unsigned k = io_uring_peek_batch_cqe(&ring_, cqes, 64);
+      if (k == 0) break;
+      request *done[64];
+      int32_t res[64];
+      for (unsigned i = 0; i < k; i++) {
+        // aio2's own entries (cancellations), and liburing's timeouts.
+        if (cqes[i]->user_data == 0 || cqes[i]->user_data == LIBURING_UDATA_TIMEOUT) continue;
+        done[m] = request_of(cqes[i]->user_data);
+        int32_t v = cqes[i]->res;
+        // The kernel's restart codes (ERESTARTSYS..ERESTART_RESTARTBLOCK,
+        // 512..516) mean "interrupted" to a caller: a cancelled call.
+        if (v <= -512 && v >= -516) v = -EINTR;
+        res[m++] = v;
+      }
+      io_uring_cq_advance(&ring_, k);
+      {
+        std::lock_guard ll(list_mu_);  // pairs with link (see there)
+        for (size_t i = 0; i < m; i++) {
+          request *r = done[i];
+          if (r->prev) r->prev->next = r->next;
+          else head_ = r->next;
+          if (r->next) r->next->prev = r->prev;
+          else tail_ = r->prev;
+          r->next = r->prev = nullptr;
+          r->state = req_state::finishing;
+        }
+      }
+      // These completions were all seen now: timing's finished and posted
+      // stamps share one clock reading (its documented meaning on io_uring).
+      const attr::one_clock_read seen_now;
       for (size_t i = 0; i < m; i++) {
         request *r = done[i];
-        if (r->prev) r->prev->next = r->next;
-        else head_ = r->next;
-        if (r->next) r->next->prev = r->prev;
-        else tail_ = r->prev;
-        r->next = r->prev = nullptr;
-        r->state = req_state::finishing;
-      }
-    }
-    // These completions were all seen now: timing's finished and posted
-    // stamps share one clock reading (its documented meaning on io_uring).
-    const attr::one_clock_read seen_now;
-    request *again[64];
-    size_t na = 0;
-    for (size_t i = 0; i < m; i++) {
-      request *r = done[i];
-      // A cache probe (RWF_NOWAIT) that did not read everything: read the
-      // rest, or all of it, again without RWF_NOWAIT. A cancelled request
-      // is not retried.
-      if (r->probe) {
-        r->probe = false;
-        auto *sqe = reinterpret_cast<io_uring_sqe *>(r->sqe);
-        const uint16_t prio = sqe->ioprio;  // the ioprio attribute's, kept
-        if (continue_read(r, res[i]) && res[i] != -ECANCELED &&
-            translate(r->io.nr, r->cont_args, sqe)) {
-          sqe->ioprio = prio;
-          again[na++] = r;
-          continue;
+        // A cache probe (RWF_NOWAIT) that did not read everything: read the
+        // rest, or all of it, again without RWF_NOWAIT. A cancelled request
+        // is not retried.
+        if (r->probe) {
+          r->probe = false;
+          auto *sqe = reinterpret_cast<io_uring_sqe *>(r->sqe);
+          const uint16_t prio = sqe->ioprio;  // the ioprio attribute's, kept
+          if (continue_read(r, res[i]) && res[i] != -ECANCELED &&
+              !r->cancel_requested.load(std::memory_order_relaxed) &&
+              translate(r->io.nr, r->cont_args, sqe)) {
+            sqe->ioprio = prio;
+            again[na++] = r;
+            continue;
+          }
+          if (r->split_done >= 0 && res[i] >= 0) res[i] = 0;  // combined: split_done + 0
         }
-        if (r->split_done >= 0 && res[i] >= 0) res[i] = 0;  // combined: split_done + 0
+        end_call(r, res[i], 0);
+        if (r->res == -ECANCELED && r->cancel_requested.load(std::memory_order_relaxed))
+          r->event_flags |= AIO2_EVENT_CANCELED;
+        complete_(owner_, r);
       }
-      end_call(r, res[i], 0);
-      if (res[i] == -ECANCELED && r->cancel_requested.load(std::memory_order_relaxed))
-        r->event_flags |= AIO2_EVENT_CANCELED;
-      complete_(owner_, r);
+      // Retries stay counted; the others are done. After the events are
+      // posted: a reaper that sees the count drop finds them (seq_cst, see
+      // inflight()).
+      inflight_.fetch_sub(m - na, std::memory_order_seq_cst);
     }
-    // Retries are counted in again before the finished ones are taken off,
-    // so the count never passes through zero while they are in flight.
-    // Holding cq_mu_ here is safe: nothing that holds sq_mu_ waits for
-    // cq_mu_ (flush_locked only tries it).
-    submit(again, na);
-    // After the events are posted: a reaper that sees the count drop finds
-    // them (seq_cst, see inflight()).
-    inflight_.fetch_sub(m, std::memory_order_seq_cst);
+    // Outside cq_mu_: queueing may need to harvest to make room.
+    if (na) {
+      link(again, na);
+      queue(again, na);
+    }
     total += m;
+    if (m) posted_(owner_);
   }
   return total;
 }
@@ -439,19 +471,14 @@ uring::cancel_result uring::cancel(uint64_t user_data) noexcept {
   io_uring_sync_cancel_reg reg{};
   reg.addr = tag;
   reg.fd = -1;
-  reg.timeout.tv_sec = -1;
-  reg.timeout.tv_nsec = -1;
+  // No waiting: a request that is running answers -EALREADY (or, with a
+  // zero timeout, -ETIME) at once, as a running call on the pool does.
+  reg.timeout.tv_sec = 0;
+  reg.timeout.tv_nsec = 0;
   const int rc = io_uring_register_sync_cancel(&ring_, &reg);
   if (rc == 0) return cancel_result::cancelled;
   if (rc == -ENOENT) return cancel_result::not_found;  // it completed meanwhile
-  if (rc == -EINVAL) {  // before Linux 6.0: ask asynchronously
-    std::lock_guard lk(sq_mu_);
-    io_uring_sqe *sqe;
-    while ((sqe = io_uring_get_sqe(&ring_)) == nullptr) flush_locked();
-    io_uring_prep_cancel64(sqe, tag, 0);
-    sqe->user_data = 0;
-    flush_locked();
-  }
+  if (rc == -EINVAL) queue_cancel(tag, 0);  // before Linux 6.0: ask asynchronously
   return cancel_result::running;
 }
 
@@ -466,12 +493,21 @@ void uring::shutdown() noexcept {
   reg.timeout.tv_sec = -1;
   reg.timeout.tv_nsec = -1;
   if (io_uring_register_sync_cancel(&ring_, &reg) == -EINVAL) {
-    std::lock_guard lk(sq_mu_);
-    io_uring_sqe *sqe;
-    while ((sqe = io_uring_get_sqe(&ring_)) == nullptr) flush_locked();
-    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
-    sqe->user_data = 0;
-    flush_locked();
+    // Before Linux 6.0 (and ANY|ALL before 5.19): one cancellation per
+    // request still linked, by its tag.
+    std::vector<uint64_t> tags;
+    {
+      std::lock_guard lk(list_mu_);
+      for (request *r = head_; r; r = r->next) {
+        r->cancel_requested.store(true, std::memory_order_relaxed);
+        try {
+          tags.push_back(tag_of(r));
+        } catch (...) {
+          break;  // what is left finishes on its own
+        }
+      }
+    }
+    for (uint64_t t : tags) queue_cancel(t, 0);
   }
   // What cannot be cancelled (disk I/O under way) finishes; every request
   // gets its event.

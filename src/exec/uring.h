@@ -23,8 +23,11 @@ class uring {
  public:
   // Called for each harvested request with r->res set; the callee owns it.
   using complete_fn = void (*)(void *owner, request *r);
+  // Called after each batch of completions is posted (wake reapers).
+  using posted_fn = void (*)(void *owner);
 
-  uring(complete_fn complete, void *owner) noexcept : complete_(complete), owner_(owner) {}
+  uring(complete_fn complete, posted_fn posted, void *owner) noexcept
+      : complete_(complete), posted_(posted), owner_(owner) {}
   ~uring();
   uring(const uring &) = delete;
   uring &operator=(const uring &) = delete;
@@ -49,9 +52,11 @@ class uring {
   // io_uring refuses at submission completes with that error.
   void submit(request *const *reqs, size_t n) noexcept;
 
-  // Harvests what has completed, calling complete for each request; returns
-  // how many. `wait`: the caller holds nothing and may block for the
+  // Harvests what has completed, calling complete for each request and
+  // posted after each batch; returns how many. `wait`: may block for the
   // harvest lock; otherwise it gives up when another thread is harvesting.
+  // Never called with sq_mu_ held. Cache-probe retries are resubmitted by
+  // the harvesting thread (so they belong to it, for the kernel).
   size_t harvest(bool wait) noexcept;
   // Requests queued and not yet harvested. Seq_cst: pairs with the reapers'
   // sleepers bits (context::getevents, Dekker-style), so that a reaper
@@ -61,19 +66,24 @@ class uring {
   bool ready() const noexcept;
 
   enum class cancel_result { cancelled, running, not_found };
-  // Cancels the oldest in-flight request with this user_data (synchronous
-  // cancellation: when it returns, the request's CQE is posted).
+  // Cancels the oldest in-flight request with this user_data, without
+  // waiting: `cancelled` when it had not started (its completion, with
+  // -ECANCELED, is in the completion queue), `running` when it was
+  // interrupted or cannot be.
   cancel_result cancel(uint64_t user_data) noexcept;
   // Cancels everything in flight and harvests until nothing is. Idempotent.
   void shutdown() noexcept;
 
  private:
-  void flush_locked() noexcept;
+  void link(request *const *reqs, size_t n) noexcept;
+  void queue(request *const *reqs, size_t n) noexcept;
+  void queue_cancel(uint64_t tag, int flags) noexcept;
 
   io_uring ring_{};
   io_uring_probe *probe_ = nullptr;
   unsigned entries_ = 0;
   complete_fn complete_;
+  posted_fn posted_;
   void *owner_;
   bool shut_down_ = false;
 
