@@ -461,19 +461,15 @@ void context::after_uring_submit() noexcept {
 void context::sync_need_getevents() noexcept {
   // Set while requests are on io_uring: their completions reach the ring
   // only through aio2_getevents (or a submit), so reapers of the ring in
-  // memory must call in when they find it empty. Cleared, then checked
-  // again, so a concurrent submit cannot be left without the flag.
-  // The flag RMWs are release only: a full fence orders the clear before the
-  // second look at the count (store then load needs seq_cst on both sides).
-  if (uring_.inflight() != 0) {
-    if (!(aio2_ring_owner_flags(ring_) & AIO2_RING_NEED_GETEVENTS))
-      aio2_ring_owner_flags_set(ring_, AIO2_RING_NEED_GETEVENTS);
-    return;
-  }
-  if (!(aio2_ring_owner_flags(ring_) & AIO2_RING_NEED_GETEVENTS)) return;
-  aio2_ring_owner_flags_clear(ring_, AIO2_RING_NEED_GETEVENTS);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (uring_.inflight() != 0) aio2_ring_owner_flags_set(ring_, AIO2_RING_NEED_GETEVENTS);
+  // memory must call in when they find it empty. Every change of the count
+  // is followed, in the same thread, by this call; under need_mu_ each call
+  // reads the count after every change whose own call came before it, so
+  // the last call leaves the flag matching the count.
+  std::lock_guard lk(need_mu_);
+  const bool want = uring_.inflight() != 0;
+  const bool has = (aio2_ring_owner_flags(ring_) & AIO2_RING_NEED_GETEVENTS) != 0;
+  if (want && !has) aio2_ring_owner_flags_set(ring_, AIO2_RING_NEED_GETEVENTS);
+  if (!want && has) aio2_ring_owner_flags_clear(ring_, AIO2_RING_NEED_GETEVENTS);
 }
 
 bool context::harvest_uring() noexcept {

@@ -138,6 +138,7 @@ class context {
   // kinds of completion. Seq_cst, paired with bit 0 of posted_.
   std::atomic<bool> uring_role_{false};
   int wake_fd_ = -1;  // eventfd that wakes the io_uring waiter out of ppoll
+  std::mutex need_mu_;  // orders AIO2_RING_NEED_GETEVENTS updates (sync_need_getevents)
   std::atomic<bool> closing_{false};  // set once by close(); waiters return
 
   exec::pool pool_;
