@@ -64,29 +64,7 @@ uint64_t page_size() { return static_cast<uint64_t>(sysconf(_SC_PAGESIZE)); }
 long my_ioprio() { return syscall(SYS_ioprio_get, kWhoProcess, 0); }
 
 
-// A request with attributes, in its own 8-aligned buffer.
-struct request {
-  alignas(8) unsigned char b[1024] = {};
-  aio2_iocb *io() { return reinterpret_cast<aio2_iocb *>(b); }
-  request(long nr, uint64_t ud, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0,
-          uint64_t a3 = 0, uint64_t a4 = 0, uint64_t a5 = 0) {
-    aio2_prep(io(), nr, ud, a0, a1, a2, a3, a4, a5);
-  }
-  request &attr(uint16_t id, const void *payload = nullptr, size_t n = 0) {
-    // Hidden from the optimizer: GCC 12 with -fsanitize=thread otherwise
-    // takes the attribute written at io + io->len for a write into io->len
-    // (a false -Wstringop-overflow).
-    aio2_iocb *p = io();
-    __asm__("" : "+r"(p));
-    EXPECT_NE(aio2_attr_add(p, sizeof b, id, 0, payload, n), nullptr);
-    return *this;
-  }
-  template <class T>
-  request &attr(uint16_t id, const T &payload) {
-    return attr(id, &payload, sizeof payload);
-  }
-  uint32_t len() { return io()->len; }
-};
+using request = aio2_test::req_buf;  // a request with attributes, 8-aligned
 
 using event = aio2_test::event_copy;
 
@@ -568,7 +546,7 @@ TEST_P(Ioprio, TheCallRunsAtThePriorityAndTheThreadGetsItsOwnBack) {
   request r(SYS_getppid, 1);
   r.io()->flags = AIO2_IOCB_BOUNDED;
   // ioprio first: the probe's before hook runs after ioprio's, inside it.
-  r.attr(AIO2_ATTR_IOPRIO, want).attr(kProbeAttr).attr(AIO2_ATTR_EXECUTOR);
+  r.attr_of(AIO2_ATTR_IOPRIO, want).attr(kProbeAttr).attr(AIO2_ATTR_EXECUTOR);
   const event e = run_.run(r);
   EXPECT_EQ(e.res(), getppid());
   const auto ret = e.get<aio2_attr_ioprio_ret>(AIO2_ATTR_IOPRIO);
@@ -598,7 +576,7 @@ TEST_P(Ioprio, ARefusedValueIsReportedAndNotApplied) {
   const aio2_attr_ioprio bad{(7u << 13) | 1u, 0};  // no class 7
   request r(SYS_getppid, 1);
   r.io()->flags = AIO2_IOCB_BOUNDED;
-  r.attr(AIO2_ATTR_IOPRIO, bad).attr(kProbeAttr);
+  r.attr_of(AIO2_ATTR_IOPRIO, bad).attr(kProbeAttr);
   const event e = run_.run(r);
   EXPECT_EQ(e.res(), getppid());
   EXPECT_EQ(e.status(AIO2_ATTR_IOPRIO), AIO2_ATTR_OK);
@@ -611,11 +589,11 @@ TEST_P(Ioprio, ARefusedValueIsReportedAndNotApplied) {
 TEST_P(Ioprio, NonZeroReservedOrAWrongSizeIsRefused) {
   const aio2_attr_ioprio bad{kBe6, 1};
   request r(SYS_getppid, 1);
-  r.attr(AIO2_ATTR_IOPRIO, bad);
+  r.attr_of(AIO2_ATTR_IOPRIO, bad);
   EXPECT_EQ(run_.refused(r), -EINVAL);
   const uint64_t sixteen[2] = {kBe6, 0};
   request r2(SYS_getppid, 2);
-  r2.attr(AIO2_ATTR_IOPRIO, sixteen);
+  r2.attr_of(AIO2_ATTR_IOPRIO, sixteen);
   EXPECT_EQ(run_.refused(r2), -EINVAL);
   request r3(SYS_getppid, 3);
   r3.attr(AIO2_ATTR_IOPRIO);
@@ -702,10 +680,10 @@ TEST_P(Combined, EveryResultOnceInRequestOrder) {
   const aio2_attr_ioprio prio{kBe6, 0};
   r.attr(AIO2_ATTR_TIMING)
       .attr(AIO2_ATTR_TAG, tag, 3)
-      .attr(AIO2_ATTR_DEADLINE, dl)
+      .attr_of(AIO2_ATTR_DEADLINE, dl)
       .attr(AIO2_ATTR_EXECUTOR)
       .attr(AIO2_ATTR_CACHE)
-      .attr(AIO2_ATTR_IOPRIO, prio)
+      .attr_of(AIO2_ATTR_IOPRIO, prio)
       .attr(AIO2_ATTR_RUSAGE)
       .attr(kUnknownAttr);
   const event e = run_.run(r);
@@ -790,7 +768,7 @@ TEST(Cancelled, WhileQueuedTheNewAttributesAreNotApplicable) {
                  reinterpret_cast<uint64_t>(buf.data()), buf.size(), 0);
   victim.io()->flags = AIO2_IOCB_BOUNDED;
   const aio2_attr_ioprio prio{kBe6, 0};
-  victim.attr(AIO2_ATTR_CACHE).attr(AIO2_ATTR_IOPRIO, prio).attr(AIO2_ATTR_RUSAGE);
+  victim.attr(AIO2_ATTR_CACHE).attr_of(AIO2_ATTR_IOPRIO, prio).attr(AIO2_ATTR_RUSAGE);
   ASSERT_EQ(aio2_submit(c.get(), victim.b, victim.len()), victim.len());
   ASSERT_EQ(aio2_cancel(c.get(), 2), 0);
   ASSERT_EQ(write(p[1], "x", 1), 1);
