@@ -67,6 +67,7 @@
 
 #include "attr/builtins.h"
 #include "sys/fd_facts.h"
+#include "sys/rw_calls.h"
 
 namespace aio2::attr {
 
@@ -112,20 +113,6 @@ uint64_t page_size() noexcept {
   return p;
 }
 
-bool is_read(uint32_t nr) noexcept {
-  switch (nr) {
-    case SYS_read:
-    case SYS_pread64:
-    case SYS_readv:
-    case SYS_preadv:
-    case SYS_preadv2:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool is_vector(uint32_t nr) noexcept { return nr == SYS_readv || nr == SYS_preadv || nr == SYS_preadv2; }
 
 // Total length of the caller's `cnt` iovecs at `uiov`, clipped as the kernel
 // clips it. The array is the caller's memory, possibly bad: it is copied
@@ -206,7 +193,7 @@ bool measured_by_nowait(const aio2_attr_hook *h) noexcept {
 }
 
 int on_submit(aio2_attr_hook *h) {
-  if (!is_read(h->req->nr)) h->status = AIO2_ATTR_NOT_APPLICABLE;
+  if (!sys::is_read(h->req->nr)) h->status = AIO2_ATTR_NOT_APPLICABLE;
   return 0;
 }
 
@@ -248,7 +235,7 @@ int before(aio2_attr_hook *h) {
   }
 
   uint64_t len = io.args[2];
-  if (is_vector(io.nr)) {
+  if (sys::is_vector_read(io.nr)) {
     if (const int err = iov_total(io.args[1], io.args[2], &len)) {
       h->status = err == -EINVAL ? AIO2_ATTR_NOT_APPLICABLE : AIO2_ATTR_ERROR;
       return 0;
@@ -288,14 +275,9 @@ int before(aio2_attr_hook *h) {
   }
 
   // RWF_NOWAIT first attempt into the request's own buffers.
-  iovec one{reinterpret_cast<void *>(io.args[1]), static_cast<size_t>(io.args[2])};
-  const bool vec = is_vector(io.nr);
-  const uint64_t iov = vec ? io.args[1] : reinterpret_cast<uint64_t>(&one);
-  const uint64_t cnt = vec ? io.args[2] : 1;
-  const uint64_t flags = RWF_NOWAIT | (io.nr == SYS_preadv2 ? io.args[5] : 0);
-  const long n = syscall(SYS_preadv2, fd, iov, cnt, off, 0L, flags);
+  const int64_t n = sys::read_nowait(io, static_cast<uint64_t>(off));
   if (n < 0) {
-    if (errno != EAGAIN) {
+    if (n != -EAGAIN) {
       h->status = AIO2_ATTR_ERROR;
       return 0;
     }

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "attr/builtins.h"
+#include "sys/rw_calls.h"
 
 namespace aio2::attr {
 
@@ -66,10 +67,7 @@ int before(aio2_attr_hook *h) {
     // and writes take one: the kernel fails any other operation whose SQE
     // has a priority, so for those it is not applied (-EOPNOTSUPP).
     const uint32_t nr = h->req->nr;
-    const bool rw = nr == SYS_read || nr == SYS_pread64 || nr == SYS_readv || nr == SYS_preadv ||
-                    nr == SYS_preadv2 || nr == SYS_write || nr == SYS_pwrite64 ||
-                    nr == SYS_writev || nr == SYS_pwritev || nr == SYS_pwritev2;
-    r.error = rw ? check_value(p.ioprio) : -EOPNOTSUPP;
+    r.error = sys::is_read(nr) || sys::is_write(nr) ? check_value(p.ioprio) : -EOPNOTSUPP;
     r.applied = r.error == 0;
     std::memcpy(h->result, &r, sizeof r);
     return 0;

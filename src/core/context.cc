@@ -18,6 +18,7 @@
 #include "attr/builtins.h"
 #include "exec/raw_syscall.h"
 #include "sys/fd_facts.h"
+#include "sys/rw_calls.h"
 #include "sys/syscall_table.h"
 
 namespace aio2 {
@@ -54,10 +55,6 @@ unsigned count_events(const unsigned char *p, size_t bytes) noexcept {
   return n;
 }
 
-bool is_read(uint32_t nr) noexcept {
-  return nr == SYS_read || nr == SYS_pread64 || nr == SYS_readv || nr == SYS_preadv ||
-         nr == SYS_preadv2;
-}
 
 }  // namespace
 
@@ -255,7 +252,7 @@ uint32_t context::choose_route(const parsed_request &pr, io_uring_sqe *sqe,
   // descriptor's O_NONBLOCK (a pipe, a socket: -EAGAIN at once).
   if ((pr.info->blocks == sys::blocking::never || nonblocking) && honoured(AIO2_PATH_INLINE))
     return AIO2_PATH_INLINE;
-  if (is_read(io.nr)) {
+  if (sys::is_read(io.nr)) {
     // preadv2 with RWF_NOWAIT cannot block: it is its own inline attempt.
     if (io.nr == SYS_preadv2 && (io.args[5] & RWF_NOWAIT) && honoured(AIO2_PATH_INLINE))
       return AIO2_PATH_INLINE;
@@ -286,18 +283,8 @@ bool context::start_split(request *r) noexcept {
     end_call(r, res, 0);
     return true;
   }
-  const uint64_t *a = r->io.args;
-  const uint32_t nr = r->io.nr;
-  const bool vec = nr == SYS_readv || nr == SYS_preadv || nr == SYS_preadv2;
-  const bool at_pos = nr == SYS_read || nr == SYS_readv;
-  iovec one{reinterpret_cast<void *>(a[1]), static_cast<size_t>(a[2])};
-  const uint64_t iov = vec ? a[1] : reinterpret_cast<uint64_t>(&one);
-  const uint64_t cnt = vec ? a[2] : 1;
-  const uint64_t off = at_pos ? static_cast<uint64_t>(-1) : a[3];
-  const uint64_t flags = nr == SYS_preadv2 ? a[5] : 0;
-  const uint64_t args[6] = {a[0], iov, cnt, off, 0, flags | RWF_NOWAIT};
-  const int64_t n = exec::raw_syscall(SYS_preadv2, args);
-
+  // Split reads are reads at an offset (choose_route): args[3] is it.
+  const int64_t n = sys::read_nowait(r->io, r->io.args[3]);
   // Everything asked for, or the end of the file: done here. Else (not
   // cached: EAGAIN; not supported here: EOPNOTSUPP; any error) the rest of
   // the route runs the rest, or the whole call, and gives the answer.
@@ -426,7 +413,7 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
       // The cache attribute: the read goes with RWF_NOWAIT, and what that
       // does not get is read again without it (uring::harvest).
       aio2_attr_cache unused;
-      r->probe = is_read(r->io.nr) && r->attr_state.result_if_ok(AIO2_ATTR_CACHE, &unused, 0);
+      r->probe = sys::is_read(r->io.nr) && r->attr_state.result_if_ok(AIO2_ATTR_CACHE, &unused, 0);
       if (r->probe) sqe.rw_flags |= RWF_NOWAIT;
       std::memcpy(r->sqe, &sqe, sizeof sqe);
       to_uring(r);
@@ -472,11 +459,10 @@ void context::sync_need_getevents() noexcept {
   if (!want && has) aio2_ring_owner_flags_clear(ring_, AIO2_RING_NEED_GETEVENTS);
 }
 
-bool context::harvest_uring() noexcept {
+void context::harvest_uring() noexcept {
   // Also when nothing is in flight but the queue holds entries (aio2's own
   // cancellations): they would keep the ring's descriptor readable.
-  if (!uring_.active() || (uring_.inflight() == 0 && !uring_.ready())) return false;
-  return uring_.harvest(false) != 0;
+  if (uring_.active() && (uring_.inflight() != 0 || uring_.ready())) uring_.harvest(false);
 }
 
 void context::on_uring_posted(void *self) noexcept {

@@ -87,8 +87,9 @@ class context {
   // wait for io_uring.
   void after_uring_submit() noexcept;
   void sync_need_getevents() noexcept;
-  // Harvests io_uring completions without blocking; true when any posted.
-  bool harvest_uring() noexcept;
+  // Harvests io_uring completions without blocking (the harvester wakes
+  // reapers through on_uring_posted).
+  void harvest_uring() noexcept;
   // Gives up the io_uring waiter's role (getevents), handing it on.
   void release_uring_role() noexcept;
   // Copies events into buf from the ring, then from the overflow list.

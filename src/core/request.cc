@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "exec/raw_syscall.h"
+#include "sys/rw_calls.h"
 #include "sys/syscall_table.h"
 
 namespace aio2 {
@@ -33,7 +34,8 @@ int parse_request(const unsigned char *p, size_t left, parsed_request *out) noex
     return -EINVAL;
 
   // Attributes: well-formed, inside the request; a known one's payload has
-  // a size its handler accepts; a REQUIRED one can be honoured on `path`.
+  // a size its handler accepts. Where they can be honoured is noted for the
+  // route chosen next (required_ok).
   const unsigned char *attrs = p + sizeof(aio2_iocb);
   const uint32_t attr_bytes = len - static_cast<uint32_t>(sizeof(aio2_iocb));
   uint32_t attr_paths = AIO2_PATH_ALL, required_paths = AIO2_PATH_ALL;
@@ -89,7 +91,7 @@ namespace aio2 {
 bool continue_read(request *r, int64_t n) noexcept {
   const uint64_t *a = r->io.args;
   const uint32_t nr = r->io.nr;
-  const bool vec = nr == SYS_readv || nr == SYS_preadv || nr == SYS_preadv2;
+  const bool vec = sys::is_vector_read(nr);
   const bool at_pos = nr == SYS_read || nr == SYS_readv;
   std::memcpy(r->cont_args, a, sizeof r->cont_args);
   if (n < 0) {

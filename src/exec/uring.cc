@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "sys/rw_calls.h"
 #include "sys/syscall_table.h"
 
 namespace aio2::exec {
@@ -120,7 +121,7 @@ bool uring::translate(uint32_t nr, const uint64_t *a, io_uring_sqe *sqe) const n
       if (!at_pos && !off_ok(off, v2)) return false;
       const auto *iov = static_cast<const iovec *>(ptr(a[1]));
       const auto cnt = static_cast<unsigned>(a[2]);
-      const bool rd = nr == SYS_readv || nr == SYS_preadv || nr == SYS_preadv2;
+      const bool rd = sys::is_vector_read(nr);
       if (rd) io_uring_prep_readv(sqe, fd_of(a[0]), iov, cnt, off);
       else io_uring_prep_writev(sqe, fd_of(a[0]), iov, cnt, off);
       // The call refuses unknown high bits itself; io_uring without IOPOLL

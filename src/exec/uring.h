@@ -41,9 +41,9 @@ class uring {
   unsigned entries() const noexcept { return entries_; }
   int fd() const noexcept { return ring_.ring_fd; }
 
-  // Translates `io` (with its arguments `args`, which may differ from
-  // io.args for the rest of a partly done read) into `sqe` (64 bytes) when
-  // this kernel implements the call on io_uring with the same meaning.
+  // Translates system call `nr` with `args` (a request's, or those of the
+  // rest of a partly done read) into `sqe` when this kernel implements the
+  // call on io_uring with the same meaning.
   // Returns false when it does not (no opcode, not supported here, or
   // arguments io_uring would read differently): the pool runs it then.
   bool translate(uint32_t nr, const uint64_t *args, io_uring_sqe *sqe) const noexcept;
