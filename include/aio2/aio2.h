@@ -51,8 +51,11 @@ typedef struct aio2_ctx aio2_ctx;
  * context. Returns 0, or
  *   -EPROTONOSUPPORT  `version` is not one this library implements
  *   -EINVAL           out is NULL; p->size below AIO2_PARAMS_SIZE_MIN;
- *                     unknown type or flags; ring_bytes not a power of two in
- *                     [4096, 2^32]; non-zero reserved fields
+ *                     unknown type, flags or policy; ring_bytes not a power
+ *                     of two in [4096, 2^32]; uring_entries not a power of
+ *                     two up to 32768; non-zero reserved fields
+ * io_uring that cannot be set up is not an error: the context then works
+ * without it, and p->features lacks AIO2_FEAT_URING.
  *   -E2BIG            p->size is larger than this library knows and the
  *                     extra bytes are not all zero
  *   -EOPNOTSUPP       AIO2_CTX_LEGACY (not built yet)
@@ -61,8 +64,8 @@ typedef struct aio2_ctx aio2_ctx;
  *   -ENOMEM, -EMFILE  out of memory or file descriptors */
 int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out);
 
-/* aio2_destroy - cancel what is queued (interrupt what runs), wait for every
- * request to finish, free everything. Unreaped events are discarded. Returns
+/* aio2_destroy - cancel what is queued (interrupt what runs, on the pool and
+ * on io_uring), wait for every request to finish, free everything. Unreaped events are discarded. Returns
  * 0 or -EBADF (NULL or already destroyed context). */
 int aio2_destroy(aio2_ctx *ctx);
 
@@ -76,7 +79,8 @@ int aio2_destroy(aio2_ctx *ctx);
  *   -EINVAL      reqs NULL with bytes > 0; reqs misaligned; a request shorter
  *                than 72 bytes, not a multiple of 8, or longer than what is
  *                left of the buffer; non-zero reserved field; unknown
- *                AIO2_IOCB_* flags (or both BOUNDED and UNBOUNDED); an
+ *                AIO2_IOCB_* flags (or both BOUNDED and UNBOUNDED, or a
+ *                path field above AIO2_IOCB_PATH(AIO2_POLICY_POOL)); an
  *                attribute shorter than 8 bytes, not a multiple of 8,
  *                running past its request, or with unknown flags; a known
  *                attribute's payload of a size its handler does not accept
@@ -84,12 +88,14 @@ int aio2_destroy(aio2_ctx *ctx);
  *   -ENOSYS      `nr` is not a system call on this architecture
  *   -EPERM       `nr` is refused (docs/syscalls.md gives each reason)
  *   -EOPNOTSUPP  an attribute marked AIO2_ATTR_F_REQUIRED is unknown, or its
- *                handler cannot serve the pool path
+ *                handler cannot serve the path chosen for the request
  *   -EAGAIN      the in-flight limit (aio2_params.max_inflight) is reached
  *   -ENOMEM      no memory for a request slot
  *   other        an attribute's on_submit hook refused the request
  * Ring space never limits submission: completions that find the ring full
- * wait on the overflow list. Every accepted request produces one event. */
+ * wait on the overflow list. Every accepted request produces one event.
+ * Requests routed to the inline path (docs/design.md, "Paths") run inside
+ * this call, and under AIO2_POLICY_INLINE may block it. */
 ssize_t aio2_submit(aio2_ctx *ctx, const void *reqs, size_t bytes);
 
 /* aio2_getevents - copy whole events into `buf` (`bytes` long, 8-byte
@@ -164,10 +170,12 @@ struct aio2_attr_hook {
 	void *user;                  /* the handler's `user` */
 };
 
-/* An attribute handler. Hooks may be NULL. `before` and `after` run in the
- * thread that runs the system call, just before and just after it (after
- * hooks in reverse order of the request's attributes); `on_submit` in the
- * submitting thread; `on_post` when the event is written. */
+/* An attribute handler. Hooks may be NULL. `before` and `after` run just
+ * before and just after the system call (after hooks in reverse order of the
+ * request's attributes), in the thread that runs it; on io_uring, before
+ * runs in the submitting thread and after in the one that harvests the
+ * completion (see AIO2_ATTR_HANDLER_THREAD for split reads). `on_submit`
+ * runs in the submitting thread; `on_post` when the event is written. */
 struct aio2_attr_handler {
 	uint32_t size;        /* sizeof(struct aio2_attr_handler) */
 	uint16_t id;          /* AIO2_ATTR_USER_MIN..0xffff for users */
