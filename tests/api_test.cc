@@ -334,12 +334,12 @@ TEST_P(Submit, RefusesUnknownAndForbiddenSystemCalls) {
   }
 }
 
-// The path field (bits 2..4) holds AIO2_IOCB_PATH(AIO2_POLICY_*) or zero;
+// The path field (bits 2..4) holds AIO2_IOCB_POLICY(AIO2_POLICY_*) or zero;
 // 5, 6 and 7 are refused, alone or with the other hints.
 TEST_P(Submit, RefusesAPathFieldOutOfRange) {
   for (const uint32_t v : {5u, 6u, 7u}) {
     for (const uint32_t hint : {0u, AIO2_IOCB_BOUNDED, AIO2_IOCB_UNBOUNDED}) {
-      io->flags = (v << AIO2_IOCB_PATH_SHIFT) | hint;
+      io->flags = (v << AIO2_IOCB_POLICY_SHIFT) | hint;
       ASSERT_EQ(io->flags & ~AIO2_IOCB_ALL, 0u);
       EXPECT_EQ(submit(72), -EINVAL) << v << " " << hint;
       alignas(8) unsigned char ev[64];
@@ -356,7 +356,7 @@ TEST_P(Submit, RefusesAPathFieldOutOfRange) {
 TEST_P(Submit, AcceptsEveryPathOverride) {
   for (uint32_t policy = AIO2_POLICY_AUTO; policy <= AIO2_POLICY_POOL; policy++) {
     *io = req(SYS_getppid, 100 + policy);
-    io->flags = AIO2_IOCB_PATH(policy);
+    io->flags = AIO2_IOCB_POLICY(policy);
     ASSERT_EQ(submit(72), 72) << policy;
     const auto evs = wait_events(c.get(), 1);
     ASSERT_EQ(evs.size(), 1u);
@@ -364,7 +364,7 @@ TEST_P(Submit, AcceptsEveryPathOverride) {
     EXPECT_EQ(as_event(evs[0]).res, getppid());
   }
   *io = req(SYS_getppid, 200);
-  io->flags = AIO2_IOCB_PATH(AIO2_POLICY_POOL) | AIO2_IOCB_BOUNDED;
+  io->flags = AIO2_IOCB_POLICY(AIO2_POLICY_POOL) | AIO2_IOCB_BOUNDED;
   ASSERT_EQ(submit(72), 72);
   EXPECT_EQ(as_event(wait_events(c.get(), 1)[0]).res, getppid());
 }

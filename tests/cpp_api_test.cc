@@ -500,7 +500,7 @@ TEST(CppSubmit, InlinePathRunsInTheSubmittingThread) {
   p.policy = AIO2_POLICY_POOL;
   aio2::context c(p);
   aio2::request_builder b;
-  b.add(SYS_gettid, 1, {}, AIO2_IOCB_PATH(AIO2_POLICY_INLINE));
+  b.add(SYS_gettid, 1, {}, AIO2_IOCB_POLICY(AIO2_POLICY_INLINE));
   b.add(SYS_gettid, 2, {});  // the context's policy: a pool worker
   ASSERT_EQ(c.submit(b), b.bytes().size());
   const auto evs = wait_events(c, 2);
@@ -509,7 +509,7 @@ TEST(CppSubmit, InlinePathRunsInTheSubmittingThread) {
   EXPECT_GT(evs.at(2).view().res(), 0);
   EXPECT_NE(evs.at(2).view().res(), syscall(SYS_gettid));
   b.clear();
-  b.add(SYS_gettid, 3, {}, AIO2_IOCB_PATH(AIO2_POLICY_POOL + 1));  // out of range
+  b.add(SYS_gettid, 3, {}, AIO2_IOCB_POLICY(AIO2_POLICY_POOL + 1));  // out of range
   std::error_code ec;
   EXPECT_EQ(c.submit(b, ec), 0u);
   EXPECT_EQ(ec, std::errc::invalid_argument);

@@ -184,7 +184,7 @@ struct req_buf {
   }
   // Overrides the context's policy for this request.
   req_buf &path(uint32_t policy) {
-    io()->flags |= AIO2_IOCB_PATH(policy);
+    io()->flags |= AIO2_IOCB_POLICY(policy);
     return *this;
   }
   uint32_t len() { return io()->len; }

@@ -202,7 +202,7 @@ void check_policy(uint32_t policy, uint32_t entries, int file, const std::string
 
   // A per-request io_uring path also falls back to the pool.
   req o(SYS_pread64, 6, u(file), u(buf.data()), 4096, 0);
-  o.io()->flags = AIO2_IOCB_PATH(AIO2_POLICY_URING);
+  o.io()->flags = AIO2_IOCB_POLICY(AIO2_POLICY_URING);
   e = submit_one(c, o);
   CHECK(e.res == 4096 && e.path == AIO2_PATH_POOL, "%s: URING override: res %lld path 0x%x", pn,
         static_cast<long long>(e.res), e.path);

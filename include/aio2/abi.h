@@ -46,14 +46,17 @@ struct aio2_iocb {
 /* The call may wait without bound (a read on a pipe, a futex wait): run it
  * on an unbounded worker, whatever the system-call table says. */
 #define AIO2_IOCB_UNBOUNDED 0x1u
-/* The call finishes (regular-file I/O): run it on a bounded worker and skip
- * the fstat() aio2 otherwise does to classify a descriptor. */
+/* The call finishes (regular-file I/O): run it on a bounded worker, whatever
+ * the kinds of its descriptors. */
 #define AIO2_IOCB_BOUNDED 0x2u
-/* Where to run it, overriding the context's policy (aio2_params.policy):
- * AIO2_IOCB_PATH(AIO2_POLICY_*), in bits 2..4. Zero: the context's policy. */
-#define AIO2_IOCB_PATH_SHIFT 2u
-#define AIO2_IOCB_PATH_MASK 0x1cu
-#define AIO2_IOCB_PATH(policy) ((((uint32_t)(policy)) + 1u) << AIO2_IOCB_PATH_SHIFT)
+/* The policy for this request, overriding the context's
+ * (aio2_params.policy): AIO2_IOCB_POLICY(AIO2_POLICY_*), in bits 2..4. The
+ * field holds the policy plus one, so that zero, the default, means "the
+ * context's policy". A policy chooses among paths; the paths themselves
+ * are the AIO2_PATH_* bits that results report. */
+#define AIO2_IOCB_POLICY_SHIFT 2u
+#define AIO2_IOCB_POLICY_MASK 0x1cu
+#define AIO2_IOCB_POLICY(policy) ((((uint32_t)(policy)) + 1u) << AIO2_IOCB_POLICY_SHIFT)
 #define AIO2_IOCB_ALL 0x1fu
 
 /* Policies: how aio2 chooses a request's path (docs/design.md, "Paths").

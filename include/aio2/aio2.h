@@ -80,7 +80,7 @@ int aio2_destroy(aio2_ctx *ctx);
  *                than 72 bytes, not a multiple of 8, or longer than what is
  *                left of the buffer; non-zero reserved field; unknown
  *                AIO2_IOCB_* flags (or both BOUNDED and UNBOUNDED, or a
- *                path field above AIO2_IOCB_PATH(AIO2_POLICY_POOL)); an
+ *                path field above AIO2_IOCB_POLICY(AIO2_POLICY_POOL)); an
  *                attribute shorter than 8 bytes, not a multiple of 8,
  *                running past its request, or with unknown flags; a known
  *                attribute's payload of a size its handler does not accept
@@ -166,15 +166,26 @@ struct aio2_attr_hook {
 				      * before turn came (0: the request was
 				      * cancelled while queued, or an earlier
 				      * attribute stopped the call) */
-	uint16_t reserved;
+	uint16_t nowait_first;       /* 1 when the read runs as a nowait-first
+				      * read: a RWF_NOWAIT attempt, then the
+				      * rest without it (docs/design.md) */
 	void *user;                  /* the handler's `user` */
+	int64_t nowait_done;         /* after, post, with nowait_first: bytes
+				      * the RWF_NOWAIT attempt read (what the
+				      * page cache served), or -1 when it was
+				      * not made (the request never ran) */
+	int32_t ioprio;              /* before, on io_uring: set to an I/O
+				      * priority (ioprio_set(2) encoding) to
+				      * have the request's entry carry it;
+				      * -1, the default, leaves it alone */
+	uint32_t reserved;           /* zero */
 };
 
 /* An attribute handler. Hooks may be NULL. `before` and `after` run just
  * before and just after the system call (after hooks in reverse order of the
  * request's attributes), in the thread that runs it; on io_uring, before
  * runs in the submitting thread and after in the one that harvests the
- * completion (see AIO2_ATTR_HANDLER_THREAD for split reads). `on_submit`
+ * completion (see AIO2_ATTR_HANDLER_THREAD for nowait-first reads). `on_submit`
  * runs in the submitting thread; `on_post` when the event is written. */
 struct aio2_attr_handler {
 	uint32_t size;        /* sizeof(struct aio2_attr_handler) */
@@ -197,13 +208,18 @@ struct aio2_attr_handler {
 
 /* The handler's before and after hooks must run in the same thread, around
  * the call (they change or measure thread state: an I/O priority, resource
- * use). Without it, a read may be split: its before hooks run in the
- * submitting thread before a RWF_NOWAIT attempt, and when the attempt does
- * not finish it, the after hooks run in the thread that finishes it
- * (io_uring's harvester or a pool worker). A request with such an attribute
- * is never split. */
+ * use). Without it, a read may run as a nowait-first read that starts in
+ * the submitting thread: its before hooks run there before a RWF_NOWAIT
+ * attempt, and when the attempt does not finish it, the after hooks run in
+ * the thread that finishes it (io_uring's harvester or a pool worker). A
+ * request with such an attribute never starts in the submitting thread. */
 #define AIO2_ATTR_HANDLER_THREAD 0x1u
-#define AIO2_ATTR_HANDLER_ALL 0x1u
+/* The handler measures a read's RWF_NOWAIT attempt (nowait_first and
+ * nowait_done in its hooks): a read that carries it and runs on io_uring is
+ * submitted with RWF_NOWAIT first, and what that does not read is read again
+ * without it. The cache attribute is one. */
+#define AIO2_ATTR_HANDLER_NOWAIT 0x2u
+#define AIO2_ATTR_HANDLER_ALL 0x3u
 
 /* aio2_attr_register - add a handler for the process's life. Returns 0, or
  * -EINVAL (NULL, bad size, unknown flags, result_size not a multiple of 8

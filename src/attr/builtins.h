@@ -18,11 +18,6 @@ extern const aio2_attr_handler rusage_handler;
 // reached them: NOT_APPLICABLE when their before turn never came.
 void not_applicable_unless_started(aio2_attr_hook *h) noexcept;
 
-// Writes the cache result of a split read (aio2_attr_cache at `result`):
-// its RWF_NOWAIT attempt in the submitting thread read `done` bytes of the
-// `total` the call returned in all (cache.cc).
-void cache_from_nowait(unsigned char *result, uint64_t done, uint64_t total) noexcept;
-
 // CLOCK_MONOTONIC now, in nanoseconds.
 uint64_t monotonic_ns() noexcept;
 

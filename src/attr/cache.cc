@@ -36,16 +36,15 @@
 // served without device I/O, which is what HIT says, and NOT_APPLICABLE is
 // kept for calls that are not regular-file reads at all.
 //
-// On io_uring, and for a split read (without io_uring, aio2's AUTO policy
-// tries a read with RWF_NOWAIT in the submitting thread first; docs/design.md
-// "Paths"), the read's own RWF_NOWAIT attempt is the measurement, with the
-// NOWAIT method's meaning (the cached prefix): on io_uring the read is
-// submitted with RWF_NOWAIT and what it did not get is read again without.
-// It costs no system call on a hit (the attempt was the read) where
-// cachestat costs three (fcntl, fstat, cachestat): the goal is a cache
-// answer at io_uring's speed. bytes_requested is then what the call
-// returned in all (the file's end clips it). Whether the attribute applies
-// comes from sys/fd_facts.h.
+// For a nowait-first read (the hook's nowait_first: on io_uring, where the
+// handler's AIO2_ATTR_HANDLER_NOWAIT flag makes the read go with RWF_NOWAIT
+// first, and for reads that start in the submitting thread), the read's own
+// RWF_NOWAIT attempt is the measurement, with the NOWAIT method's meaning
+// (the cached prefix), taken from the hook's nowait_done when the event is
+// posted. It costs no system call on a hit (the attempt was the read) where
+// cachestat costs two (fstat, cachestat) on top of the descriptor's facts:
+// the goal is a cache answer at io_uring's speed. bytes_requested is then
+// what the call returned in all (the file's end clips it).
 //
 // NOT_APPLICABLE: any other system call (decided at submit); a descriptor
 // that is not an open regular file, is write-only or O_PATH, or is O_DIRECT
@@ -67,7 +66,7 @@
 
 #include "attr/builtins.h"
 #include "sys/fd_facts.h"
-#include "sys/rw_calls.h"
+#include "sys/rw_args.h"
 
 namespace aio2::attr {
 
@@ -95,11 +94,6 @@ struct cachestat_result {  // struct cachestat, as <linux/mman.h> of Linux 6.5
   uint64_t nr_recently_evicted;
 };
 
-// The kernel clips a read to this many bytes (MAX_RW_COUNT, 4 KiB pages).
-constexpr uint64_t kMaxRw = 0x7ffff000u;
-// The most iovecs a readv-like call accepts (UIO_MAXIOV).
-constexpr uint64_t kMaxIov = 1024;
-
 // Set once cachestat answers ENOSYS: this kernel will not grow it.
 std::atomic<bool> g_no_cachestat{false};
 // Tests force the RWF_NOWAIT method with this.
@@ -113,33 +107,6 @@ uint64_t page_size() noexcept {
   return p;
 }
 
-
-// Total length of the caller's `cnt` iovecs at `uiov`, clipped as the kernel
-// clips it. The array is the caller's memory, possibly bad: it is copied
-// with process_vm_readv on ourselves, which fails with EFAULT instead of
-// faulting. Returns 0, -EINVAL (the call will refuse it, or would fault), or
-// another -errno when the copy itself was refused (seccomp, say).
-int iov_total(uint64_t uiov, uint64_t cnt, uint64_t *total) noexcept {
-  if (cnt > kMaxIov) return -EINVAL;
-  uint64_t sum = 0;
-  iovec chunk[64];
-  const pid_t self = getpid();
-  for (uint64_t done = 0; done < cnt;) {
-    const size_t k = static_cast<size_t>(std::min<uint64_t>(cnt - done, std::size(chunk)));
-    const iovec local{chunk, k * sizeof(iovec)};
-    const iovec remote{reinterpret_cast<void *>(uiov + done * sizeof(iovec)), k * sizeof(iovec)};
-    const ssize_t got = process_vm_readv(self, &local, 1, &remote, 1, 0);
-    if (got < 0 && errno != EFAULT) return -errno;
-    if (got != static_cast<ssize_t>(k * sizeof(iovec))) return -EINVAL;
-    for (size_t i = 0; i < k; i++) {
-      if (static_cast<ssize_t>(chunk[i].iov_len) < 0) return -EINVAL;
-      sum = std::min<uint64_t>(sum + chunk[i].iov_len, kMaxRw);
-    }
-    done += k;
-  }
-  *total = sum;
-  return 0;
-}
 
 // Cached pages of [off, off + len), or -errno.
 int64_t cached_pages(int fd, uint64_t off, uint64_t len) noexcept {
@@ -184,14 +151,6 @@ void put(aio2_attr_hook *h, const aio2_attr_cache &c) noexcept {
   std::memcpy(h->result, &c, sizeof c);
 }
 
-// io_uring (the read is submitted with RWF_NOWAIT, then retried without it
-// for what was not cached), or a split read (INLINE|URING, INLINE|POOL: a
-// RWF_NOWAIT attempt in the submitting thread, then the rest elsewhere).
-bool measured_by_nowait(const aio2_attr_hook *h) noexcept {
-  return (h->path & AIO2_PATH_URING) ||
-         ((h->path & AIO2_PATH_INLINE) && (h->path & AIO2_PATH_POOL));
-}
-
 int on_submit(aio2_attr_hook *h) {
   if (!sys::is_read(h->req->nr)) h->status = AIO2_ATTR_NOT_APPLICABLE;
   return 0;
@@ -200,48 +159,38 @@ int on_submit(aio2_attr_hook *h) {
 int before(aio2_attr_hook *h) {
   const aio2_iocb &io = *h->req;
   const int fd = static_cast<int>(io.args[0]);
-  // On io_uring and for a split read, the read's own RWF_NOWAIT attempt is
-  // the measurement (cache_from_nowait writes the result when the request
-  // ends): only whether the attribute applies is decided here, with at most
-  // one system call per descriptor and aio2_submit (sys/fd_facts.h).
-  if (measured_by_nowait(h)) {
-    sys::fd_facts f{};
-    const bool negative = io.nr != SYS_read && io.nr != SYS_readv &&
-                          static_cast<int64_t>(io.args[3]) < (io.nr == SYS_preadv2 ? -1 : 0);
-    if (negative || sys::facts_of(fd, &f) != 0 || !sys::reads_through_cache(f))
-      h->status = AIO2_ATTR_NOT_APPLICABLE;
-    return 0;
-  }
-  struct stat st {};
-  const int fl = fcntl(fd, F_GETFL);
-  if (fl < 0 || (fl & O_PATH) || (fl & O_ACCMODE) == O_WRONLY || (fl & O_DIRECT) ||
-      fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  // Whether the attribute applies: a read through the page cache that the
+  // call will not refuse outright. One fcntl per descriptor and aio2_submit
+  // (sys/fd_facts.h).
+  sys::fd_facts f{};
+  if (sys::bad_offset(io) || sys::facts_of(fd, &f) != 0 || !sys::reads_through_cache(f)) {
     h->status = AIO2_ATTR_NOT_APPLICABLE;
     return 0;
   }
-
-  // Where the read starts. On 64-bit systems the preadv family's offset is
-  // its fourth argument whole (the kernel ignores pos_h).
-  bool at_position = io.nr == SYS_read || io.nr == SYS_readv;
-  int64_t off = 0;
-  if (!at_position) {
-    off = static_cast<int64_t>(io.args[3]);
-    if (io.nr == SYS_preadv2 && off == -1) at_position = true;
+  // A nowait-first read's own attempt is the measurement (on_post).
+  if (h->nowait_first) return 0;
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    h->status = AIO2_ATTR_ERROR;
+    return 0;
   }
-  if (at_position) off = lseek(fd, 0, SEEK_CUR);
+
+  // Where the read starts: a read at the position is measured there.
+  const bool at_position = sys::where(io) == sys::rw_at::position;
+  const int64_t off = at_position ? lseek(fd, 0, SEEK_CUR) : static_cast<int64_t>(io.args[3]);
   if (off < 0) {
     h->status = AIO2_ATTR_NOT_APPLICABLE;  // the call fails with EINVAL
     return 0;
   }
 
   uint64_t len = io.args[2];
-  if (sys::is_vector_read(io.nr)) {
-    if (const int err = iov_total(io.args[1], io.args[2], &len)) {
+  if (sys::is_vectored(io.nr)) {
+    if (const int err = sys::iov_total(io.args[1], io.args[2], &len)) {
       h->status = err == -EINVAL ? AIO2_ATTR_NOT_APPLICABLE : AIO2_ATTR_ERROR;
       return 0;
     }
   }
-  len = std::min(len, kMaxRw);
+  len = sys::clip_rw(len);
 
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   const uint64_t start = static_cast<uint64_t>(off);
@@ -295,16 +244,26 @@ int before(aio2_attr_hook *h) {
 }
 
 
-}  // namespace
-
-void cache_from_nowait(unsigned char *result, uint64_t done, uint64_t total) noexcept {
+// A nowait-first read: its attempt read nowait_done bytes of the res the
+// call returned in all. A request that never ran, or failed before reading
+// anything, has no page-cache outcome.
+void on_post(aio2_attr_hook *h) {
+  not_applicable_unless_started(h);
+  if (h->status != AIO2_ATTR_OK || !h->nowait_first) return;
+  if (h->nowait_done < 0 || h->res < 0) {
+    h->status = AIO2_ATTR_NOT_APPLICABLE;
+    return;
+  }
+  const auto total = static_cast<uint64_t>(h->res);
   aio2_attr_cache c{};
   c.method = AIO2_CACHE_BY_NOWAIT;
   c.bytes_requested = total;  // what the call returned: clipped to the file's end
-  c.bytes_cached = std::min(done, total);
+  c.bytes_cached = std::min(static_cast<uint64_t>(h->nowait_done), total);
   c.outcome = total == 0 ? AIO2_CACHE_HIT : outcome_of(c.bytes_cached, total);
-  std::memcpy(result, &c, sizeof c);
+  put(h, c);
 }
+
+}  // namespace
 
 // For tests: use the RWF_NOWAIT method even where cachestat works.
 void cache_force_nowait_for_test(bool on) noexcept {
@@ -312,7 +271,7 @@ void cache_force_nowait_for_test(bool on) noexcept {
 }
 
 const aio2_attr_handler cache_handler = {
-    sizeof(aio2_attr_handler), AIO2_ATTR_CACHE, 0, 0, 0, sizeof(aio2_attr_cache),
-    AIO2_PATH_ALL, "cache", on_submit, before, nullptr, not_applicable_unless_started, nullptr};
+    sizeof(aio2_attr_handler), AIO2_ATTR_CACHE, AIO2_ATTR_HANDLER_NOWAIT, 0, 0,
+    sizeof(aio2_attr_cache), AIO2_PATH_ALL, "cache", on_submit, before, nullptr, on_post, nullptr};
 
 }  // namespace aio2::attr

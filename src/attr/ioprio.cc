@@ -20,7 +20,7 @@
 #include <cstring>
 
 #include "attr/builtins.h"
-#include "sys/rw_calls.h"
+#include "sys/rw_args.h"
 
 namespace aio2::attr {
 
@@ -62,13 +62,14 @@ int before(aio2_attr_hook *h) {
   std::memcpy(&p, h->payload, sizeof p);
   aio2_attr_ioprio_ret r{};
   if (h->path == AIO2_PATH_URING) {
-    // The SQE carries the priority (the io_uring path sets it when applied
-    // is 1); no thread's priority changes, so previous stays 0. Only reads
-    // and writes take one: the kernel fails any other operation whose SQE
-    // has a priority, so for those it is not applied (-EOPNOTSUPP).
+    // The request's entry carries the priority (h->ioprio); no thread's
+    // priority changes, so previous stays 0. Only reads and writes take
+    // one: the kernel fails any other operation whose entry has a
+    // priority, so for those it is not applied (-EOPNOTSUPP).
     const uint32_t nr = h->req->nr;
     r.error = sys::is_read(nr) || sys::is_write(nr) ? check_value(p.ioprio) : -EOPNOTSUPP;
     r.applied = r.error == 0;
+    if (r.applied) h->ioprio = static_cast<int32_t>(p.ioprio);
     std::memcpy(h->result, &r, sizeof r);
     return 0;
   }

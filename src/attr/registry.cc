@@ -85,9 +85,12 @@ int add(const aio2_attr_handler &h, bool builtin) noexcept {
 // ---- per-request state ------------------------------------------------------
 
 int request_attrs::prepare(const aio2_iocb &io, const unsigned char *attrs, uint32_t bytes,
-                           uint32_t path) noexcept {
+                           uint32_t path, bool nowait_first) noexcept {
   insts_.clear();
   path_ = path;
+  nowait_first_ = nowait_first;
+  nowait_done_ = -1;
+  ioprio_ = -1;
   ran_ = false;
   befores_ = 0;
   uint32_t result_words = 0;
@@ -134,6 +137,9 @@ aio2_attr_hook request_attrs::hook(size_t index, const aio2_iocb &io,
   h.res = res;
   h.worker = worker;
   h.started = index < befores_;
+  h.nowait_first = nowait_first_;
+  h.nowait_done = nowait_done_;
+  h.ioprio = -1;
   h.user = in.h->user;
   return h;
 }
@@ -154,6 +160,7 @@ bool request_attrs::before(const aio2_iocb &io, const unsigned char *attrs, uint
     aio2_attr_hook h = hook(i, io, attrs, worker, 0);
     const int rc = in.h->before(&h);
     take(in, h);
+    if (h.ioprio >= 0) ioprio_ = h.ioprio;
     if (rc == 1) {
       *res = h.res;
       ran_ = false;
@@ -185,32 +192,9 @@ void request_attrs::post(const aio2_iocb &io, const unsigned char *attrs, int64_
   }
 }
 
-void request_attrs::note_nowait(int64_t done, int64_t total) noexcept {
-  for (instance &in : insts_) {
-    if (in.id != AIO2_ATTR_CACHE || in.status != AIO2_ATTR_OK) continue;
-    if (total < 0) {  // the call failed before reading anything
-      in.status = AIO2_ATTR_NOT_APPLICABLE;
-      continue;
-    }
-    cache_from_nowait(reinterpret_cast<unsigned char *>(results_.data()) + in.result_off,
-                      static_cast<uint64_t>(done), static_cast<uint64_t>(total));
-  }
-}
-
-const unsigned char *request_attrs::payload_if_ok(uint16_t id,
-                                                  const unsigned char *attrs) const noexcept {
+bool request_attrs::wants_nowait() const noexcept {
   for (const instance &in : insts_)
-    if (in.id == id && in.status == AIO2_ATTR_OK) return attrs + in.payload_off;
-  return nullptr;
-}
-
-bool request_attrs::result_if_ok(uint16_t id, void *dst, size_t n) const noexcept {
-  for (const instance &in : insts_) {
-    if (in.id != id || in.status != AIO2_ATTR_OK) continue;
-    std::memcpy(dst, reinterpret_cast<const unsigned char *>(results_.data()) + in.result_off,
-                n < in.h->result_size ? n : in.h->result_size);
-    return true;
-  }
+    if (in.status == AIO2_ATTR_OK && (in.h->flags & AIO2_ATTR_HANDLER_NOWAIT)) return true;
   return false;
 }
 

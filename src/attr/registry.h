@@ -48,10 +48,11 @@ struct instance {
 class request_attrs {
  public:
   // Sets up from validated attribute records (`attrs`, `bytes` long) for a
-  // request that will run on `path`, then runs the on_submit hooks.
-  // Returns 0 or the -errno that refuses the request.
-  int prepare(const aio2_iocb &io, const unsigned char *attrs, uint32_t bytes,
-              uint32_t path) noexcept;
+  // request that will run on `path` (AIO2_PATH_* bits), as a nowait-first
+  // read when `nowait_first`, then runs the on_submit hooks. Returns 0 or
+  // the -errno that refuses the request.
+  int prepare(const aio2_iocb &io, const unsigned char *attrs, uint32_t bytes, uint32_t path,
+              bool nowait_first) noexcept;
   // In the executing thread, just before the call, in request order.
   // Returns false when a hook says not to run it (*res then holds the result
   // to report); the attributes after that one get no before or after.
@@ -60,7 +61,7 @@ class request_attrs {
   // Just after the call (or after before() said not to run it).
   void after(const aio2_iocb &io, const unsigned char *attrs, uint32_t worker,
              int64_t res) noexcept;
-  // When the event is written; `ran` says whether the call ran.
+  // When the event is written, with the request's result.
   void post(const aio2_iocb &io, const unsigned char *attrs, int64_t res) noexcept;
   // Bytes of attribute results in the event, and writing them.
   uint32_t result_bytes() const noexcept;
@@ -69,16 +70,17 @@ class request_attrs {
   void write_results(unsigned char *dst) const noexcept;
   bool empty() const noexcept { return insts_.empty(); }
   // The path bits that ran the request, as hooks see them from now on (a
-  // split read that finished inline reports INLINE alone).
+  // nowait-first read that finished in the submitter reports INLINE alone).
   void set_path(uint32_t path) noexcept { path_ = path; }
-  // A split read's RWF_NOWAIT attempt read `done` bytes of a call that
-  // returned `total` in all: the cache attribute's result, when it has one.
-  void note_nowait(int64_t done, int64_t total) noexcept;
-  // The payload of the first attribute `id` whose status is OK, or nullptr.
-  const unsigned char *payload_if_ok(uint16_t id, const unsigned char *attrs) const noexcept;
-  // Copies the first `n` result bytes of the first attribute `id` whose
-  // status is OK into dst; false when there is none.
-  bool result_if_ok(uint16_t id, void *dst, size_t n) const noexcept;
+  // A nowait-first read's RWF_NOWAIT attempt read `done` bytes: what later
+  // hooks see as nowait_done.
+  void set_nowait_bytes(int64_t done) noexcept { nowait_done_ = done; }
+  // Some attribute that measures a RWF_NOWAIT attempt
+  // (AIO2_ATTR_HANDLER_NOWAIT) still applies (its status is OK).
+  bool wants_nowait() const noexcept;
+  // The I/O priority a before hook asked the executor to give the call
+  // (aio2_attr_hook.ioprio), or -1.
+  int32_t run_ioprio() const noexcept { return ioprio_; }
   size_t size() const noexcept { return insts_.size(); }
 
  private:
@@ -90,6 +92,9 @@ class request_attrs {
   std::vector<instance> insts_;    // keeps its capacity across reuse
   std::vector<uint64_t> results_;  // result payloads, 8-aligned
   uint32_t path_ = 0;
+  bool nowait_first_ = false;
+  int64_t nowait_done_ = -1;
+  int32_t ioprio_ = -1;
   size_t befores_ = 0;  // instances whose before turn came (after runs for these)
   bool ran_ = false;
 };

@@ -3,7 +3,6 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -11,35 +10,11 @@
 #include <chrono>
 #include <thread>
 
-#include "exec/raw_syscall.h"
-#include "sys/syscall_table.h"
+#include "exec/run.h"
 
 namespace aio2::exec {
 
 namespace {
-
-// List helpers. Every list is guarded by its owner's mutex, held by callers.
-void fifo_push(request *&head, request *&tail, request *r) noexcept {
-  r->next = nullptr;
-  r->prev = tail;
-  if (tail) tail->next = r;
-  else head = r;
-  tail = r;
-}
-
-void list_unlink(request *&head, request *&tail, request *r) noexcept {
-  if (r->prev) r->prev->next = r->next;
-  else head = r->next;
-  if (r->next) r->next->prev = r->prev;
-  else tail = r->prev;
-  r->next = r->prev = nullptr;
-}
-
-request *fifo_pop(request *&head, request *&tail) noexcept {
-  request *r = head;
-  if (r) list_unlink(head, tail, r);
-  return r;
-}
 
 void cancel_handler(int) {}
 
@@ -60,9 +35,9 @@ int pool::install_cancel_signal() noexcept {
   return sigaction(cancel_signal(), &sa, nullptr) ? -errno : 0;
 }
 
-pool::pool(unsigned bounded_max, unsigned unbounded_max, unsigned idle_ms, complete_fn complete,
-           void *owner) noexcept
-    : idle_ms_(idle_ms), complete_(complete), owner_(owner) {
+pool::pool(unsigned bounded_max, unsigned unbounded_max, unsigned idle_ms,
+           completion_sink &sink) noexcept
+    : idle_ms_(idle_ms), sink_(sink) {
   bounded_.max = bounded_max;
   bounded_.name = "bounded";
   unbounded_.max = unbounded_max;
@@ -71,27 +46,9 @@ pool::pool(unsigned bounded_max, unsigned unbounded_max, unsigned idle_ms, compl
 
 pool::~pool() { shutdown(); }
 
-bool pool::wants_unbounded(const aio2_iocb &io, const sys::syscall_info &info) noexcept {
-  if (io.flags & AIO2_IOCB_UNBOUNDED) return true;
-  if (io.flags & AIO2_IOCB_BOUNDED) return false;
-  switch (info.blocks) {
-    case sys::blocking::forever:
-      return true;
-    case sys::blocking::fd_dependent: {
-      // Finite only when every descriptor is a regular file or a block
-      // device; pipes, sockets, ttys and the like may wait for ever. A bad
-      // descriptor makes the call fail at once, so it does not count.
-      for (int i = 0; i < 6; i++) {
-        if (!(info.fd_args & (1u << i))) continue;
-        struct stat st {};
-        if (fstat(static_cast<int>(io.args[i]), &st) != 0) continue;
-        if (!(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) return true;
-      }
-      return false;
-    }
-    default:
-      return false;
-  }
+void pool::deliver(request *r) noexcept {
+  sink_.complete(r);  // r belongs to the sink now
+  sink_.batch_done(false);
 }
 
 bool pool::spawn(worker_class *k) noexcept {
@@ -109,7 +66,7 @@ bool pool::spawn(worker_class *k) noexcept {
 // chain only as long as there is work for it, instead of a herd woken at
 // once that preempts the submitter (measured in docs/design.md).
 pool::help pool::help_needed(worker_class *k) noexcept {
-  if (k->q_head == nullptr) return help::none;
+  if (k->queued.empty()) return help::none;
   if (k->idle > k->waking) {
     k->waking++;  // this idle worker is spoken for until it runs
     return help::wake;
@@ -127,37 +84,33 @@ pool::help pool::help_needed(worker_class *k) noexcept {
 void pool::get_help(worker_class *k, help h) noexcept {
   if (h == help::wake) k->work_cv.notify_one();
   if (h != help::start || spawn(k)) return;
-  request *orphans = nullptr;
+  request_list orphans;
   {
     std::lock_guard lk(k->mu);
     k->live--;
-    if (k->live == 0) {
-      orphans = k->q_head;
-      k->q_head = k->q_tail = nullptr;
-    }
+    if (k->live == 0) orphans = k->queued.take_all();
   }
-  while (orphans) {
-    request *r = orphans;
-    orphans = r->next;
-    r->next = r->prev = nullptr;
-    r->state = req_state::finishing;
-    r->res = -EAGAIN;
-    r->event_flags = 0;
-    combine_split(r);
-    complete_(owner_, r);
+  while (request *r = orphans.pop_front()) {
+    end_unrun(r, -EAGAIN, 0);
+    deliver(r);
   }
 }
 
-void pool::enqueue(request *const *reqs, size_t n, bool unbounded) noexcept {
-  worker_class *k = unbounded ? &unbounded_ : &bounded_;
+void pool::submit(request *const *reqs, size_t n) noexcept {
+  // Runs of one class go in under one lock.
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1;
+    while (j < n && reqs[j]->plan.unbounded == reqs[i]->plan.unbounded) j++;
+    enqueue(reqs[i]->plan.unbounded ? &unbounded_ : &bounded_, reqs + i, j - i);
+    i = j;
+  }
+}
+
+void pool::enqueue(worker_class *k, request *const *reqs, size_t n) noexcept {
   help h;
   {
     std::lock_guard lk(k->mu);
-    for (size_t i = 0; i < n; i++) {
-      reqs[i]->klass = k;
-      reqs[i]->state = req_state::queued;
-      fifo_push(k->q_head, k->q_tail, reqs[i]);
-    }
+    for (size_t i = 0; i < n; i++) k->queued.push_back(reqs[i]);
     h = help_needed(k);
   }
   get_help(k, h);
@@ -176,42 +129,33 @@ void pool::worker_main(worker_class *k) noexcept {
 
   std::unique_lock lk(k->mu);
   for (;;) {
-    while (k->q_head == nullptr) {
+    while (k->queued.empty()) {
       if (k->stopping) goto out;
       k->idle++;
       const bool timed_out = k->work_cv.wait_for(lk, idle_for) == std::cv_status::timeout;
       k->idle--;
       if (k->waking) k->waking--;  // a wake-up (or its stand-in) was used
-      if (timed_out && k->q_head == nullptr) goto out;
+      if (timed_out && k->queued.empty()) goto out;
     }
-    request *r = fifo_pop(k->q_head, k->q_tail);
-    r->state = req_state::running;
+    request *r = k->queued.pop_front();
     r->worker_tid = tid;
-    fifo_push(k->run_head, k->run_tail, r);
+    k->running.push_back(r);
     const help h = help_needed(k);  // more queued: pass the work on
     lk.unlock();
     get_help(k, h);
 
-    run_request(r, worker);
+    run_here(r, worker);
 
     lk.lock();
-    list_unlink(k->run_head, k->run_tail, r);
-    r->state = req_state::finishing;
+    k->running.unlink(r);
     r->worker_tid = 0;
     lk.unlock();
-    complete_(owner_, r);  // r belongs to the owner now
+    deliver(r);
     lk.lock();
   }
 out:
   k->live--;
   k->exit_cv.notify_all();
-}
-
-void pool::complete_cancelled(request *r) noexcept {
-  r->res = -ECANCELED;
-  r->event_flags = AIO2_EVENT_CANCELED;
-  combine_split(r);  // a split read that read some bytes reports them
-  complete_(owner_, r);
 }
 
 pool::cancel_result pool::cancel(uint64_t user_data) noexcept {
@@ -220,7 +164,7 @@ pool::cancel_result pool::cancel(uint64_t user_data) noexcept {
     uint64_t generation = 0;
     {
       std::lock_guard lk(k->mu);
-      for (request *r = k->run_head; r && !running; r = r->next) {
+      for (request *r = k->running.front(); r && !running; r = request_list::next(r)) {
         if (r->io.user_data != user_data) continue;
         r->cancel_requested.store(true, std::memory_order_relaxed);
         // The worker cannot leave the running list without this mutex, so
@@ -229,16 +173,17 @@ pool::cancel_result pool::cancel(uint64_t user_data) noexcept {
         running = r;
         generation = r->generation.load(std::memory_order_relaxed);
       }
-      for (request *r = k->q_head; r && !running && !queued; r = r->next) {
+      for (request *r = k->queued.front(); r && !running && !queued;
+           r = request_list::next(r)) {
         if (r->io.user_data != user_data) continue;
-        list_unlink(k->q_head, k->q_tail, r);
-        r->state = req_state::finishing;
+        k->queued.unlink(r);
         queued = r;
       }
     }
     if (queued) {
-      complete_cancelled(queued);
-      return cancel_result::queued;
+      cancelled(queued);
+      deliver(queued);
+      return cancel_result::cancelled;
     }
     if (!running) continue;
     // The signal is lost when it lands after the worker checked
@@ -247,9 +192,9 @@ pool::cancel_result pool::cancel(uint64_t user_data) noexcept {
     for (int i = 0; i < 10; i++) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
       std::lock_guard lk(k->mu);
-      request *r = k->run_head;
+      request *r = k->running.front();
       while (r && !(r == running && r->generation.load(std::memory_order_relaxed) == generation))
-        r = r->next;
+        r = request_list::next(r);
       if (!r) break;
       syscall(SYS_tgkill, getpid(), r->worker_tid, cancel_signal());
     }
@@ -262,20 +207,16 @@ void pool::shutdown() noexcept {
   if (shut_down_) return;
   shut_down_ = true;
   for (worker_class *k : {&bounded_, &unbounded_}) {
-    request *queued;
+    request_list queued;
     {
       std::lock_guard lk(k->mu);
       k->stopping = true;
-      queued = k->q_head;
-      k->q_head = k->q_tail = nullptr;
+      queued = k->queued.take_all();
     }
     k->work_cv.notify_all();
-    while (queued) {
-      request *r = queued;
-      queued = r->next;
-      r->next = r->prev = nullptr;
-      r->state = req_state::finishing;
-      complete_cancelled(r);
+    while (request *r = queued.pop_front()) {
+      cancelled(r);
+      deliver(r);
     }
   }
   // Interrupt what runs until nothing does; calls that cannot be interrupted
@@ -284,7 +225,7 @@ void pool::shutdown() noexcept {
     bool running = false;
     for (worker_class *k : {&bounded_, &unbounded_}) {
       std::lock_guard lk(k->mu);
-      for (request *r = k->run_head; r; r = r->next) {
+      for (request *r = k->running.front(); r; r = request_list::next(r)) {
         r->cancel_requested.store(true, std::memory_order_relaxed);
         syscall(SYS_tgkill, getpid(), r->worker_tid, cancel_signal());
         running = true;

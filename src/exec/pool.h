@@ -15,11 +15,7 @@
 #include <cstdint>
 #include <mutex>
 
-#include "core/request.h"
-
-namespace aio2::sys {
-struct syscall_info;
-}
+#include "exec/executor.h"
 
 namespace aio2::exec {
 
@@ -28,10 +24,8 @@ struct worker_class {
   std::mutex mu;
   std::condition_variable work_cv;  // workers wait here for work
   std::condition_variable exit_cv;  // shutdown waits here for live == 0
-  request *q_head = nullptr;        // FIFO of queued requests; guarded by mu
-  request *q_tail = nullptr;        // guarded by mu
-  request *run_head = nullptr;      // running requests, oldest first; guarded by mu
-  request *run_tail = nullptr;      // guarded by mu
+  request_list queued;              // FIFO of requests to run; guarded by mu
+  request_list running;             // running requests, oldest first; guarded by mu
   unsigned live = 0;                // workers alive; guarded by mu
   unsigned idle = 0;                // workers waiting for work; guarded by mu
   unsigned waking = 0;              // idle workers already notified; guarded by mu
@@ -40,38 +34,30 @@ struct worker_class {
   const char *name = "";
 };
 
-class pool {
+class pool final : public executor {
  public:
-  // Called in a worker (or in the thread that cancels a queued request) once
-  // per request, after it ran or was cancelled; r->res and r->event_flags are
-  // set. The callee owns the request from then on.
-  using complete_fn = void (*)(void *owner, request *r);
-
-  pool(unsigned bounded_max, unsigned unbounded_max, unsigned idle_ms, complete_fn complete,
-       void *owner) noexcept;
-  ~pool();
+  pool(unsigned bounded_max, unsigned unbounded_max, unsigned idle_ms,
+       completion_sink &sink) noexcept;
+  ~pool() override;
   pool(const pool &) = delete;
   pool &operator=(const pool &) = delete;
 
-  // Which class should run this request: true for unbounded. Uses the
-  // request's hints, else the system-call table, else (for calls whose
-  // blocking depends on the descriptor) fstat() of the descriptor.
-  static bool wants_unbounded(const aio2_iocb &io, const sys::syscall_info &info) noexcept;
+  // Queues the requests on their classes (plan.unbounded), each class under
+  // one lock, and gets one worker on each (waking an idle one or starting
+  // one, up to the class's limit); workers that find more queued pull in
+  // the next, one at a time. Each request reaches the sink from a worker
+  // (or, cancelled while queued, from the cancelling thread), followed by
+  // sink.batch_done(false).
+  void submit(request *const *reqs, size_t n) noexcept override;
 
-  // Queues `n` requests on one class under one lock and gets one worker on
-  // them (waking an idle one or starting one, up to the class's limit);
-  // workers that find more queued pull in the next, one at a time.
-  void enqueue(request *const *reqs, size_t n, bool unbounded) noexcept;
-
-  enum class cancel_result { queued, running, not_found };
-  // Cancels an outstanding request with this user_data: a running one (the
-  // oldest first) is interrupted with the cancel signal; otherwise a queued
-  // one is removed and completed with -ECANCELED.
-  cancel_result cancel(uint64_t user_data) noexcept;
+  // A running request (the oldest first) is interrupted with the cancel
+  // signal; otherwise a queued one is removed and completed with
+  // -ECANCELED.
+  cancel_result cancel(uint64_t user_data) noexcept override;
 
   // Completes everything queued with -ECANCELED, interrupts what runs until
   // it returns, and waits for every worker to exit. Idempotent.
-  void shutdown() noexcept;
+  void shutdown() noexcept override;
 
   // Installs the no-op handler of the signal used to interrupt workers.
   // Returns 0, or -EBUSY when another handler owns that signal.
@@ -80,17 +66,18 @@ class pool {
 
  private:
   enum class help { none, wake, start };
+  void enqueue(worker_class *k, request *const *reqs, size_t n) noexcept;
   help help_needed(worker_class *k) noexcept;
   void get_help(worker_class *k, help h) noexcept;
   void worker_main(worker_class *k) noexcept;
   bool spawn(worker_class *k) noexcept;
-  void complete_cancelled(request *r) noexcept;
+  // Hands a request whose result is set to the sink, and wakes.
+  void deliver(request *r) noexcept;
 
   worker_class bounded_;
   worker_class unbounded_;
   unsigned idle_ms_;
-  complete_fn complete_;
-  void *owner_;
+  completion_sink &sink_;
   bool shut_down_ = false;
   // Numbers workers for the executor attribute. Relaxed: a counter.
   std::atomic<uint32_t> next_worker_{0};

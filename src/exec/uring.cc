@@ -7,20 +7,18 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <iterator>
 #include <thread>
 #include <vector>
 
-#include "sys/rw_calls.h"
+#include "attr/registry.h"
+#include "exec/run.h"
+#include "sys/rw_args.h"
 #include "sys/syscall_table.h"
 
 namespace aio2::exec {
 
 namespace {
-
-// The kernel clips one read or write to this many bytes (MAX_RW_COUNT); a
-// length above it is clipped the same way for io_uring's 32-bit sqe->len.
-constexpr uint64_t kMaxRw = 0x7ffff000u;
-constexpr uint64_t kMaxIov = 1024;  // UIO_MAXIOV
 
 // The SQE's user_data: the request's address with 16 bits of its slot
 // generation on top (user-space addresses fit in 47 bits on x86_64), so a
@@ -36,13 +34,9 @@ request *request_of(uint64_t tag) noexcept {
 
 void *ptr(uint64_t v) noexcept { return reinterpret_cast<void *>(v); }
 int fd_of(uint64_t v) noexcept { return static_cast<int>(v); }
-bool off_ok(uint64_t off, bool position_ok) noexcept {
-  // -1 means "the file position" to io_uring; the positioned system calls
-  // refuse any negative offset, preadv2/pwritev2 take -1 as io_uring does.
-  const auto o = static_cast<int64_t>(off);
-  return o >= 0 || (position_ok && o == -1);
-}
-unsigned clip(uint64_t len) noexcept { return static_cast<unsigned>(len < kMaxRw ? len : kMaxRw); }
+// A length above the kernel's limit is clipped as the kernel clips it, which
+// also fits io_uring's 32-bit sqe->len.
+unsigned clip(uint64_t len) noexcept { return static_cast<unsigned>(sys::clip_rw(len)); }
 
 }  // namespace
 
@@ -86,8 +80,16 @@ int uring::init(unsigned entries, int efd) noexcept {
   return 0;
 }
 
-bool uring::translate(uint32_t nr, const uint64_t *a, io_uring_sqe *sqe) const noexcept {
+bool uring::translate(uint32_t nr, const uint64_t *a, void *entry) const noexcept {
   if (!active()) return false;
+  auto *sqe = static_cast<io_uring_sqe *>(entry);
+  // -1 means "the file position" to io_uring; the positioned calls refuse
+  // any negative offset (their own -EINVAL, the call's answer), and
+  // preadv2/pwritev2 take -1 as io_uring does.
+  aio2_iocb io{};
+  io.nr = nr;
+  std::memcpy(io.args, a, sizeof io.args);
+  if (sys::bad_offset(io)) return false;
   const sys::syscall_info *info = sys::lookup(static_cast<long>(nr));
   if (info == nullptr || info->uring_op < 0 || !io_uring_opcode_supported(probe_, info->uring_op))
     return false;
@@ -98,14 +100,12 @@ bool uring::translate(uint32_t nr, const uint64_t *a, io_uring_sqe *sqe) const n
       io_uring_prep_read(sqe, fd_of(a[0]), ptr(a[1]), clip(a[2]), static_cast<uint64_t>(-1));
       return true;
     case SYS_pread64:
-      if (!off_ok(a[3], false)) return false;
       io_uring_prep_read(sqe, fd_of(a[0]), ptr(a[1]), clip(a[2]), a[3]);
       return true;
     case SYS_write:
       io_uring_prep_write(sqe, fd_of(a[0]), ptr(a[1]), clip(a[2]), static_cast<uint64_t>(-1));
       return true;
     case SYS_pwrite64:
-      if (!off_ok(a[3], false)) return false;
       io_uring_prep_write(sqe, fd_of(a[0]), ptr(a[1]), clip(a[2]), a[3]);
       return true;
     case SYS_readv:
@@ -114,14 +114,13 @@ bool uring::translate(uint32_t nr, const uint64_t *a, io_uring_sqe *sqe) const n
     case SYS_pwritev:
     case SYS_preadv2:
     case SYS_pwritev2: {
-      const bool v2 = nr == SYS_preadv2 || nr == SYS_pwritev2;
-      const bool at_pos = nr == SYS_readv || nr == SYS_writev;
-      if (a[2] > kMaxIov) return false;
-      const uint64_t off = at_pos ? static_cast<uint64_t>(-1) : a[3];
-      if (!at_pos && !off_ok(off, v2)) return false;
+      const bool v2 = sys::is_v2(nr);
+      if (a[2] > sys::kMaxIov) return false;
+      const uint64_t off =
+          sys::where(io) == sys::rw_at::position ? static_cast<uint64_t>(-1) : a[3];
       const auto *iov = static_cast<const iovec *>(ptr(a[1]));
       const auto cnt = static_cast<unsigned>(a[2]);
-      const bool rd = sys::is_vector_read(nr);
+      const bool rd = sys::is_read(nr);
       if (rd) io_uring_prep_readv(sqe, fd_of(a[0]), iov, cnt, off);
       else io_uring_prep_writev(sqe, fd_of(a[0]), iov, cnt, off);
       // The call refuses unknown high bits itself; io_uring without IOPOLL
@@ -157,10 +156,6 @@ bool uring::translate(uint32_t nr, const uint64_t *a, io_uring_sqe *sqe) const n
     case SYS_open:
       io_uring_prep_openat(sqe, cwd, static_cast<const char *>(ptr(a[0])),
                            static_cast<int>(a[1]), static_cast<mode_t>(a[2]));
-      return true;
-    case SYS_creat:
-      io_uring_prep_openat(sqe, cwd, static_cast<const char *>(ptr(a[0])),
-                           O_CREAT | O_WRONLY | O_TRUNC, static_cast<mode_t>(a[1]));
       return true;
     case SYS_openat:
       io_uring_prep_openat(sqe, fd_of(a[0]), static_cast<const char *>(ptr(a[1])),
@@ -235,17 +230,9 @@ bool uring::translate(uint32_t nr, const uint64_t *a, io_uring_sqe *sqe) const n
       io_uring_prep_connect(sqe, fd_of(a[0]), static_cast<const sockaddr *>(ptr(a[1])),
                             static_cast<socklen_t>(a[2]));
       return true;
-    case SYS_sendto:  // io_uring's send has no destination address
-      if (a[4] != 0 || a[2] > UINT32_MAX) return false;
-      io_uring_prep_send(sqe, fd_of(a[0]), ptr(a[1]), a[2], static_cast<int>(a[3]));
-      return true;
-    case SYS_recvfrom:  // nor does its recv return the source address
+    case SYS_recvfrom:  // io_uring's recv does not return the source address
       if (a[4] != 0 || a[5] != 0 || a[2] > UINT32_MAX) return false;
       io_uring_prep_recv(sqe, fd_of(a[0]), ptr(a[1]), a[2], static_cast<int>(a[3]));
-      return true;
-    case SYS_sendmsg:
-      io_uring_prep_sendmsg(sqe, fd_of(a[0]), static_cast<const msghdr *>(ptr(a[1])),
-                            static_cast<unsigned>(a[2]));
       return true;
     case SYS_recvmsg:
       io_uring_prep_recvmsg(sqe, fd_of(a[0]), static_cast<msghdr *>(ptr(a[1])),
@@ -299,11 +286,37 @@ bool uring::translate(uint32_t nr, const uint64_t *a, io_uring_sqe *sqe) const n
 }
 
 void uring::submit(request *const *reqs, size_t n) noexcept {
-  if (n == 0) return;
-  link(reqs, n);
-  // Counted before the kernel can complete any of them (harvest subtracts).
-  inflight_.fetch_add(n, std::memory_order_seq_cst);
-  queue(reqs, n);
+  request *go[64];
+  size_t ngo = 0;
+  bool done_here = false;
+  const auto flush = [&] {
+    if (ngo == 0) return;
+    link(go, ngo);
+    // Counted before the kernel can complete any of them (harvest subtracts).
+    inflight_.fetch_add(ngo, std::memory_order_seq_cst);
+    queue(go, ngo);
+    ngo = 0;
+  };
+  for (size_t i = 0; i < n; i++) {
+    request *r = reqs[i];
+    auto *sqe = reinterpret_cast<io_uring_sqe *>(r->sqe);
+    if (!begin(r, 0)) {  // a hook completed it (a deadline passed, say)
+      sink_.complete(r);
+      done_here = true;
+      continue;
+    }
+    if (const int32_t prio = r->attrs.run_ioprio(); prio >= 0)
+      sqe->ioprio = static_cast<uint16_t>(prio);
+    // A nowait-first read made here: RWF_NOWAIT first, the rest again
+    // (harvest), while an attribute that measures it still applies.
+    if (r->plan.attempt == attempt::executor && !r->attrs.wants_nowait())
+      r->plan.attempt = attempt::none;
+    if (r->plan.attempt == attempt::executor) sqe->rw_flags |= RWF_NOWAIT;
+    go[ngo++] = r;
+    if (ngo == std::size(go)) flush();
+  }
+  flush();
+  if (done_here) sink_.batch_done(false);
 }
 
 void uring::link(request *const *reqs, size_t n) noexcept {
@@ -312,15 +325,7 @@ void uring::link(request *const *reqs, size_t n) noexcept {
   // orders the hand-over through the kernel (which ThreadSanitizer cannot
   // see).
   std::lock_guard lk(list_mu_);
-  for (size_t i = 0; i < n; i++) {
-    request *r = reqs[i];
-    r->state = req_state::running;
-    r->next = nullptr;
-    r->prev = tail_;
-    if (tail_) tail_->next = r;
-    else head_ = r;
-    tail_ = r;
-  }
+  for (size_t i = 0; i < n; i++) inflight_list_.push_back(reqs[i]);
 }
 
 // Copies the requests' SQEs in and hands them to the kernel, under sq_mu_
@@ -404,41 +409,34 @@ size_t uring::harvest(bool wait) noexcept {
       io_uring_cq_advance(&ring_, k);
       {
         std::lock_guard ll(list_mu_);  // pairs with link (see there)
-        for (size_t i = 0; i < m; i++) {
-          request *r = done[i];
-          if (r->prev) r->prev->next = r->next;
-          else head_ = r->next;
-          if (r->next) r->next->prev = r->prev;
-          else tail_ = r->prev;
-          r->next = r->prev = nullptr;
-          r->state = req_state::finishing;
-        }
+        for (size_t i = 0; i < m; i++) inflight_list_.unlink(done[i]);
       }
       // These completions were all seen now: timing's finished and posted
       // stamps share one clock reading (its documented meaning on io_uring).
       const attr::one_clock_read seen_now;
       for (size_t i = 0; i < m; i++) {
         request *r = done[i];
-        // A cache probe (RWF_NOWAIT) that did not read everything: read the
-        // rest, or all of it, again without RWF_NOWAIT. A cancelled request
-        // is not retried.
-        if (r->probe) {
-          r->probe = false;
+        // A nowait-first read's attempt: read the rest (or all of it,
+        // after an error) again without RWF_NOWAIT, unless it was
+        // cancelled.
+        if (r->plan.attempt == attempt::executor && !r->nowait.attempted()) {
           auto *sqe = reinterpret_cast<io_uring_sqe *>(r->sqe);
-          const uint16_t prio = sqe->ioprio;  // the ioprio attribute's, kept
-          if (continue_read(r, res[i]) && res[i] != -ECANCELED &&
+          const uint16_t prio = sqe->ioprio;  // the hooks' priority, kept
+          if (r->nowait.attempted(r->io, res[i]) && res[i] != -ECANCELED &&
               !r->cancel_requested.load(std::memory_order_relaxed) &&
-              translate(r->io.nr, r->cont_args, sqe)) {
+              translate(r->io.nr, r->nowait.rest_args(), sqe)) {
             sqe->ioprio = prio;
             again[na++] = r;
             continue;
           }
-          if (r->split_done >= 0 && res[i] >= 0) res[i] = 0;  // combined: split_done + 0
+          // Finished by the attempt, or no rest will run: the attempt's
+          // bytes (0 here adds nothing), or its error.
+          if (res[i] >= 0) res[i] = 0;
         }
-        end_call(r, res[i], 0);
+        finish(r, res[i], 0);
         if (r->res == -ECANCELED && r->cancel_requested.load(std::memory_order_relaxed))
           r->event_flags |= AIO2_EVENT_CANCELED;
-        complete_(owner_, r);
+        sink_.complete(r);
       }
       // Retries stay counted; the others are done. After the events are
       // posted: a reaper that sees the count drop finds them (seq_cst, see
@@ -451,7 +449,7 @@ size_t uring::harvest(bool wait) noexcept {
       queue(again, na);
     }
     total += m;
-    if (m) posted_(owner_);
+    if (m) sink_.batch_done(true);
   }
   return total;
 }
@@ -461,7 +459,7 @@ uring::cancel_result uring::cancel(uint64_t user_data) noexcept {
   uint64_t tag = 0;
   {
     std::lock_guard lk(list_mu_);
-    for (request *r = head_; r; r = r->next) {
+    for (request *r = inflight_list_.front(); r; r = request_list::next(r)) {
       if (r->io.user_data != user_data) continue;
       r->cancel_requested.store(true, std::memory_order_relaxed);
       tag = tag_of(r);
@@ -477,10 +475,12 @@ uring::cancel_result uring::cancel(uint64_t user_data) noexcept {
   reg.timeout.tv_sec = 0;
   reg.timeout.tv_nsec = 0;
   const int rc = io_uring_register_sync_cancel(&ring_, &reg);
-  if (rc == 0) return cancel_result::cancelled;
-  if (rc == -ENOENT) return cancel_result::not_found;  // it completed meanwhile
-  if (rc == -EINVAL) queue_cancel(tag, 0);  // before Linux 6.0: ask asynchronously
-  return cancel_result::running;
+  cancel_result out = cancel_result::running;
+  if (rc == 0) out = cancel_result::cancelled;
+  else if (rc == -ENOENT) out = cancel_result::not_found;  // it completed meanwhile
+  else if (rc == -EINVAL) queue_cancel(tag, 0);  // before Linux 6.0: ask asynchronously
+  harvest(false);  // the cancelled request's completion is posted by now
+  return out;
 }
 
 void uring::shutdown() noexcept {
@@ -499,7 +499,7 @@ void uring::shutdown() noexcept {
     std::vector<uint64_t> tags;
     {
       std::lock_guard lk(list_mu_);
-      for (request *r = head_; r; r = r->next) {
+      for (request *r = inflight_list_.front(); r; r = request_list::next(r)) {
         r->cancel_requested.store(true, std::memory_order_relaxed);
         try {
           tags.push_back(tag_of(r));

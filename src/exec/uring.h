@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-// The io_uring path: one io_uring instance per context (liburing), for the
-// system calls io_uring implements natively. Requests are translated to
-// SQEs at submit (translate), queued under one submission lock in batches,
-// and their CQEs are harvested by whichever thread gets there first: the
-// submitter right after it submits (cached reads complete inside
-// io_uring_enter), a reaper in aio2_getevents, or the one reaper that waits
-// on the ring's descriptor. docs/design.md ("The io_uring path") says why.
+// The io_uring executor: one io_uring instance per context (liburing), for
+// the system calls io_uring implements with the call's meaning. Requests
+// are translated to submission entries by the router (translate), queued
+// under one submission lock in batches, and their completions are
+// harvested by whichever thread gets there first: the submitter right after
+// it submits (cached reads complete inside io_uring_enter), a reaper in
+// aio2_getevents, or the one reaper that waits on the ring's descriptor
+// (core/waiter). docs/design.md ("The io_uring path") says why.
 #pragma once
 
 #include <liburing.h>
@@ -15,20 +16,14 @@
 #include <cstdint>
 #include <mutex>
 
-#include "core/request.h"
+#include "exec/executor.h"
 
 namespace aio2::exec {
 
-class uring {
+class uring final : public collected_executor {
  public:
-  // Called for each harvested request with r->res set; the callee owns it.
-  using complete_fn = void (*)(void *owner, request *r);
-  // Called after each batch of completions is posted (wake reapers).
-  using posted_fn = void (*)(void *owner);
-
-  uring(complete_fn complete, posted_fn posted, void *owner) noexcept
-      : complete_(complete), posted_(posted), owner_(owner) {}
-  ~uring();
+  explicit uring(completion_sink &sink) noexcept : sink_(sink) {}
+  ~uring() override;
   uring(const uring &) = delete;
   uring &operator=(const uring &) = delete;
 
@@ -39,40 +34,42 @@ class uring {
   int init(unsigned entries, int efd) noexcept;
   bool active() const noexcept { return entries_ != 0; }
   unsigned entries() const noexcept { return entries_; }
-  int fd() const noexcept { return ring_.ring_fd; }
 
   // Translates system call `nr` with `args` (a request's, or those of the
-  // rest of a partly done read) into `sqe` when this kernel implements the
-  // call on io_uring with the same meaning.
-  // Returns false when it does not (no opcode, not supported here, or
-  // arguments io_uring would read differently): the pool runs it then.
-  bool translate(uint32_t nr, const uint64_t *args, io_uring_sqe *sqe) const noexcept;
+  // rest of a nowait-first read) into `sqe` (an io_uring_sqe) when this
+  // kernel implements the call on io_uring with the same meaning. Returns
+  // false when it does not (no opcode, not supported here, or arguments
+  // io_uring would read differently).
+  bool translate(uint32_t nr, const uint64_t *args, void *sqe) const noexcept;
+  // translate() for the router (router_env::uring_translate).
+  static bool translate_for(const void *self, uint32_t nr, const uint64_t *args,
+                            void *sqe) noexcept {
+    return static_cast<const uring *>(self)->translate(nr, args, sqe);
+  }
 
-  // Queues `n` requests whose r->sqe is ready, and submits them. A request
-  // io_uring refuses at submission completes with that error.
-  void submit(request *const *reqs, size_t n) noexcept;
+  // Takes requests whose r->sqe is translated: runs their before hooks, gives
+  // each entry the priority the hooks asked for and, for a nowait-first
+  // read made here, RWF_NOWAIT; then submits. A request io_uring refuses at
+  // submission completes with that error.
+  void submit(request *const *reqs, size_t n) noexcept override;
 
-  // Harvests what has completed, calling complete for each request and
-  // posted after each batch; returns how many. `wait`: may block for the
-  // harvest lock; otherwise it gives up when another thread is harvesting.
-  // Never called with sq_mu_ held. Cache-probe retries are resubmitted by
-  // the harvesting thread (so they belong to it, for the kernel).
-  size_t harvest(bool wait) noexcept;
-  // Requests queued and not yet harvested. Seq_cst: pairs with the reapers'
-  // sleepers bits (context::getevents, Dekker-style), so that a reaper
-  // going to sleep either sees requests in flight or is woken.
-  uint64_t inflight() const noexcept { return inflight_.load(std::memory_order_seq_cst); }
-  // True when completions are waiting in the completion queue.
-  bool ready() const noexcept;
+  // Harvests what has completed, handing each request to the sink and
+  // calling sink.batch_done(true) after each batch; returns how many.
+  // Never called with sq_mu_ held. The rest of a nowait-first read is
+  // resubmitted by the harvesting thread (so it belongs to it, for the
+  // kernel).
+  size_t harvest(bool wait) noexcept override;
+  uint64_t inflight() const noexcept override { return inflight_.load(std::memory_order_seq_cst); }
+  bool ready() const noexcept override;
+  int fd() const noexcept override { return ring_.ring_fd; }
 
-  enum class cancel_result { cancelled, running, not_found };
   // Cancels the oldest in-flight request with this user_data, without
   // waiting: `cancelled` when it had not started (its completion, with
-  // -ECANCELED, is in the completion queue), `running` when it was
+  // -ECANCELED, is harvested before this returns), `running` when it was
   // interrupted or cannot be.
-  cancel_result cancel(uint64_t user_data) noexcept;
+  cancel_result cancel(uint64_t user_data) noexcept override;
   // Cancels everything in flight and harvests until nothing is. Idempotent.
-  void shutdown() noexcept;
+  void shutdown() noexcept override;
 
  private:
   void link(request *const *reqs, size_t n) noexcept;
@@ -82,18 +79,18 @@ class uring {
   io_uring ring_{};
   io_uring_probe *probe_ = nullptr;
   unsigned entries_ = 0;
-  complete_fn complete_;
-  posted_fn posted_;
-  void *owner_;
+  completion_sink &sink_;
   bool shut_down_ = false;
 
   std::mutex sq_mu_;  // the submission queue, and io_uring_submit
   std::mutex cq_mu_;  // the completion queue (harvest)
-  // In-flight requests, for cancel: a list guarded by list_mu_ (taken once
-  // per submitted batch and once per harvested batch).
+  // In-flight requests, for cancel; taken once per submitted batch and once
+  // per harvested batch.
   std::mutex list_mu_;
-  request *head_ = nullptr;  // guarded by list_mu_
-  request *tail_ = nullptr;  // guarded by list_mu_
+  request_list inflight_list_;  // guarded by list_mu_
+  // Requests taken and not yet harvested (a nowait-first read's rest stays
+  // counted). Raised before the kernel sees them, lowered after their
+  // events are posted; seq_cst (see inflight()).
   std::atomic<uint64_t> inflight_{0};
 };
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// What aio2 needs to know about a descriptor to route a read or to say
-// whether the cache attribute applies: its open flags and whether it is a
-// regular file. fcntl(F_GETFL) every time (one cheap system call); fstat
+// What aio2 needs to know about a descriptor, asked in one place: its open
+// flags and its kind. The router decides with it where a call runs (and
+// which pool workers take it), and the cache attribute whether it applies. fcntl(F_GETFL) every time (one cheap system call); fstat
 // only when the flags differ from what this process last saw on that
 // descriptor number, so a busy read loop makes one system call here, not two.
 //
@@ -19,19 +19,31 @@ namespace aio2::sys {
 struct fd_facts {
   int flags;          // fcntl(F_GETFL)
   bool regular;       // S_ISREG
-  bool positionable;  // S_ISREG or S_ISBLK: pread/pwrite take its offset
+  // S_ISREG or S_ISBLK: pread/pwrite take its offset, and calls on it
+  // finish (everything else may wait for ever: pipes, sockets, ttys...).
+  bool positionable;
 };
 
 // Returns 0 and fills *out, or -errno (EBADF for a closed descriptor).
 int get_fd_facts(int fd, fd_facts *out) noexcept;
 
+// A source of descriptor facts: get() returns 0 and fills *out, or -errno.
+// The router takes one, so that its tests can answer with made-up facts.
+class fd_lookup {
+ public:
+  virtual int get(int fd, fd_facts *out) noexcept = 0;
+
+ protected:
+  ~fd_lookup() = default;
+};
+
 // The facts of the few descriptors one aio2_submit call names, asked once
 // each: a batch of 32 reads of one file costs one fcntl, not 32. (Another
 // thread closing and reopening a descriptor in the middle of a submit that
 // uses it races with the submit either way.)
-class fd_memo {
+class fd_memo final : public fd_lookup {
  public:
-  int get(int fd, fd_facts *out) noexcept;
+  int get(int fd, fd_facts *out) noexcept override;
 
  private:
   static constexpr unsigned kSize = 4;

@@ -225,10 +225,9 @@ constexpr entry k_entries[] = {
     ALLOW(accept, fds(0), forever, IORING_OP_ACCEPT),
 #endif
 #ifdef __NR_sendto
-    // SEND: fd, addr=buf, len (capped at INT_MAX, as the call caps it), msg_flags=flags; a non-NULL
-    // dest_addr goes in addr2 with addr_len=addrlen, which only newer kernels accept (else SENDMSG
-    // with a msghdr built from the arguments, or a worker). Forever: sockets only
-    ALLOW(sendto, fds(0), forever, IORING_OP_SEND),
+    // Not on io_uring: a blocking stream socket takes a send whole from the call and only what
+    // fits from io_uring, and an O_NONBLOCK one runs inline. Forever: sockets only
+    ALLOW(sendto, fds(0), forever, -1),
 #endif
 #ifdef __NR_recvfrom
     // RECV: fd, addr=buf, len (capped at INT_MAX), msg_flags=flags; only when src_addr is NULL, as
@@ -237,8 +236,8 @@ constexpr entry k_entries[] = {
     ALLOW(recvfrom, fds(0), forever, IORING_OP_RECV),
 #endif
 #ifdef __NR_sendmsg
-    // SENDMSG: fd, addr=msg, msg_flags=flags
-    ALLOW(sendmsg, fds(0), forever, IORING_OP_SENDMSG),
+    // Not on io_uring, as sendto
+    ALLOW(sendmsg, fds(0), forever, -1),
 #endif
 #ifdef __NR_recvmsg
     // RECVMSG: fd, addr=msg, msg_flags=flags
@@ -374,9 +373,10 @@ constexpr entry k_entries[] = {
     ALLOW(rmdir, fds(), finite, IORING_OP_UNLINKAT),
 #endif
 #ifdef __NR_creat
-    // OPENAT: fd=AT_FDCWD, addr=path, open_flags=O_CREAT|O_WRONLY|O_TRUNC, len=mode. Finite, though
-    // creat of an existing FIFO waits for a reader: see docs/syscalls.md
-    ALLOW(creat, fds(), finite, IORING_OP_OPENAT),
+    // Not on io_uring: its flags (O_CREAT|O_WRONLY|O_TRUNC) could wait for a reader on an
+    // existing FIFO, where io_uring's open does not wait. Finite, though that wait is not: see
+    // docs/syscalls.md
+    ALLOW(creat, fds(), finite, -1),
 #endif
 #ifdef __NR_link
     // LINKAT: fd=AT_FDCWD, addr=oldpath, len=AT_FDCWD, addr2=newpath, hardlink_flags=0

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-namespace aio2::exec {
+namespace aio2::sys {
 
 inline int64_t raw_syscall(long nr, const uint64_t a[6]) noexcept {
   // Read the arguments first: register variables are only guaranteed to
@@ -41,4 +41,4 @@ inline int64_t raw_syscall(long nr, const uint64_t a[6]) noexcept {
 #endif
 }
 
-}  // namespace aio2::exec
+}  // namespace aio2::sys

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+#include "core/event_ring_queue.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace aio2 {
+
+namespace {
+
+unsigned count_events(const unsigned char *p, size_t bytes) noexcept {
+  unsigned n = 0;
+  for (size_t off = 0; off < bytes; n++) {
+    aio2_ring_rec h;
+    std::memcpy(&h, p + off, sizeof h);
+    off += h.len;
+  }
+  return n;
+}
+
+}  // namespace
+
+event_ring_queue::~event_ring_queue() {
+  if (ring_) aio2_ring_unmap(ring_);
+}
+
+int event_ring_queue::create(uint64_t ring_bytes) noexcept {
+  // Many threads post (producers) and any number of threads reap.
+  return aio2_ring_new(ring_bytes, 0, 0, &ring_);
+}
+
+void event_ring_queue::set_need_getevents(bool on) noexcept {
+  if (on) aio2_ring_owner_flags_set(ring_, AIO2_RING_NEED_GETEVENTS);
+  else aio2_ring_owner_flags_clear(ring_, AIO2_RING_NEED_GETEVENTS);
+}
+
+bool event_ring_queue::push_to_ring(const exec::request *r) noexcept {
+  const auto len = static_cast<uint32_t>(r->event.size());
+  aio2_ring_rec *rec = nullptr;
+  if (aio2_ring_reserve(ring_, len, &rec) != 0) return false;  // full, or larger than a record
+  aio2_ring_write(ring_, rec, 0, r->event.data() + AIO2_RING_REC_HDR, len - AIO2_RING_REC_HDR);
+  aio2_ring_commit(ring_, rec, r->event_flags);
+  return true;
+}
+
+bool event_ring_queue::store(exec::request *r) noexcept {
+  const uint32_t len = static_cast<uint32_t>(sizeof(aio2_event)) + r->attrs.result_bytes();
+  r->event.resize(len);  // no allocation once the slot has held an event this large
+  encode_event(r->event.data(), r->io.user_data, r->res, r->event_flags, r->attrs);
+  // While older events wait on the overflow list, newer ones queue behind
+  // them, so reapers see completions in posting order.
+  if (ovf_count_.load(std::memory_order_acquire) == 0 && push_to_ring(r)) return true;
+  std::lock_guard lk(ovf_mu_);
+  overflow_.push_back(r);
+  ovf_count_.fetch_add(1, std::memory_order_release);
+  aio2_ring_owner_flags_set(ring_, AIO2_RING_OVERFLOW);
+  return false;
+}
+
+int event_ring_queue::drain(unsigned char *buf, size_t bytes, size_t &got, unsigned &events,
+                            uint32_t *need) noexcept {
+  for (;;) {
+    const int64_t n = aio2_ring_reap(ring_, buf + got, bytes - got, 0);
+    if (n == 0) break;
+    if (n == -ENOBUFS) {
+      *need = aio2_ring_next_len(ring_);
+      return -ENOBUFS;
+    }
+    if (n < 0) return static_cast<int>(n);
+    events += count_events(buf + got, static_cast<size_t>(n));
+    got += static_cast<size_t>(n);
+  }
+  if (ovf_count_.load(std::memory_order_acquire) == 0) return 0;
+  std::lock_guard lk(ovf_mu_);
+  while (exec::request *r = overflow_.front()) {
+    const size_t len = r->event.size();
+    if (len > bytes - got) {
+      *need = static_cast<uint32_t>(len);
+      return -ENOBUFS;
+    }
+    std::memcpy(buf + got, r->event.data(), len);
+    got += len;
+    events++;
+    overflow_.unlink(r);
+    ovf_count_.fetch_sub(1, std::memory_order_release);
+    release(r);
+  }
+  aio2_ring_owner_flags_clear(ring_, AIO2_RING_OVERFLOW);
+  return 0;
+}
+
+ssize_t event_ring_queue::getevents(unsigned min_events, void *buf, size_t bytes,
+                                    const struct timespec *timeout) noexcept {
+  if (buf == nullptr || (reinterpret_cast<uintptr_t>(buf) & 7u)) return -EINVAL;
+  auto *out = static_cast<unsigned char *>(buf);
+  size_t got = 0;
+  unsigned events = 0;
+  const long rc = wait_for(
+      timeout,
+      [&]() -> long {
+        uint32_t need = 0;
+        const int err = drain(out, bytes, got, events, &need);
+        if (err == -ENOBUFS) {
+          if (got) return 1;
+          if (bytes >= sizeof need) std::memcpy(out, &need, sizeof need);
+          return -EINVAL;
+        }
+        if (err < 0) return got ? 1 : err;
+        return events >= min_events ? 1 : 0;
+      },
+      [&] { return got != 0; });
+  if (rc < 0) return rc;
+  return static_cast<ssize_t>(got);
+}
+
+}  // namespace aio2

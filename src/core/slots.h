@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: MIT
+// Request slots: allocated in chunks that live as long as the context, and
+// reused through a free list, so that steady-state submission allocates
+// nothing. A slot taken is the caller's until it is put back.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "exec/request.h"
+
+namespace aio2 {
+
+class slots {
+ public:
+  // Takes up to `n` free slots into `out` (allocating chunks as needed,
+  // under one lock); returns how many (fewer only when memory ran out).
+  size_t take(exec::request **out, size_t n) noexcept;
+  // Gives a slot back.
+  void put(exec::request *r) noexcept;
+
+ private:
+  static constexpr size_t kChunk = 64;  // slots allocated at a time
+  std::mutex mu_;
+  std::vector<std::unique_ptr<exec::request[]>> chunks_;  // guarded by mu_
+  exec::request_list free_;                               // guarded by mu_
+};
+
+}  // namespace aio2

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+// The executor interface. An executor runs requests on one path: in the
+// submitting thread (exec/inline), on io_uring (exec/uring) or on the
+// worker pool (exec/pool). It takes a batch of requests the router planned
+// for it, runs each between its attribute hooks (exec/run), and hands each
+// finished request to a completion_sink, which is the only way anything in
+// exec/ reaches the context: requests flow one way, from the router through
+// an executor into the completion queue.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "exec/request.h"
+
+namespace aio2::exec {
+
+// Where finished requests go (core's completion queue implements it).
+class completion_sink {
+ public:
+  // The request's call is over: r->res and r->event_flags are final. The
+  // sink owns r from now on. Called from any thread, concurrently.
+  virtual void complete(request *r) noexcept = 0;
+  // The calls to complete() of one batch are over: wake reapers once.
+  // `eventfd_signalled`: the kernel already signalled the context's eventfd
+  // for each of them (io_uring's registered eventfd).
+  virtual void batch_done(bool eventfd_signalled) noexcept = 0;
+
+ protected:
+  ~completion_sink() = default;
+};
+
+class executor {
+ public:
+  enum class cancel_result {
+    cancelled,  // it had not started: it completes with -ECANCELED
+    running,    // it runs: interrupted where possible, its result will say
+    not_found,  // no request with this user_data is here
+  };
+
+  virtual ~executor() = default;
+  // Takes `n` requests planned for this executor (their attribute state
+  // prepared); each will reach the sink exactly once.
+  virtual void submit(request *const *reqs, size_t n) noexcept = 0;
+  // Cancels the oldest request here with this user_data.
+  virtual cancel_result cancel(uint64_t user_data) noexcept = 0;
+  // Completes what is queued with -ECANCELED, interrupts what runs, and
+  // returns when every request it took has reached the sink. Idempotent.
+  virtual void shutdown() noexcept = 0;
+};
+
+// An executor whose completions wait in a kernel queue until some thread
+// collects them (io_uring's completion queue). Reapers that find no event
+// collect them; one of them at a time sleeps on fd().
+class collected_executor : public executor {
+ public:
+  // Collects what has completed and hands it to the sink; returns how many.
+  // `wait`: may block for the collection lock; otherwise gives up when
+  // another thread collects.
+  virtual size_t harvest(bool wait) noexcept = 0;
+  // Requests taken and not yet collected. Seq_cst: pairs with a sleeping
+  // reaper's announcement (core/waiter.h), so that a reaper going to sleep
+  // either sees requests in flight or is woken.
+  virtual uint64_t inflight() const noexcept = 0;
+  // Completions wait to be collected.
+  virtual bool ready() const noexcept = 0;
+  // Becomes readable when completions wait.
+  virtual int fd() const noexcept = 0;
+};
+
+}  // namespace aio2::exec

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT
+#include "exec/run.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "sys/raw_syscall.h"
+#include "sys/rw_args.h"
+
+namespace aio2::exec {
+
+bool nowait_first::attempted(const aio2_iocb &io, int64_t n) noexcept {
+  const uint64_t *a = io.args;
+  std::memcpy(rest_args_, a, sizeof rest_args_);
+  rest_pending_ = true;
+  if (n < 0) {  // the whole call again gives the authoritative answer
+    done_ = 0;
+    return true;
+  }
+  done_ = n;
+  const auto done = static_cast<uint64_t>(n);
+  const bool at_offset = sys::where(io) == sys::rw_at::offset;
+  if (n == 0) {
+    rest_pending_ = false;
+    return false;
+  }
+  if (!sys::is_vectored(io.nr)) {
+    if (done >= a[2]) {
+      rest_pending_ = false;
+      return false;
+    }
+    rest_args_[1] = a[1] + done;
+    rest_args_[2] = a[2] - done;
+    if (at_offset) rest_args_[3] = a[3] + done;
+    return true;
+  }
+  // The iovecs are readable: the kernel has just read them.
+  const auto *iov = reinterpret_cast<const iovec *>(a[1]);
+  uint64_t want = 0;
+  for (uint64_t i = 0; i < a[2]; i++) want += iov[i].iov_len;
+  if (done >= want) {
+    rest_pending_ = false;
+    return false;
+  }
+  try {
+    rest_iov_.clear();
+    uint64_t skip = done;
+    for (uint64_t i = 0; i < a[2]; i++) {
+      iovec v = iov[i];
+      if (skip >= v.iov_len) {
+        skip -= v.iov_len;
+        continue;
+      }
+      v.iov_base = static_cast<char *>(v.iov_base) + skip;
+      v.iov_len -= skip;
+      skip = 0;
+      rest_iov_.push_back(v);
+    }
+  } catch (...) {
+    rest_pending_ = false;  // no memory for the rest: a short read, as the call may give
+    return false;
+  }
+  rest_args_[1] = reinterpret_cast<uint64_t>(rest_iov_.data());
+  rest_args_[2] = rest_iov_.size();
+  if (at_offset) rest_args_[3] = a[3] + done;
+  return true;
+}
+
+int64_t nowait_first::combine(int64_t rest_res, uint32_t *event_flags) noexcept {
+  if (done_ < 0 || combined_) return rest_res;
+  combined_ = true;
+  const bool pending = rest_pending_;
+  rest_pending_ = false;
+  if (!pending) return done_;  // the attempt read everything there was
+  if (rest_res < 0 && done_ > 0) {
+    *event_flags &= ~AIO2_EVENT_CANCELED;
+    return done_;
+  }
+  return rest_res < 0 ? rest_res : done_ + rest_res;
+}
+
+namespace {
+
+// The attribute hooks learn what a nowait-first attempt read.
+void tell_attrs(request *r) noexcept {
+  if (r->nowait.attempted()) r->attrs.set_nowait_bytes(r->nowait.attempt_bytes());
+}
+
+}  // namespace
+
+bool begin(request *r, uint32_t worker) noexcept {
+  if (r->attrs.empty()) return true;
+  int64_t res = 0;
+  if (r->attrs.before(r->io, r->attr_bytes.data(), worker, &res)) return true;
+  finish(r, res, worker);
+  return false;
+}
+
+void finish(request *r, int64_t res, uint32_t worker) noexcept {
+  r->event_flags = 0;
+  r->res = r->nowait.combine(res, &r->event_flags);
+  tell_attrs(r);
+  if (!r->attrs.empty()) r->attrs.after(r->io, r->attr_bytes.data(), worker, r->res);
+}
+
+void end_unrun(request *r, int64_t res, uint32_t event_flags) noexcept {
+  r->event_flags = event_flags;
+  r->res = r->nowait.combine(res, &r->event_flags);
+  tell_attrs(r);
+}
+
+void run_here(request *r, uint32_t worker) noexcept {
+  if (r->cancel_requested.load(std::memory_order_relaxed)) {
+    cancelled(r);
+    return;
+  }
+  const long nr = static_cast<long>(r->io.nr);
+  if (r->nowait.rest_pending()) {  // the rest of a nowait-first read; before hooks ran
+    finish(r, sys::raw_syscall(nr, r->nowait.rest_args()), worker);
+    return;
+  }
+  if (begin(r, worker)) finish(r, sys::raw_syscall(nr, r->io.args), worker);
+}
+
+bool attempt_here(request *r) noexcept {
+  if (!begin(r, 0)) {
+    r->attrs.set_path(AIO2_PATH_INLINE);
+    return true;
+  }
+  // Nowait-first reads are reads at an offset (the router's rule): args[3].
+  if (!r->nowait.attempted(r->io, sys::read_nowait(r->io, r->io.args[3]))) {
+    r->attrs.set_path(AIO2_PATH_INLINE);
+    finish(r, 0, 0);  // the attempt's bytes are the result
+    return true;
+  }
+  return false;
+}
+
+}  // namespace aio2::exec
