@@ -203,10 +203,9 @@ class event_view {
 };
 
 // event_range - the events in a buffer filled by aio2_getevents,
-// aio2_reap_events or aio2_call, walked with aio2_event_next. A trailing
-// record whose len is below 24 bytes, runs past the buffer,
-// or is not a multiple of 8 ends the walk (aio2_event_next only checks that
-// the 24-byte header fits), so a damaged buffer cannot loop or overrun.
+// aio2_reap_events or aio2_call, walked with aio2_event_next: a record whose
+// len is below 24 bytes, not a multiple of 8 or past the buffer ends the
+// walk, so a damaged buffer cannot loop or overrun.
 class event_range : public std::ranges::view_base {
  public:
   // iterator - forward iterator yielding event_view by value.
@@ -235,14 +234,10 @@ class event_range : public std::ranges::view_base {
     }
     friend bool operator==(const iterator &a, const iterator &b) noexcept { return a.ev_ == b.ev_; }
 
-    // next - aio2_event_next, refusing an event that does not fit whole.
+    // next - the event after `ev` in `buf` (the first when `ev` is null), or
+    // null: aio2_event_next.
     static const aio2_event *next(std::span<const std::byte> buf, const aio2_event *ev) noexcept {
-      const aio2_event *n = aio2_event_next(buf.data(), buf.size(), ev);
-      if (n == nullptr) return nullptr;
-      const auto off =
-          static_cast<std::size_t>(reinterpret_cast<const std::byte *>(n) - buf.data());
-      if (n->len < sizeof(aio2_event) || (n->len & 7u) || n->len > buf.size() - off) return nullptr;
-      return n;
+      return aio2_event_next(buf.data(), buf.size(), ev);
     }
 
    private:
