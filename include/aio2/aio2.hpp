@@ -184,15 +184,16 @@ class event_view {
     return attr_result_view(r);
   }
   // attr_as - the payload of attribute `id` copied into a T, when its status
-  // is OK and the payload holds at least sizeof(T) bytes; else nullopt.
+  // is OK and the payload holds at least sizeof(T) bytes
+  // (aio2_event_attr_payload); else nullopt.
   template <class T>
   std::optional<T> attr_as(uint16_t id) const noexcept {
     static_assert(std::is_trivially_copyable_v<T>, "attr_as<T> needs a trivially copyable T");
     static_assert(std::is_default_constructible_v<T>, "attr_as<T> needs a default-constructible T");
-    const auto r = find_attr(id);
-    if (!r || !r->ok() || r->payload().size() < sizeof(T)) return std::nullopt;
+    const void *p = aio2_event_attr_payload(ev_, id, sizeof(T), nullptr);
+    if (p == nullptr) return std::nullopt;
     T out;
-    std::memcpy(&out, r->payload().data(), sizeof(T));
+    std::memcpy(&out, p, sizeof(T));
     return out;
   }
   // native - the C event.
