@@ -2,7 +2,9 @@
 // The C++ layer (aio2/aio2.hpp): context ownership and setup errors, the
 // request builder's layout against hand-built C structs, submit/getevents
 // and the event views, submit errors, cancel, call on the process-wide SYNC
-// context, reaping from user memory, and the views over hand-built events.
+// context, reaping from user memory, the views over hand-built events, and
+// the C++ walks and lookups against the C walkers over crafted buffers, sound
+// and unsound.
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -742,6 +744,191 @@ TEST(CppViews, AttrAsAndRangesOverHandBuiltEvents) {
   std::array<uint64_t, 6> zero{};
   EXPECT_TRUE(aio2::event_range(std::as_bytes(std::span(zero))).empty());
   EXPECT_TRUE(aio2::event_range().empty());
+}
+
+// ---- walks against the C walkers --------------------------------------------------
+
+// An 8-aligned copy of hand-built bytes; bytes() is exactly as long as they are.
+struct raw_events {
+  std::vector<uint64_t> words;
+  std::size_t n;
+  explicit raw_events(const std::vector<unsigned char> &b)
+      : words((b.size() + 7) / 8), n(b.size()) {
+    std::memcpy(words.data(), b.data(), b.size());
+  }
+  std::span<const std::byte> bytes() const { return std::as_bytes(std::span(words)).first(n); }
+};
+
+// Appends an event header claiming `len` bytes, whatever follows.
+void put_event(std::vector<unsigned char> &out, uint32_t len, uint64_t user_data) {
+  put(out, aio2_event{len, 0, user_data, 0});
+}
+
+// Appends an attribute result header claiming `len` bytes, whatever follows.
+void put_ret_header(std::vector<unsigned char> &out, uint16_t id, uint16_t status, uint32_t len) {
+  put(out, aio2_attr_ret{id, status, len});
+}
+
+// Appends `n` bytes of 0xa5, so that padding is not mistaken for a header.
+void put_fill(std::vector<unsigned char> &out, std::size_t n) { out.insert(out.end(), n, 0xa5); }
+
+// A walk over a buffer: for each event, its offset, then its results' offsets.
+using walk = std::vector<std::vector<std::ptrdiff_t>>;
+
+std::ptrdiff_t offset_in(std::span<const std::byte> buf, const void *p) {
+  return static_cast<const std::byte *>(p) - buf.data();
+}
+
+// The walk aio2_event_next and aio2_attr_next make.
+walk c_walk(std::span<const std::byte> buf) {
+  walk w;
+  for (const aio2_event *ev = aio2_event_next(buf.data(), buf.size(), nullptr); ev != nullptr;
+       ev = aio2_event_next(buf.data(), buf.size(), ev)) {
+    std::vector<std::ptrdiff_t> e{offset_in(buf, ev)};
+    for (const aio2_attr_ret *r = aio2_attr_next(ev, nullptr); r != nullptr;
+         r = aio2_attr_next(ev, r))
+      e.push_back(offset_in(buf, r));
+    w.push_back(std::move(e));
+  }
+  return w;
+}
+
+// The walk event_range and attr_range make.
+walk cpp_walk(std::span<const std::byte> buf) {
+  walk w;
+  for (aio2::event_view ev : aio2::event_range(buf)) {
+    std::vector<std::ptrdiff_t> e{offset_in(buf, ev.native())};
+    for (aio2::attr_result_view r : ev.attrs()) e.push_back(offset_in(buf, r.native()));
+    w.push_back(std::move(e));
+  }
+  return w;
+}
+
+// Expects the C walkers to make `want` over `buf`, the C++ ranges to make
+// the same walk, and, in every event the C walk reaches, the C++ lookups
+// (find_attr, attr_as, the results of attrs() by index and by id) to find
+// what aio2_event_find_attr, aio2_event_attr_payload and aio2_event_attr do,
+// for every id in [0, 8).
+void expect_walks(const std::vector<unsigned char> &bytes, const walk &want) {
+  const raw_events raw(bytes);
+  const std::span<const std::byte> buf = raw.bytes();
+  EXPECT_EQ(c_walk(buf), want);
+  EXPECT_EQ(cpp_walk(buf), c_walk(buf));
+  for (aio2::event_view ev : aio2::event_range(buf)) {
+    SCOPED_TRACE(::testing::Message() << "event at " << offset_in(buf, ev.native()));
+    unsigned i = 0;
+    for (aio2::attr_result_view r : ev.attrs())
+      EXPECT_EQ(r.native(), aio2_event_attr(ev.native(), i++));
+    EXPECT_EQ(aio2_event_attr(ev.native(), i), nullptr);
+    for (uint16_t id = 0; id < 8; id++) {
+      SCOPED_TRACE(::testing::Message() << "id " << id);
+      const aio2_attr_ret *found = aio2_event_find_attr(ev.native(), id);
+      const auto view = ev.find_attr(id);
+      EXPECT_EQ(view ? view->native() : nullptr, found);
+      const aio2::attr_range attrs = ev.attrs();
+      const auto in_attrs =
+          std::ranges::find_if(attrs, [&](aio2::attr_result_view r) { return r.id() == id; });
+      EXPECT_EQ(in_attrs == attrs.end() ? nullptr : (*in_attrs).native(), found);
+      const void *payload = aio2_event_attr_payload(ev.native(), id, sizeof(uint64_t), nullptr);
+      uint64_t want_value = 0;
+      if (payload != nullptr) std::memcpy(&want_value, payload, sizeof want_value);
+      EXPECT_EQ(ev.attr_as<uint64_t>(id),
+                payload != nullptr ? std::optional<uint64_t>(want_value) : std::nullopt);
+    }
+  }
+}
+
+TEST(CppWalk, SoundBufferMatchesTheCWalkers) {
+  std::vector<unsigned char> b;
+  const uint64_t one = 0x1111, three = 0x3333;
+  put_event(b, 24 + 16 + 8 + 16, 1);                  // at 0
+  put_ret(b, 1, AIO2_ATTR_OK, &one, sizeof one);      // at 24
+  put_ret(b, 2, AIO2_ATTR_ERROR, nullptr, 0);         // at 40
+  put_ret(b, 3, AIO2_ATTR_OK, &three, sizeof three);  // at 48
+  put_event(b, 24, 2);                                // at 64
+  put_event(b, 24 + 8, 3);                            // at 88
+  put_ret(b, 4, AIO2_ATTR_OK, nullptr, 0);            // at 112
+  ASSERT_EQ(b.size(), 120u);
+  expect_walks(b, {{0, 24, 40, 48}, {64}, {88, 112}});
+  EXPECT_TRUE(aio2::attr_range().empty());
+  EXPECT_TRUE(aio2::event_range().empty());
+}
+
+// A result whose len is not a multiple of 8 ends its event's results, even
+// when the bytes after it would read as results; the next event is still
+// reached, since its own len is sound.
+TEST(CppWalk, AttrResultLenNotAMultipleOf8EndsTheResults) {
+  std::vector<unsigned char> b;
+  const uint64_t one = 0x1111;
+  put_event(b, 24 + 16 + 24, 1);                  // at 0
+  put_ret(b, 1, AIO2_ATTR_OK, &one, sizeof one);  // at 24: sound
+  put_ret_header(b, 2, AIO2_ATTR_OK, 12);         // at 40: 12 bytes
+  put_fill(b, 4);
+  put_ret_header(b, 3, AIO2_ATTR_OK, 8);  // at 52: where a 12-byte step lands
+  put_fill(b, 4);
+  put_event(b, 24 + 16, 2);                // at 64
+  put_ret_header(b, 5, AIO2_ATTR_OK, 12);  // at 88: the first result is unsound
+  put_fill(b, 8);
+  put_event(b, 24 + 8, 3);                  // at 104
+  put_ret(b, 6, AIO2_ATTR_OK, nullptr, 0);  // at 128
+  ASSERT_EQ(b.size(), 136u);
+  expect_walks(b, {{0, 24}, {64}, {104, 128}});
+}
+
+TEST(CppWalk, AttrResultShorterThanItsHeaderOrPastTheEventEndsTheResults) {
+  std::vector<unsigned char> b;
+  put_event(b, 24 + 16, 1);               // at 0
+  put_ret_header(b, 1, AIO2_ATTR_OK, 4);  // at 24: shorter than its header
+  put_fill(b, 8);
+  put_event(b, 24 + 16, 2);                // at 40
+  put_ret_header(b, 2, AIO2_ATTR_OK, 24);  // at 64: 8 bytes past the event
+  put_fill(b, 8);
+  put_event(b, 24 + 8, 3);                           // at 80
+  put_ret_header(b, 3, AIO2_ATTR_OK, 0);             // at 104: zero, would loop
+  put_event(b, 24 + 8 + 8, 4);                       // at 112
+  put_ret(b, 4, AIO2_ATTR_UNSUPPORTED, nullptr, 0);  // at 136: sound
+  put_ret_header(b, 5, AIO2_ATTR_OK, 16);            // at 144: past the event
+  put_event(b, 24, 5);                               // at 152
+  ASSERT_EQ(b.size(), 176u);
+  expect_walks(b, {{0}, {40}, {80}, {112, 136}, {152}});
+}
+
+// An event whose len is unsound ends the walk of the buffer there: the events
+// after it are not reached.
+TEST(CppWalk, EventLenNotSoundEndsTheWalk) {
+  struct unsound {
+    const char *what;
+    uint32_t len;
+  };
+  for (const unsound u : {unsound{"not a multiple of 8", 28}, unsound{"below 24", 16},
+                          unsound{"zero", 0}, unsound{"past the buffer", 64 + 8}}) {
+    SCOPED_TRACE(u.what);
+    std::vector<unsigned char> b;
+    put_event(b, 24 + 8, 1);  // at 0
+    put_ret(b, 1, AIO2_ATTR_ERROR, nullptr, 0);
+    put_event(b, u.len, 2);  // at 32
+    put_fill(b, 8);
+    put_event(b, 24, 3);  // at 64: where len 32 would land
+    ASSERT_EQ(b.size(), 88u);
+    expect_walks(b, {{0, 24}});
+    // The same record first in the buffer: no event at all.
+    const std::vector<unsigned char> first(b.begin() + 32, b.end());
+    expect_walks(first, {});
+  }
+}
+
+// Bytes after the last event that cannot hold an event header end the walk,
+// whether or not the buffer's length is a multiple of 8.
+TEST(CppWalk, TrailingBytesShorterThanAnEventEndTheWalk) {
+  for (const std::size_t tail :
+       {std::size_t{4}, std::size_t{8}, std::size_t{16}, std::size_t{20}}) {
+    SCOPED_TRACE(::testing::Message() << tail << " trailing bytes");
+    std::vector<unsigned char> b;
+    put_event(b, 24, 1);
+    put_event(b, 24, 2);  // cut to `tail` bytes below
+    b.resize(24 + tail);
+    expect_walks(b, {{0}});
+  }
 }
 
 }  // namespace

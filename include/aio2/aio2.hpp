@@ -93,10 +93,10 @@ class attr_result_view {
   const aio2_attr_ret *r_;
 };
 
-// attr_range - the attribute results of one event, in request order. The
-// walk follows aio2_event_attr's rules (a record shorter than its header or
-// running past the event ends it), but steps record by record instead of
-// re-scanning from the start for every index.
+// attr_range - the attribute results of one event, in request order, walked
+// with aio2_attr_next: a result shorter than its header, not a multiple of 8
+// or running past the event ends the walk, so a damaged event cannot loop or
+// overrun.
 class attr_range : public std::ranges::view_base {
  public:
   // iterator - forward iterator yielding attr_result_view by value.
@@ -109,13 +109,14 @@ class attr_range : public std::ranges::view_base {
 
     // iterator - the end iterator.
     iterator() noexcept = default;
-    // iterator - position at `r` (null: end) inside an event ending at `end`.
-    iterator(const aio2_attr_ret *r, const unsigned char *end) noexcept : r_(r), end_(end) {}
+    // iterator - position at `r` (null: end), a result of `ev` that
+    // aio2_attr_next returned.
+    iterator(const aio2_event *ev, const aio2_attr_ret *r) noexcept : ev_(ev), r_(r) {}
     // operator* - the current result.
     attr_result_view operator*() const noexcept { return attr_result_view(r_); }
-    // operator++ - the next result, or end.
+    // operator++ - the next result (aio2_attr_next), or end.
     iterator &operator++() noexcept {
-      r_ = sound(reinterpret_cast<const unsigned char *>(r_) + r_->len, end_);
+      r_ = aio2_attr_next(ev_, r_);
       return *this;
     }
     iterator operator++(int) noexcept {
@@ -125,29 +126,19 @@ class attr_range : public std::ranges::view_base {
     }
     friend bool operator==(const iterator &a, const iterator &b) noexcept { return a.r_ == b.r_; }
 
-    // sound - the record at `p` if it lies whole before `end`, else null.
-    static const aio2_attr_ret *sound(const unsigned char *p, const unsigned char *end) noexcept {
-      if (p == nullptr || end - p < static_cast<std::ptrdiff_t>(sizeof(aio2_attr_ret)))
-        return nullptr;
-      const auto *r = reinterpret_cast<const aio2_attr_ret *>(p);
-      if (r->len < sizeof(aio2_attr_ret) || r->len > static_cast<std::size_t>(end - p))
-        return nullptr;
-      return r;
-    }
-
    private:
+    const aio2_event *ev_ = nullptr;
     const aio2_attr_ret *r_ = nullptr;
-    const unsigned char *end_ = nullptr;
   };
 
   // attr_range - empty.
   attr_range() noexcept = default;
   // attr_range - the results of `ev` (not null).
-  explicit attr_range(const aio2_event *ev) noexcept
-      : first_(reinterpret_cast<const unsigned char *>(ev) + sizeof(aio2_event)),
-        end_(reinterpret_cast<const unsigned char *>(ev) + ev->len) {}
+  explicit attr_range(const aio2_event *ev) noexcept : ev_(ev) {}
   // begin - the first result.
-  iterator begin() const noexcept { return iterator(iterator::sound(first_, end_), end_); }
+  iterator begin() const noexcept {
+    return iterator(ev_, ev_ != nullptr ? aio2_attr_next(ev_, nullptr) : nullptr);
+  }
   // end - past the last result.
   iterator end() const noexcept { return iterator(); }
   // empty - no result.
@@ -156,8 +147,7 @@ class attr_range : public std::ranges::view_base {
   attr_result_view front() const noexcept { return *begin(); }
 
  private:
-  const unsigned char *first_ = nullptr;
-  const unsigned char *end_ = nullptr;
+  const aio2_event *ev_ = nullptr;
 };
 
 // ---- Events -------------------------------------------------------------------
@@ -194,15 +184,16 @@ class event_view {
     return attr_result_view(r);
   }
   // attr_as - the payload of attribute `id` copied into a T, when its status
-  // is OK and the payload holds at least sizeof(T) bytes; else nullopt.
+  // is OK and the payload holds at least sizeof(T) bytes
+  // (aio2_event_attr_payload); else nullopt.
   template <class T>
   std::optional<T> attr_as(uint16_t id) const noexcept {
     static_assert(std::is_trivially_copyable_v<T>, "attr_as<T> needs a trivially copyable T");
     static_assert(std::is_default_constructible_v<T>, "attr_as<T> needs a default-constructible T");
-    const auto r = find_attr(id);
-    if (!r || !r->ok() || r->payload().size() < sizeof(T)) return std::nullopt;
+    const void *p = aio2_event_attr_payload(ev_, id, sizeof(T), nullptr);
+    if (p == nullptr) return std::nullopt;
     T out;
-    std::memcpy(&out, r->payload().data(), sizeof(T));
+    std::memcpy(&out, p, sizeof(T));
     return out;
   }
   // native - the C event.
@@ -213,10 +204,9 @@ class event_view {
 };
 
 // event_range - the events in a buffer filled by aio2_getevents,
-// aio2_reap_events or aio2_call, walked with aio2_event_next. A trailing
-// record whose len is below 24 bytes, runs past the buffer,
-// or is not a multiple of 8 ends the walk (aio2_event_next only checks that
-// the 24-byte header fits), so a damaged buffer cannot loop or overrun.
+// aio2_reap_events or aio2_call, walked with aio2_event_next: a record whose
+// len is below 24 bytes, not a multiple of 8 or past the buffer ends the
+// walk, so a damaged buffer cannot loop or overrun.
 class event_range : public std::ranges::view_base {
  public:
   // iterator - forward iterator yielding event_view by value.
@@ -245,14 +235,10 @@ class event_range : public std::ranges::view_base {
     }
     friend bool operator==(const iterator &a, const iterator &b) noexcept { return a.ev_ == b.ev_; }
 
-    // next - aio2_event_next, refusing an event that does not fit whole.
+    // next - the event after `ev` in `buf` (the first when `ev` is null), or
+    // null: aio2_event_next.
     static const aio2_event *next(std::span<const std::byte> buf, const aio2_event *ev) noexcept {
-      const aio2_event *n = aio2_event_next(buf.data(), buf.size(), ev);
-      if (n == nullptr) return nullptr;
-      const auto off =
-          static_cast<std::size_t>(reinterpret_cast<const std::byte *>(n) - buf.data());
-      if (n->len < sizeof(aio2_event) || (n->len & 7u) || n->len > buf.size() - off) return nullptr;
-      return n;
+      return aio2_event_next(buf.data(), buf.size(), ev);
     }
 
    private:
