@@ -106,8 +106,8 @@ int any_syscall(int part_no) {
   const int fd = mkstemp(path);
   if (fd < 0) return -errno;
   unlink(path);
-  const char text[] = "hello from a file read asynchronously";
-  if (write(fd, text, sizeof text) != static_cast<ssize_t>(sizeof text)) return -EIO;
+  const char hello[] = "hello from a file read asynchronously";
+  if (write(fd, hello, sizeof hello) != static_cast<ssize_t>(sizeof hello)) return -EIO;
   const int dir = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   static char dents[4096], data[64];
   static const timespec nap{0, 30000000};
@@ -116,7 +116,7 @@ int any_syscall(int part_no) {
   const uint64_t args[5][3] = {
       {reinterpret_cast<uint64_t>(&nap), 0, 0},
       {static_cast<uint64_t>(dir), reinterpret_cast<uint64_t>(dents), sizeof dents},
-      {static_cast<uint64_t>(fd), reinterpret_cast<uint64_t>(data), sizeof text},
+      {static_cast<uint64_t>(fd), reinterpret_cast<uint64_t>(data), sizeof hello},
       {0, 0, 0},
       {999999, 0, 0}};
   const long nrs[5] = {SYS_nanosleep, SYS_getdents64, SYS_pread64, SYS_getppid, SYS_close};
@@ -138,8 +138,10 @@ int any_syscall(int part_no) {
       return;
     }
     seen[ev.user_data]++;
-    std::printf("    event for %-20s on %-6s res %-6" PRId64, names[ev.user_data],
-                path_name(path_of(ev)).c_str(), ev.res);
+    char line[128];
+    std::snprintf(line, sizeof line, "    event for %-20s on %-6s res %-6" PRId64, names[ev.user_data],
+                  path_name(path_of(ev)).c_str(), ev.res);
+    std::string text = line;
     bool ok = true;
     switch (ev.user_data) {
       case 0:
@@ -150,23 +152,24 @@ int any_syscall(int part_no) {
         unsigned entries = 0;
         for (long off = 0; ok && off < ev.res; entries++)
           off += reinterpret_cast<const dirent64 *>(dents + off)->d_reclen;
-        std::printf(" (%u directory entries)", entries);
+        text += " (" + std::to_string(entries) + " directory entries)";
         break;
       }
       case 2:
-        ok = ev.res == static_cast<int64_t>(sizeof text) && std::memcmp(data, text, sizeof text) == 0;
-        std::printf(" \"%s\"", data);
+        ok = ev.res == static_cast<int64_t>(sizeof hello) && std::memcmp(data, hello, sizeof hello) == 0;
+        text += std::string(" \"") + data + "\"";
         break;
       case 3:
         ok = ev.res == getppid();
-        std::printf(" (this process's parent)");
+        text += " (this process's parent)";
         break;
       case 4:
         ok = ev.res == -EBADF;
-        std::printf(" (%s: the call's own error, in its event)", errname(ev.res));
+        text += std::string(" (") + errname(ev.res) + ": the call's own error, in its event)";
         break;
     }
-    std::printf("\n");
+    text.erase(text.find_last_not_of(' ') + 1);
+    std::printf("%s\n", text.c_str());
     if (!ok && wrong.empty()) wrong = std::string(names[ev.user_data]) + " returned the wrong result";
   });
   close(fd);
