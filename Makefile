@@ -51,8 +51,8 @@ test-asan: build-asan/.configured
 	  ctest -j$(JOBS) --output-on-failure
 
 # Benchmarks are built optimised (Release) in their own tree. `aio2 bench`
-# runs aio2 beside liburing, libaio, POSIX AIO, libuv and plain calls (it
-# includes pool_bench's comparison, which stays built as a preset of it).
+# runs aio2 beside liburing, libaio, POSIX AIO, libuv and plain calls;
+# pool_bench, built too, is a preset of it (the thread pools alone).
 bench: deps
 	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build build-bench -j$(JOBS) --target ring_bench aio2 pool_bench attr_bench uring_share_bench >/dev/null

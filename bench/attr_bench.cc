@@ -52,19 +52,19 @@
 //   median of the repetitions' req/s, paired = the lowest and highest cost of
 //   the variant against none of the same repetition, cpu_us = process CPU
 //   time per request, median, and the attribute status), details of every
-//   attribute's results, and whether the goals of the issue are met per
-//   path. --json FILE: an array of {path, variant, ops_per_s, cost_pct,
+//   attribute's results, and whether each path meets the cost targets
+//   (timing <= 5%, cache <= 10%, all seven <= 20%). --json FILE: an array of {path, variant, ops_per_s, cost_pct,
 //   status, attrs, spread_pct, cpu_us_per_req, ops_per_s_each}; none has
 //   cost_pct 0 and status "-".
 //
 // Attribute status
 //   The status column says what aio2 answered for the variant's attributes:
-//   OK, UNSUPPORTED (this build does not know the id: the handler has not
-//   landed yet), NOT_APPLICABLE, UNAVAILABLE, ERROR. When requests got
+//   OK, UNSUPPORTED (no handler is registered for the id), NOT_APPLICABLE,
+//   UNAVAILABLE, ERROR. When requests got
 //   different statuses they are joined with '+', most frequent first; when
 //   the attributes of `all` differ, each status lists its attributes. An
 //   UNSUPPORTED attribute costs only its parsing, so its cost is not the
-//   attribute's; the goal lines say so.
+//   attribute's; the target lines say so.
 //
 // Verification
 //   Every block starts with an 8-byte pattern derived from its index. Every
@@ -890,8 +890,8 @@ int main(int argc, char **argv) {
   }
   std::printf(" ((max - min) / median); costs within that are not told from zero\n");
 
-  // The goals of the issue.
-  std::printf("\ngoals (issue): timing <= 5%%, cache <= 10%%, all built-ins <= 20%%\n");
+  // The cost targets: what each attribute may cost against none.
+  std::printf("\ntargets: timing <= 5%%, cache <= 10%%, all built-ins <= 20%%\n");
   struct goal {
     const char *variant;
     double limit;

@@ -12,10 +12,9 @@
 // No liburing row (so it runs where io_uring is disabled): the vs_liburing
 // column stays empty. Any option of `aio2 bench` may follow (see
 // `aio2 bench --help` and docs/bench.md; later options win, so --engines and
-// --workloads replace the choice above): --duration, --warmup, --reps,
-// --workers, --json, --aio2-no-hint, --posix-aio-dup-fds and --dir are the
-// ones pool_bench always had. The engines, the harness and the reports live
-// in tools/aio2/bench/.
+// --workloads replace the choice above), e.g. --duration, --warmup, --reps,
+// --workers, --json, --aio2-no-hint, --posix-aio-dup-fds and --dir. The
+// engines, the harness and the reports live in tools/aio2/bench/.
 
 #include <string>
 #include <vector>

@@ -387,8 +387,8 @@ TEST(Waiters, EveryCompletionWakesSomeReaperWhateverPathPostedIt) {
 
 namespace {
 
-// Regressions found in review: each is a way io_uring answers differently
-// from the call, or a wake-up that was lost, reproduced before the fix.
+// Edge cases, each pinned down by one test: a way io_uring could answer
+// differently from the call, or a wake-up that could be lost.
 class Review : public ::testing::TestWithParam<uint32_t> {
  protected:
   void SetUp() override {
@@ -411,8 +411,9 @@ class Review : public ::testing::TestWithParam<uint32_t> {
 
 // A reaper waiting for two events holds the io_uring waiter's role; after
 // the first is harvested nothing is in flight, then a second request goes
-// to io_uring and completes. The reaper must still see it (it used to sleep
-// on the futex, holding the role, with nobody harvesting).
+// to io_uring and completes. The reaper must still see it: holding the
+// role, it waits on io_uring, not on the futex, where nobody would harvest
+// for it.
 TEST_P(Review, AReaperWaitingForMoreSeesIoUringWorkSubmittedLater) {
   int a[2], b[2];
   ASSERT_EQ(pipe2(a, O_CLOEXEC), 0);
