@@ -15,12 +15,12 @@
 // --workloads replace the choice above): --duration, --warmup, --reps,
 // --workers, --json, --aio2-no-hint, --posix-aio-dup-fds and --dir are the
 // ones pool_bench always had. The engines, the harness and the reports live
-// in tools/aio2/bench/.
+// in bench/engines/.
 
 #include <string>
 #include <vector>
 
-#include "bench/bench_main.h"
+#include "engines/bench_main.h"
 
 int main(int argc, char **argv) {
   std::vector<std::string> args = {"pool_bench", "--engines", "aio2_pool,posix_aio,libuv,sync",
