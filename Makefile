@@ -1,31 +1,58 @@
-# aio2's two commands, over CMake. Each installs what is missing (Debian
+# aio2's commands, over CMake. Each installs what is missing (Debian
 # packages, via scripts/deps.sh), configures, builds and runs.
 #   make demo   the demo: aio2's main job, shown
 #   make test   the whole suite: plain, ThreadSanitizer and ASan+UBSan builds
+#   make bench  the benchmarks, built optimised
+# A plain `cmake -S . -B build` builds the library alone, which needs only
+# liburing; each target here turns on the parts it runs (AIO2_BUILD_*).
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps demo test test-plain test-tsan test-asan bench clean
+# The tests run the aio2 command, and pool_bench links its bench engines.
+TOOLS := -DAIO2_BUILD_TOOLS=ON
+TESTS := -DAIO2_BUILD_TOOLS=ON -DAIO2_BUILD_TESTS=ON
+BENCH := -DAIO2_BUILD_TOOLS=ON -DAIO2_BUILD_BENCH=ON
+EVERYTHING := -DAIO2_BUILD_TOOLS=ON -DAIO2_BUILD_TESTS=ON -DAIO2_BUILD_BENCH=ON
 
-all: build/.configured
+.PHONY: all deps deps-tools deps-tests deps-bench demo test test-plain test-tsan test-asan \
+	bench clean
+
+# `make`: everything, in build/.
+all: build/.configured-all
 	@cmake --build build -j$(JOBS)
 
 deps:
 	@scripts/deps.sh
+deps-tools:
+	@scripts/deps.sh tools
+deps-tests:
+	@scripts/deps.sh tools tests
+deps-bench:
+	@scripts/deps.sh tools bench
 
-build/.configured: CMakeLists.txt | deps
-	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+# build/ serves `make`, the demo and the plain tests; each configures it once
+# with its own options, which add to those already in its cache.
+build/.configured-all: CMakeLists.txt | deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(EVERYTHING) $(CMAKE_FLAGS) >/dev/null
 	@touch $@
 
-build-tsan/.configured: CMakeLists.txt | deps
-	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIO2_SANITIZE=thread >/dev/null
+build/.configured-tools: CMakeLists.txt | deps-tools
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(TOOLS) $(CMAKE_FLAGS) >/dev/null
 	@touch $@
 
-build-asan/.configured: CMakeLists.txt | deps
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIO2_SANITIZE=address >/dev/null
+build/.configured-tests: CMakeLists.txt | deps-tests
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(TESTS) $(CMAKE_FLAGS) >/dev/null
 	@touch $@
 
-demo: build/.configured
+build-tsan/.configured: CMakeLists.txt | deps-tests
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIO2_SANITIZE=thread $(TESTS) >/dev/null
+	@touch $@
+
+build-asan/.configured: CMakeLists.txt | deps-tests
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIO2_SANITIZE=address $(TESTS) >/dev/null
+	@touch $@
+
+demo: build/.configured-tools
 	@cmake --build build -j$(JOBS) --target aio2 >/dev/null
 	@build/bin/aio2 demo
 
@@ -33,7 +60,7 @@ demo: build/.configured
 test: test-plain test-tsan test-asan
 	@echo "make test: plain, ThreadSanitizer and AddressSanitizer+UBSan suites all passed"
 
-test-plain: build/.configured
+test-plain: build/.configured-tests
 	@cmake --build build -j$(JOBS) >/dev/null
 	@echo "== plain build" && cd build && ctest -j$(JOBS) --output-on-failure
 
@@ -53,8 +80,8 @@ test-asan: build-asan/.configured
 # Benchmarks are built optimised (Release) in their own tree. `aio2 bench`
 # runs aio2 beside liburing, libaio, POSIX AIO, libuv and plain calls;
 # pool_bench, built too, is a preset of it (the thread pools alone).
-bench: deps
-	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+bench: deps-bench
+	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release $(BENCH) >/dev/null
 	@cmake --build build-bench -j$(JOBS) --target ring_bench aio2 pool_bench attr_bench uring_share_bench >/dev/null
 	@build-bench/bin/ring_bench
 	@build-bench/bin/aio2 bench

@@ -78,7 +78,8 @@
 //   and exit 1; bad arguments exit 2.
 //
 // How to run
-//   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && make -C build attr_bench
+//   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DAIO2_BUILD_BENCH=ON
+//   make -C build attr_bench
 //   build/bin/attr_bench [--duration S] [--warmup S] [--reps N] [--json FILE]
 //       [--dir DIR] [--paths pool,call] [--variants none,timing,...] [--workers W]
 //   --workers sets the pool context's bounded_workers (default: aio2's

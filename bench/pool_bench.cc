@@ -14,12 +14,12 @@
 // `aio2 bench --help` and docs/bench.md; later options win, so --engines and
 // --workloads replace the choice above), e.g. --duration, --warmup, --reps,
 // --workers, --json, --aio2-no-hint, --posix-aio-dup-fds and --dir. The
-// engines, the harness and the reports live in tools/aio2/bench/.
+// engines, the harness and the reports live in bench/engines/.
 
 #include <string>
 #include <vector>
 
-#include "bench/bench_main.h"
+#include "engines/bench_main.h"
 
 int main(int argc, char **argv) {
   std::vector<std::string> args = {"pool_bench", "--engines", "aio2_pool,posix_aio,libuv,sync",

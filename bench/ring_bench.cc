@@ -63,7 +63,7 @@
 //   the same run). The exit status is 1 if any check failed.
 //
 // How to run
-//   cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release
+//   cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAIO2_BUILD_BENCH=ON
 //   make -C build-bench ring_bench -j2
 //   ./build-bench/bin/ring_bench                                # all, < 1 min
 //   ./build-bench/bin/ring_bench --benchmark_filter='1P1C/64/'  # a subset

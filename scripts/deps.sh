@@ -1,17 +1,36 @@
 #!/usr/bin/env bash
-# Installs the Debian packages aio2 needs to build, test and benchmark, when
-# they are missing. Quiet and idempotent: a second run installs nothing.
+# Installs the Debian packages aio2 needs, when they are missing. Quiet and
+# idempotent: a second run installs nothing.
+#
+#   scripts/deps.sh [PART...]
+#
+# PART is what is to be built: lib (the library: liburing), tools (the aio2
+# command, AIO2_BUILD_TOOLS), tests (AIO2_BUILD_TESTS) or bench
+# (AIO2_BUILD_BENCH). The library's packages always come; no PART means all.
 set -euo pipefail
 
-packages=(
-  build-essential cmake make pkg-config
-  libgtest-dev libgmock-dev libbenchmark-dev
-  liburing-dev libboost-dev libconcurrentqueue-dev libuv1-dev
-  nlohmann-json3-dev libaio-dev gnuplot-nox
-)
+lib=(build-essential cmake make pkg-config liburing-dev)
+# `aio2 bench` links libuv and libaio; `aio2 bench --plot` runs gnuplot.
+tools=(libuv1-dev libaio-dev nlohmann-json3-dev gnuplot-nox)
+# Debian's GTest CMake package names gmock's files too.
+tests=(libgtest-dev libgmock-dev nlohmann-json3-dev)
+# pool_bench links the engines of `aio2 bench`.
+bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev "${tools[@]}")
+
+[ $# -eq 0 ] && set -- tools tests bench
+packages=("${lib[@]}")
+for part in "$@"; do
+  case "$part" in
+    lib) ;;
+    tools) packages+=("${tools[@]}") ;;
+    tests) packages+=("${tests[@]}") ;;
+    bench) packages+=("${bench[@]}") ;;
+    *) echo "deps: unknown part '$part' (lib, tools, tests or bench)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
-for p in "${packages[@]}"; do
+for p in $(printf '%s\n' "${packages[@]}" | sort -u); do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "bench/bench_main.h"
+#include "engines/bench_main.h"
 #include "demo.h"
 #include "trace.h"
 
