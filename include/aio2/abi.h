@@ -171,9 +171,9 @@ struct aio2_attr_deadline_ret {
 #define AIO2_ATTR_EXECUTOR 4u
 struct aio2_attr_executor {
 	uint32_t path;   /* AIO2_PATH_* bits of every path that ran part of it:
-			  * INLINE|URING or INLINE|POOL for a read whose
+			  * INLINE|POOL for a nowait-first read whose
 			  * RWF_NOWAIT attempt in the submitting thread found
-			  * only part of it cached, the rest read elsewhere */
+			  * only part of it cached, the rest read by a worker */
 	uint32_t worker; /* worker number within the context's pool (pool path) */
 	uint32_t cpu;    /* CPU the call started on */
 	uint32_t node;   /* that CPU's NUMA node */
@@ -230,7 +230,7 @@ struct aio2_attr_rusage {
 /* Context types. */
 #define AIO2_CTX_RING 0u   /* asynchronous: completions go to the ring */
 #define AIO2_CTX_SYNC 1u   /* no ring: only aio2_call() */
-#define AIO2_CTX_LEGACY 2u /* reserved: the old io_event format (not yet built) */
+#define AIO2_CTX_LEGACY 2u /* reserved: the old io_event format (-EOPNOTSUPP: not implemented) */
 
 /* Setup flags. Unknown bits are refused with -EINVAL. */
 /* Create an eventfd that is signalled whenever events are posted. */
@@ -250,7 +250,8 @@ struct aio2_attr_rusage {
 #define AIO2_FEAT_INLINE 0x40ull  /* the inline path */
 /* This context sends calls io_uring implements to io_uring. Missing when
  * io_uring is unavailable (not built in, kernel.io_uring_disabled, seccomp,
- * too old) or AIO2_SETUP_NO_URING was given: those calls run on the pool. */
+ * too old) or AIO2_SETUP_NO_URING was given: those calls then run on the
+ * pool, or inline (docs/design.md, "Paths"). */
 #define AIO2_FEAT_URING 0x80ull
 
 /* Owner flags aio2 sets in its completion ring's header

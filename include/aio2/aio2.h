@@ -58,7 +58,7 @@ typedef struct aio2_ctx aio2_ctx;
  * without it, and p->features lacks AIO2_FEAT_URING.
  *   -E2BIG            p->size is larger than this library knows and the
  *                     extra bytes are not all zero
- *   -EOPNOTSUPP       AIO2_CTX_LEGACY (not built yet)
+ *   -EOPNOTSUPP       AIO2_CTX_LEGACY (reserved, not implemented)
  *   -EBUSY            the cancel signal (SIGRTMAX - 2) has a handler that
  *                     is not aio2's
  *   -ENOMEM, -EMFILE  out of memory or file descriptors */
@@ -127,9 +127,11 @@ ssize_t aio2_call(aio2_ctx *ctx, const struct aio2_iocb *req, void *ev, size_t e
  * Returns
  *   0          it was queued: it will not run; its event has res -ECANCELED
  *              and flag AIO2_EVENT_CANCELED
- *   -EALREADY  it is running: its worker was interrupted with a signal, and
- *              its event carries whatever the call returned (-EINTR for a
- *              call blocked in the kernel, or its result if it had finished)
+ *   -EALREADY  it is running: it was interrupted where that is possible (a
+ *              pool worker gets a signal; io_uring is asked to cancel it),
+ *              and its event carries whatever the call returned (-EINTR
+ *              for a call blocked in the kernel, or its result if it had
+ *              finished)
  *   -ENOENT    no outstanding request has this user_data (it may have
  *              completed already)
  *   -EBADF, -EBADFD  as for aio2_submit */

@@ -382,7 +382,7 @@ namespace detail {
 // ---- Context ----------------------------------------------------------------------
 
 // cancel_result - what aio2_cancel found: cancelled (0: it was queued and
-// will not run), running (-EALREADY: its worker was interrupted), not_found
+// will not run), running (-EALREADY: it was interrupted where possible), not_found
 // (-ENOENT: nothing outstanding has that user_data).
 enum class cancel_result { cancelled, running, not_found };
 

@@ -28,7 +28,7 @@ int before(aio2_attr_hook *h) {
   return 0;
 }
 
-// The path is final only now: a split read may have finished inline.
+// The path is final only now: a nowait-first read may have finished in the submitter.
 void on_post(aio2_attr_hook *h) {
   not_applicable_unless_started(h);
   if (h->status != AIO2_ATTR_OK) return;

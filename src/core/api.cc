@@ -225,11 +225,11 @@ const char *aio2_strerror(int err) {
     case -E2BIG: return "request or parameter struct too large";
     case -ENOSYS: return "not a system call on this architecture";
     case -EPERM: return "system call refused: it cannot run safely in another thread (see docs/syscalls.md)";
-    case -EOPNOTSUPP: return "a REQUIRED attribute is not supported (or the context type is not built)";
+    case -EOPNOTSUPP: return "a REQUIRED attribute is not supported on the request's path (or the context type is not implemented)";
     case -EAGAIN: return "in-flight limit reached: reap events, then submit again";
     case -ENOBUFS: return "event buffer too small for the event";
     case -ENOENT: return "no outstanding request with this user_data";
-    case -EALREADY: return "the request is running: its worker was interrupted";
+    case -EALREADY: return "the request is running: it was interrupted where possible";
     case -ECANCELED: return "the request was cancelled before it ran";
     case -EBUSY: return "aio2's cancel signal (SIGRTMAX-2) has another handler";
     case -ENOMEM: return "out of memory";

@@ -139,12 +139,12 @@ exec::plan route(const parsed_request &pr, sys::fd_lookup &fds, const router_env
     // read with RWF_NOWAIT would wait for the device in this thread).
     if (env.nowait_in_submitter && !pr.thread_bound && sys::where(io) == sys::rw_at::offset &&
         !sys::bad_offset(io)) {
-      exec::plan split = p;  // the rest on the pool: the context has no io_uring
-      split.attempt = exec::attempt::submitter;
+      exec::plan first = p;  // the rest on the pool: the context has no io_uring
+      first.attempt = exec::attempt::submitter;
       sys::fd_facts f{};
-      if (honoured(split.bits()) && fds.get(static_cast<int>(io.args[0]), &f) == 0 &&
+      if (honoured(first.bits()) && fds.get(static_cast<int>(io.args[0]), &f) == 0 &&
           sys::reads_through_cache(f))
-        return split;
+        return first;
     }
   }
   if (uring && honoured(AIO2_PATH_URING)) return on_uring();

@@ -37,8 +37,8 @@ struct plan {
   // Pool: an unbounded worker (the call may wait for ever), else bounded.
   bool unbounded = false;
 
-  // The AIO2_PATH_* bits the request may run on: INLINE|POOL or
-  // INLINE|URING for a nowait-first read that starts in the submitter.
+  // The AIO2_PATH_* bits the request may run on: INLINE|POOL for a
+  // nowait-first read that starts in the submitter.
   uint32_t bits() const noexcept {
     return path | (attempt == exec::attempt::submitter ? AIO2_PATH_INLINE : 0);
   }

@@ -5,7 +5,7 @@
 // natively, and whether aio2 refuses it. docs/syscalls.md is the user's view.
 //
 // The table is keyed by the <sys/syscall.h> __NR_* macros and is built at
-// compile time (constant-initialized, no allocation). x86_64 only for now;
+// compile time (constant-initialized, no allocation). The table is x86_64's;
 // docs/syscalls.md ("Adding an architecture") says what another one needs.
 #pragma once
 
