@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The policies (AUTO, INLINE, URING, POOL), each with and without
-// AIO2_SETUP_NO_URING: where each kind of call runs (the executor
-// attribute's path) and per-request overrides; the inline path runs inside
+// AIO2_SETUP_NO_URING: the exact path each kind of call and each descriptor
+// rule gives (the executor attribute's path), opens with and without the
+// flags that let io_uring take them, creat, whole sends to blocking sockets
+// and per-request overrides; the inline path runs inside
 // aio2_submit in the submitting thread; every attribute keeps its promises
 // on every path (timing, tag, deadline, executor, cache, ioprio, rusage);
 // cancel and destroy with reads of empty pipes in flight; and a call that
@@ -306,6 +308,282 @@ TEST_P(PolicyTest, EachDescriptorRuleGivesItsPath) {
   for (int fd : {out, out_nb, zero, listener, epfd, dp[0], dp[1], bp[0], bp[1], nbp[0], nbp[1], nbe[0], nbe[1],
                  bq[0], bq[1], nbq[0], nbq[1], bs[0], bs[1], nbs[0], nbs[1]})
     close(fd);
+}
+
+// ---- opens, creat and sends -------------------------------------------------------
+
+mode_t current_umask() {
+  const mode_t m = umask(0);
+  umask(m);
+  return m;
+}
+
+// An open of `name` in `d` through aio2, with `flags` and `mode`, by `nr`:
+// open (the absolute path), openat (relative to d's descriptor) or openat2
+// (the same, with a struct open_how). Waits up to 5 s for the event.
+event_copy open_via(aio2_ctx *c, long nr, const scratch_dir &d, const char *name, uint64_t flags,
+                    mode_t mode) {
+  const std::string abs = d / name;
+  open_how how{};
+  how.flags = flags;
+  how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
+  req_buf r = nr == SYS_open     ? req_buf(SYS_open, 1, u(abs.c_str()), flags, mode)
+              : nr == SYS_openat ? req_buf(SYS_openat, 1, u(d.fd()), u(name), flags, mode)
+                                 : req_buf(SYS_openat2, 1, u(d.fd()), u(name), u(&how), sizeof how);
+  r.attr(AIO2_ATTR_EXECUTOR);
+  return submit_wait(c, r, 5);
+}
+
+const char *open_name(long nr) {
+  return nr == SYS_open ? "open" : nr == SYS_openat ? "openat" : "openat2";
+}
+
+// O_NONBLOCK, O_PATH or O_DIRECTORY: the open cannot wait on a FIFO, so
+// io_uring takes it; the descriptor it returns works like one from the call.
+TEST_P(PolicyTest, OpensThatCannotWaitOnAFifoGoToIoUringAndGiveAWorkingDescriptor) {
+  scratch_dir d;
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(mkdir((d / "sub").c_str(), 0700), 0);
+  const int w = open((d / "f").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  ASSERT_GE(w, 0);
+  ASSERT_EQ(write(w, "contents", 8), 8);
+  close(w);
+  ASSERT_EQ(mkfifo((d / "fifo").c_str(), 0600), 0);
+  struct open_case {
+    const char *what;
+    const char *name;
+    uint64_t flags;
+    mode_t type;  // S_IFDIR, S_IFREG, S_IFIFO
+  };
+  const open_case cases[] = {
+      {"O_DIRECTORY of a directory", "sub", O_RDONLY | O_DIRECTORY | O_CLOEXEC, S_IFDIR},
+      {"O_PATH of a regular file", "f", O_PATH | O_CLOEXEC, S_IFREG},
+      {"O_PATH | O_DIRECTORY of a directory", "sub", O_PATH | O_DIRECTORY | O_CLOEXEC, S_IFDIR},
+      {"O_NONBLOCK of a regular file", "f", O_RDONLY | O_NONBLOCK | O_CLOEXEC, S_IFREG},
+      {"O_NONBLOCK of a FIFO with no writer", "fifo", O_RDONLY | O_NONBLOCK | O_CLOEXEC, S_IFIFO},
+  };
+  for (const long nr : {long{SYS_open}, long{SYS_openat}, long{SYS_openat2}}) {
+    for (const open_case &oc : cases) {
+      SCOPED_TRACE(std::string(open_name(nr)) + ": " + oc.what);
+      const event_copy e = open_via(c(), nr, d, oc.name, oc.flags, 0);
+      EXPECT_TRUE(path_is(kUringCall, e.path()));
+      ASSERT_GE(e.res(), 0) << errno_str(e.res());
+      const int fd = static_cast<int>(e.res());
+      struct stat got {}, want {};
+      ASSERT_EQ(fstat(fd, &got), 0) << std::strerror(errno);
+      ASSERT_EQ(stat((d / oc.name).c_str(), &want), 0);
+      EXPECT_EQ(got.st_mode & S_IFMT, oc.type);
+      EXPECT_EQ(got.st_ino, want.st_ino);
+      EXPECT_EQ(got.st_dev, want.st_dev);
+      EXPECT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+      const int fl = fcntl(fd, F_GETFL);
+      char buf[16] = {};
+      if (oc.flags & O_PATH) {
+        EXPECT_TRUE(fl & O_PATH) << std::hex << fl;
+        EXPECT_EQ(read(fd, buf, sizeof buf), -1);  // a path descriptor does no I/O
+        EXPECT_EQ(errno, EBADF);
+      } else if (oc.type == S_IFREG) {
+        EXPECT_TRUE(fl & O_NONBLOCK) << std::hex << fl;
+        EXPECT_EQ(read(fd, buf, sizeof buf), 8);
+        EXPECT_STREQ(buf, "contents");
+      } else if (oc.type == S_IFIFO) {
+        EXPECT_TRUE(fl & O_NONBLOCK) << std::hex << fl;
+        EXPECT_EQ(read(fd, buf, sizeof buf), 0);  // no writer: end of file at once
+      }
+      EXPECT_EQ(close(fd), 0);
+    }
+  }
+}
+
+// Without those flags an open could wait on a FIFO for the other end, which
+// io_uring would not: the pool runs it, and it works.
+TEST_P(PolicyTest, OpensThatCouldWaitOnAFifoGoToThePoolAndWork) {
+  scratch_dir d;
+  ASSERT_TRUE(d.ok());
+  const int w = open((d / "f").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  ASSERT_GE(w, 0);
+  ASSERT_EQ(write(w, "contents", 8), 8);
+  close(w);
+  ASSERT_EQ(mkfifo((d / "fifo").c_str(), 0600), 0);
+  const mode_t mask = current_umask();
+  for (const long nr : {long{SYS_open}, long{SYS_openat}, long{SYS_openat2}}) {
+    SCOPED_TRACE(open_name(nr));
+    char buf[16] = {};
+    // O_RDONLY of a regular file.
+    event_copy e = open_via(c(), nr, d, "f", O_RDONLY | O_CLOEXEC, 0);
+    EXPECT_TRUE(path_is(kPoolCall, e.path())) << "O_RDONLY";
+    ASSERT_GE(e.res(), 0) << errno_str(e.res());
+    int fd = static_cast<int>(e.res());
+    EXPECT_EQ(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+    EXPECT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    EXPECT_EQ(read(fd, buf, sizeof buf), 8);
+    EXPECT_STREQ(buf, "contents");
+    EXPECT_EQ(close(fd), 0);
+    // O_CREAT | O_WRONLY of a new file, with a mode.
+    const std::string name = std::string("new-") + open_name(nr);
+    e = open_via(c(), nr, d, name.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0640);
+    EXPECT_TRUE(path_is(kPoolCall, e.path())) << "O_CREAT | O_WRONLY";
+    ASSERT_GE(e.res(), 0) << errno_str(e.res());
+    fd = static_cast<int>(e.res());
+    struct stat st {};
+    ASSERT_EQ(fstat(fd, &st), 0);
+    EXPECT_TRUE(S_ISREG(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, 0640u & ~mask);
+    EXPECT_EQ(fcntl(fd, F_GETFL) & O_ACCMODE, O_WRONLY);
+    EXPECT_EQ(write(fd, "new", 3), 3);
+    EXPECT_EQ(close(fd), 0);
+    ASSERT_EQ(stat((d / name).c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 3);
+    // O_RDONLY of a FIFO waits for a writer (one that opens in 50 ms).
+    std::thread writer([&] {
+      std::this_thread::sleep_for(50ms);
+      const int wf = open((d / "fifo").c_str(), O_WRONLY | O_CLOEXEC);
+      if (wf >= 0) {
+        (void)!write(wf, "fifo", 4);
+        close(wf);
+      }
+    });
+    e = open_via(c(), nr, d, "fifo", O_RDONLY | O_CLOEXEC, 0);
+    writer.join();
+    EXPECT_TRUE(path_is(kPoolCall, e.path())) << "O_RDONLY of a FIFO";
+    ASSERT_GE(e.res(), 0) << errno_str(e.res());
+    fd = static_cast<int>(e.res());
+    std::memset(buf, 0, sizeof buf);
+    EXPECT_EQ(read(fd, buf, sizeof buf), 4);
+    EXPECT_STREQ(buf, "fifo");
+    EXPECT_EQ(close(fd), 0);
+  }
+}
+
+// creat's flags are O_CREAT | O_WRONLY | O_TRUNC, never one that keeps an
+// open off a FIFO's wait: it always runs on the pool.
+TEST_P(PolicyTest, CreatGoesToThePoolAndCreatesOrTruncates) {
+  scratch_dir d;
+  ASSERT_TRUE(d.ok());
+  const mode_t mask = current_umask();
+  const std::string path = d / "c";
+  auto creat_via = [&](const std::string &p, mode_t mode) {
+    req_buf r(SYS_creat, 1, u(p.c_str()), mode);
+    r.attr(AIO2_ATTR_EXECUTOR);
+    return submit_wait(c(), r, 5);
+  };
+  // A new file, with the mode.
+  event_copy e = creat_via(path, 0640);
+  EXPECT_TRUE(path_is(kPoolCall, e.path()));
+  ASSERT_GE(e.res(), 0) << errno_str(e.res());
+  int fd = static_cast<int>(e.res());
+  struct stat st {};
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0640u & ~mask);
+  EXPECT_EQ(fcntl(fd, F_GETFL) & O_ACCMODE, O_WRONLY);
+  EXPECT_EQ(write(fd, "0123456789", 10), 10);
+  EXPECT_EQ(close(fd), 0);
+  // An existing file: truncated, its mode kept.
+  e = creat_via(path, 0600);
+  EXPECT_TRUE(path_is(kPoolCall, e.path()));
+  ASSERT_GE(e.res(), 0) << errno_str(e.res());
+  fd = static_cast<int>(e.res());
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u & ~mask);
+  EXPECT_EQ(close(fd), 0);
+  // A missing directory: the call's error.
+  e = creat_via(d / "missing/c", 0600);
+  EXPECT_TRUE(path_is(kPoolCall, e.path()));
+  EXPECT_EQ(e.res(), -ENOENT);
+}
+
+// A blocking stream socket takes a send whole from the call, which waits for
+// room; io_uring would return after what fitted. So sendto and sendmsg stay
+// on the pool, and send every byte of a message much larger than the
+// socket's buffer while a reader drains it slowly.
+TEST_P(PolicyTest, SendsToABlockingStreamSocketGoToThePoolAndSendEverything) {
+  constexpr size_t kBytes = 2 << 20;
+  std::vector<unsigned char> msg(kBytes);
+  for (size_t i = 0; i < kBytes; i++) msg[i] = pattern_at(i);
+  for (const long nr : {long{SYS_sendto}, long{SYS_sendmsg}}) {
+    SCOPED_TRACE(nr == SYS_sendto ? "sendto" : "sendmsg");
+    int s[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s), 0);
+    const int small = 16384;
+    ASSERT_EQ(setsockopt(s[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    std::vector<unsigned char> got;
+    std::thread reader([&] {
+      std::this_thread::sleep_for(20ms);  // the buffer fills first
+      const timeval tv{10, 0};
+      setsockopt(s[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      std::vector<unsigned char> chunk(8192);
+      while (got.size() < kBytes) {
+        const ssize_t n = recv(s[1], chunk.data(), chunk.size(), 0);
+        if (n <= 0) break;
+        got.insert(got.end(), chunk.begin(), chunk.begin() + n);
+      }
+    });
+    iovec iov[2] = {{msg.data(), 1000}, {msg.data() + 1000, kBytes - 1000}};
+    msghdr m{};
+    m.msg_iov = iov;
+    m.msg_iovlen = 2;
+    req_buf r = nr == SYS_sendto ? req_buf(SYS_sendto, 1, u(s[0]), u(msg.data()), kBytes, 0, 0, 0)
+                                 : req_buf(SYS_sendmsg, 1, u(s[0]), u(&m), 0);
+    r.attr(AIO2_ATTR_EXECUTOR);
+    // Submitted from a thread of its own: in a thread that created an
+    // io_uring instance since closed (an earlier test's context), the
+    // kernel's clean-up of that instance interrupts the next blocking call,
+    // which would cut an INLINE send short.
+    event_copy e;
+    std::thread sender([&] { e = submit_wait(c(), r, 10); });
+    sender.join();
+    shutdown(s[0], SHUT_WR);  // the reader stops at the end, whatever was sent
+    reader.join();
+    EXPECT_EQ(e.res(), static_cast<int64_t>(kBytes));
+    EXPECT_TRUE(path_is(kPoolCall, e.path()));
+    EXPECT_EQ(got.size(), kBytes);
+    EXPECT_TRUE(got == msg) << "the bytes received differ from those sent";
+    close(s[0]);
+    close(s[1]);
+  }
+}
+
+// On an O_NONBLOCK socket the call cannot block: AUTO runs it inline on a
+// context with io_uring (URING, where io_uring would wait instead of
+// returning -EAGAIN, and AUTO without io_uring use the pool). It sends what
+// fits, and -EAGAIN when nothing does.
+TEST_P(PolicyTest, SendsToAnONonblockSocketRunInlineAndDoNotWait) {
+  int s[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, s), 0);
+  static const char word[16] = "nonblocking msg";
+  iovec iov[2] = {{const_cast<char *>(word), 5}, {const_cast<char *>(word) + 5, 11}};
+  msghdr m{};
+  m.msg_iov = iov;
+  m.msg_iovlen = 2;
+  auto send_via = [&](long nr) {
+    req_buf r = nr == SYS_sendto ? req_buf(SYS_sendto, 1, u(s[0]), u(word), sizeof word, 0, 0, 0)
+                                 : req_buf(SYS_sendmsg, 1, u(s[0]), u(&m), 0);
+    r.attr(AIO2_ATTR_EXECUTOR);
+    return submit_wait(c(), r, 5);
+  };
+  for (const long nr : {long{SYS_sendto}, long{SYS_sendmsg}}) {
+    SCOPED_TRACE(nr == SYS_sendto ? "sendto" : "sendmsg");
+    const event_copy e = send_via(nr);
+    EXPECT_EQ(e.res(), static_cast<int64_t>(sizeof word));
+    EXPECT_TRUE(path_is(kNonblockingDescriptor, e.path()));
+    char back[sizeof word] = {};
+    EXPECT_EQ(recv(s[1], back, sizeof back, 0), static_cast<ssize_t>(sizeof word));
+    EXPECT_EQ(std::memcmp(back, word, sizeof word), 0);
+  }
+  // Full: -EAGAIN at once.
+  std::vector<char> fill(65536, 'x');
+  while (send(s[0], fill.data(), fill.size(), MSG_DONTWAIT) > 0) {
+  }
+  for (const long nr : {long{SYS_sendto}, long{SYS_sendmsg}}) {
+    SCOPED_TRACE(nr == SYS_sendto ? "sendto to a full socket" : "sendmsg to a full socket");
+    const event_copy e = send_via(nr);
+    EXPECT_EQ(e.res(), -EAGAIN);
+    EXPECT_TRUE(path_is(kNonblockingDescriptor, e.path()));
+  }
+  close(s[0]);
+  close(s[1]);
 }
 
 TEST_P(PolicyTest, APerRequestPathOverridesThePolicy) {
