@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -71,6 +72,20 @@ inline bool pattern_holds(const unsigned char *buf, uint64_t off, uint64_t len) 
   for (uint64_t i = 0; i < len; i++)
     if (buf[i] != pattern_at(off + i)) return false;
   return true;
+}
+
+// Whether a RWF_NOWAIT read of [off, off + len), clipped to the end of the
+// file, reads all of it: what a split read's attempt in the submitting
+// thread finds. For ranges meant to be cached (on a miss the kernel may
+// start reading ahead).
+inline bool nowait_reads_whole(int fd, uint64_t off, uint64_t len) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return false;
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  const uint64_t want = off >= size ? 0 : std::min(len, size - off);
+  std::vector<unsigned char> buf(want ? want : 1);
+  const iovec iov{buf.data(), want};
+  return preadv2(fd, &iov, 1, static_cast<off_t>(off), RWF_NOWAIT) == static_cast<ssize_t>(want);
 }
 
 // A file of `size` pattern bytes, written and synced, unlinked at once (the

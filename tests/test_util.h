@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Helpers the context tests share: a context that destroys itself (with a
 // policy, or pinned to the pool), the monotonic clock, reaping exactly n
-// events, a request builder and event copies, and what path each policy
-// must give a request.
+// events, a request builder and event copies, and the exact path each
+// policy must give a request.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -122,42 +122,61 @@ inline std::string path_str(uint32_t path) {
   return s.empty() ? "0" : s;
 }
 
-// What a request is, for the path a policy gives it.
-enum class call_kind {
-  nonblocking,  // the table marks it non-blocking: getppid, gettid, uname...
-  uring,        // io_uring implements it: pread64, write, openat, fsync...
-  other,        // neither: nanosleep, getdents64...
+// Where a request must run under each policy, by the routing rules
+// (docs/design.md, "Paths"; docs/syscalls.md, "Where each call goes").
+// INLINE and POOL run every request where they say; URING and AUTO depend
+// on the call, its arguments and descriptors, and whether the context has
+// io_uring.
+struct route {
+  uint32_t auto_uring;     // AUTO's executor path on a context with AIO2_FEAT_URING
+  uint32_t auto_no_uring;  // AUTO's executor path on a context without it
+  bool uring_takes;        // URING on a context with io_uring: io_uring, else the pool
 };
 
-// Checks an executor path against the policy's rules. `uring`: the context
-// has AIO2_FEAT_URING. AUTO only promises a path that is not empty, lies
-// within INLINE|URING|POOL (no URING without the feature), and is INLINE
-// for a non-blocking call.
-inline ::testing::AssertionResult path_ok(uint32_t policy, call_kind kind, bool uring,
-                                          uint32_t path) {
-  uint32_t want = 0;
+// A call the system-call table marks non-blocking (getppid, gettid, uname):
+// inline under AUTO; io_uring has no operation for it.
+constexpr route kNonblockingCall{AIO2_PATH_INLINE, AIO2_PATH_INLINE, false};
+// A call io_uring takes with these arguments and descriptors (fsync, statx,
+// pwrite64 of a regular file, an O_DIRECTORY open) and that is not a read
+// the split route serves: the pool without io_uring.
+constexpr route kUringCall{AIO2_PATH_URING, AIO2_PATH_POOL, true};
+// A call io_uring has no operation for (nanosleep, getdents64), or one it
+// would answer differently for these arguments (a read at a regular file's
+// position, a write to a blocking pipe, an open that could wait on a FIFO).
+constexpr route kPoolCall{AIO2_PATH_POOL, AIO2_PATH_POOL, false};
+// A read at an offset >= 0 of a regular file read through the page cache,
+// whose RWF_NOWAIT attempt reads all of it: io_uring; without io_uring, the
+// split route, which finishes it inline.
+constexpr route kCachedRead{AIO2_PATH_URING, AIO2_PATH_INLINE, true};
+// The same read when that attempt does not read all of it: without
+// io_uring, the rest goes to the pool.
+constexpr route kUncachedRead{AIO2_PATH_URING, AIO2_PATH_INLINE | AIO2_PATH_POOL, true};
+// A read or write (or recvfrom, sendto, accept...) whose every descriptor
+// is an O_NONBLOCK pipe or socket: it cannot block, so AUTO on a context
+// with io_uring runs it inline; io_uring would wait where the call returns
+// -EAGAIN, so URING sends it to the pool; without io_uring AUTO does too.
+constexpr route kNonblockingDescriptor{AIO2_PATH_INLINE, AIO2_PATH_POOL, false};
+
+// The executor path `policy` must give a request of route `r`; `uring`: the
+// context has AIO2_FEAT_URING.
+inline uint32_t expected_path(uint32_t policy, const route &r, bool uring) {
   switch (policy) {
-    case AIO2_POLICY_INLINE: want = AIO2_PATH_INLINE; break;
-    case AIO2_POLICY_POOL: want = AIO2_PATH_POOL; break;
-    case AIO2_POLICY_URING:
-      want = kind == call_kind::uring && uring ? AIO2_PATH_URING : AIO2_PATH_POOL;
-      break;
-    case AIO2_POLICY_AUTO: {
-      if (kind == call_kind::nonblocking) {
-        want = AIO2_PATH_INLINE;
-        break;
-      }
-      const uint32_t allowed =
-          AIO2_PATH_INLINE | AIO2_PATH_POOL | (uring ? AIO2_PATH_URING : 0u);
-      if (path != 0 && (path & ~allowed) == 0) return ::testing::AssertionSuccess();
-      return ::testing::AssertionFailure()
-             << "policy Auto: path " << path_str(path) << " is not a non-empty subset of "
-             << path_str(allowed);
-    }
+    case AIO2_POLICY_INLINE: return AIO2_PATH_INLINE;
+    case AIO2_POLICY_POOL: return AIO2_PATH_POOL;
+    case AIO2_POLICY_URING: return uring && r.uring_takes ? AIO2_PATH_URING : AIO2_PATH_POOL;
+    case AIO2_POLICY_AUTO: return uring ? r.auto_uring : r.auto_no_uring;
   }
+  return 0;
+}
+
+// Checks an executor path against expected_path().
+inline ::testing::AssertionResult path_is(uint32_t policy, const route &r, bool uring,
+                                          uint32_t path) {
+  const uint32_t want = expected_path(policy, r, uring);
   if (path == want) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "policy " << policy_name(policy) << ": path "
-                                       << path_str(path) << ", want " << path_str(want);
+  return ::testing::AssertionFailure()
+         << "policy " << policy_name(policy) << (uring ? " with" : " without")
+         << " io_uring: path " << path_str(path) << ", want " << path_str(want);
 }
 
 // ---- requests and events -----------------------------------------------------

@@ -5,8 +5,9 @@
 // kernel would. Then every context must still work, without io_uring:
 // aio2_setup succeeds under every policy, features lack AIO2_FEAT_URING,
 // uring_entries reads back 0, and reads of a file with known contents,
-// getppid, writes, pipe reads, cancel and destroy all work, with executor
-// paths that never include URING. Exits 0 when every check passed.
+// getppid, writes, pipe reads, cancel and destroy all work, each on the
+// exact path its policy gives it without io_uring (never URING). Exits 0
+// when every check passed.
 //
 // A program of its own (no gtest): the filter is per thread and inherited
 // only by threads created after it, so it must come first.
@@ -17,6 +18,7 @@
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -122,19 +124,28 @@ result submit_one(aio2_ctx *c, req &r) {
   return e;
 }
 
-// The path a policy must give a call without io_uring. `nonblocking`:
-// getppid and the like.
-bool path_ok(uint32_t policy, bool nonblocking, uint32_t path) {
-  if (path & AIO2_PATH_URING) return false;
+// The path a policy must give a call without io_uring, where AUTO gives it
+// `auto_path`: INLINE for getppid and the like and for a read at an offset
+// that its RWF_NOWAIT attempt finishes (INLINE|POOL when the rest goes to the
+// pool), POOL for everything else. URING has nothing to send to io_uring.
+uint32_t want_path(uint32_t policy, uint32_t auto_path) {
   switch (policy) {
-    case AIO2_POLICY_INLINE: return path == AIO2_PATH_INLINE;
+    case AIO2_POLICY_INLINE: return AIO2_PATH_INLINE;
     case AIO2_POLICY_URING:
-    case AIO2_POLICY_POOL: return path == AIO2_PATH_POOL;
-    case AIO2_POLICY_AUTO:
-      if (nonblocking) return path == AIO2_PATH_INLINE;
-      return path != 0 && (path & ~(AIO2_PATH_INLINE | AIO2_PATH_POOL)) == 0;
+    case AIO2_POLICY_POOL: return AIO2_PATH_POOL;
+    case AIO2_POLICY_AUTO: return auto_path;
   }
-  return false;
+  return 0;
+}
+
+// What AUTO gives a pread at `off` of a file meant to be cached: INLINE
+// when a RWF_NOWAIT read of the range reads all of it, else INLINE|POOL.
+uint32_t cached_pread_path(int fd, uint64_t off, size_t len) {
+  std::vector<unsigned char> b(len);
+  const iovec iov{b.data(), len};
+  const bool whole = preadv2(fd, &iov, 1, static_cast<off_t>(off), RWF_NOWAIT) ==
+                     static_cast<ssize_t>(len);
+  return whole ? AIO2_PATH_INLINE : AIO2_PATH_INLINE | AIO2_PATH_POOL;
 }
 
 void check_policy(uint32_t policy, uint32_t entries, int file, const std::string &dir) {
@@ -157,11 +168,12 @@ void check_policy(uint32_t policy, uint32_t entries, int file, const std::string
   req g(SYS_getppid, 1);
   result e = submit_one(c, g);
   CHECK(e.res == getppid(), "%s: getppid %lld", pn, static_cast<long long>(e.res));
-  CHECK(path_ok(policy, true, e.path), "%s: getppid path 0x%x", pn, e.path);
+  CHECK(e.path == want_path(policy, AIO2_PATH_INLINE), "%s: getppid path 0x%x", pn, e.path);
 
   // preads of the file, at several offsets; the data checked.
   std::vector<unsigned char> buf(16384);
   for (uint64_t off : {0ull, 4096ull, 100000ull, 262144ull - 16384ull}) {
+    const uint32_t want = want_path(policy, cached_pread_path(file, off, buf.size()));
     std::memset(buf.data(), 0, buf.size());
     req r(SYS_pread64, 2, u(file), u(buf.data()), buf.size(), off);
     e = submit_one(c, r);
@@ -169,7 +181,7 @@ void check_policy(uint32_t policy, uint32_t entries, int file, const std::string
     bool same = true;
     for (size_t i = 0; i < buf.size() && same; i++) same = buf[i] == pattern_at(off + i);
     CHECK(same, "%s: pread64 at %llu read the wrong bytes", pn, static_cast<unsigned long long>(off));
-    CHECK(path_ok(policy, false, e.path), "%s: pread64 path 0x%x", pn, e.path);
+    CHECK(e.path == want, "%s: pread64 path 0x%x, want 0x%x", pn, e.path, want);
   }
 
   // A read at the file position moves it.
@@ -179,7 +191,7 @@ void check_policy(uint32_t policy, uint32_t entries, int file, const std::string
   CHECK(e.res == 4096 && buf[0] == pattern_at(8192) && buf[4095] == pattern_at(8192 + 4095),
         "%s: read %lld", pn, static_cast<long long>(e.res));
   CHECK(lseek(file, 0, SEEK_CUR) == 8192 + 4096, "%s: position not moved", pn);
-  CHECK(path_ok(policy, false, e.path), "%s: read path 0x%x", pn, e.path);
+  CHECK(e.path == want_path(policy, AIO2_PATH_POOL), "%s: read path 0x%x", pn, e.path);
 
   // A write, read back.
   const std::string out_path = dir + "/out-" + pn + "-" + std::to_string(entries);
@@ -189,7 +201,7 @@ void check_policy(uint32_t policy, uint32_t entries, int file, const std::string
   req w(SYS_pwrite64, 4, u(out), u(msg), sizeof msg, 10);
   e = submit_one(c, w);
   CHECK(e.res == static_cast<int64_t>(sizeof msg), "%s: pwrite64 %lld", pn, static_cast<long long>(e.res));
-  CHECK(path_ok(policy, false, e.path), "%s: pwrite64 path 0x%x", pn, e.path);
+  CHECK(e.path == want_path(policy, AIO2_PATH_POOL), "%s: pwrite64 path 0x%x", pn, e.path);
   char back[sizeof msg] = {};
   CHECK(pread(out, back, sizeof back, 10) == static_cast<ssize_t>(sizeof back) &&
             std::memcmp(back, msg, sizeof msg) == 0,
@@ -197,7 +209,7 @@ void check_policy(uint32_t policy, uint32_t entries, int file, const std::string
   req fs(SYS_fsync, 5, u(out));
   e = submit_one(c, fs);
   CHECK(e.res == 0, "%s: fsync %lld", pn, static_cast<long long>(e.res));
-  CHECK(path_ok(policy, false, e.path), "%s: fsync path 0x%x", pn, e.path);
+  CHECK(e.path == want_path(policy, AIO2_PATH_POOL), "%s: fsync path 0x%x", pn, e.path);
   close(out);
 
   // A per-request io_uring path also falls back to the pool.
@@ -225,7 +237,7 @@ void check_policy(uint32_t policy, uint32_t entries, int file, const std::string
     e = one_event(c);
     CHECK(e.got && e.user_data == 8 && e.res == 8 && std::memcmp(b, "pipedata", 8) == 0,
           "%s: pipe read: %lld", pn, static_cast<long long>(e.res));
-    CHECK(!(e.path & AIO2_PATH_URING), "%s: pipe read path 0x%x", pn, e.path);
+    CHECK(e.path == AIO2_PATH_POOL, "%s: pipe read path 0x%x", pn, e.path);
     // And destroy with one in flight returns.
     req r3(SYS_read, 9, u(pp[0]), u(a), 8);
     CHECK(aio2_submit(c, r3.b, r3.io()->len) == r3.io()->len, "%s: submit read", pn);
