@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "fs_util.h"
 #include "test_util.h"
 
 namespace {
@@ -31,8 +32,9 @@ constexpr size_t kPage = 4096;
 // of the page cache, readahead off; unlinked on destruction.
 struct pattern_file {
   int fd = -1;
+  size_t size = 0;
   std::string path;
-  explicit pattern_file(size_t bytes) {
+  explicit pattern_file(size_t bytes) : size(bytes) {
     const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     path = std::string(dir) + "/aio2-cont-XXXXXX";
     fd = mkstemp(path.data());
@@ -49,7 +51,10 @@ struct pattern_file {
     unlink(path.c_str());
   }
   static unsigned char byte_at(size_t i) { return static_cast<unsigned char>(i * 7 + i / kPage); }
-  void evict() const { EXPECT_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0); }
+  void evict() const {
+    aio2_test::pattern_file::evict_range(fd, size, 0, size);
+    EXPECT_EQ(aio2_test::pattern_file::resident_bytes(fd, size, 0, size), 0u);
+  }
   // Brings page `n` (only) into the page cache.
   void warm_page(size_t n) const {
     unsigned char junk[kPage];

@@ -112,10 +112,7 @@ class pattern_file {
   uint64_t size() const { return size_; }
 
   // Drops [off, off + len) from the page cache.
-  void evict(uint64_t off, uint64_t len) const {
-    fdatasync(fd_);
-    posix_fadvise(fd_, static_cast<off_t>(off), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
-  }
+  void evict(uint64_t off, uint64_t len) const { evict_range(fd_, size_, off, len); }
   // Brings [off, off + len) into the page cache.
   void warm(uint64_t off, uint64_t len) const {
     std::vector<unsigned char> buf(len);
@@ -131,7 +128,22 @@ class pattern_file {
     return gone;
   }
 
-  // The same, for any descriptor of a file of `size` bytes.
+  // Drops [off, off + len) of any descriptor of a file of `size` bytes from
+  // the page cache. POSIX_FADV_DONTNEED skips pages another CPU still holds
+  // in its LRU batches for a moment, so it is asked again until mincore(2)
+  // finds the range gone (or a second has passed: then the caller's own
+  // residency check reports it).
+  static void evict_range(int fd, uint64_t size, uint64_t off, uint64_t len) {
+    fdatasync(fd);
+    for (int i = 0; i < 1000; i++) {
+      posix_fadvise(fd, static_cast<off_t>(off), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
+      if (resident_bytes(fd, size, off, len) == 0) return;
+      usleep(1000);
+    }
+  }
+
+  // Bytes of [off, off + len) cached, for any descriptor of a file of
+  // `size` bytes.
   static uint64_t resident_bytes(int fd, uint64_t size, uint64_t off, uint64_t len) {
     const uint64_t ps = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
     const uint64_t end = std::min(off + len, size);

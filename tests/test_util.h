@@ -138,7 +138,7 @@ struct route {
 constexpr route kNonblockingCall{AIO2_PATH_INLINE, AIO2_PATH_INLINE, false};
 // A call io_uring takes with these arguments and descriptors (fsync, statx,
 // pwrite64 of a regular file, an O_DIRECTORY open) and that is not a read
-// the split route serves: the pool without io_uring.
+// a nowait-first read that starts in the submitter serves: the pool without io_uring.
 constexpr route kUringCall{AIO2_PATH_URING, AIO2_PATH_POOL, true};
 // A call io_uring has no operation for (nanosleep, getdents64), or one it
 // would answer differently for these arguments (a read at a regular file's
@@ -152,10 +152,10 @@ constexpr route kCachedRead{AIO2_PATH_URING, AIO2_PATH_INLINE, true};
 // io_uring, the rest goes to the pool.
 constexpr route kUncachedRead{AIO2_PATH_URING, AIO2_PATH_INLINE | AIO2_PATH_POOL, true};
 // A read or write (or recvfrom, sendto, accept...) whose every descriptor
-// is an O_NONBLOCK pipe or socket: it cannot block, so AUTO on a context
-// with io_uring runs it inline; io_uring would wait where the call returns
-// -EAGAIN, so URING sends it to the pool; without io_uring AUTO does too.
-constexpr route kNonblockingDescriptor{AIO2_PATH_INLINE, AIO2_PATH_POOL, false};
+// is an O_NONBLOCK pipe or socket: it cannot block, so AUTO runs it inline,
+// with or without io_uring; io_uring would wait where the call returns
+// -EAGAIN, so URING sends it to the pool.
+constexpr route kNonblockingDescriptor{AIO2_PATH_INLINE, AIO2_PATH_INLINE, false};
 
 // The executor path `policy` must give a request of route `r`; `uring`: the
 // context has AIO2_FEAT_URING.
