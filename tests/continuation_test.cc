@@ -138,18 +138,32 @@ class Continuation : public ::testing::TestWithParam<route> {
     if (GetParam().policy == AIO2_POLICY_URING && !has_uring(ctx_.get()))
       GTEST_SKIP() << "io_uring is not available here";
   }
+  // Runs `io` with only page `page` of `f` cached, until its RWF_NOWAIT
+  // attempt reads part of it. The attempt may also start the read of the
+  // next page, and on a fast device find it cached before it returns: then
+  // the whole read was served at once, which is right but does not
+  // continue anything, so the page is evicted and the read run again.
+  result run_partly_cached(const pattern_file &f, size_t page, aio2_iocb *io, size_t cap) {
+    result r;
+    for (int i = 0; i < 50; i++) {
+      f.evict();
+      f.warm_page(page);
+      r = run(ctx_.get(), io, cap);
+      if (r.cache.outcome != AIO2_CACHE_HIT) break;
+    }
+    return r;
+  }
   ctx_ptr ctx_;
 };
 
 TEST_P(Continuation, PartlyCachedPreadReadsTheRestAndSaysPartial) {
   pattern_file f(16 * kPage);
-  f.warm_page(2);  // pages 2 cached, 3 not
   std::vector<unsigned char> buf(2 * kPage + 100, 0);
   alignas(8) unsigned char req[256];
   auto *io = reinterpret_cast<aio2_iocb *>(req);
   aio2_prep(io, SYS_pread64, 1, static_cast<uint64_t>(f.fd), reinterpret_cast<uint64_t>(buf.data()),
             2 * kPage, 2 * kPage, 0, 0);
-  const result r = run(ctx_.get(), io, sizeof req);
+  const result r = run_partly_cached(f, 2, io, sizeof req);  // page 2 cached, 3 not
   ASSERT_EQ(r.res, static_cast<int64_t>(2 * kPage));
   EXPECT_TRUE(f.matches(buf.data(), 2 * kPage, 2 * kPage)) << "data read in two parts";
   EXPECT_EQ(buf[2 * kPage], 0) << "nothing written past the request";
@@ -163,7 +177,6 @@ TEST_P(Continuation, PartlyCachedPreadReadsTheRestAndSaysPartial) {
 
 TEST_P(Continuation, PartlyCachedReadvContinuesInsideAnIovec) {
   pattern_file f(16 * kPage);
-  f.warm_page(0);
   // 1000 + 5000 + 2192 bytes: the cached first page ends inside iovec 1.
   std::vector<unsigned char> a(1000), b(5000), c(2192);
   iovec iov[3] = {{a.data(), a.size()}, {b.data(), b.size()}, {c.data(), c.size()}};
@@ -171,7 +184,7 @@ TEST_P(Continuation, PartlyCachedReadvContinuesInsideAnIovec) {
   auto *io = reinterpret_cast<aio2_iocb *>(req);
   aio2_prep(io, SYS_preadv, 2, static_cast<uint64_t>(f.fd), reinterpret_cast<uint64_t>(iov), 3, 0,
             0, 0);
-  const result r = run(ctx_.get(), io, sizeof req);
+  const result r = run_partly_cached(f, 0, io, sizeof req);
   ASSERT_EQ(r.res, static_cast<int64_t>(2 * kPage));
   EXPECT_TRUE(f.matches(a.data(), 0, a.size()));
   EXPECT_TRUE(f.matches(b.data(), 1000, b.size()));
