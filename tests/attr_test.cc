@@ -360,6 +360,134 @@ TEST(UserAttribute, UnavailableOnAPathItDoesNotServe) {
   EXPECT_EQ(status_of(ev_of(wait_events(c.get(), 1)[0]), 0x8102), AIO2_ATTR_OK);
 }
 
+// A user attribute that measures the RWF_NOWAIT attempt (HANDLER_NOWAIT):
+// what its hooks see of a nowait-first read.
+struct nowait_seen {
+  uint64_t first_at_before;  // nowait_first in before
+  uint64_t first_at_post;    // nowait_first in on_post
+  int64_t done_at_post;      // nowait_done in on_post
+  int64_t res_at_post;
+};
+constexpr uint16_t kNowaitProbe = 0x8103;
+
+void register_nowait_probe() {
+  static const aio2_attr_handler h = {
+      sizeof(aio2_attr_handler), kNowaitProbe, AIO2_ATTR_HANDLER_NOWAIT, 0, 0,
+      sizeof(nowait_seen), AIO2_PATH_ALL, "nowait-probe", nullptr,
+      [](aio2_attr_hook *hk) {
+        static_cast<nowait_seen *>(hk->result)->first_at_before = hk->nowait_first;
+        return 0;
+      },
+      nullptr,
+      [](aio2_attr_hook *hk) {
+        auto *r = static_cast<nowait_seen *>(hk->result);
+        r->first_at_post = hk->nowait_first;
+        r->done_at_post = hk->nowait_done;
+        r->res_at_post = hk->res;
+      },
+      nullptr};
+  static const int once = aio2_attr_register(&h);
+  ASSERT_EQ(once, 0);
+}
+
+// A regular file of `n` bytes in the page cache, unlinked at once.
+int cached_file(size_t n) {
+  char path[] = "/tmp/aio2-attr-XXXXXX";
+  const int fd = mkstemp(path);
+  EXPECT_GE(fd, 0);
+  unlink(path);
+  std::vector<unsigned char> data(n, 0x5a);
+  EXPECT_EQ(pwrite(fd, data.data(), n, 0), static_cast<ssize_t>(n));
+  std::vector<unsigned char> back(n);
+  EXPECT_EQ(pread(fd, back.data(), n, 0), static_cast<ssize_t>(n));  // cached now
+  return fd;
+}
+
+// A cached pread64 under AUTO: on io_uring the handler's flag makes it a
+// nowait-first read made by io_uring; without io_uring it is one that
+// starts in the submitter anyway. Either way the hooks see nowait_first and
+// what the attempt read (all of it: the file is cached).
+TEST(UserAttribute, NowaitHandlerSeesTheAttemptOfANowaitFirstRead) {
+  register_nowait_probe();
+  const int fd = cached_file(8192);
+  std::vector<unsigned char> buf(4096);
+  for (uint32_t flags : {0u, static_cast<uint32_t>(AIO2_SETUP_NO_URING)}) {
+    aio2_params p{};
+    p.flags = flags;
+    auto c = make_ctx(p);
+    request r(SYS_pread64, 1, static_cast<uint64_t>(fd), reinterpret_cast<uint64_t>(buf.data()),
+              buf.size());
+    r.io()->args[3] = 4096;
+    r.attr(kNowaitProbe).attr(AIO2_ATTR_EXECUTOR);
+    ASSERT_EQ(aio2_submit(c.get(), r.b, r.len()), r.len());
+    const auto evs = wait_events(c.get(), 1);
+    const aio2_event *ev = ev_of(evs[0]);
+    EXPECT_EQ(ev->res, 4096);
+    const auto seen = result<nowait_seen>(ev, kNowaitProbe);
+    EXPECT_EQ(seen.first_at_before, 1u) << "flags " << flags;
+    EXPECT_EQ(seen.first_at_post, 1u) << "flags " << flags;
+    EXPECT_EQ(seen.done_at_post, 4096) << "flags " << flags;
+    EXPECT_EQ(seen.res_at_post, 4096) << "flags " << flags;
+  }
+  close(fd);
+}
+
+// Where no RWF_NOWAIT attempt is made (the pool policy, a write), the hooks
+// say so: nowait_first 0 and nowait_done -1.
+TEST(UserAttribute, NowaitHandlerSeesNoAttemptWhereNoneIsMade) {
+  register_nowait_probe();
+  const int fd = cached_file(8192);
+  std::vector<unsigned char> buf(4096);
+  auto pool = make_pool_ctx();
+  auto autoc = make_ctx();
+  struct row {
+    aio2_ctx *c;
+    long nr;
+  } rows[] = {{pool.get(), SYS_pread64}, {autoc.get(), SYS_pwrite64}};
+  for (const row &w : rows) {
+    request r(w.nr, 2, static_cast<uint64_t>(fd), reinterpret_cast<uint64_t>(buf.data()),
+              buf.size());
+    r.attr(kNowaitProbe);
+    ASSERT_EQ(aio2_submit(w.c, r.b, r.len()), r.len());
+    const auto evs = wait_events(w.c, 1);
+    const aio2_event *ev = ev_of(evs[0]);
+    EXPECT_EQ(ev->res, 4096);
+    const auto seen = result<nowait_seen>(ev, kNowaitProbe);
+    EXPECT_EQ(seen.first_at_before, 0u) << w.nr;
+    EXPECT_EQ(seen.first_at_post, 0u) << w.nr;
+    EXPECT_EQ(seen.done_at_post, -1) << w.nr;
+  }
+  close(fd);
+}
+
+// The hook's ioprio starts at -1 (leave the priority alone); a before hook
+// may set it, and the request still runs and completes. (The ioprio
+// attribute's tests check that io_uring's entry carries the value.)
+TEST(UserAttribute, IoprioFieldStartsAtMinusOneAndAHookMaySetIt) {
+  static const aio2_attr_handler h = {
+      sizeof(aio2_attr_handler), 0x8104, 0, 0, 0, 8, AIO2_PATH_ALL, "ioprio-probe", nullptr,
+      [](aio2_attr_hook *hk) {
+        const int64_t seen = hk->ioprio;
+        std::memcpy(hk->result, &seen, sizeof seen);
+        hk->ioprio = (2 << 13) | 4;  // best effort, level 4
+        return 0;
+      },
+      nullptr, nullptr, nullptr};
+  static const int once = aio2_attr_register(&h);
+  ASSERT_EQ(once, 0);
+  const int fd = cached_file(4096);
+  std::vector<unsigned char> buf(4096);
+  auto c = make_ctx();
+  request r(SYS_pread64, 3, static_cast<uint64_t>(fd), reinterpret_cast<uint64_t>(buf.data()),
+            buf.size());
+  r.attr(0x8104);
+  ASSERT_EQ(aio2_submit(c.get(), r.b, r.len()), r.len());
+  const auto evs = wait_events(c.get(), 1);
+  EXPECT_EQ(ev_of(evs[0])->res, 4096);
+  EXPECT_EQ(result<int64_t>(ev_of(evs[0]), 0x8104), -1);
+  close(fd);
+}
+
 // ---- statuses and layout ---------------------------------------------------------------
 
 TEST(Results, OnePerAttributeInRequestOrderWithRequiredHonoured) {

@@ -86,12 +86,17 @@ void tell_attrs(request *r) noexcept {
   if (r->nowait.attempted()) r->attrs.set_nowait_bytes(r->nowait.attempt_bytes());
 }
 
+// The before hooks: false (with *res, the result to report) when one
+// completed the request without the call.
+bool before_hooks(request *r, uint32_t worker, int64_t *res) noexcept {
+  return r->attrs.empty() || r->attrs.before(r->io, r->attr_bytes.data(), worker, res);
+}
+
 }  // namespace
 
 bool begin(request *r, uint32_t worker) noexcept {
-  if (r->attrs.empty()) return true;
   int64_t res = 0;
-  if (r->attrs.before(r->io, r->attr_bytes.data(), worker, &res)) return true;
+  if (before_hooks(r, worker, &res)) return true;
   finish(r, res, worker);
   return false;
 }
@@ -123,8 +128,12 @@ void run_here(request *r, uint32_t worker) noexcept {
 }
 
 bool attempt_here(request *r) noexcept {
-  if (!begin(r, 0)) {
+  // Whatever ends the request here, its after and post hooks see that it
+  // ran inline alone.
+  int64_t res = 0;
+  if (!before_hooks(r, 0, &res)) {
     r->attrs.set_path(AIO2_PATH_INLINE);
+    finish(r, res, 0);
     return true;
   }
   // Nowait-first reads are reads at an offset (the router's rule): args[3].
