@@ -217,7 +217,13 @@ TEST_P(Continuation, UncachedIsAMissAndCachedIsAHit) {
     auto *io = reinterpret_cast<aio2_iocb *>(req);
     aio2_prep(io, SYS_pread64, 4, static_cast<uint64_t>(f.fd),
               reinterpret_cast<uint64_t>(buf.data()), kPage, kPage, 0, 0);
-    const result r = run(ctx_.get(), io, sizeof req);
+    // The cold read's attempt may find its own read of the page finished
+    // before it returns (a fast device): evicted and run again then.
+    result r = run(ctx_.get(), io, sizeof req);
+    for (int i = 0; i < 50 && want == AIO2_CACHE_MISS && r.cache.outcome != want; i++) {
+      f.evict();
+      r = run(ctx_.get(), io, sizeof req);
+    }
     ASSERT_EQ(r.res, static_cast<int64_t>(kPage));
     EXPECT_TRUE(f.matches(buf.data(), kPage, kPage));
     EXPECT_EQ(r.cache.outcome, want);
