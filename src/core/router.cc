@@ -38,7 +38,7 @@ bool is_open(uint32_t nr) noexcept {
 // What the descriptors of a request say about where it can run.
 struct fd_verdict {
   bool uring_fits = true;  // io_uring answers like the call
-  bool cannot_block = false;  // every descriptor is O_NONBLOCK and not a regular file
+  bool cannot_block = false;  // every descriptor is O_NONBLOCK and not a file or block device
   bool may_wait_forever = false;  // some descriptor is neither a regular file nor a block device
 };
 
@@ -65,9 +65,9 @@ fd_verdict judge_descriptors(const parsed_request &pr, sys::fd_lookup &fds) noex
     v.may_wait_forever |= !f.positionable;
     const bool nb = nb_matters && (f.flags & O_NONBLOCK);
     any_nb |= nb;
-    // Cannot block: O_NONBLOCK on something other than a regular file (a
-    // regular file's reads wait for the disk whatever the flag says).
-    all_nb &= nb && !f.regular;
+    // Cannot block: O_NONBLOCK on something other than a regular file or a
+    // block device (their reads wait for the disk whatever the flag says).
+    all_nb &= nb && !f.positionable;
     if (i != 0) continue;
     // io_uring ignores the offset of a pipe or socket where the call
     // refuses it with -ESPIPE (and would consume the pipe's data).

@@ -10,7 +10,7 @@
 //     the call, else the pool.
 //   - AUTO takes the cheapest path on which every attribute of the request
 //     can be honoured: inline for calls that cannot block (by nature, or by
-//     O_NONBLOCK on descriptors that are not regular files, or a preadv2
+//     O_NONBLOCK on descriptors that are not files or block devices, or a preadv2
 //     with RWF_NOWAIT); a nowait-first read starting in the submitting
 //     thread where the context plans those (no io_uring); io_uring when it
 //     answers like the call; else the pool.
