@@ -2,7 +2,7 @@
 // The router: where a parsed request runs. A pure function of the request,
 // the facts of the descriptors it names, and the context's policy and
 // capabilities; it runs nothing and changes nothing. Every routing rule is
-// here, and core/router_test.cc checks each one against a table.
+// here, and tests/router_test.cc checks each one against a table.
 //
 // The rules, in order (docs/design.md, "Paths"):
 //   - The request's policy (AIO2_IOCB_POLICY, else the context's): POOL and
