@@ -7,6 +7,7 @@
 // submission allocates nothing (the vectors keep their capacity).
 #pragma once
 
+#include <poll.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -114,6 +115,20 @@ struct request {
   alignas(8) unsigned char sqe[64] = {};
   // The encoded event, built by the completion queue when it posts.
   std::vector<unsigned char> event;
+
+  // A request of the old ABI (LEGACY contexts), whose io.user_data is its
+  // struct iocb's address: what its io_event echoes, the eventfd to
+  // signal, and the memory its translated call points into.
+  struct legacy_fields {
+    uint64_t data = 0;    // the iocb's aio_data
+    uint64_t obj = 0;     // the iocb's address
+    int resfd = -1;       // IOCB_FLAG_RESFD's eventfd, or -1
+    uint16_t opcode = 0;  // IOCB_CMD_*
+    pollfd pfd{};         // IOCB_CMD_POLL's
+    iovec iov{};          // a read or write with aio_rw_flags: preadv2, pwritev2
+    // The translated aio2 request: the fixed part and an ioprio attribute.
+    alignas(8) unsigned char req[128] = {};
+  } legacy;
 };
 
 using request_list = util::intrusive_list<request, &request::link>;
