@@ -13,7 +13,7 @@ lib=(build-essential cmake make pkg-config liburing-dev)
 # `aio2 bench` links libuv and libaio; `aio2 bench --plot` runs gnuplot.
 tools=(libuv1-dev libaio-dev nlohmann-json3-dev gnuplot-nox)
 # Debian's GTest CMake package names gmock's files too.
-tests=(libgtest-dev libgmock-dev nlohmann-json3-dev)
+tests=(libgtest-dev libgmock-dev nlohmann-json3-dev fio)
 # pool_bench links the engines of `aio2 bench`.
 bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev "${tools[@]}")
 
