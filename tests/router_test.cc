@@ -593,11 +593,11 @@ std::vector<row> rows() {
       {.name = "split_wants_nowait", .policy = A, .nowait_in_submitter = true,
        .nr = SYS_pread64, .args = {kRegular, 0, 4096, 0}, .wants_nowait = true,
        .plan = {kPool, submitter, kBounded}},
-      // The context plans those only without io_uring; were both there, the
-      // split would come first.
+      // A LEGACY context plans those with io_uring too: the attempt comes
+      // first, and the rest goes to io_uring.
       {.name = "split_precedes_uring", .policy = A, .uring = ring::yes,
        .nowait_in_submitter = true, .nr = SYS_pread64, .args = {kRegular, 0, 4096, 0},
-       .plan = {kPool, submitter, kBounded}},
+       .plan = {kUring, submitter, kBounded}},
       {.name = "no_split_odirect", .policy = A, .nowait_in_submitter = true,
        .nr = SYS_pread64, .args = {kDirect, 0, 4096, 0}, .plan = {kPool, none, kBounded},
        .bits = kPool},

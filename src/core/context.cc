@@ -45,7 +45,7 @@ int context::start() noexcept {
   // on the inline path and the pool, which the feature bits show.
   const bool uring = !(flags_ & AIO2_SETUP_NO_URING) && uring_.init(lim_.uring_entries, efd_) == 0;
   env_.policy = lim_.policy;
-  env_.nowait_in_submitter = !uring;
+  env_.nowait_in_submitter = !uring || type_ == AIO2_CTX_LEGACY;
   if (uring) {
     env_.uring_translate = &exec::uring::translate_for;
     env_.uring = &uring_;
@@ -95,10 +95,14 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
   r->generation.fetch_add(1, std::memory_order_relaxed);
 
   if (plan.attempt == exec::attempt::submitter) {
-    // A nowait-first read: the attempt here, the rest on the pool.
+    // A nowait-first read: the attempt here, the rest on io_uring when it
+    // takes the rest's arguments, else on the pool.
     if (exec::attempt_here(r)) {
       c_.queue_.complete(r);
       done_here_ = true;
+    } else if (plan.path == AIO2_PATH_URING &&
+               c_.uring_.translate(r->io.nr, r->nowait.rest_args(), r->sqe)) {
+      to_uring_.add(r);
     } else {
       to_pool_.add(r);
     }

@@ -94,7 +94,12 @@ long legacy_queue::getevents(long min_nr, long nr, struct io_event *events,
   };
   sigset_t saved;
   if (sigmask) pthread_sigmask(SIG_SETMASK, sigmask, &saved);
+  reapers_.fetch_add(1, std::memory_order_acq_rel);
   const long rc = wait_for(timeout, look, [&] { return got != 0; });
+  if (reapers_.fetch_sub(1, std::memory_order_acq_rel) == 1 && reapers_fd_ >= 0) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(reapers_fd_, &one, sizeof one);
+  }
   if (sigmask) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   return rc < 0 ? rc : got;
 }
@@ -103,6 +108,8 @@ int legacy_queue::start_collector(exec::collected_executor *collector) noexcept 
   collector_ = collector;
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) return -errno;
+  reapers_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (reapers_fd_ < 0) return -errno;
   try {
     collector_thread_ = std::thread(&legacy_queue::collector_main, this);
   } catch (...) {
@@ -117,12 +124,21 @@ void legacy_queue::collector_main() noexcept {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, nullptr);
   for (;;) {
-    pollfd fds[2] = {{collector_->fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
-    if (fds[1].revents) break;
+    // While a reaper waits in getevents it collects; this thread waits for
+    // the last one to leave (a write to reapers_fd_ made since this check
+    // is still there for the poll).
+    const bool reaper_inside = reapers_.load(std::memory_order_acquire) > 0;
+    pollfd fds[3] = {{stop_fd_, POLLIN, 0}, {reapers_fd_, POLLIN, 0},
+                     {reaper_inside ? -1 : collector_->fd(), POLLIN, 0}};
+    if (poll(fds, 3, -1) < 0 && errno != EINTR) break;
+    if (fds[0].revents) break;
+    if (fds[1].revents) {
+      uint64_t v;
+      [[maybe_unused]] ssize_t rd = ::read(reapers_fd_, &v, sizeof v);
+    }
     // Blocks for the harvest lock: a reaper harvesting now may leave
     // completions behind it that only this thread will see.
-    collector_->harvest(true);
+    if (!reaper_inside) collector_->harvest(true);
   }
 }
 
@@ -132,7 +148,8 @@ void legacy_queue::stop_collector() noexcept {
   [[maybe_unused]] ssize_t w = ::write(stop_fd_, &one, sizeof one);
   collector_thread_.join();
   ::close(stop_fd_);
-  stop_fd_ = -1;
+  ::close(reapers_fd_);
+  stop_fd_ = reapers_fd_ = -1;
 }
 
 }  // namespace aio2

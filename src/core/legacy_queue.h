@@ -91,6 +91,13 @@ class legacy_queue final : public completion_queue {
   std::thread collector_thread_;
   exec::collected_executor *collector_ = nullptr;
   int stop_fd_ = -1;  // eventfd that wakes the collector thread to exit
+  // Threads inside getevents: while there are any, they collect io_uring's
+  // completions themselves (the waiter's role), and the collector thread
+  // sleeps, so that a completion wakes one thread, not two. Release on the
+  // decrement, acquire in the collector; the last one to leave writes
+  // reapers_fd_, which the collector sleeps on meanwhile.
+  std::atomic<int> reapers_{0};
+  int reapers_fd_ = -1;
 };
 
 }  // namespace aio2
