@@ -191,6 +191,10 @@ int aio2_legacy_cancel(aio2_ctx *ctx, struct iocb *iocb, struct io_event *result
  * mapped until aio2_destroy. */
 void *aio2_legacy_ring(aio2_ctx *ctx);
 
+/* aio2_legacy_observe_dropped - aio2 events of an AIO2_SETUP_LEGACY_OBSERVE
+ * context dropped because its aio2 ring was full (0 for other contexts). */
+uint64_t aio2_legacy_observe_dropped(aio2_ctx *ctx);
+
 /* aio2_strerror - a sentence for any -errno aio2 returns, in aio2's terms. */
 const char *aio2_strerror(int err);
 

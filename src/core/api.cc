@@ -123,6 +123,7 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
     return -EINVAL;
   // A LEGACY context holds what io_setup(nr_events) was asked for.
   if (in.type == AIO2_CTX_LEGACY && in.max_inflight == 0) return -EINVAL;
+  if (in.type != AIO2_CTX_LEGACY && (in.flags & AIO2_SETUP_LEGACY_OBSERVE)) return -EINVAL;
   if (in.type != AIO2_CTX_RING && in.type != AIO2_CTX_SYNC && in.type != AIO2_CTX_LEGACY)
     return -EINVAL;
   if (in.type == AIO2_CTX_SYNC && (in.flags & AIO2_SETUP_EVENTFD)) return -EINVAL;
@@ -156,7 +157,9 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
   if (p != nullptr) {
     aio2_params res = in;
     res.max_inflight = lim.max_inflight;
-    res.ring_bytes = in.type == AIO2_CTX_RING ? lim.ring_bytes : 0;
+    res.ring_bytes = in.type == AIO2_CTX_RING || (in.flags & AIO2_SETUP_LEGACY_OBSERVE)
+                         ? lim.ring_bytes
+                         : 0;
     res.bounded_workers = lim.bounded_workers;
     res.unbounded_workers = lim.unbounded_workers;
     res.idle_ms = lim.idle_ms;
@@ -222,6 +225,11 @@ long aio2_legacy_getevents(aio2_ctx *ctx, long min_nr, long nr, struct io_event 
 int aio2_legacy_cancel(aio2_ctx *ctx, struct iocb *iocb, struct io_event *result) {
   ctx_ref c(ctx);
   return c.get() ? c.get()->cancel_legacy(iocb, result) : -EBADF;
+}
+
+uint64_t aio2_legacy_observe_dropped(aio2_ctx *ctx) {
+  ctx_ref c(ctx);
+  return c.get() ? c.get()->observe_dropped() : 0;
 }
 
 void *aio2_legacy_ring(aio2_ctx *ctx) {

@@ -36,6 +36,12 @@ int context::start() noexcept {
   if (int err = type_ == AIO2_CTX_LEGACY ? legacy_queue_.create()
                                          : ring_queue_.create(lim_.ring_bytes))
     return err;
+  // An observed LEGACY context mirrors its events into an aio2 ring too.
+  if (flags_ & AIO2_SETUP_LEGACY_OBSERVE) {
+    if (int err = ring_queue_.create(lim_.ring_bytes)) return err;
+    if (int err = ring_queue_.start(nullptr, -1)) return err;
+    legacy_queue_.observe_into(&ring_queue_);
+  }
   if (flags_ & AIO2_SETUP_EVENTFD) {
     efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd_ < 0) return -errno;
@@ -166,6 +172,8 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
 
 ssize_t context::getevents(unsigned min_events, void *buf, size_t bytes,
                            const struct timespec *timeout) noexcept {
+  if (type_ == AIO2_CTX_LEGACY && (flags_ & AIO2_SETUP_LEGACY_OBSERVE))
+    return ring_queue_.getevents(min_events, buf, bytes, timeout);
   if (type_ != AIO2_CTX_RING) return -EBADFD;
   return ring_queue_.getevents(min_events, buf, bytes, timeout);
 }

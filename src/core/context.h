@@ -73,6 +73,8 @@ class context {
 
   uint32_t type() const noexcept { return type_; }
   aio2_ring *ring() const noexcept { return ring_queue_.ring(); }
+  // Events an observed LEGACY context could not mirror (its ring was full).
+  uint64_t observe_dropped() const noexcept { return legacy_queue_.observe_dropped(); }
   // A LEGACY context's struct aio_ring; nullptr for the other types.
   legacy_ring *legacy() const noexcept { return legacy_queue_.ring(); }
   int eventfd() const noexcept { return efd_; }

@@ -42,7 +42,7 @@ bool ioprio_valid(uint32_t v) noexcept {
 // Translates `cb` into r's aio2 request (r->legacy.req) and legacy fields,
 // asking `fds` about its descriptor. Returns 0 or the -errno io_submit
 // gives for it.
-int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds) noexcept {
+int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds, bool observe) noexcept {
   if (cb.aio_reserved2 != 0) return -EINVAL;
   if (cb.aio_flags & ~(IOCB_FLAG_RESFD | IOCB_FLAG_IOPRIO)) return -EINVAL;
   // The kernel refuses lengths and offsets that do not fit its types.
@@ -109,6 +109,11 @@ int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds) noexcept {
     const aio2_attr_ioprio p{prio, 0};
     aio2_attr_add(io, sizeof l.req, AIO2_ATTR_IOPRIO, 0, &p, sizeof p);
   }
+  // An observed context's requests say how they ran (AIO2_SETUP_LEGACY_OBSERVE).
+  if (observe) {
+    for (unsigned id : {AIO2_ATTR_TIMING, AIO2_ATTR_CACHE, AIO2_ATTR_EXECUTOR})
+      aio2_attr_add(io, sizeof l.req, static_cast<uint16_t>(id), 0, nullptr, 0);
+  }
   return 0;
 }
 
@@ -139,7 +144,7 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
     }
     parsed_request pr;
     exec::plan plan;
-    if ((err = translate(*cb, r, s.memo())) == 0 &&
+    if ((err = translate(*cb, r, s.memo(), flags_ & AIO2_SETUP_LEGACY_OBSERVE)) == 0 &&
         (err = parse_request(r->legacy.req, sizeof r->legacy.req, &pr)) == 0) {
       plan = s.plan_for(pr);
       err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r) : -EOPNOTSUPP;

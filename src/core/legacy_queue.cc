@@ -71,7 +71,30 @@ bool legacy_queue::store(exec::request *r) noexcept {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t w = ::write(r->legacy.resfd, &one, sizeof one);
   }
+  if (observe_) mirror(r, ev.res);
   return true;
+}
+
+void legacy_queue::mirror(const exec::request *r, int64_t res) noexcept {
+  // The aio2 event names the request by its iocb (user_data) and has its
+  // io_event's result; its attribute results say how it ran. Readers wake
+  // through the waiter like any reaper of an aio2 ring.
+  const uint32_t len = static_cast<uint32_t>(sizeof(aio2_event)) + r->attrs.result_bytes();
+  alignas(8) unsigned char buf[512];  // an observed request carries four attributes at most
+  aio2_ring_rec *rec = nullptr;
+  if (len > sizeof buf || aio2_ring_reserve(observe_->ring(), len, &rec) != 0) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  encode_event(buf, r->io.user_data, res, r->event_flags, r->attrs);
+  aio2_ring_write(observe_->ring(), rec, 0, buf + AIO2_RING_REC_HDR, len - AIO2_RING_REC_HDR);
+  aio2_ring_commit(observe_->ring(), rec, r->event_flags);
+}
+
+void legacy_queue::batch_done(bool eventfd_signalled) noexcept {
+  completion_queue::batch_done(eventfd_signalled);
+  // The observer waits on the mirror ring's own waiter.
+  if (observe_) observe_->batch_done(true);
 }
 
 long legacy_queue::getevents(long min_nr, long nr, struct io_event *events,

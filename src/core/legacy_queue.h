@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "core/completion_queue.h"
+#include "core/event_ring_queue.h"
 
 namespace aio2 {
 
@@ -65,6 +66,14 @@ class legacy_queue final : public completion_queue {
   // Stops the collector thread (before the executors shut down).
   void stop_collector() noexcept;
 
+  // Also posts each completion's aio2 event, with its attribute results,
+  // to the ring of `ring_queue` (AIO2_SETUP_LEGACY_OBSERVE), dropping it
+  // there when full, and wakes that queue's reapers with its own.
+  void observe_into(event_ring_queue *ring_queue) noexcept { observe_ = ring_queue; }
+  uint64_t observe_dropped() const noexcept {
+    return dropped_.load(std::memory_order_relaxed);
+  }
+
   // Admits a request while the ring keeps room for every event that
   // requests in flight can post.
   bool admit() noexcept override;
@@ -78,10 +87,12 @@ class legacy_queue final : public completion_queue {
 
  private:
   bool store(exec::request *r) noexcept override;
+  void batch_done(bool eventfd_signalled) noexcept override;
   void set_need_getevents(bool) noexcept override {}  // the collector thread harvests
   // Events in the ring not yet reaped.
   unsigned occupied() const noexcept;
   void collector_main() noexcept;
+  void mirror(const exec::request *r, int64_t res) noexcept;
 
   const uint32_t max_events_;
   legacy_ring *ring_ = nullptr;
@@ -98,6 +109,9 @@ class legacy_queue final : public completion_queue {
   // reapers_fd_, which the collector sleeps on meanwhile.
   std::atomic<int> reapers_{0};
   int reapers_fd_ = -1;
+  event_ring_queue *observe_ = nullptr;  // set before any request
+  // aio2 events the observer's ring had no room for. Relaxed: a counter.
+  std::atomic<uint64_t> dropped_{0};
 };
 
 }  // namespace aio2
