@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -188,6 +189,27 @@ inline bool wait_tid_in_syscall(pid_t tid, long nr,
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return true;
+}
+
+// Runs fn() in another thread and waits for it to return. After a generous
+// limit it calls unblock() (which must make fn return: it writes to the
+// pipes fn's requests wait on, say), so a call that does not return fails
+// the test instead of hanging it. Returns whether fn returned by itself.
+template <class Fn, class Unblock>
+bool returns_by_itself(Fn fn, Unblock unblock,
+                       std::chrono::seconds limit = std::chrono::seconds(60)) {
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    fn();
+    done = true;
+  });
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done.load() && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const bool by_itself = done.load();
+  if (!by_itself) unblock();
+  t.join();
+  return by_itself;
 }
 
 // A pipe whose ends close with it.

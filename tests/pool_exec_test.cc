@@ -217,7 +217,10 @@ TEST_F(PoolExec, ShutdownCompletesEverythingOnce) {
   for (unsigned i = 0; i < kQueued; i++) submit(getppid_req(100 + i, /*unbounded=*/i % 2 == 1));
   // The odd ones are unbounded: both unbounded workers are blocked, so they
   // are queued too.
-  p->shutdown();
+  EXPECT_TRUE(aio2_test::returns_by_itself([&] { p->shutdown(); }, [&] {
+    for (const test_pipe *tp : {&bounded_pipe, &unbounded_pipe1, &unbounded_pipe2})
+      EXPECT_EQ(write(tp->wr, "u", 1), 1);
+  })) << "shutdown did not interrupt the reads";
   // Every request reached the sink before shutdown returned.
   EXPECT_EQ(sink.count(), 3 + kQueued);
   for (uint64_t ud : {1, 2, 3}) {
