@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -240,26 +242,37 @@ TEST_F(PoolExec, ShutdownCompletesEverythingOnce) {
   EXPECT_EQ(sink.count(), 3 + kQueued);
 }
 
-size_t thread_count() {
+// The threads of this process.
+std::set<std::string> threads() {
+  std::set<std::string> out;
+  for (const auto &e : std::filesystem::directory_iterator("/proc/self/task"))
+    out.insert(e.path().filename().string());
+  return out;
+}
+
+// Threads alive now that were not in `before` (threads of earlier tests'
+// pools may still be on their way out: they are in `before` and leave it).
+size_t new_threads(const std::set<std::string> &before) {
   size_t n = 0;
-  for ([[maybe_unused]] const auto &e : std::filesystem::directory_iterator("/proc/self/task")) n++;
+  for (const std::string &t : threads()) n += before.count(t) == 0;
   return n;
 }
 
 TEST_F(PoolExec, IdleWorkersExitAndNewOnesStart) {
-  const size_t before = thread_count();
+  const auto before = threads();
   make(2, 2, /*idle_ms=*/1);
   for (int round = 0; round < 2; round++) {
     SCOPED_TRACE(round);
     std::vector<request *> batch;
-    for (int i = 0; i < 20; i++) batch.push_back(getppid_req(static_cast<uint64_t>(round * 100 + i), i % 2 == 1));
+    for (int i = 0; i < 20; i++)
+      batch.push_back(getppid_req(static_cast<uint64_t>(round * 100 + i), i % 2 == 1));
     p->submit(batch.data(), batch.size());
     ASSERT_TRUE(sink.wait_for_count(static_cast<size_t>(20 * (round + 1))));
     // Every worker goes once idle for 1 ms.
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (thread_count() > before && std::chrono::steady_clock::now() < end)
+    while (new_threads(before) != 0 && std::chrono::steady_clock::now() < end)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    EXPECT_EQ(thread_count(), before) << "idle workers did not exit";
+    EXPECT_EQ(new_threads(before), 0u) << "idle workers did not exit";
   }
   EXPECT_EQ(sink.count(), 40u);
 }
