@@ -27,7 +27,7 @@
 
 namespace {
 
-using aio2::event_ring_queue;
+using aio2::core::event_ring_queue;
 using aio2::exec::request;
 
 constexpr uint64_t kRingBytes = 4096;
@@ -123,7 +123,7 @@ class CompletionQueue : public ::testing::Test {
     return q->getevents(min, buf, bytes, &zero);
   }
 
-  aio2::slots s;
+  aio2::core::slots s;
   std::unique_ptr<event_ring_queue> q;
 };
 

@@ -9,7 +9,7 @@
 #include "sys/rw_args.h"
 #include "sys/syscall_table.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 namespace {
 
@@ -158,4 +158,4 @@ exec::plan route(const parsed_request &pr, sys::fd_lookup &fds, const router_env
   return p;
 }
 
-}  // namespace aio2
+}  // namespace aio2::core
