@@ -64,8 +64,10 @@ struct pipe_pair {
     if (rd >= 0) close(rd);
     if (wr >= 0) close(wr);
   }
-  // What is in the pipe now, without waiting.
+  // What is in the pipe 20 ms after a write, without waiting longer: time
+  // enough for a read still in flight to take the bytes.
   std::string drain() const {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const int fl = fcntl(rd, F_GETFL);
     fcntl(rd, F_SETFL, fl | O_NONBLOCK);
     char buf[256];

@@ -72,7 +72,7 @@ for page in "$man"/*.[137]; do
     /^\.Dt / {
       want = toupper(base) " " sec
       got = $2 " " $3
-      if (got != want) { print page ": .Dt " got ", expected " want; bad = 1 }
+      if (got != want) { print "man_check: " page ": .Dt " got ", expected " want; bad = 1 }
     }
     /^\.Sh / { s = substr($0, 5); seen[s] = 1; if (s == "EXAMPLES") ex = 1; else ex = 0 }
     ex && /^int main\(/ { program = 1 }
@@ -98,8 +98,8 @@ for page in "$man"/*.[137]; do
                 "NAME|LIBRARY|SYNOPSIS|DESCRIPTION|RETURN VALUES|CONCURRENCY|EXAMPLES|ERRORS|SEE ALSO",
                 need, "|")
       for (i = 1; i <= n; i++)
-        if (!(need[i] in seen)) { print page ": no " need[i] " section"; bad = 1 }
-      if (sec != "1" && !program) { print page ": its EXAMPLES has no program (int main)"; bad = 1 }
+        if (!(need[i] in seen)) { print "man_check: " page ": no " need[i] " section"; bad = 1 }
+      if (sec != "1" && !program) { print "man_check: " page ": its EXAMPLES has no program (int main)"; bad = 1 }
       exit bad
     }
   ' "$page" >&2 || fail=1
