@@ -34,7 +34,8 @@
 // Rules.
 //   - One thread: a driver, its context's submissions and reaping, and every
 //     coroutine that awaits on the driver belong to the thread that calls
-//     run; coroutines are resumed only from run and run_for.
+//     run; coroutines are resumed only from run and run_for, which a
+//     coroutine the driver resumes must not call.
 //   - The driver is the only submitter and reaper of its context while it
 //     lives (it takes every event's user_data for one of its requests), and
 //     the context outlives the driver.
@@ -59,7 +60,7 @@
 // its -errno is the event's res(), as it is in the ring. An exception that
 // leaves a task propagates to the coroutine that awaits it; one that leaves
 // a spawned task is kept, and run (or run_for) rethrows the first such
-// exception when it returns; the other tasks run on. The driver's own
+// exception once everything has finished; the other tasks run on. The driver's own
 // errors throw from run and run_for: std::system_error when aio2_getevents
 // fails, std::logic_error when spawned tasks wait for nothing it drives.
 #ifndef AIO2_CO_HPP
@@ -446,8 +447,8 @@ class driver {
       return std::move(*out);
     }
   }
-  // run_for - run for at most `limit`; true when everything finished
-  // (as run), false when work remains. Rethrows as run does.
+  // run_for - run for at most `limit`; true when everything finished (it
+  // then rethrows as run does), false when work remains.
   bool run_for(std::chrono::nanoseconds limit) {
     const auto end = std::chrono::steady_clock::now() + limit;
     for (;;) {
