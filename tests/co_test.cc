@@ -102,7 +102,7 @@ TEST_P(co_paths, ManyCoroutinesReadWithAttributes) {
     const std::string tag = "block " + std::to_string(i);
     aio2::request_builder b;
     b.add(SYS_pread64, 1000 + static_cast<uint64_t>(i),
-          {static_cast<uint64_t>(f.fd()), u64(buf.data()), kBlock, i * kBlock});
+          {static_cast<uint64_t>(f.fd()), u64(buf.data()), kBlock, static_cast<uint64_t>(i) * kBlock});
     b.attr(AIO2_ATTR_TIMING, {});
     b.attr(AIO2_ATTR_EXECUTOR, {});
     b.attr(AIO2_ATTR_TAG, std::as_bytes(std::span(tag.data(), tag.size())));
@@ -110,7 +110,7 @@ TEST_P(co_paths, ManyCoroutinesReadWithAttributes) {
     if (std::this_thread::get_id() != me) other_thread++;
     EXPECT_EQ(ev.res(), static_cast<int64_t>(kBlock)) << i;
     EXPECT_EQ(ev.user_data(), 1000u + static_cast<uint64_t>(i));  // the builder's, restored
-    EXPECT_TRUE(aio2_test::pattern_holds(buf.data(), i * kBlock, kBlock)) << i;
+    EXPECT_TRUE(aio2_test::pattern_holds(buf.data(), static_cast<uint64_t>(i) * kBlock, kBlock)) << i;
     // (ASSERT_* cannot return from a coroutine: EXPECT_*, then stop.)
     const auto timing = ev.attr_as<aio2_attr_timing>(AIO2_ATTR_TIMING);
     const auto exec = ev.attr_as<aio2_attr_executor>(AIO2_ATTR_EXECUTOR);
