@@ -13,6 +13,7 @@
 #   - .Dt matches the file name; every page has the sections of its kind;
 #     section 3 and 7 pages have an EXAMPLES program (the build compiles and
 #     runs each); every .Xr to an aio2 page names a page that exists;
+#   - every structure a SYNOPSIS shows has the headers' members, in order;
 #   - aio2(7) lists the system calls the table refuses (REFUSE in
 #     src/sys/syscall_table.cc), no more and no fewer.
 #
@@ -47,6 +48,51 @@ awk '
 sed 's/.*[ *]\(aio2_[a-z0-9_]*\)(.*/\1/' "$tmp/declared" | sort -u >"$tmp/declared.names"
 if [ "$(wc -l <"$tmp/declared.names")" -lt 20 ]; then
   problem "found only $(wc -l <"$tmp/declared.names") declarations in $inc: the parser is broken"
+fi
+
+# Structures: `struct aio2_x { ... };` as "aio2_x: type name; type name; ...",
+# comments, array bounds and extra blanks dropped (the headers' static
+# assertions check sizes and offsets). Read from the headers, and from the
+# SYNOPSIS of every page that shows one.
+structs() {
+  awk '
+    function flush(   out, i, n, f) {
+      while (match(body, /\/\*/)) {
+        rest = substr(body, RSTART + 2)
+        e = index(rest, "*/")
+        body = substr(body, 1, RSTART - 1) " " (e ? substr(rest, e + 2) : "")
+      }
+      gsub(/\[[^]]*\]/, "", body)
+      gsub(/[ \t]+/, " ", body)
+      n = split(body, f, ";")
+      out = name ":"
+      for (i = 1; i <= n; i++) {
+        sub(/^ /, "", f[i]); sub(/ $/, "", f[i])
+        if (f[i] != "") out = out " " f[i] ";"
+      }
+      print out
+    }
+    /^\.Sh / { syn = ($0 == ".Sh SYNOPSIS") }
+    FILENAME ~ /\.[137]$/ && !syn { next }
+    !on && /^struct aio2_[a-z_]+ \{/ { on = 1; name = $2; body = ""; next }
+    on && /^\};/ { flush(); on = 0; next }
+    on { body = body " " $0 }
+  ' "$@"
+}
+structs "$inc/aio2/abi.h" "$inc/aio2/aio2.h" "$inc/aio2/ring.h" | sort -u >"$tmp/structs.h"
+if [ "$(wc -l <"$tmp/structs.h")" -lt 15 ]; then
+  problem "found only $(wc -l <"$tmp/structs.h") structures in $inc: the parser is broken"
+fi
+for page in "$man"/*.[137]; do
+  [ -L "$page" ] && continue
+  structs "$page" | while IFS= read -r st; do
+    grep -qxF "$st" "$tmp/structs.h" ||
+      echo "man_check: ${page##*/}: its SYNOPSIS shows $st; the headers say $(grep "^${st%%:*}:" "$tmp/structs.h")"
+  done
+done >"$tmp/struct.problems"
+if [ -s "$tmp/struct.problems" ]; then
+  cat "$tmp/struct.problems" >&2
+  fail=1
 fi
 
 # Pages: NAME entries and SYNOPSIS prototypes; links are noted.
