@@ -147,8 +147,8 @@ struct aio2_attr_timing {
 };
 
 /* tag: opaque bytes echoed back, for correlation with a tracing system.
- * Request payload: 1..AIO2_TAG_MAX bytes. Result: the same bytes, padded
- * to 8 with zeros. A longer tag is refused at submit with -EINVAL. */
+ * Request payload: 1..AIO2_TAG_MAX bytes. Result: AIO2_TAG_MAX bytes, the
+ * tag padded with zeros. A longer tag is refused at submit with -EINVAL. */
 #define AIO2_ATTR_TAG 2u
 #define AIO2_TAG_MAX 64u
 
