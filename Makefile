@@ -3,6 +3,8 @@
 #   make demo   the demo: aio2's main job, shown
 #   make test   the whole suite: plain, ThreadSanitizer and ASan+UBSan builds
 #   make bench  the benchmarks, built optimised
+#   make abi-update  a deliberate ABI change: the baseline and the symbols
+#               file rewritten from the built library, to commit with it
 # A plain `cmake -S . -B build` builds the library alone, which needs only
 # liburing; each target here turns on the parts it runs (AIO2_BUILD_*).
 JOBS ?= $(shell nproc)
@@ -15,7 +17,7 @@ BENCH := -DAIO2_BUILD_TOOLS=ON -DAIO2_BUILD_BENCH=ON
 EVERYTHING := -DAIO2_BUILD_TOOLS=ON -DAIO2_BUILD_TESTS=ON -DAIO2_BUILD_BENCH=ON
 
 .PHONY: all deps deps-tools deps-tests deps-bench demo test test-plain test-tsan test-asan \
-	bench clean
+	bench abi-update clean
 
 # `make`: everything, in build/.
 all: build/.configured-all
@@ -87,6 +89,14 @@ bench: deps-bench
 	@build-bench/bin/aio2 bench
 	@build-bench/bin/attr_bench
 	@build-bench/bin/uring_share_bench
+
+# The ABI test (aio2_abi, scripts/abi.sh check) fails on any change of the
+# exported entry points or the types they take. A deliberate change edits
+# src/aio2.map and the headers, then runs this and commits abi/libaio2.abi
+# and debian/libaio2-0.symbols in the same commit.
+abi-update: build/.configured-tests
+	@cmake --build build -j$(JOBS) --target aio2_shared >/dev/null
+	@scripts/abi.sh update build/libaio2.so
 
 clean:
 	rm -rf build build-tsan build-asan build-bench
