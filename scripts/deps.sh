@@ -16,7 +16,7 @@ lib=(build-essential cmake make pkg-config liburing-dev)
 tools=(libuv1-dev libaio-dev nlohmann-json3-dev gnuplot-nox)
 # Debian's GTest CMake package names gmock's files too. The ABI check
 # (scripts/abi.sh) runs abidw and abidiff (abigail-tools).
-tests=(libgtest-dev libgmock-dev nlohmann-json3-dev abigail-tools)
+tests=(libgtest-dev libgmock-dev nlohmann-json3-dev fio abigail-tools)
 # pool_bench links the engines of `aio2 bench`.
 bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev "${tools[@]}")
 # dpkg-buildpackage with debhelper builds the packages, which hold the aio2

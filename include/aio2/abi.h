@@ -230,7 +230,10 @@ struct aio2_attr_rusage {
 /* Context types. */
 #define AIO2_CTX_RING 0u   /* asynchronous: completions go to the ring */
 #define AIO2_CTX_SYNC 1u   /* no ring: only aio2_call() */
-#define AIO2_CTX_LEGACY 2u /* reserved: the old io_event format (-EOPNOTSUPP: not implemented) */
+/* The old ABI: struct iocb in, libaio's 32-byte struct io_event out, into a
+ * ring laid out like the kernel's struct aio_ring (aio2_legacy_ring);
+ * max_inflight is io_setup's nr_events. See aio2_legacy_submit. */
+#define AIO2_CTX_LEGACY 2u
 
 /* Setup flags. Unknown bits are refused with -EINVAL. */
 /* Create an eventfd that is signalled whenever events are posted. */
@@ -238,7 +241,14 @@ struct aio2_attr_rusage {
 /* Never use io_uring, even where the kernel allows it (the pool and the
  * inline path only). */
 #define AIO2_SETUP_NO_URING 0x2u
-#define AIO2_SETUP_ALL 0x3u
+/* LEGACY contexts only: observe every request. Each carries the timing,
+ * cache and executor attributes, and each completion's aio2 event, with
+ * their results, is also posted to the context's aio2 ring (ring_bytes;
+ * aio2_ring_get, aio2_getevents), where an observer reads it; the program's
+ * io_event ring is unchanged. When the aio2 ring is full the aio2 event is
+ * dropped, never the io_event, and counted (aio2_legacy_observe_dropped). */
+#define AIO2_SETUP_LEGACY_OBSERVE 0x4u
+#define AIO2_SETUP_ALL 0x7u
 
 /* Feature bits this build supports, returned in aio2_params.features. */
 #define AIO2_FEAT_RING 0x1ull     /* RING contexts */
@@ -253,6 +263,7 @@ struct aio2_attr_rusage {
  * too old) or AIO2_SETUP_NO_URING was given: those calls then run on the
  * pool, or inline (docs/design.md, "Paths"). */
 #define AIO2_FEAT_URING 0x80ull
+#define AIO2_FEAT_LEGACY 0x100ull /* LEGACY contexts */
 
 /* Owner flags aio2 sets in its completion ring's header
  * (aio2_ring_owner_flags()). A reaper that finds the ring empty while either

@@ -58,7 +58,7 @@ typedef struct aio2_ctx aio2_ctx;
  * without it, and p->features lacks AIO2_FEAT_URING.
  *   -E2BIG            p->size is larger than this library knows and the
  *                     extra bytes are not all zero
- *   -EOPNOTSUPP       AIO2_CTX_LEGACY (reserved, not implemented)
+ *   -EINVAL           also: AIO2_CTX_LEGACY with max_inflight 0
  *   -EBUSY            the cancel signal (SIGRTMAX - 2) has a handler that
  *                     is not aio2's
  *   -ENOMEM, -EMFILE  out of memory or file descriptors */
@@ -145,6 +145,55 @@ struct aio2_ring *aio2_ring_get(aio2_ctx *ctx);
  * time events are posted; -ENOENT when the context has none, -EBADF for a
  * bad context. The context owns it: do not close it. */
 int aio2_eventfd(aio2_ctx *ctx);
+
+/* ---- The old ABI: LEGACY contexts ------------------------------------------- */
+
+/* A LEGACY context (aio2_params.type AIO2_CTX_LEGACY, max_inflight the
+ * nr_events of io_setup) speaks the old kernel AIO ABI of <linux/aio_abi.h>:
+ * struct iocb in, struct io_event out, into a ring laid out like the
+ * kernel's struct aio_ring, magic 0xa10a10a1, which programs may reap in
+ * user space. Its requests run on aio2's paths (inline, io_uring, the
+ * pool), so buffered I/O is asynchronous. Events reach the ring and each
+ * IOCB_FLAG_RESFD eventfd is signalled without any call into the library.
+ * The answers are the kernel's io_submit(2), io_getevents(2) and
+ * io_cancel(2) answers; src/compat/libaio builds libaio on them and
+ * docs/compat.md says where they differ. */
+struct iocb;
+struct io_event;
+
+/* aio2_legacy_submit - io_submit(2): queues `nr` iocbs. Returns how many
+ * were queued, or the first one's error: -EINVAL (nr < 0, unknown opcode
+ * (IOCB_CMD_NOOP included), non-zero aio_reserved2, unknown aio_flags, a bad
+ * ioprio), -EFAULT (iocbs or an iocb NULL), -EBADF (the descriptor or
+ * IOCB_FLAG_RESFD's is not open, or not open for the transfer), -EAGAIN
+ * (nr_events requests in flight or unreaped), -EBADFD (not a LEGACY
+ * context), -EBADF (bad context). */
+long aio2_legacy_submit(aio2_ctx *ctx, long nr, struct iocb **iocbs);
+
+/* aio2_legacy_getevents - io_getevents(2) and, with `sigmask`, io_pgetevents
+ * (a sigset_t *; NULL: the thread's mask): copies between min_nr and nr events, waiting
+ * up to `timeout` (relative; NULL: no limit) for min_nr. Returns the count,
+ * or -EINVAL (min_nr < 0, nr < 0, min_nr > nr, a bad timeout), -EFAULT
+ * (events NULL), -EINTR (a signal before any event). */
+long aio2_legacy_getevents(aio2_ctx *ctx, long min_nr, long nr, struct io_event *events,
+			   const struct timespec *timeout, const void *sigmask);
+
+/* aio2_legacy_cancel - io_cancel(2): cancels the request of `iocb`, also a
+ * running one (its blocked call is interrupted). Returns -EINPROGRESS: the
+ * request's event arrives through the ring, as the kernel delivers it
+ * (res -ECANCELED when it had not started, else what the call returned,
+ * -EINTR when it was interrupted); -EINVAL when no outstanding request has
+ * this iocb; -EFAULT for NULL arguments. `result` is not written. */
+int aio2_legacy_cancel(aio2_ctx *ctx, struct iocb *iocb, struct io_event *result);
+
+/* aio2_legacy_ring - a LEGACY context's struct aio_ring (what libaio's
+ * io_context_t points at), or NULL for a bad or other context. It stays
+ * mapped until aio2_destroy. */
+void *aio2_legacy_ring(aio2_ctx *ctx);
+
+/* aio2_legacy_observe_dropped - aio2 events of an AIO2_SETUP_LEGACY_OBSERVE
+ * context dropped because its aio2 ring was full (0 for other contexts). */
+uint64_t aio2_legacy_observe_dropped(aio2_ctx *ctx);
 
 /* aio2_strerror - a sentence for any -errno aio2 returns, in aio2's terms. */
 const char *aio2_strerror(int err);

@@ -95,7 +95,7 @@ bool valid_ring_bytes(uint64_t v) {
 
 constexpr uint64_t kFeatures = AIO2_FEAT_RING | AIO2_FEAT_SYNC | AIO2_FEAT_EVENTFD |
                                AIO2_FEAT_OVERFLOW | AIO2_FEAT_POOL | AIO2_FEAT_CANCEL |
-                               AIO2_FEAT_INLINE;
+                               AIO2_FEAT_INLINE | AIO2_FEAT_LEGACY;
 
 }  // namespace
 
@@ -121,8 +121,11 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
   if (in.uring_entries &&
       (in.uring_entries > 32768 || (in.uring_entries & (in.uring_entries - 1))))
     return -EINVAL;
-  if (in.type == AIO2_CTX_LEGACY) return -EOPNOTSUPP;
-  if (in.type != AIO2_CTX_RING && in.type != AIO2_CTX_SYNC) return -EINVAL;
+  // A LEGACY context holds what io_setup(nr_events) was asked for.
+  if (in.type == AIO2_CTX_LEGACY && in.max_inflight == 0) return -EINVAL;
+  if (in.type != AIO2_CTX_LEGACY && (in.flags & AIO2_SETUP_LEGACY_OBSERVE)) return -EINVAL;
+  if (in.type != AIO2_CTX_RING && in.type != AIO2_CTX_SYNC && in.type != AIO2_CTX_LEGACY)
+    return -EINVAL;
   if (in.type == AIO2_CTX_SYNC && (in.flags & AIO2_SETUP_EVENTFD)) return -EINVAL;
   if (in.ring_bytes && !valid_ring_bytes(in.ring_bytes)) return -EINVAL;
 
@@ -154,7 +157,9 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
   if (p != nullptr) {
     aio2_params res = in;
     res.max_inflight = lim.max_inflight;
-    res.ring_bytes = in.type == AIO2_CTX_RING ? lim.ring_bytes : 0;
+    res.ring_bytes = in.type == AIO2_CTX_RING || (in.flags & AIO2_SETUP_LEGACY_OBSERVE)
+                         ? lim.ring_bytes
+                         : 0;
     res.bounded_workers = lim.bounded_workers;
     res.unbounded_workers = lim.unbounded_workers;
     res.idle_ms = lim.idle_ms;
@@ -204,6 +209,34 @@ int aio2_cancel(aio2_ctx *ctx, uint64_t user_data) {
   return c.get() ? c.get()->cancel(user_data) : -EBADF;
 }
 
+long aio2_legacy_submit(aio2_ctx *ctx, long nr, struct iocb **iocbs) {
+  ctx_ref c(ctx);
+  return c.get() ? c.get()->submit_legacy(nr, iocbs) : -EBADF;
+}
+
+long aio2_legacy_getevents(aio2_ctx *ctx, long min_nr, long nr, struct io_event *events,
+                           const struct timespec *timeout, const void *sigmask) {
+  ctx_ref c(ctx);
+  return c.get() ? c.get()->getevents_legacy(min_nr, nr, events, timeout,
+                                             static_cast<const sigset_t *>(sigmask))
+                 : -EBADF;
+}
+
+int aio2_legacy_cancel(aio2_ctx *ctx, struct iocb *iocb, struct io_event *result) {
+  ctx_ref c(ctx);
+  return c.get() ? c.get()->cancel_legacy(iocb, result) : -EBADF;
+}
+
+uint64_t aio2_legacy_observe_dropped(aio2_ctx *ctx) {
+  ctx_ref c(ctx);
+  return c.get() ? c.get()->observe_dropped() : 0;
+}
+
+void *aio2_legacy_ring(aio2_ctx *ctx) {
+  ctx_ref c(ctx);
+  return c.get() ? static_cast<void *>(c.get()->legacy()) : nullptr;
+}
+
 struct aio2_ring *aio2_ring_get(aio2_ctx *ctx) {
   ctx_ref c(ctx);
   return c.get() ? c.get()->ring() : nullptr;
@@ -225,7 +258,7 @@ const char *aio2_strerror(int err) {
     case -E2BIG: return "request or parameter struct too large";
     case -ENOSYS: return "not a system call on this architecture";
     case -EPERM: return "system call refused: it cannot run safely in another thread (see docs/syscalls.md)";
-    case -EOPNOTSUPP: return "a REQUIRED attribute is not supported on the request's path (or the context type is not implemented)";
+    case -EOPNOTSUPP: return "a REQUIRED attribute is not supported on the request's path";
     case -EAGAIN: return "in-flight limit reached: reap events, then submit again";
     case -ENOBUFS: return "event buffer too small for the event";
     case -ENOENT: return "no outstanding request with this user_data";

@@ -44,8 +44,8 @@ class completion_queue : public exec::completion_sink {
 
   // Counts an accepted request against the in-flight limit: false (and
   // nothing counted) at the limit. Relaxed: a counter for the limit, it
-  // publishes nothing.
-  bool admit() noexcept;
+  // publishes nothing. A format may limit admission further.
+  virtual bool admit() noexcept;
   // Takes back an admission whose request was never handed to an executor.
   void unadmit() noexcept { inflight_.fetch_sub(1, std::memory_order_relaxed); }
 
@@ -85,6 +85,9 @@ class completion_queue : public exec::completion_sink {
   long wait_for(const timespec *timeout, Look look, Got got) noexcept;
 
   waiter waiter_;
+  // Requests accepted whose events are not yet out of the queue's bounds
+  // (queued, running, or on the overflow list). Relaxed: a counter.
+  std::atomic<uint32_t> inflight_{0};
 
  private:
   void sync_need_getevents() noexcept;
@@ -94,9 +97,6 @@ class completion_queue : public exec::completion_sink {
   const uint32_t max_inflight_;
   int efd_ = -1;
   exec::collected_executor *collector_ = nullptr;
-  // Requests accepted whose events are not yet out of the queue's bounds
-  // (queued, running, or on the overflow list). Relaxed: a counter.
-  std::atomic<uint32_t> inflight_{0};
   // Orders NEED_GETEVENTS updates: each change of the collector's count is
   // followed, in the same thread, by sync_need_getevents(); under the mutex
   // each call reads the count after every change whose own call came

@@ -15,12 +15,19 @@
 #include <ctime>
 
 #include "aio2/aio2.h"
+#include <signal.h>
+
 #include "core/event_ring_queue.h"
+#include "core/legacy_queue.h"
 #include "core/router.h"
 #include "core/slots.h"
 #include "exec/inline.h"
 #include "exec/pool.h"
 #include "exec/uring.h"
+#include "sys/fd_facts.h"
+
+struct iocb;
+struct io_event;
 
 namespace aio2 {
 
@@ -50,6 +57,12 @@ class context {
   ssize_t getevents(unsigned min_events, void *buf, size_t bytes,
                     const struct timespec *timeout) noexcept;
   int cancel(uint64_t user_data) noexcept;
+  // The old ABI on a LEGACY context (core/legacy.cc): io_submit,
+  // io_getevents/io_pgetevents and io_cancel, with the kernel's answers.
+  long submit_legacy(long nr, struct iocb **iocbs) noexcept;
+  long getevents_legacy(long min_nr, long nr, struct io_event *events,
+                        const struct timespec *timeout, const sigset_t *sigmask) noexcept;
+  int cancel_legacy(struct iocb *cb, struct io_event *result) noexcept;
   // Wakes waiters and makes every later wait return at once (destroy calls
   // it, then waits for the entry points in progress to return).
   void close() noexcept { queue_.close(); }
@@ -59,12 +72,76 @@ class context {
   void shutdown() noexcept;
 
   uint32_t type() const noexcept { return type_; }
-  aio2_ring *ring() const noexcept { return queue_.ring(); }
+  aio2_ring *ring() const noexcept { return ring_queue_.ring(); }
+  // Events an observed LEGACY context could not mirror (its ring was full).
+  uint64_t observe_dropped() const noexcept { return legacy_queue_.observe_dropped(); }
+  // A LEGACY context's struct aio_ring; nullptr for the other types.
+  legacy_ring *legacy() const noexcept { return legacy_queue_.ring(); }
   int eventfd() const noexcept { return efd_; }
   // io_uring submission queue entries in use; 0 when io_uring is not.
   uint32_t uring_entries() const noexcept { return uring_.entries(); }
 
  private:
+  static constexpr size_t kBatch = 64;  // requests handed to an executor at a time
+
+  // Requests for one executor, handed over kBatch at a time.
+  class batch {
+   public:
+    explicit batch(exec::executor &e) noexcept : e_(e) {}
+    void add(exec::request *r) noexcept {
+      reqs_[n_++] = r;
+      if (n_ == kBatch) flush();
+    }
+    // Hands what is gathered over; true when anything ever was.
+    bool flush() noexcept {
+      if (n_) e_.submit(reqs_, n_);
+      used_ |= n_ != 0;
+      n_ = 0;
+      return used_;
+    }
+
+   private:
+    exec::executor &e_;
+    exec::request *reqs_[kBatch];
+    size_t n_ = 0;
+    bool used_ = false;
+  };
+
+  // One aio2_submit or io_submit call: its slots (taken kBatch at a time),
+  // its batches for the executors, and the descriptor facts its requests
+  // share with the router and the attribute hooks. finish() hands the
+  // batches over, gives unused slots back and wakes reapers once.
+  class submission {
+   public:
+    // `expected`: how many requests the call may hold.
+    submission(context &c, size_t expected) noexcept;
+    sys::fd_memo &memo() noexcept { return memo_; }
+    exec::request *take_slot() noexcept;
+    void give_back(exec::request *r) noexcept;
+    // The router's plan for `pr`, whose io_uring entry the next dispatch
+    // takes.
+    exec::plan plan_for(const parsed_request &pr) noexcept;
+    // Sets `r` up from `pr` and `plan` (its attribute hooks' on_submit may
+    // refuse it: their -errno) and hands it to its executor. 0 or -errno;
+    // on an error `r` is the caller's to give back.
+    int dispatch(const parsed_request &pr, const exec::plan &plan, exec::request *r) noexcept;
+    void finish() noexcept;
+
+   private:
+    context &c_;
+    size_t expected_;
+    batch to_pool_, to_uring_;
+    bool done_here_ = false;
+    exec::request *spare_[kBatch];
+    size_t nspare_ = 0;
+    sys::fd_memo memo_;
+    const sys::fd_memo_scope scope_;  // the hooks share memo_
+    alignas(8) unsigned char sqe_[sizeof exec::request::sqe];
+  };
+
+  // The first executor that knows the request cancels it.
+  exec::executor::cancel_result cancel_everywhere(uint64_t user_data) noexcept;
+
   const uint32_t type_;
   const uint32_t flags_;
   const limits lim_;
@@ -74,7 +151,9 @@ class context {
   // Declared in the order requests flow, so that the queue outlives the
   // executors that post to it.
   slots slots_;
-  event_ring_queue queue_;
+  event_ring_queue ring_queue_;    // RING contexts
+  legacy_queue legacy_queue_;      // LEGACY contexts
+  completion_queue &queue_;        // the one of this context's type
   exec::inline_executor inline_;
   exec::pool pool_;
   exec::uring uring_;

@@ -139,7 +139,8 @@ exec::plan route(const parsed_request &pr, sys::fd_lookup &fds, const router_env
     // read with RWF_NOWAIT would wait for the device in this thread).
     if (env.nowait_in_submitter && !pr.thread_bound && sys::where(io) == sys::rw_at::offset &&
         !sys::bad_offset(io)) {
-      exec::plan first = p;  // the rest on the pool: the context has no io_uring
+      exec::plan first = p;  // the rest on io_uring where it can go, else the pool
+      first.path = uring ? AIO2_PATH_URING : AIO2_PATH_POOL;
       first.attempt = exec::attempt::submitter;
       sys::fd_facts f{};
       if (honoured(first.bits()) && fds.get(static_cast<int>(io.args[0]), &f) == 0 &&

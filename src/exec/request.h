@@ -7,6 +7,7 @@
 // submission allocates nothing (the vectors keep their capacity).
 #pragma once
 
+#include <poll.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -23,7 +24,7 @@ namespace aio2::exec {
 // Where a nowait-first read makes its RWF_NOWAIT attempt.
 enum class attempt : uint8_t {
   none,       // a plain call: it runs once, on plan::path
-  submitter,  // in the submitting thread; what it does not read runs on the pool
+  submitter,  // in the submitting thread; what it does not read runs on plan::path
   executor,   // as the executor's first try (io_uring: an SQE with RWF_NOWAIT),
               // then the rest again on the same executor
 };
@@ -37,8 +38,8 @@ struct plan {
   // Pool: an unbounded worker (the call may wait for ever), else bounded.
   bool unbounded = false;
 
-  // The AIO2_PATH_* bits the request may run on: INLINE|POOL for a
-  // nowait-first read that starts in the submitter.
+  // The AIO2_PATH_* bits the request may run on: INLINE|POOL or
+  // INLINE|URING for a nowait-first read that starts in the submitter.
   uint32_t bits() const noexcept {
     return path | (attempt == exec::attempt::submitter ? AIO2_PATH_INLINE : 0);
   }
@@ -114,6 +115,20 @@ struct request {
   alignas(8) unsigned char sqe[64] = {};
   // The encoded event, built by the completion queue when it posts.
   std::vector<unsigned char> event;
+
+  // A request of the old ABI (LEGACY contexts), whose io.user_data is its
+  // struct iocb's address: what its io_event echoes, the eventfd to
+  // signal, and the memory its translated call points into.
+  struct legacy_fields {
+    uint64_t data = 0;    // the iocb's aio_data
+    uint64_t obj = 0;     // the iocb's address
+    int resfd = -1;       // IOCB_FLAG_RESFD's eventfd, or -1
+    uint16_t opcode = 0;  // IOCB_CMD_*
+    pollfd pfd{};         // IOCB_CMD_POLL's
+    iovec iov{};          // a read or write with aio_rw_flags: preadv2, pwritev2
+    // The translated aio2 request: the fixed part and an ioprio attribute.
+    alignas(8) unsigned char req[128] = {};
+  } legacy;
 };
 
 using request_list = util::intrusive_list<request, &request::link>;

@@ -89,18 +89,22 @@ void uring::submit(request *const *reqs, size_t n) noexcept {
   for (size_t i = 0; i < n; i++) {
     request *r = reqs[i];
     auto *sqe = reinterpret_cast<io_uring_sqe *>(r->sqe);
-    if (!begin(r, 0)) {  // a hook completed it (a deadline passed, say)
-      sink_.complete(r);
-      done_here = true;
-      continue;
+    // The rest of a nowait-first read started in the submitter: its before
+    // hooks ran there.
+    if (!r->nowait.rest_pending()) {
+      if (!begin(r, 0)) {  // a hook completed it (a deadline passed, say)
+        sink_.complete(r);
+        done_here = true;
+        continue;
+      }
+      if (const int32_t prio = r->attrs.run_ioprio(); prio >= 0)
+        sqe->ioprio = static_cast<uint16_t>(prio);
+      // A nowait-first read made here: RWF_NOWAIT first, the rest again
+      // (harvest), while an attribute that measures it still applies.
+      if (r->plan.attempt == attempt::executor && !r->attrs.wants_nowait())
+        r->plan.attempt = attempt::none;
+      if (r->plan.attempt == attempt::executor) sqe->rw_flags |= RWF_NOWAIT;
     }
-    if (const int32_t prio = r->attrs.run_ioprio(); prio >= 0)
-      sqe->ioprio = static_cast<uint16_t>(prio);
-    // A nowait-first read made here: RWF_NOWAIT first, the rest again
-    // (harvest), while an attribute that measures it still applies.
-    if (r->plan.attempt == attempt::executor && !r->attrs.wants_nowait())
-      r->plan.attempt = attempt::none;
-    if (r->plan.attempt == attempt::executor) sqe->rw_flags |= RWF_NOWAIT;
     go[ngo++] = r;
     if (ngo == std::size(go)) flush();
   }

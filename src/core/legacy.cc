@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: MIT
+// The old ABI on a LEGACY context: struct iocb in, struct io_event out.
+// Each iocb is translated into an aio2 request (the system call the kernel
+// would make for it, and an ioprio attribute for IOCB_FLAG_IOPRIO) in its
+// own slot, then takes the same way as any request: parse, route, an
+// executor, the completion queue (legacy_queue, the kernel's ring format).
+// The checks and errors are the kernel's (fs/aio.c) where it has them.
+#include <fcntl.h>
+#include <linux/aio_abi.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "core/context.h"
+#include "core/parse.h"
+
+namespace aio2 {
+
+namespace {
+
+// IOCB_FLAG_RESFD's descriptor must be an eventfd: an anonymous inode,
+// whose fstat mode has no file type bits. -EBADF when it is not open,
+// -EINVAL when it is something else.
+int check_eventfd(int fd) noexcept {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return -EBADF;
+  return (st.st_mode & S_IFMT) == 0 ? 0 : -EINVAL;
+}
+
+// The ioprio encodings the kernel accepts (class NONE with level 0, RT, BE
+// and IDLE with levels 0..7); whether RT is allowed is the kernel's answer,
+// when the call runs.
+bool ioprio_valid(uint32_t v) noexcept {
+  const uint32_t cls = v >> 13, rest = v & 0x1ff8u, level = v & 7u;
+  if (rest) return false;
+  return cls == 0 ? level == 0 : cls <= 3;
+}
+
+// Translates `cb` into r's aio2 request (r->legacy.req) and legacy fields,
+// asking `fds` about its descriptor. Returns 0 or the -errno io_submit
+// gives for it.
+int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds, bool observe) noexcept {
+  if (cb.aio_reserved2 != 0) return -EINVAL;
+  if (cb.aio_flags & ~(IOCB_FLAG_RESFD | IOCB_FLAG_IOPRIO)) return -EINVAL;
+  // The kernel refuses lengths and offsets that do not fit its types.
+  if (cb.aio_nbytes > static_cast<uint64_t>(SSIZE_MAX)) return -EINVAL;
+  exec::request::legacy_fields &l = r->legacy;
+  l.data = cb.aio_data;
+  l.obj = reinterpret_cast<uint64_t>(&cb);
+  l.opcode = cb.aio_lio_opcode;
+  l.resfd = -1;
+  if (cb.aio_flags & IOCB_FLAG_RESFD) {
+    if (const int err = check_eventfd(static_cast<int>(cb.aio_resfd))) return err;
+    l.resfd = static_cast<int>(cb.aio_resfd);
+  }
+  auto *io = reinterpret_cast<aio2_iocb *>(l.req);
+  const uint64_t fd = cb.aio_fildes, buf = cb.aio_buf, n = cb.aio_nbytes;
+  const auto off = static_cast<uint64_t>(cb.aio_offset);
+  const auto flags = static_cast<uint64_t>(static_cast<uint32_t>(cb.aio_rw_flags));
+  const uint64_t ud = l.obj;
+  l.iov = iovec{reinterpret_cast<void *>(buf), static_cast<size_t>(n)};
+  const auto one_iov = reinterpret_cast<uint64_t>(&l.iov);
+  switch (cb.aio_lio_opcode) {
+    case IOCB_CMD_PREAD:
+      if (flags) aio2_prep(io, SYS_preadv2, ud, fd, one_iov, 1, off, 0, flags);
+      else aio2_prep(io, SYS_pread64, ud, fd, buf, n, off, 0, 0);
+      break;
+    case IOCB_CMD_PWRITE:
+      if (flags) aio2_prep(io, SYS_pwritev2, ud, fd, one_iov, 1, off, 0, flags);
+      else aio2_prep(io, SYS_pwrite64, ud, fd, buf, n, off, 0, 0);
+      break;
+    case IOCB_CMD_PREADV:
+      aio2_prep(io, flags ? SYS_preadv2 : SYS_preadv, ud, fd, buf, n, off, 0, flags);
+      break;
+    case IOCB_CMD_PWRITEV:
+      aio2_prep(io, flags ? SYS_pwritev2 : SYS_pwritev, ud, fd, buf, n, off, 0, flags);
+      break;
+    case IOCB_CMD_FSYNC:
+    case IOCB_CMD_FDSYNC:
+      if (cb.aio_buf || cb.aio_nbytes || cb.aio_offset || cb.aio_rw_flags) return -EINVAL;
+      aio2_prep(io, cb.aio_lio_opcode == IOCB_CMD_FSYNC ? SYS_fsync : SYS_fdatasync, ud, fd, 0, 0,
+                0, 0, 0);
+      break;
+    case IOCB_CMD_POLL:
+      // The events to wait for are in aio_buf; nothing else may be set.
+      if ((cb.aio_buf >> 16) || cb.aio_nbytes || cb.aio_offset || cb.aio_rw_flags)
+        return -EINVAL;
+      l.pfd = pollfd{static_cast<int>(fd), static_cast<short>(cb.aio_buf | POLLERR | POLLHUP), 0};
+      aio2_prep(io, SYS_poll, ud, reinterpret_cast<uint64_t>(&l.pfd), 1,
+                static_cast<uint64_t>(-1), 0, 0, 0);
+      break;
+    default:
+      return -EINVAL;  // NOOP and unknown opcodes, as the kernel answers
+  }
+  // The kernel answers at submission a descriptor that is not open, or not
+  // open for the direction of the transfer.
+  sys::fd_facts f{};
+  if (fds.get(static_cast<int>(cb.aio_fildes), &f) != 0 || (f.flags & O_PATH)) return -EBADF;
+  const int mode = f.flags & O_ACCMODE;
+  const uint16_t op = cb.aio_lio_opcode;
+  if ((op == IOCB_CMD_PREAD || op == IOCB_CMD_PREADV) && mode == O_WRONLY) return -EBADF;
+  if ((op == IOCB_CMD_PWRITE || op == IOCB_CMD_PWRITEV) && mode == O_RDONLY) return -EBADF;
+  if (cb.aio_flags & IOCB_FLAG_IOPRIO) {
+    const auto prio = static_cast<uint32_t>(static_cast<uint16_t>(cb.aio_reqprio));
+    if (!ioprio_valid(prio)) return -EINVAL;
+    const aio2_attr_ioprio p{prio, 0};
+    aio2_attr_add(io, sizeof l.req, AIO2_ATTR_IOPRIO, 0, &p, sizeof p);
+  }
+  // An observed context's requests say how they ran (AIO2_SETUP_LEGACY_OBSERVE).
+  if (observe) {
+    for (unsigned id : {AIO2_ATTR_TIMING, AIO2_ATTR_CACHE, AIO2_ATTR_EXECUTOR})
+      aio2_attr_add(io, sizeof l.req, static_cast<uint16_t>(id), 0, nullptr, 0);
+  }
+  return 0;
+}
+
+}  // namespace
+
+long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
+  if (type_ != AIO2_CTX_LEGACY) return -EBADFD;
+  if (nr < 0) return -EINVAL;
+  if (nr > 0 && iocbs == nullptr) return -EFAULT;
+  long done = 0;
+  int err = 0;
+  submission s(*this, static_cast<size_t>(nr));
+  for (; done < nr; done++) {
+    const iocb *cb = iocbs[done];
+    if (cb == nullptr) {
+      err = -EFAULT;
+      break;
+    }
+    if (!queue_.admit()) {
+      err = -EAGAIN;
+      break;
+    }
+    exec::request *r = s.take_slot();
+    if (r == nullptr) {
+      queue_.unadmit();
+      err = -ENOMEM;
+      break;
+    }
+    parsed_request pr;
+    exec::plan plan;
+    if ((err = translate(*cb, r, s.memo(), flags_ & AIO2_SETUP_LEGACY_OBSERVE)) == 0 &&
+        (err = parse_request(r->legacy.req, sizeof r->legacy.req, &pr)) == 0) {
+      plan = s.plan_for(pr);
+      err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r) : -EOPNOTSUPP;
+    }
+    if (err) {
+      s.give_back(r);
+      queue_.unadmit();
+      break;
+    }
+  }
+  s.finish();
+  return done == 0 && err ? err : done;
+}
+
+long context::getevents_legacy(long min_nr, long nr, struct io_event *events,
+                               const struct timespec *timeout, const sigset_t *sigmask) noexcept {
+  if (type_ != AIO2_CTX_LEGACY) return -EBADFD;
+  return legacy_queue_.getevents(min_nr, nr, events, timeout, sigmask);
+}
+
+int context::cancel_legacy(struct iocb *cb, struct io_event *result) noexcept {
+  if (type_ != AIO2_CTX_LEGACY) return -EBADFD;
+  if (cb == nullptr || result == nullptr) return -EFAULT;
+  // The event arrives through the ring, as the kernel delivers it:
+  // -EINPROGRESS says the cancellation is under way (or done).
+  switch (cancel_everywhere(reinterpret_cast<uint64_t>(cb))) {
+    case exec::executor::cancel_result::cancelled:
+    case exec::executor::cancel_result::running:
+      return -EINPROGRESS;
+    case exec::executor::cancel_result::not_found:
+      break;
+  }
+  return -EINVAL;
+}
+
+}  // namespace aio2

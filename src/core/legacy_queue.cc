@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+#include "core/legacy_queue.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace aio2 {
+
+legacy_queue::~legacy_queue() {
+  stop_collector();
+  if (ring_) munmap(ring_, map_bytes_);
+}
+
+int legacy_queue::create() noexcept {
+  // One slot more than io_setup asked for: a full ring would look empty.
+  const size_t slots = static_cast<size_t>(max_events_) + 1;
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  map_bytes_ = (sizeof(legacy_ring) + slots * sizeof(io_event) + page - 1) / page * page;
+  void *m = mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return -errno;
+  ring_ = static_cast<legacy_ring *>(m);
+  ring_->nr = static_cast<unsigned>(slots);
+  ring_->magic = kLegacyRingMagic;
+  ring_->compat_features = 1;  // the kernel's AIO_RING_COMPAT_FEATURES
+  ring_->incompat_features = 0;
+  ring_->header_length = sizeof(legacy_ring);
+  return 0;
+}
+
+unsigned legacy_queue::occupied() const noexcept {
+  // Acquire on head: pairs with a reaper's store-release (ours in
+  // getevents, or a program's own); the slots before it are free again.
+  const unsigned head = __atomic_load_n(&ring_->head, __ATOMIC_ACQUIRE);
+  const unsigned tail = __atomic_load_n(&ring_->tail, __ATOMIC_RELAXED);
+  const unsigned nr = ring_->nr;
+  return head <= tail ? tail - head : nr - head + tail;
+}
+
+bool legacy_queue::admit() noexcept {
+  // An event is counted either in inflight_ (admitted, not in the ring) or
+  // in occupied() (in the ring, not reaped): store() adds to the ring
+  // before release() takes it off inflight_, so a stale reading only
+  // overstates the total and refuses early, never overflows.
+  const uint32_t before = inflight_.fetch_add(1, std::memory_order_relaxed);
+  if (before + 1 + occupied() <= max_events_) return true;
+  inflight_.fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
+
+bool legacy_queue::store(exec::request *r) noexcept {
+  io_event ev{};
+  ev.data = r->legacy.data;
+  ev.obj = r->legacy.obj;
+  ev.res = r->res;
+  ev.res2 = 0;
+  // A poll completes with the events it found, as the kernel's does.
+  if (r->legacy.opcode == IOCB_CMD_POLL && r->res >= 0) ev.res = r->legacy.pfd.revents;
+  {
+    std::lock_guard lk(tail_mu_);
+    const unsigned tail = ring_->tail;
+    ring_->events[tail] = ev;
+    // Release: a reaper that sees the new tail (acquire) sees the event.
+    __atomic_store_n(&ring_->tail, tail + 1 == ring_->nr ? 0 : tail + 1, __ATOMIC_RELEASE);
+  }
+  if (r->legacy.resfd >= 0) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(r->legacy.resfd, &one, sizeof one);
+  }
+  if (observe_) mirror(r, ev.res);
+  return true;
+}
+
+void legacy_queue::mirror(const exec::request *r, int64_t res) noexcept {
+  // The aio2 event names the request by its iocb (user_data) and has its
+  // io_event's result; its attribute results say how it ran. Readers wake
+  // through the waiter like any reaper of an aio2 ring.
+  const uint32_t len = static_cast<uint32_t>(sizeof(aio2_event)) + r->attrs.result_bytes();
+  alignas(8) unsigned char buf[512];  // an observed request carries four attributes at most
+  aio2_ring_rec *rec = nullptr;
+  if (len > sizeof buf || aio2_ring_reserve(observe_->ring(), len, &rec) != 0) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  encode_event(buf, r->io.user_data, res, r->event_flags, r->attrs);
+  aio2_ring_write(observe_->ring(), rec, 0, buf + AIO2_RING_REC_HDR, len - AIO2_RING_REC_HDR);
+  aio2_ring_commit(observe_->ring(), rec, r->event_flags);
+}
+
+void legacy_queue::batch_done(bool eventfd_signalled) noexcept {
+  completion_queue::batch_done(eventfd_signalled);
+  // The observer waits on the mirror ring's own waiter.
+  if (observe_) observe_->batch_done(true);
+}
+
+long legacy_queue::getevents(long min_nr, long nr, struct io_event *events,
+                             const struct timespec *timeout, const sigset_t *sigmask) noexcept {
+  if (min_nr < 0 || nr < 0 || min_nr > nr) return -EINVAL;
+  if (nr > 0 && events == nullptr) return -EFAULT;
+  long got = 0;
+  const auto look = [&]() -> long {
+    std::lock_guard lk(head_mu_);
+    unsigned head = ring_->head;
+    // Acquire: pairs with store()'s release of tail.
+    const unsigned tail = __atomic_load_n(&ring_->tail, __ATOMIC_ACQUIRE);
+    while (head != tail && got < nr) {
+      events[got++] = ring_->events[head];
+      head = head + 1 == ring_->nr ? 0 : head + 1;
+    }
+    // Release: the slots are free for producers (occupied()'s acquire).
+    __atomic_store_n(&ring_->head, head, __ATOMIC_RELEASE);
+    return got >= min_nr ? 1 : 0;
+  };
+  sigset_t saved;
+  if (sigmask) pthread_sigmask(SIG_SETMASK, sigmask, &saved);
+  reapers_.fetch_add(1, std::memory_order_acq_rel);
+  const long rc = wait_for(timeout, look, [&] { return got != 0; });
+  if (reapers_.fetch_sub(1, std::memory_order_acq_rel) == 1 && reapers_fd_ >= 0) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(reapers_fd_, &one, sizeof one);
+  }
+  if (sigmask) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  return rc < 0 ? rc : got;
+}
+
+int legacy_queue::start_collector(exec::collected_executor *collector) noexcept {
+  collector_ = collector;
+  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd_ < 0) return -errno;
+  reapers_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (reapers_fd_ < 0) return -errno;
+  try {
+    collector_thread_ = std::thread(&legacy_queue::collector_main, this);
+  } catch (...) {
+    return -EAGAIN;
+  }
+  return 0;
+}
+
+void legacy_queue::collector_main() noexcept {
+  // No process signals here: they belong to the program's own threads.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, nullptr);
+  for (;;) {
+    // While a reaper waits in getevents it collects; this thread waits for
+    // the last one to leave (a write to reapers_fd_ made since this check
+    // is still there for the poll).
+    const bool reaper_inside = reapers_.load(std::memory_order_acquire) > 0;
+    pollfd fds[3] = {{stop_fd_, POLLIN, 0}, {reapers_fd_, POLLIN, 0},
+                     {reaper_inside ? -1 : collector_->fd(), POLLIN, 0}};
+    if (poll(fds, 3, -1) < 0 && errno != EINTR) break;
+    if (fds[0].revents) break;
+    if (fds[1].revents) {
+      uint64_t v;
+      [[maybe_unused]] ssize_t rd = ::read(reapers_fd_, &v, sizeof v);
+    }
+    // Blocks for the harvest lock: a reaper harvesting now may leave
+    // completions behind it that only this thread will see.
+    if (!reaper_inside) collector_->harvest(true);
+  }
+}
+
+void legacy_queue::stop_collector() noexcept {
+  if (!collector_thread_.joinable()) return;
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = ::write(stop_fd_, &one, sizeof one);
+  collector_thread_.join();
+  ::close(stop_fd_);
+  ::close(reapers_fd_);
+  stop_fd_ = reapers_fd_ = -1;
+}
+
+}  // namespace aio2
