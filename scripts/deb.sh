@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Debian packages libaio2-0, libaio2-dev and aio2-tools (debian/).
+# The Debian packages libaio2-0, libaio2-dev, aio2-tools and aio2-libaio
+# (debian/).
 #
 #   scripts/deb.sh build [DIR]  builds them with `dpkg-buildpackage -us -uc`
 #                               from a copy of the source tree in DIR
@@ -8,6 +9,7 @@
 #   scripts/deb.sh test [DIR]   builds them, installs them (dpkg -i), builds
 #                               a program outside aio2 against them with
 #                               find_package and pkg-config
+#                               and a libaio program on aio2-libaio
 #                               (tests/consumers.cmake, MODE=system), runs
 #                               the aio2 command, and removes them again.
 #                               Needs root; exits 77 (skipped) without it,
@@ -24,7 +26,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:-}
 out=${2:-$src/build-deb}
 jobs=${JOBS:-$(nproc)}
-packages=(libaio2-0 libaio2-dev aio2-tools)
+packages=(libaio2-0 libaio2-dev aio2-tools aio2-libaio)
 
 case "$cmd" in
 build | test) ;;
@@ -134,4 +136,4 @@ for page in "$src"/man/*.[137]; do
   fi
 done
 [ $missing -eq 0 ]
-echo "deb: /usr/bin/aio2 runs; find_package(aio2) and pkg-config aio2 give working programs"
+echo "deb: /usr/bin/aio2 runs; find_package(aio2), pkg-config aio2 and the libaio replacement give working programs"

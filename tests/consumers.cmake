@@ -12,10 +12,13 @@
 #                    builds and runs the consumer against that prefix: with
 #                    find_package(aio2) (aio2::aio2 and aio2::aio2_static),
 #                    and with pkg-config, linked to libaio2.so and, with
-#                    `pkg-config --static` and -static, to libaio2.a
-#   MODE=system      the same consumer builds against the system's aio2
-#                    (/usr, as the Debian packages install it), with
-#                    find_package and pkg-config; scripts/deb.sh runs it
+#                    `pkg-config --static` and -static, to libaio2.a; with
+#                    the libaio replacement (AIO2_BUILD_COMPAT) and
+#                    <libaio.h>, a libaio program (consumer/libaio_consumer.c)
+#                    runs on the installed libaio.so.1 through LD_LIBRARY_PATH
+#   MODE=system      the same against the system's aio2 (/usr, as the Debian
+#                    packages install it), with find_package, pkg-config and
+#                    the libaio replacement; scripts/deb.sh runs it
 # Each CMake configure makes GTest, nlohmann_json and Google Benchmark
 # unfindable (a REQUIRED find_package of one of them fails it) and then
 # checks that the cache holds no lookup of any dependency of the tools,
@@ -23,7 +26,8 @@
 # tree), WORK_DIR (emptied, then the build trees; removed when the test
 # passes), GENERATOR, MAKE_PROGRAM, C_COMPILER, CXX_COMPILER (those of the
 # build that runs the test), JOBS; BUILD_DIR and TOOLS (ON when the build
-# tree has the aio2 command), LIBDIR, INCLUDEDIR, BINDIR and MANDIR (its
+# tree has the aio2 command), COMPAT (ON when it has the libaio
+# replacement), LIBDIR, INCLUDEDIR, BINDIR and MANDIR (its
 # GNUInstallDirs directories, relative to the prefix) for MODE=installed.
 cmake_minimum_required(VERSION 3.25)
 
@@ -133,6 +137,22 @@ function(consume_with_pkg_config prefix libdir)
   endforeach()
 endfunction()
 
+# A libaio program, built against the system's libaio (libaio-dev), run
+# with LD_LIBRARY_PATH=`libdir`/aio2: it must get aio2's libaio.so.1 from
+# there, and read with it.
+function(consume_libaio libdir)
+  if(NOT EXISTS /usr/include/libaio.h)
+    message(STATUS "${MODE}: <libaio.h> is missing (libaio-dev): the libaio replacement is not tried")
+    return()
+  endif()
+  set(prog ${WORK_DIR}/libaio_consumer)
+  run("the C compiler with -laio" ${C_COMPILER} -std=c11 -Wall -Wextra -Werror -o ${prog}
+    ${SOURCE_DIR}/tests/consumer/libaio_consumer.c -laio)
+  run("the libaio program on ${libdir}/aio2/libaio.so.1"
+    ${CMAKE_COMMAND} -E env LD_LIBRARY_PATH=${libdir}/aio2 ${prog} ${libdir}/aio2)
+  message(STATUS "${MODE}: a libaio program ran on ${libdir}/aio2/libaio.so.1")
+endfunction()
+
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 
@@ -150,7 +170,7 @@ elseif(MODE STREQUAL "subproject")
   message(STATUS "${MODE}: add_subdirectory(aio2) with liburing and Threads only; both libraries work")
 
 elseif(MODE STREQUAL "installed")
-  foreach(v BUILD_DIR TOOLS LIBDIR INCLUDEDIR BINDIR MANDIR)
+  foreach(v BUILD_DIR TOOLS COMPAT LIBDIR INCLUDEDIR BINDIR MANDIR)
     if(NOT DEFINED ${v})
       message(FATAL_ERROR "consumers.cmake: ${v} is not set")
     endif()
@@ -169,6 +189,9 @@ elseif(MODE STREQUAL "installed")
   endforeach()
   if(TOOLS)
     list(APPEND expected ${BINDIR}/aio2)
+  endif()
+  if(COMPAT)
+    list(APPEND expected ${LIBDIR}/aio2/libaio.so.1 ${LIBDIR}/aio2/libaio-aio2.so.1)
   endif()
   file(GLOB pages RELATIVE ${SOURCE_DIR}/man ${SOURCE_DIR}/man/*.[137])
   foreach(page IN LISTS pages)
@@ -190,12 +213,16 @@ elseif(MODE STREQUAL "installed")
   consume_with_find_package(${prefix} -DCMAKE_PREFIX_PATH=${prefix})
   set(ENV{PKG_CONFIG_PATH} ${prefix}/${LIBDIR}/pkgconfig)
   consume_with_pkg_config(${prefix} ${prefix}/${LIBDIR})
+  if(COMPAT)
+    consume_libaio(${prefix}/${LIBDIR})
+  endif()
 
 elseif(MODE STREQUAL "system")
   consume_with_find_package(/usr)
   execute_process(COMMAND pkg-config --variable=libdir aio2 OUTPUT_VARIABLE libdir
     OUTPUT_STRIP_TRAILING_WHITESPACE)
   consume_with_pkg_config(/usr "${libdir}")
+  consume_libaio("${libdir}")
 endif()
 
 file(REMOVE_RECURSE ${WORK_DIR})
