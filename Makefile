@@ -104,8 +104,8 @@ abi-update: build/.configured-tests
 	@cmake --build build -j$(JOBS) --target aio2_shared >/dev/null
 	@scripts/abi.sh update build/libaio2.so
 
-# libaio2-0, libaio2-dev and aio2-tools, built by dpkg-buildpackage -us -uc
-# from a copy of the tree in build-deb/, which holds the .deb and .changes
+# libaio2-0, libaio2-dev, aio2-tools and aio2-libaio, built by dpkg-buildpackage
+# -us -uc from a copy of the tree in build-deb/, which holds the .deb and .changes
 # files; lintian's E: and W: tags fail (scripts/deb.sh).
 deb: deps-deb
 	@JOBS=$(JOBS) scripts/deb.sh build
