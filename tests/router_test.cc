@@ -741,7 +741,7 @@ TEST_P(router_table, plan) {
   io.flags = r.flags;
   ASSERT_EQ(io.flags & ~AIO2_IOCB_ALL, 0u) << "flags parse_request would refuse";
 
-  aio2::parsed_request pr;
+  aio2::core::parsed_request pr;
   pr.io = &io;
   pr.info = aio2::sys::lookup(r.nr);
   ASSERT_NE(pr.info, nullptr);
@@ -754,7 +754,7 @@ TEST_P(router_table, plan) {
   fake_fds fds;
   fake_uring uring;
   uring.answer = r.uring == ring::yes;
-  aio2::router_env env;
+  aio2::core::router_env env;
   env.policy = r.policy;
   env.nowait_in_submitter = r.nowait_in_submitter;
   if (r.uring != ring::none) {
@@ -763,7 +763,7 @@ TEST_P(router_table, plan) {
   }
   alignas(8) unsigned char sqe[64] = {};
 
-  const aio2::exec::plan p = aio2::route(pr, fds, env, sqe);
+  const aio2::exec::plan p = aio2::core::route(pr, fds, env, sqe);
 
   EXPECT_EQ(p.path, r.plan.path) << "planned " << path_name(p.path) << ", expected "
                                  << path_name(r.plan.path);

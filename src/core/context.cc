@@ -12,7 +12,7 @@
 #include "exec/run.h"
 #include "sys/fd_facts.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 context::context(uint32_t type, uint32_t flags, const limits &lim) noexcept
     : type_(type),
@@ -208,4 +208,4 @@ void context::shutdown() noexcept {
     e->shutdown();
 }
 
-}  // namespace aio2
+}  // namespace aio2::core

@@ -29,7 +29,7 @@
 struct iocb;
 struct io_event;
 
-namespace aio2 {
+namespace aio2::core {
 
 struct limits {
   uint32_t max_inflight;
@@ -163,4 +163,4 @@ class context {
 // -errno.
 ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes) noexcept;
 
-}  // namespace aio2
+}  // namespace aio2::core

@@ -17,7 +17,7 @@
 #include "core/context.h"
 #include "core/parse.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 namespace {
 
@@ -180,4 +180,4 @@ int context::cancel_legacy(struct iocb *cb, struct io_event *result) noexcept {
   return -EINVAL;
 }
 
-}  // namespace aio2
+}  // namespace aio2::core

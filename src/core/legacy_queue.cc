@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 
-namespace aio2 {
+namespace aio2::core {
 
 legacy_queue::~legacy_queue() {
   stop_collector();
@@ -175,4 +175,4 @@ void legacy_queue::stop_collector() noexcept {
   stop_fd_ = reapers_fd_ = -1;
 }
 
-}  // namespace aio2
+}  // namespace aio2::core

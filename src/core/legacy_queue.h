@@ -31,7 +31,7 @@
 #include "core/completion_queue.h"
 #include "core/event_ring_queue.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 // The kernel's struct aio_ring (fs/aio.c): what io_context_t points at.
 struct legacy_ring {
@@ -114,4 +114,4 @@ class legacy_queue final : public completion_queue {
   std::atomic<uint64_t> dropped_{0};
 };
 
-}  // namespace aio2
+}  // namespace aio2::core

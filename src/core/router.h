@@ -32,7 +32,7 @@
 #include "exec/request.h"
 #include "sys/fd_facts.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 // What the router knows of the context.
 struct router_env {
@@ -57,4 +57,4 @@ struct router_env {
 exec::plan route(const parsed_request &pr, sys::fd_lookup &fds, const router_env &env,
                  void *sqe) noexcept;
 
-}  // namespace aio2
+}  // namespace aio2::core

@@ -279,6 +279,13 @@ uring::cancel_result uring::cancel(uint64_t user_data) noexcept {
 void uring::shutdown() noexcept {
   if (!active() || shut_down_) return;
   shut_down_ = true;
+  // Every request in flight completes cancelled (AIO2_EVENT_CANCELED when
+  // it had not started), however the kernel is asked.
+  {
+    std::lock_guard lk(list_mu_);
+    for (request *r = inflight_list_.front(); r; r = request_list::next(r))
+      r->cancel_requested.store(true, std::memory_order_relaxed);
+  }
   // Cancel everything at once (Linux 6.0+); older kernels get one
   // asynchronous cancellation per request.
   io_uring_sync_cancel_reg reg{};

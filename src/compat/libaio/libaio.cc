@@ -29,7 +29,7 @@ typedef void (*io_callback_t)(io_context_t ctx, struct iocb *iocb, long res, lon
 
 namespace {
 
-using aio2::legacy_ring;
+using aio2::core::legacy_ring;
 
 // Live contexts, by slot; slot 0 is never used, so a ring whose id is 0 is
 // not ours. A slot is claimed under g_mu and published with release: a
@@ -127,7 +127,7 @@ AIO2_EXPORT AIO2_SYMVER("io_getevents@@LIBAIO_0.4") int io_getevents_0_4(
   // libaio's fast path: a zero timeout on an empty ring answers 0 without
   // a call (the ring is read as libaio reads it).
   const auto *ring = reinterpret_cast<const legacy_ring *>(ctx);
-  if (ring && ring->magic == aio2::kLegacyRingMagic && timeout && timeout->tv_sec == 0 &&
+  if (ring && ring->magic == aio2::core::kLegacyRingMagic && timeout && timeout->tv_sec == 0 &&
       timeout->tv_nsec == 0 &&
       __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE) ==
           __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE))
