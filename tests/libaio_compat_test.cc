@@ -251,6 +251,13 @@ std::string submit_ctx(const libaio_api &a, io_context_t c) {
   return num(a.io_submit(c, 1, list));
 }
 
+std::string submit_destroyed_ctx(const libaio_api &a) {
+  io_context_t c = nullptr;
+  if (const int rc = a.io_setup(8, &c)) return "io_setup=" + num(rc);
+  a.io_destroy(c);
+  return submit_ctx(a, c);
+}
+
 std::string submit_null_array(const libaio_api &a) {
   ctx x(a);
   return num(a.io_submit(x.c, 1, nullptr));
@@ -476,6 +483,13 @@ std::string getevents_null_with_event(const libaio_api &a) {
   return s + " then " + reap_one(x, &cb);
 }
 
+std::string getevents_bad_ctx(const libaio_api &a) {
+  io_event ev;
+  timespec ts{0, 1000};
+  return num(a.io_getevents(reinterpret_cast<io_context_t>(unmapped_page()), 1, 1, &ev, &ts)) +
+         " " + num(a.io_getevents(nullptr, 1, 1, &ev, &ts));
+}
+
 // The LIBAIO_0.1 io_getevents has no min_nr: it waits for one event.
 std::string getevents_0_1(const libaio_api &a) {
   ctx x(a);
@@ -540,7 +554,25 @@ std::string cancel_null_iocb(const libaio_api &a) {
   return num(a.io_cancel(x.c, nullptr, &res));
 }
 
+std::string cancel_bad_ctx(const libaio_api &a) {
+  iocb cb{};
+  io_event res{};
+  return num(a.io_cancel(reinterpret_cast<io_context_t>(unmapped_page()), &cb, &res));
+}
+
 // ---- io_destroy, io_queue_* ------------------------------------------------
+
+std::string destroy_twice(const libaio_api &a) {
+  io_context_t c = nullptr;
+  if (const int rc = a.io_setup(8, &c)) return "io_setup=" + num(rc);
+  const int first = a.io_destroy(c);
+  return num(first) + " " + num(a.io_destroy(c));
+}
+
+std::string destroy_bad(const libaio_api &a) {
+  return num(a.io_destroy(nullptr)) + " " +
+         num(a.io_destroy(reinterpret_cast<io_context_t>(unmapped_page())));
+}
 
 // io_destroy with a poll still waiting: it returns once the poll is gone.
 std::string destroy_pending(const libaio_api &a) {
@@ -630,6 +662,12 @@ const row kRows[] = {
      ""},
     {"submit_ctx_null", [](const libaio_api &a) { return submit_ctx(a, nullptr); }, "-22",
      nullptr, ""},
+    {"submit_ctx_unmapped",
+     [](const libaio_api &a) {
+       return submit_ctx(a, reinterpret_cast<io_context_t>(unmapped_page()));
+     },
+     "-22", nullptr, ""},
+    {"submit_ctx_destroyed", submit_destroyed_ctx, "-22", nullptr, ""},
     {"submit_null_array", submit_null_array, "-14", nullptr, ""},
     {"submit_null_second", submit_null_second, "1 res=16", nullptr, ""},
     {"submit_bad_fd", [](const libaio_api &a) { return pread_fd(a, -1); }, "-9", nullptr, ""},
@@ -712,6 +750,9 @@ const row kRows[] = {
     {"getevents_bad_timeout",
      [](const libaio_api &a) { return getevents_bad_timeout(a, 0, -1); }, "hangs", "-22",
      "the kernel does not check tv_nsec and waits for ever on a negative one; aio2 refuses it"},
+    {"getevents_bad_ctx", getevents_bad_ctx, "signal Segmentation fault", "-22 -22",
+     "libaio reads the ring's magic through the handle before the call, so an unmapped handle "
+     "crashes it; aio2 looks the handle up without reading through it"},
     {"getevents_0_1_waits_for_one", getevents_0_1, "1 1 res=65", "1 1 res=1", kPollWhy},
     {"pgetevents", pgetevents, "1 1 res=512 empty=0", nullptr, ""},
     // io_cancel
@@ -721,7 +762,10 @@ const row kRows[] = {
      "1 cancel=-22", nullptr, ""},
     {"cancel_unknown", cancel_unknown, "-22 -22", nullptr, ""},
     {"cancel_null_iocb", cancel_null_iocb, "-14", nullptr, ""},
+    {"cancel_bad_ctx", cancel_bad_ctx, "-22", nullptr, ""},
     // io_destroy, io_queue_*
+    {"destroy_twice", destroy_twice, "0 -22", nullptr, ""},
+    {"destroy_bad", destroy_bad, "-22 -22", nullptr, ""},
     {"destroy_pending", destroy_pending, "1 0", nullptr, ""},
     {"queue_run", queue_run, "3 wait=0,0 run=0 calls=3 sum=600 again=0 release=0", nullptr, ""},
 };

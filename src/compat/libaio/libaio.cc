@@ -1,20 +1,21 @@
 // SPDX-License-Identifier: MIT
 // libaio 0.3.113's interface on aio2's LEGACY contexts. io_context_t is the
 // address of the context's struct aio_ring, as with the kernel, so programs
-// that read the ring themselves keep working; the ring's `id` field names
-// the context's slot in a table here, which every call checks against the
-// ring's address before it uses the context. Functions return -errno and
-// leave errno alone, as libaio's do; a handle that is not a live context
-// answers -EINVAL, as the kernel does.
+// that read the ring themselves keep working; every call finds the context
+// in a table by that address, without reading memory there. Functions
+// return -errno and leave errno alone, as libaio's do; a handle that is not
+// a live context answers -EINVAL, as the kernel does.
 #include <linux/aio_abi.h>
 #include <signal.h>
 #include <time.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <new>
 
 #include "aio2/aio2.h"
 #include "core/legacy_queue.h"
@@ -31,25 +32,53 @@ namespace {
 
 using aio2::legacy_ring;
 
-// Live contexts, by slot; slot 0 is never used, so a ring whose id is 0 is
-// not ours. A slot is claimed under g_mu and published with release: a
-// call that reads it with acquire and finds its own ring there sees the
-// context pointer written before. Slots are reused after io_destroy.
-constexpr unsigned kSlots = 65536;
-struct slot {
-  std::atomic<legacy_ring *> ring{nullptr};
-  std::atomic<aio2_ctx *> ctx{nullptr};
+// Live contexts, by the address of their ring. The handle is looked up as
+// a number, never read through, so any value (NULL, an unmapped address, a
+// destroyed context's) answers -EINVAL as the kernel's lookup does. The
+// table has three levels over the page number (user addresses have 47 bits:
+// 35 bits of page number, 11 + 12 + 12); rings are mapped, so page-aligned.
+// Nodes are made under g_mu and never freed; each pointer is published with
+// release and read with acquire, so a lookup needs no lock.
+constexpr unsigned kPageShift = 12, kTopBits = 11, kLevelBits = 12;
+constexpr uintptr_t kUserLimit = uintptr_t{1} << 47;
+struct leaf {
+  std::atomic<aio2_ctx *> ctx[1u << kLevelBits];
 };
-slot g_slots[kSlots];
-std::mutex g_mu;
+struct middle {
+  std::atomic<leaf *> leaves[1u << kLevelBits];
+};
+std::atomic<middle *> g_top[1u << kTopBits];
+std::mutex g_mu;  // makes nodes; serialises io_setup and io_destroy
+
+// The entry of `handle`, or nullptr when none can exist; `make` adds the
+// nodes it needs (under g_mu).
+std::atomic<aio2_ctx *> *entry_of(const void *handle, bool make) noexcept {
+  const auto addr = reinterpret_cast<uintptr_t>(handle);
+  if (addr == 0 || addr >= kUserLimit || (addr & ((uintptr_t{1} << kPageShift) - 1))) return nullptr;
+  const uintptr_t page = addr >> kPageShift;
+  const uintptr_t mask = (uintptr_t{1} << kLevelBits) - 1;
+  std::atomic<middle *> &top = g_top[page >> (2 * kLevelBits)];
+  middle *m = top.load(std::memory_order_acquire);
+  if (m == nullptr) {
+    if (!make) return nullptr;
+    m = new (std::nothrow) middle{};
+    if (m == nullptr) return nullptr;
+    top.store(m, std::memory_order_release);
+  }
+  std::atomic<leaf *> &mid = m->leaves[(page >> kLevelBits) & mask];
+  leaf *l = mid.load(std::memory_order_acquire);
+  if (l == nullptr) {
+    if (!make) return nullptr;
+    l = new (std::nothrow) leaf{};
+    if (l == nullptr) return nullptr;
+    mid.store(l, std::memory_order_release);
+  }
+  return &l->ctx[page & mask];
+}
 
 aio2_ctx *context_of(io_context_t handle) noexcept {
-  auto *ring = reinterpret_cast<legacy_ring *>(handle);
-  if (ring == nullptr) return nullptr;
-  const unsigned id = ring->id;
-  if (id == 0 || id >= kSlots) return nullptr;
-  if (g_slots[id].ring.load(std::memory_order_acquire) != ring) return nullptr;
-  return g_slots[id].ctx.load(std::memory_order_relaxed);
+  std::atomic<aio2_ctx *> *e = entry_of(handle, false);
+  return e ? e->load(std::memory_order_acquire) : nullptr;
 }
 
 // The kernel's limit on events of all contexts (fs.aio-max-nr): one
@@ -75,29 +104,26 @@ AIO2_EXPORT int io_setup(int maxevents, io_context_t *ctxp) {
   p.max_inflight = static_cast<uint32_t>(maxevents);
   aio2_ctx *ctx = nullptr;
   if (const int err = aio2_setup(AIO2_ABI_VERSION, &p, &ctx)) return err == -EINVAL ? -EINVAL : err;
-  auto *ring = static_cast<legacy_ring *>(aio2_legacy_ring(ctx));
-  std::lock_guard lk(g_mu);
-  for (unsigned id = 1; id < kSlots; id++) {
-    if (g_slots[id].ring.load(std::memory_order_relaxed) != nullptr) continue;
-    ring->id = id;
-    g_slots[id].ctx.store(ctx, std::memory_order_relaxed);
-    g_slots[id].ring.store(ring, std::memory_order_release);
-    *ctxp = reinterpret_cast<io_context_t>(ring);
-    return 0;
+  void *ring = aio2_legacy_ring(ctx);
+  {
+    std::lock_guard lk(g_mu);
+    if (std::atomic<aio2_ctx *> *e = entry_of(ring, true)) {
+      e->store(ctx, std::memory_order_release);
+      *ctxp = reinterpret_cast<io_context_t>(ring);
+      return 0;
+    }
   }
   aio2_destroy(ctx);
-  return -EAGAIN;
+  return -ENOMEM;
 }
 
 AIO2_EXPORT int io_destroy(io_context_t handle) {
   aio2_ctx *ctx = nullptr;
   {
     std::lock_guard lk(g_mu);
-    ctx = context_of(handle);
+    std::atomic<aio2_ctx *> *e = entry_of(handle, false);
+    ctx = e ? e->exchange(nullptr, std::memory_order_acq_rel) : nullptr;
     if (ctx == nullptr) return -EINVAL;
-    const unsigned id = reinterpret_cast<legacy_ring *>(handle)->id;
-    g_slots[id].ring.store(nullptr, std::memory_order_release);
-    g_slots[id].ctx.store(nullptr, std::memory_order_relaxed);
   }
   // Cancels what can be cancelled and waits for the rest, as the kernel's
   // io_destroy does; the ring is unmapped with the context.
@@ -127,7 +153,7 @@ AIO2_EXPORT AIO2_SYMVER("io_getevents@@LIBAIO_0.4") int io_getevents_0_4(
   // libaio's fast path: a zero timeout on an empty ring answers 0 without
   // a call (the ring is read as libaio reads it).
   const auto *ring = reinterpret_cast<const legacy_ring *>(ctx);
-  if (ring && ring->magic == aio2::kLegacyRingMagic && timeout && timeout->tv_sec == 0 &&
+  if (context_of(ctx) && ring->magic == aio2::kLegacyRingMagic && timeout && timeout->tv_sec == 0 &&
       timeout->tv_nsec == 0 &&
       __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE) ==
           __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE))
