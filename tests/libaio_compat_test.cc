@@ -648,6 +648,8 @@ const row kRows[] = {
     {"setup_nr_negative", [](const libaio_api &a) { return setup_nr(a, -1); }, "-22", nullptr, ""},
     {"setup_nr_over_aio_max_nr", [](const libaio_api &a) { return setup_nr(a, 65537); }, "-11",
      nullptr, ""},
+    {"setup_nr_huge", [](const libaio_api &a) { return setup_nr(a, INT_MAX); }, "-22", nullptr,
+     ""},
     {"setup_ring_header", setup_ring,
      "magic=ok head=0 tail=0 compat=1 incompat=0 hdr=32 nr>64", nullptr, ""},
     {"setup_ctxp_in_use", setup_ctxp_in_use, "-22", nullptr, ""},

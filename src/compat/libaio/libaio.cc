@@ -97,6 +97,10 @@ long aio_max_nr() noexcept {
 AIO2_EXPORT int io_setup(int maxevents, io_context_t *ctxp) {
   if (ctxp == nullptr) return -EFAULT;
   if (*ctxp != nullptr || maxevents <= 0) return -EINVAL;
+  // The kernel doubles nr (and raises it to 4 per CPU) and refuses a ring
+  // of more than 256 MiB of events with -EINVAL, before it compares nr with
+  // fs.aio-max-nr.
+  if (static_cast<unsigned long>(maxevents) > 0x10000000ul / sizeof(io_event) / 2) return -EINVAL;
   if (maxevents > aio_max_nr()) return -EAGAIN;
   aio2_params p{};
   p.size = sizeof p;
