@@ -320,6 +320,14 @@ std::string resfd_pipe(const libaio_api &a) {
   return pread_resfd(x, p.wr);
 }
 
+std::string resfd_timerfd(const libaio_api &a) {
+  ctx x(a);
+  const int t = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+  const std::string s = pread_resfd(x, t);
+  close(t);
+  return s;
+}
+
 std::string resfd_closed(const libaio_api &a) {
   ctx x(a);
   const int e = eventfd(0, EFD_CLOEXEC);
@@ -366,6 +374,11 @@ std::string fsync_op(const libaio_api &a, uint16_t op, int fd, uint64_t nbytes) 
   cb.aio_nbytes = nbytes;
   cb.aio_data = kData;
   return submit_cb(a, cb);
+}
+
+std::string fsync_pipe(const libaio_api &a) {
+  pipe_pair p;
+  return fsync_op(a, IOCB_CMD_FSYNC, p.wr, 0);
 }
 
 std::string pwritev_preadv(const libaio_api &a) {
@@ -684,13 +697,34 @@ const row kRows[] = {
      "-9", nullptr, ""},
     {"pread", [](const libaio_api &a) { return pread_with(a, IOCB_CMD_PREAD, 0, 0); },
      "1 res=4096", nullptr, ""},
+    {"bad_fd_before_opcode",
+     [](const libaio_api &a) {
+       char buf[16];
+       return submit_cb(a, rw(99, -1, buf, sizeof buf, 0));
+     },
+     "-9", nullptr, ""},
+    {"ioprio_ignored_by_fsync",
+     [](const libaio_api &a) {
+       iocb cb{};
+       cb.aio_lio_opcode = IOCB_CMD_FSYNC;
+       cb.aio_fildes = static_cast<uint32_t>(the_files().pattern.fd());
+       cb.aio_flags = IOCB_FLAG_IOPRIO;
+       cb.aio_reqprio = static_cast<int16_t>(7 << 13);
+       cb.aio_data = kData;
+       return submit_cb(a, cb);
+     },
+     "1 res=0", nullptr, ""},
     {"unknown_opcode", [](const libaio_api &a) { return pread_with(a, 99, 0, 0); }, "-22",
      nullptr, ""},
     {"noop", [](const libaio_api &a) { return pread_with(a, IOCB_CMD_NOOP, 0, 0); }, "-22",
      nullptr, ""},
     {"reserved2", [](const libaio_api &a) { return pread_with(a, IOCB_CMD_PREAD, 0, 1); }, "-22",
      nullptr, ""},
+    {"unknown_aio_flags",
+     [](const libaio_api &a) { return pread_with(a, IOCB_CMD_PREAD, 1u << 7, 0); }, "1 res=4096",
+     nullptr, ""},
     {"resfd_pipe", resfd_pipe, "-22", nullptr, ""},
+    {"resfd_timerfd", resfd_timerfd, "-22", nullptr, ""},
     {"resfd_closed", resfd_closed, "-9", nullptr, ""},
     {"resfd_eventfd", resfd_eventfd, "1 count=1 ring res=65", "1 count=1 ring res=1", kPollWhy},
     {"ioprio_be_4",
@@ -719,6 +753,7 @@ const row kRows[] = {
        return fsync_op(a, IOCB_CMD_FSYNC, the_files().pattern.fd(), 1);
      },
      "-22", nullptr, ""},
+    {"fsync_pipe", fsync_pipe, "-22", nullptr, ""},
     {"pwritev_preadv", pwritev_preadv, "1 res=400; 1 res=400", nullptr, ""},
     {"pread_past_end", pread_past_end, "1 res=2048; 1 res=0", nullptr, ""},
     {"pread_bad_buffer", pread_bad_buffer, "1 res=-14", nullptr, ""},
@@ -728,6 +763,7 @@ const row kRows[] = {
     {"poll_with_nbytes", poll_with_nbytes, "-22", nullptr, ""},
     {"rwf_nowait_cached", [](const libaio_api &a) { return rw_flags(a, RWF_NOWAIT); },
      "1 res=4096", nullptr, ""},
+    {"rwf_unknown", [](const libaio_api &a) { return rw_flags(a, 1 << 30); }, "-95", nullptr, ""},
     // io_getevents
     {"getevents_min_over_nr", [](const libaio_api &a) { return getevents(a, 2, 1, 1000, false); },
      "-22", nullptr, ""},

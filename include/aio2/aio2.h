@@ -163,11 +163,14 @@ struct io_event;
 
 /* aio2_legacy_submit - io_submit(2): queues `nr` iocbs. Returns how many
  * were queued, or the first one's error: -EINVAL (nr < 0, unknown opcode
- * (IOCB_CMD_NOOP included), non-zero aio_reserved2, unknown aio_flags, a bad
- * ioprio), -EFAULT (iocbs or an iocb NULL), -EBADF (the descriptor or
+ * (IOCB_CMD_NOOP included), non-zero aio_reserved2, a bad ioprio on a read
+ * or write, IOCB_FLAG_RESFD's descriptor not an eventfd, FSYNC or FDSYNC
+ * of a pipe or socket), -EOPNOTSUPP (aio_rw_flags no kernel knows),
+ * -EFAULT (iocbs or an iocb NULL), -EBADF (the descriptor or
  * IOCB_FLAG_RESFD's is not open, or not open for the transfer), -EAGAIN
  * (nr_events requests in flight or unreaped), -EBADFD (not a LEGACY
- * context), -EBADF (bad context). */
+ * context), -EBADF (bad context). aio_flags bits other than
+ * IOCB_FLAG_RESFD and IOCB_FLAG_IOPRIO are ignored, as by the kernel. */
 long aio2_legacy_submit(aio2_ctx *ctx, long nr, struct iocb **iocbs);
 
 /* aio2_legacy_getevents - io_getevents(2) and, with `sigmask`, io_pgetevents
