@@ -573,6 +573,35 @@ std::string cancel_bad_ctx(const libaio_api &a) {
   return num(a.io_cancel(reinterpret_cast<io_context_t>(unmapped_page()), &cb, &res));
 }
 
+// A read that is running when io_cancel comes. Kernel AIO runs a read of a
+// pipe inside io_submit (it would block there), so on the kernel the read
+// is an O_DIRECT one of a file, in flight on the device; aio2 runs the read
+// of an empty pipe asynchronously and interrupts it.
+std::string cancel_running_read(const libaio_api &a) {
+  ctx x(a);
+  pipe_pair p;
+  alignas(4096) static char buf[4096];
+  int fd = p.rd;
+  int direct = -1;
+  if (a.name == "kernel") {
+    const std::string path = the_files().dir / "direct";
+    direct = open(path.c_str(), O_CREAT | O_RDWR | O_DIRECT | O_CLOEXEC, 0600);
+    if (direct < 0 || pwrite(direct, buf, sizeof buf, 0) != 4096) return "no O_DIRECT";
+    fd = direct;
+  }
+  iocb cb = rw(IOCB_CMD_PREAD, fd, buf, sizeof buf, 0);
+  iocb *list[1] = {&cb};
+  std::string s = num(a.io_submit(x.c, 1, list));
+  if (a.name != "kernel") usleep(20000);  // the read blocks
+  io_event res{};
+  s += " cancel=" + num(a.io_cancel(x.c, &cb, &res));
+  // aio2's read ends -ECANCELED on io_uring, -EINTR on a worker.
+  std::string ev = reap_one(x, &cb);
+  if (ev == "res=-125" || ev == "res=-4") ev = "res=cancelled";
+  if (direct >= 0) close(direct);
+  return s + " " + ev;
+}
+
 // ---- io_destroy, io_queue_* ------------------------------------------------
 
 std::string destroy_twice(const libaio_api &a) {
@@ -757,6 +786,20 @@ const row kRows[] = {
     {"pwritev_preadv", pwritev_preadv, "1 res=400; 1 res=400", nullptr, ""},
     {"pread_past_end", pread_past_end, "1 res=2048; 1 res=0", nullptr, ""},
     {"pread_bad_buffer", pread_bad_buffer, "1 res=-14", nullptr, ""},
+    {"pread_pipe",
+     [](const libaio_api &a) {
+       pipe_pair p;
+       (void)!write(p.wr, "abc", 3);
+       char buf[8];
+       return submit_cb(a, rw(IOCB_CMD_PREAD, p.rd, buf, sizeof buf, 12345));
+     },
+     "1 res=3", nullptr, ""},
+    {"pwrite_pipe",
+     [](const libaio_api &a) {
+       pipe_pair p;
+       return submit_cb(a, rw(IOCB_CMD_PWRITE, p.wr, const_cast<char *>("abcd"), 4, 777));
+     },
+     "1 res=4", nullptr, ""},
     {"poll_ready", poll_ready, "1 res=1", nullptr, ""},
     {"poll_later", poll_later, "1 early=0 res=65", "1 early=0 res=1", kPollWhy},
     {"poll_hangup", poll_hangup, "1 res=16", nullptr, ""},
@@ -801,6 +844,9 @@ const row kRows[] = {
     {"cancel_unknown", cancel_unknown, "-22 -22", nullptr, ""},
     {"cancel_null_iocb", cancel_null_iocb, "-14", nullptr, ""},
     {"cancel_bad_ctx", cancel_bad_ctx, "-22", nullptr, ""},
+    {"cancel_running_read", cancel_running_read, "1 cancel=-22 res=4096", "1 cancel=-115 res=cancelled",
+     "kernel AIO cancels only polls (a running read goes on, and a pipe read would have blocked "
+     "io_submit); aio2 interrupts the read"},
     // io_destroy, io_queue_*
     {"destroy_twice", destroy_twice, "0 -22", nullptr, ""},
     {"destroy_bad", destroy_bad, "-22 -22", nullptr, ""},

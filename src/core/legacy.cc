@@ -96,7 +96,18 @@ int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds) noexcept {
       const bool read = op == IOCB_CMD_PREAD || op == IOCB_CMD_PREADV;
       const int mode = f.flags & O_ACCMODE;
       if (mode == (read ? O_WRONLY : O_RDONLY)) return -EBADF;
-      if (op == IOCB_CMD_PREAD) {
+      // A pipe or socket has no offset: the kernel's read_iter ignores
+      // aio_offset there, so the call is read, write, readv or writev.
+      struct stat st {};
+      if (!f.positionable && fstat(static_cast<int>(fd), &st) == 0 &&
+          (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+        const bool vec = op == IOCB_CMD_PREADV || op == IOCB_CMD_PWRITEV;
+        const uint64_t iov = vec ? buf : one_iov, cnt = vec ? n : 1;
+        if (flags) aio2_prep(io, read ? SYS_preadv2 : SYS_pwritev2, ud, fd, iov, cnt,
+                             static_cast<uint64_t>(-1), 0, flags);
+        else if (vec) aio2_prep(io, read ? SYS_readv : SYS_writev, ud, fd, buf, n, 0, 0, 0);
+        else aio2_prep(io, read ? SYS_read : SYS_write, ud, fd, buf, n, 0, 0, 0);
+      } else if (op == IOCB_CMD_PREAD) {
         if (flags) aio2_prep(io, SYS_preadv2, ud, fd, one_iov, 1, off, 0, flags);
         else aio2_prep(io, SYS_pread64, ud, fd, buf, n, off, 0, 0);
       } else if (op == IOCB_CMD_PWRITE) {
