@@ -567,6 +567,12 @@ std::string cancel_null_iocb(const libaio_api &a) {
   return num(a.io_cancel(x.c, nullptr, &res));
 }
 
+std::string cancel_null_result(const libaio_api &a) {
+  ctx x(a);
+  iocb cb{};
+  return num(a.io_cancel(x.c, &cb, nullptr));
+}
+
 std::string cancel_bad_ctx(const libaio_api &a) {
   iocb cb{};
   io_event res{};
@@ -843,6 +849,7 @@ const row kRows[] = {
      "1 cancel=-22", nullptr, ""},
     {"cancel_unknown", cancel_unknown, "-22 -22", nullptr, ""},
     {"cancel_null_iocb", cancel_null_iocb, "-14", nullptr, ""},
+    {"cancel_null_result", cancel_null_result, "-22", nullptr, ""},
     {"cancel_bad_ctx", cancel_bad_ctx, "-22", nullptr, ""},
     {"cancel_running_read", cancel_running_read, "1 cancel=-22 res=4096", "1 cancel=-115 res=cancelled",
      "kernel AIO cancels only polls (a running read goes on, and a pipe read would have blocked "

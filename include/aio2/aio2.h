@@ -186,7 +186,8 @@ long aio2_legacy_getevents(aio2_ctx *ctx, long min_nr, long nr, struct io_event 
  * request's event arrives through the ring, as the kernel delivers it
  * (res -ECANCELED when it had not started, else what the call returned,
  * -EINTR when it was interrupted); -EINVAL when no outstanding request has
- * this iocb; -EFAULT for NULL arguments. `result` is not written. */
+ * this iocb; -EFAULT for a NULL iocb. `result` is not written and may be
+ * NULL, as with the kernel. */
 int aio2_legacy_cancel(aio2_ctx *ctx, struct iocb *iocb, struct io_event *result);
 
 /* aio2_legacy_ring - a LEGACY context's struct aio_ring (what libaio's
