@@ -579,6 +579,19 @@ std::string cancel_bad_ctx(const libaio_api &a) {
   return num(a.io_cancel(reinterpret_cast<io_context_t>(unmapped_page()), &cb, &res));
 }
 
+// A poll waiting on an empty pipe, cancelled: its event still arrives.
+std::string cancel_pending_poll(const libaio_api &a) {
+  ctx x(a);
+  pipe_pair p;
+  iocb cb = poll_cb(p.rd, POLLIN);
+  iocb *list[1] = {&cb};
+  std::string s = num(a.io_submit(x.c, 1, list));
+  usleep(10000);
+  io_event res{};
+  s += " cancel=" + num(a.io_cancel(x.c, &cb, &res));
+  return s + " " + reap_one(x, &cb);
+}
+
 // A read that is running when io_cancel comes. Kernel AIO runs a read of a
 // pipe inside io_submit (it would block there), so on the kernel the read
 // is an O_DIRECT one of a file, in flight on the device; aio2 runs the read
@@ -851,6 +864,7 @@ const row kRows[] = {
     {"cancel_null_iocb", cancel_null_iocb, "-14", nullptr, ""},
     {"cancel_null_result", cancel_null_result, "-22", nullptr, ""},
     {"cancel_bad_ctx", cancel_bad_ctx, "-22", nullptr, ""},
+    {"cancel_pending_poll", cancel_pending_poll, "1 cancel=-115 res=0", nullptr, ""},
     {"cancel_running_read", cancel_running_read, "1 cancel=-22 res=4096", "1 cancel=-115 res=cancelled",
      "kernel AIO cancels only polls (a running read goes on, and a pipe read would have blocked "
      "io_submit); aio2 interrupts the read"},

@@ -58,8 +58,13 @@ bool legacy_queue::store(exec::request *r) noexcept {
   ev.obj = r->legacy.obj;
   ev.res = r->res;
   ev.res2 = 0;
-  // A poll completes with the events it found, as the kernel's does.
-  if (r->legacy.opcode == IOCB_CMD_POLL && r->res >= 0) ev.res = r->legacy.pfd.revents;
+  // A poll completes with the events it found, as the kernel's does; one
+  // cancelled (interrupted on a worker, or cancelled on io_uring) found
+  // none, which the kernel reports as res 0.
+  if (r->legacy.opcode == IOCB_CMD_POLL) {
+    if (r->res >= 0) ev.res = r->legacy.pfd.revents;
+    else if (r->res == -EINTR || r->res == -ECANCELED) ev.res = 0;
+  }
   {
     std::lock_guard lk(tail_mu_);
     const unsigned tail = ring_->tail;
