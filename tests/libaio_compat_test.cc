@@ -539,6 +539,33 @@ std::string pgetevents(const libaio_api &a) {
   return s + " empty=" + num(a.io_pgetevents(x.c, 0, 1, &ev, &zero, &none));
 }
 
+std::atomic<int> g_signals{0};
+void on_signal(int) { g_signals.fetch_add(1); }
+
+// io_pgetevents with a mask that lets through a signal pending before the
+// call: the signal interrupts the wait.
+std::string pgetevents_pending_signal(const libaio_api &a) {
+  ctx x(a);
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGUSR2, &sa, nullptr);
+  sigset_t blocked, old, allow;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGUSR2);
+  pthread_sigmask(SIG_BLOCK, &blocked, &old);
+  pthread_kill(pthread_self(), SIGUSR2);
+  allow = old;
+  sigdelset(&allow, SIGUSR2);
+  g_signals = 0;
+  io_event ev;
+  timespec ts{0, 200000000};
+  const int rc = a.io_pgetevents(x.c, 1, 1, &ev, &ts, &allow);
+  const int seen = g_signals.load();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  signal(SIGUSR2, SIG_DFL);
+  return num(rc) + " handled=" + num(seen);
+}
+
 // ---- io_cancel -------------------------------------------------------------
 
 std::string cancel_done(const libaio_api &a, bool reaped) {
@@ -855,6 +882,7 @@ const row kRows[] = {
      "crashes it; aio2 looks the handle up without reading through it"},
     {"getevents_0_1_waits_for_one", getevents_0_1, "1 1 res=65", "1 1 res=1", kPollWhy},
     {"pgetevents", pgetevents, "1 1 res=512 empty=0", nullptr, ""},
+    {"pgetevents_pending_signal", pgetevents_pending_signal, "-4 handled=1", nullptr, ""},
     // io_cancel
     {"cancel_done_reaped", [](const libaio_api &a) { return cancel_done(a, true); },
      "1 res=64 cancel=-22", nullptr, ""},

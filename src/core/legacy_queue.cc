@@ -97,11 +97,26 @@ long legacy_queue::getevents(long min_nr, long nr, struct io_event *events,
     __atomic_store_n(&ring_->head, head, __ATOMIC_RELEASE);
     return got >= min_nr ? 1 : 0;
   };
+  // io_pgetevents: a signal already pending that `sigmask` lets through
+  // interrupts the call, as in the kernel (its handler runs when the mask
+  // is installed, before the wait could notice it): the events there are
+  // are taken without waiting, and none gives -EINTR. One that comes
+  // during the wait interrupts it like any signal.
   sigset_t saved;
-  if (sigmask) pthread_sigmask(SIG_SETMASK, sigmask, &saved);
-  const long rc = wait_for(timeout, look, [&] { return got != 0; });
+  bool interrupted = false;
+  if (sigmask) {
+    sigset_t pending;
+    if (sigpending(&pending) == 0) {
+      for (int sig = 1; sig < NSIG && !interrupted; sig++)
+        interrupted = sigismember(&pending, sig) == 1 && sigismember(sigmask, sig) == 0;
+    }
+    pthread_sigmask(SIG_SETMASK, sigmask, &saved);
+  }
+  static const timespec zero{0, 0};
+  const long rc = wait_for(interrupted ? &zero : timeout, look, [&] { return got != 0; });
   if (sigmask) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
-  return rc < 0 ? rc : got;
+  if (rc < 0) return rc;
+  return interrupted && got == 0 ? -EINTR : got;
 }
 
 int legacy_queue::start_collector(exec::collected_executor *collector) noexcept {
