@@ -233,6 +233,13 @@ std::string setup_one_admits(const libaio_api &a) {
   return s;
 }
 
+// Kernel addresses: what libaio's own harness passes for a bad pointer.
+void *kernel_pointer() { return reinterpret_cast<void *>(0xffffffff81000000ull); }
+
+std::string setup_ctxp_kernel(const libaio_api &a) {
+  return num(a.io_setup(8, static_cast<io_context_t *>(kernel_pointer())));
+}
+
 // ---- io_submit -------------------------------------------------------------
 
 std::string submit_nr(const libaio_api &a, long nr) {
@@ -496,6 +503,25 @@ std::string getevents_null_with_event(const libaio_api &a) {
   return s + " then " + reap_one(x, &cb);
 }
 
+// A kernel address for the events, with an event to copy out.
+std::string getevents_kernel_events(const libaio_api &a) {
+  ctx x(a);
+  pipe_pair p;
+  (void)!write(p.wr, "x", 1);
+  iocb cb = poll_cb(p.rd, POLLIN);
+  iocb *list[1] = {&cb};
+  std::string s = num(a.io_submit(x.c, 1, list));
+  if (!ring_holds(x.c, 1)) return s + " no event";
+  timespec ts{1, 0};
+  return s + " " + num(a.io_getevents(x.c, 1, 1, static_cast<io_event *>(kernel_pointer()), &ts));
+}
+
+std::string getevents_kernel_timeout(const libaio_api &a) {
+  ctx x(a);
+  io_event ev;
+  return num(a.io_getevents(x.c, 1, 1, &ev, static_cast<timespec *>(kernel_pointer())));
+}
+
 std::string getevents_bad_ctx(const libaio_api &a) {
   io_event ev;
   timespec ts{0, 1000};
@@ -743,6 +769,13 @@ const row kRows[] = {
     {"setup_ctxp_in_use", setup_ctxp_in_use, "-22", nullptr, ""},
     {"setup_ctxp_null", setup_ctxp_null, "-14", nullptr, ""},
     {"queue_init_zero", queue_init_zero, "-22", nullptr, ""},
+    {"setup_ctxp_kernel", setup_ctxp_kernel, "-14", nullptr, ""},
+    {"queue_init_ctxp_kernel",
+     [](const libaio_api &a) {
+       return num(a.io_queue_init(8, static_cast<io_context_t *>(kernel_pointer())));
+     },
+     "signal Segmentation fault", "-14",
+     "libaio's io_queue_init writes NULL through the pointer before io_setup; aio2 checks it"},
     {"setup_one_admits", setup_one_admits, "4", "1 then -11",
      "the kernel sizes the ring beyond io_setup's nr (at least 4 events per CPU, doubled); aio2 "
      "keeps exactly nr outstanding"},
@@ -760,6 +793,19 @@ const row kRows[] = {
     {"submit_ctx_destroyed", submit_destroyed_ctx, "-22", nullptr, ""},
     {"submit_null_array", submit_null_array, "-14", nullptr, ""},
     {"submit_null_second", submit_null_second, "1 res=16", nullptr, ""},
+    {"submit_array_minus_one",
+     [](const libaio_api &a) {
+       ctx x(a);
+       return num(a.io_submit(x.c, 1, reinterpret_cast<iocb **>(-1l)));
+     },
+     "-14", nullptr, ""},
+    {"submit_kernel_iocb",
+     [](const libaio_api &a) {
+       ctx x(a);
+       iocb *list[1] = {static_cast<iocb *>(kernel_pointer())};
+       return num(a.io_submit(x.c, 1, list));
+     },
+     "-14", nullptr, ""},
     {"submit_bad_fd", [](const libaio_api &a) { return pread_fd(a, -1); }, "-9", nullptr, ""},
     {"submit_closed_fd", pread_closed_fd, "-9", nullptr, ""},
     {"pread_on_wronly", [](const libaio_api &a) { return pread_fd(a, the_files().wronly); }, "-9",
@@ -862,6 +908,14 @@ const row kRows[] = {
      "-22", nullptr, ""},
     {"getevents_fast_path_skips_checks",
      [](const libaio_api &a) { return getevents(a, 2, 1, 0, false); }, "0", nullptr, ""},
+    {"pgetevents_fast_path_skips_checks",
+     [](const libaio_api &a) {
+       ctx x(a);
+       io_event ev;
+       timespec zero{0, 0};
+       return num(a.io_pgetevents(x.c, 2, 1, &ev, &zero, nullptr));
+     },
+     "0", nullptr, ""},
     {"getevents_timeout_zero", [](const libaio_api &a) { return getevents(a, 1, 4, 0, false); },
      "0", nullptr, ""},
     {"getevents_timeout_short",
@@ -874,6 +928,10 @@ const row kRows[] = {
      "-14 early",
      "the kernel finds the bad array only when it copies an event out; aio2 refuses it at once"},
     {"getevents_null_events_pending", getevents_null_with_event, "1 -14 then res=1", nullptr, ""},
+    {"getevents_kernel_events", getevents_kernel_events, "1 -14", nullptr, ""},
+    {"getevents_kernel_timeout", getevents_kernel_timeout, "signal Segmentation fault", "-14",
+     "libaio's io_getevents reads the timeout for its fast path before the call; aio2 checks the "
+     "pointer first"},
     {"getevents_bad_timeout",
      [](const libaio_api &a) { return getevents_bad_timeout(a, 0, -1); }, "hangs", "-22",
      "the kernel does not check tv_nsec and waits for ever on a negative one; aio2 refuses it"},
@@ -890,6 +948,13 @@ const row kRows[] = {
      "1 cancel=-22", nullptr, ""},
     {"cancel_unknown", cancel_unknown, "-22 -22", nullptr, ""},
     {"cancel_null_iocb", cancel_null_iocb, "-14", nullptr, ""},
+    {"cancel_kernel_iocb",
+     [](const libaio_api &a) {
+       ctx x(a);
+       io_event res{};
+       return num(a.io_cancel(x.c, static_cast<iocb *>(kernel_pointer()), &res));
+     },
+     "-14", nullptr, ""},
     {"cancel_null_result", cancel_null_result, "-22", nullptr, ""},
     {"cancel_bad_ctx", cancel_bad_ctx, "-22", nullptr, ""},
     {"cancel_pending_poll", cancel_pending_poll, "1 cancel=-115 res=0", nullptr, ""},

@@ -166,7 +166,7 @@ struct io_event;
  * (IOCB_CMD_NOOP included), non-zero aio_reserved2, a bad ioprio on a read
  * or write, IOCB_FLAG_RESFD's descriptor not an eventfd, FSYNC or FDSYNC
  * of a pipe or socket), -EOPNOTSUPP (aio_rw_flags no kernel knows),
- * -EFAULT (iocbs or an iocb NULL), -EBADF (the descriptor or
+ * -EFAULT (iocbs or an iocb NULL or outside user space), -EBADF (the descriptor or
  * IOCB_FLAG_RESFD's is not open, or not open for the transfer), -EAGAIN
  * (nr_events requests in flight or unreaped), -EBADFD (not a LEGACY
  * context), -EBADF (bad context). aio_flags bits other than
@@ -177,7 +177,8 @@ long aio2_legacy_submit(aio2_ctx *ctx, long nr, struct iocb **iocbs);
  * (a sigset_t *; NULL: the thread's mask): copies between min_nr and nr events, waiting
  * up to `timeout` (relative; NULL: no limit) for min_nr. Returns the count,
  * or -EINVAL (min_nr < 0, nr < 0, min_nr > nr, a bad timeout), -EFAULT
- * (events NULL), -EINTR (a signal before any event). */
+ * (events NULL, or events, timeout or sigmask outside user space), -EINTR
+ * (a signal before any event). */
 long aio2_legacy_getevents(aio2_ctx *ctx, long min_nr, long nr, struct io_event *events,
 			   const struct timespec *timeout, const void *sigmask);
 
@@ -186,7 +187,7 @@ long aio2_legacy_getevents(aio2_ctx *ctx, long min_nr, long nr, struct io_event 
  * request's event arrives through the ring, as the kernel delivers it
  * (res -ECANCELED when it had not started, else what the call returned,
  * -EINTR when it was interrupted); -EINVAL when no outstanding request has
- * this iocb; -EFAULT for a NULL iocb. `result` is not written and may be
+ * this iocb; -EFAULT for an iocb NULL or outside user space. `result` is not written and may be
  * NULL, as with the kernel. */
 int aio2_legacy_cancel(aio2_ctx *ctx, struct iocb *iocb, struct io_event *result);
 

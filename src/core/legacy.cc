@@ -154,13 +154,14 @@ int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds) noexcept {
 long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
   if (type_ != AIO2_CTX_LEGACY) return -EBADFD;
   if (nr < 0) return -EINVAL;
-  if (nr > 0 && iocbs == nullptr) return -EFAULT;
+  if (nr > 0 && !legacy_user_range(iocbs, static_cast<size_t>(nr) * sizeof *iocbs))
+    return -EFAULT;
   long done = 0;
   int err = 0;
   submission s(*this, static_cast<size_t>(nr));
   for (; done < nr; done++) {
     const iocb *cb = iocbs[done];
-    if (cb == nullptr) {
+    if (!legacy_user_range(cb, sizeof *cb)) {
       err = -EFAULT;
       break;
     }
@@ -194,6 +195,9 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
 long context::getevents_legacy(long min_nr, long nr, struct io_event *events,
                                const struct timespec *timeout, const sigset_t *sigmask) noexcept {
   if (type_ != AIO2_CTX_LEGACY) return -EBADFD;
+  if ((timeout && !legacy_user_range(timeout, sizeof *timeout)) ||
+      (sigmask && !legacy_user_range(sigmask, sizeof *sigmask)))
+    return -EFAULT;
   return legacy_queue_.getevents(min_nr, nr, events, timeout, sigmask);
 }
 
@@ -203,7 +207,7 @@ int context::cancel_legacy(struct iocb *cb, struct io_event *result) noexcept {
   // NULL): the event arrives through the ring, as the kernel delivers it.
   // -EINPROGRESS says the cancellation is under way (or done).
   (void)result;
-  if (cb == nullptr) return -EFAULT;
+  if (!legacy_user_range(cb, sizeof *cb)) return -EFAULT;
   switch (cancel_everywhere(reinterpret_cast<uint64_t>(cb))) {
     case exec::executor::cancel_result::cancelled:
     case exec::executor::cancel_result::running:

@@ -82,7 +82,8 @@ bool legacy_queue::store(exec::request *r) noexcept {
 long legacy_queue::getevents(long min_nr, long nr, struct io_event *events,
                              const struct timespec *timeout, const sigset_t *sigmask) noexcept {
   if (min_nr < 0 || nr < 0 || min_nr > nr) return -EINVAL;
-  if (nr > 0 && events == nullptr) return -EFAULT;
+  if (nr > 0 && !legacy_user_range(events, static_cast<size_t>(nr) * sizeof(io_event)))
+    return -EFAULT;
   long got = 0;
   const auto look = [&]() -> long {
     std::lock_guard lk(head_mu_);

@@ -48,6 +48,18 @@ static_assert(sizeof(legacy_ring) == 32, "struct aio_ring's header is 32 bytes")
 
 constexpr unsigned kLegacyRingMagic = 0xa10a10a1;
 
+// Whether [p, p + bytes) can be user memory: not NULL, and below the end of
+// the user half of the address space (47 bits; mmap goes above only when
+// asked to). Where the kernel answers -EFAULT for a pointer it cannot copy
+// through, the old ABI's calls answer -EFAULT for pointers that fail this
+// check (kernel addresses, -1) instead of faulting; an unmapped user
+// address still faults, as with any library call.
+inline bool legacy_user_range(const void *p, size_t bytes) noexcept {
+  constexpr uintptr_t kUserEnd = uintptr_t{1} << 47;
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  return a != 0 && a < kUserEnd && bytes <= kUserEnd - a;
+}
+
 class legacy_queue final : public completion_queue {
  public:
   // `max_events`: what io_setup was asked for.

@@ -95,7 +95,7 @@ long aio_max_nr() noexcept {
 }  // namespace
 
 AIO2_EXPORT int io_setup(int maxevents, io_context_t *ctxp) {
-  if (ctxp == nullptr) return -EFAULT;
+  if (!aio2::legacy_user_range(ctxp, sizeof *ctxp)) return -EFAULT;
   if (*ctxp != nullptr || maxevents <= 0) return -EINVAL;
   // The kernel doubles nr (and raises it to 4 per CPU) and refuses a ring
   // of more than 256 MiB of events with -EINVAL, before it compares nr with
@@ -152,16 +152,25 @@ int getevents(io_context_t handle, long min_nr, long nr, struct io_event *events
 
 }  // namespace
 
+namespace {
+
+// libaio's fast path: a zero timeout on an empty ring answers 0 without a
+// call, before any argument is checked (the ring is read as libaio reads
+// it, once the handle is known to be a live context).
+bool empty_at_once(io_context_t ctx, const struct timespec *timeout) noexcept {
+  const auto *ring = reinterpret_cast<const legacy_ring *>(ctx);
+  return context_of(ctx) && ring->magic == aio2::kLegacyRingMagic && timeout &&
+         aio2::legacy_user_range(timeout, sizeof *timeout) && timeout->tv_sec == 0 &&
+         timeout->tv_nsec == 0 &&
+         __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE) ==
+             __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+}
+
+}  // namespace
+
 AIO2_EXPORT AIO2_SYMVER("io_getevents@@LIBAIO_0.4") int io_getevents_0_4(
     io_context_t ctx, long min_nr, long nr, struct io_event *events, struct timespec *timeout) {
-  // libaio's fast path: a zero timeout on an empty ring answers 0 without
-  // a call (the ring is read as libaio reads it).
-  const auto *ring = reinterpret_cast<const legacy_ring *>(ctx);
-  if (context_of(ctx) && ring->magic == aio2::kLegacyRingMagic && timeout && timeout->tv_sec == 0 &&
-      timeout->tv_nsec == 0 &&
-      __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE) ==
-          __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE))
-    return 0;
+  if (empty_at_once(ctx, timeout)) return 0;
   return getevents(ctx, min_nr, nr, events, timeout, nullptr);
 }
 
@@ -173,6 +182,7 @@ AIO2_EXPORT AIO2_SYMVER("io_getevents@LIBAIO_0.1") int io_getevents_0_1(
 
 AIO2_EXPORT int io_pgetevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
                               struct timespec *timeout, sigset_t *sigmask) {
+  if (empty_at_once(ctx, timeout)) return 0;
   return getevents(ctx, min_nr, nr, events, timeout, sigmask);
 }
 
@@ -203,7 +213,7 @@ AIO2_EXPORT AIO2_SYMVER("io_queue_wait@LIBAIO_0.1") int io_queue_wait_0_1(
 
 AIO2_EXPORT int io_queue_init(int maxevents, io_context_t *ctxp) {
   if (maxevents <= 0) return -EINVAL;
-  if (ctxp == nullptr) return -EFAULT;
+  if (!aio2::legacy_user_range(ctxp, sizeof *ctxp)) return -EFAULT;
   *ctxp = nullptr;
   return io_setup(maxevents, ctxp);
 }
