@@ -240,6 +240,19 @@ std::string setup_ctxp_kernel(const libaio_api &a) {
   return num(a.io_setup(8, static_cast<io_context_t *>(kernel_pointer())));
 }
 
+// A child made by fork() has none of its parent's contexts.
+std::string submit_in_child(const libaio_api &a) {
+  ctx x(a);
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) _exit(-a.io_submit(x.c, 0, nullptr));
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const std::string parent = num(a.io_submit(x.c, 0, nullptr));
+  return "child " + (WIFEXITED(status) ? num(-WEXITSTATUS(status)) : "crashed") + " parent " +
+         parent;
+}
+
 // ---- io_submit -------------------------------------------------------------
 
 std::string submit_nr(const libaio_api &a, long nr) {
@@ -806,6 +819,7 @@ const row kRows[] = {
        return num(a.io_submit(x.c, 1, list));
      },
      "-14", nullptr, ""},
+    {"submit_in_child", submit_in_child, "child -22 parent 0", nullptr, ""},
     {"submit_bad_fd", [](const libaio_api &a) { return pread_fd(a, -1); }, "-9", nullptr, ""},
     {"submit_closed_fd", pread_closed_fd, "-9", nullptr, ""},
     {"pread_on_wronly", [](const libaio_api &a) { return pread_fd(a, the_files().wronly); }, "-9",

@@ -6,6 +6,7 @@
 // return -errno and leave errno alone, as libaio's do; a handle that is not
 // a live context answers -EINVAL, as the kernel does.
 #include <linux/aio_abi.h>
+#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 
@@ -76,6 +77,32 @@ std::atomic<aio2_ctx *> *entry_of(const void *handle, bool make) noexcept {
   return &l->ctx[page & mask];
 }
 
+// A child made by fork() has no contexts, as with the kernel (its AIO
+// contexts belong to the parent's address space): the child's copy of the
+// table is emptied, and every call in the child with an inherited handle
+// answers -EINVAL. The contexts themselves are left alone (their threads
+// were not copied). g_mu is held across fork() so that the child's copy is
+// consistent and unlocked.
+void forget_all_in_child() noexcept {
+  for (auto &top : g_top) {
+    middle *m = top.load(std::memory_order_relaxed);
+    if (m == nullptr) continue;
+    for (auto &mid : m->leaves) {
+      leaf *l = mid.load(std::memory_order_relaxed);
+      if (l == nullptr) continue;
+      for (auto &e : l->ctx) e.store(nullptr, std::memory_order_relaxed);
+    }
+  }
+  g_mu.unlock();
+}
+
+void watch_fork() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    pthread_atfork([] { g_mu.lock(); }, [] { g_mu.unlock(); }, forget_all_in_child);
+  });
+}
+
 aio2_ctx *context_of(io_context_t handle) noexcept {
   std::atomic<aio2_ctx *> *e = entry_of(handle, false);
   return e ? e->load(std::memory_order_acquire) : nullptr;
@@ -102,6 +129,7 @@ AIO2_EXPORT int io_setup(int maxevents, io_context_t *ctxp) {
   // fs.aio-max-nr.
   if (static_cast<unsigned long>(maxevents) > 0x10000000ul / sizeof(io_event) / 2) return -EINVAL;
   if (maxevents > aio_max_nr()) return -EAGAIN;
+  watch_fork();
   aio2_params p{};
   p.size = sizeof p;
   p.type = AIO2_CTX_LEGACY;
