@@ -2,6 +2,7 @@
 #include "core/legacy_queue.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -43,13 +44,32 @@ unsigned legacy_queue::occupied() const noexcept {
 
 bool legacy_queue::admit() noexcept {
   // An event is counted either in inflight_ (admitted, not in the ring) or
-  // in occupied() (in the ring, not reaped): store() adds to the ring
-  // before release() takes it off inflight_, so a stale reading only
-  // overstates the total and refuses early, never overflows.
-  const uint32_t before = inflight_.fetch_add(1, std::memory_order_relaxed);
-  if (before + 1 + occupied() <= max_events_) return true;
-  inflight_.fetch_sub(1, std::memory_order_relaxed);
-  return false;
+  // in occupied() (in the ring, not reaped), and for a moment in both:
+  // store() adds to the ring before release() takes it off inflight_. So a
+  // reading only overstates the total and never lets the ring overflow.
+  // But a program that reaped an event and submits again at once must not
+  // be refused for its event's moment in both counts: when the total is
+  // over the limit while completions are in transit, they are waited out
+  // and the total read again. The acquire pairs with complete()'s release:
+  // with none in transit, every event reaped so far has left inflight_.
+  // (A reaper that saw an event saw the tail published after its
+  // completion entered in_transit_.)
+  constexpr int kRetries = 1000;
+  for (int i = 0;; i++) {
+    const uint32_t transit = in_transit_.load(std::memory_order_acquire);
+    const uint32_t before = inflight_.fetch_add(1, std::memory_order_relaxed);
+    if (before + 1 + occupied() <= max_events_) return true;
+    inflight_.fetch_sub(1, std::memory_order_relaxed);
+    if (transit == 0 || i == kRetries) return false;
+    sched_yield();
+  }
+}
+
+void legacy_queue::complete(exec::request *r) noexcept {
+  // Relaxed: the tail's store-release in store() publishes it.
+  in_transit_.fetch_add(1, std::memory_order_relaxed);
+  completion_queue::complete(r);
+  in_transit_.fetch_sub(1, std::memory_order_release);
 }
 
 bool legacy_queue::store(exec::request *r) noexcept {

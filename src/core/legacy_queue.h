@@ -81,6 +81,10 @@ class legacy_queue final : public completion_queue {
   // requests in flight can post.
   bool admit() noexcept override;
 
+  // exec::completion_sink: posts the event (completion_queue::complete),
+  // counted in in_transit_ while it is in the ring but still admitted.
+  void complete(exec::request *r) noexcept override;
+
   // io_getevents(2) and io_pgetevents(2): copies between min_nr and nr
   // events, waiting up to `timeout` (relative) for min_nr, with `sigmask`
   // in force while it waits (nullptr: the thread's own). Returns the count
@@ -100,6 +104,9 @@ class legacy_queue final : public completion_queue {
   size_t map_bytes_ = 0;
   std::mutex tail_mu_;  // producers: one slot at a time (the format has one tail)
   std::mutex head_mu_;  // reapers inside the library (user-space reapers take none)
+  // Completions between store() (the event is in the ring) and release()
+  // (the admission is taken back), whose events admit() counts twice.
+  std::atomic<uint32_t> in_transit_{0};
   std::thread collector_thread_;
   exec::collected_executor *collector_ = nullptr;
   int stop_fd_ = -1;  // eventfd that wakes the collector thread to exit
