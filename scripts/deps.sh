@@ -13,8 +13,9 @@ lib=(build-essential cmake make pkg-config liburing-dev)
 # `aio2 bench` links libuv and libaio; `aio2 bench --plot` runs gnuplot.
 tools=(libuv1-dev libaio-dev nlohmann-json3-dev gnuplot-nox)
 # Debian's GTest CMake package names gmock's files too. libaio_compat_test
-# loads the real libaio.so.1 (libaio1) beside aio2's.
-tests=(libgtest-dev libgmock-dev nlohmann-json3-dev libaio1)
+# loads the real libaio.so.1 (libaio1) beside aio2's; the qemu-img test runs
+# qemu-img (qemu-utils) on aio2's libaio and watches it with strace.
+tests=(libgtest-dev libgmock-dev nlohmann-json3-dev libaio1 qemu-utils strace)
 # pool_bench links the engines of `aio2 bench`.
 bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev "${tools[@]}")
 
