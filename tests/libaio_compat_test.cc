@@ -482,6 +482,25 @@ std::string pread_bad_buffer(const libaio_api &a) {
                          reinterpret_cast<void *>(unmapped_page()), 4096, 0));
 }
 
+// A buffered read of pages not in the page cache. Kernel AIO reads them
+// inside io_submit: the event is in the ring when io_submit returns. aio2
+// returns at once and the read completes later (whether it is already
+// done when io_submit returns is not part of the answer).
+std::string buffered_read_uncached(const libaio_api &a) {
+  ctx x(a);
+  static unsigned char buf[64 * 1024];
+  const aio2_test::pattern_file &f = the_files().pattern;
+  f.evict(0, sizeof buf);
+  iocb cb = rw(IOCB_CMD_PREAD, f.fd(), buf, sizeof buf, 0);
+  iocb *list[1] = {&cb};
+  std::string s = num(a.io_submit(x.c, 1, list));
+  const aio_ring_view *r = x.ring();
+  const bool at_return = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) != r->head;
+  if (a.name == "kernel") s += at_return ? " in_ring_at_return" : " in_flight_at_return";
+  s += " " + reap_one(x, &cb);
+  return s + (aio2_test::pattern_holds(buf, 0, sizeof buf) ? "" : " ?bytes");
+}
+
 std::string poll_ready(const libaio_api &a) {
   pipe_pair p;
   (void)!write(p.wr, "x", 1);
@@ -940,6 +959,10 @@ const row kRows[] = {
     {"pwritev_preadv", pwritev_preadv, "1 res=400; 1 res=400", nullptr, ""},
     {"pread_past_end", pread_past_end, "1 res=2048; 1 res=0", nullptr, ""},
     {"pread_bad_buffer", pread_bad_buffer, "1 res=-14", nullptr, ""},
+    {"buffered_read_uncached", buffered_read_uncached, "1 in_ring_at_return res=65536",
+     "1 res=65536",
+     "kernel AIO runs buffered I/O inside io_submit, which returns with the event in the ring; "
+     "aio2 runs it asynchronously (io_uring or a worker)"},
     {"pread_pipe",
      [](const libaio_api &a) {
        pipe_pair p;
