@@ -2,7 +2,6 @@
 #include "core/legacy_queue.h"
 
 #include <poll.h>
-#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -33,43 +32,27 @@ int legacy_queue::create() noexcept {
   return 0;
 }
 
-unsigned legacy_queue::occupied() const noexcept {
-  // Acquire on head: pairs with a reaper's store-release (ours in
-  // getevents, or a program's own); the slots before it are free again.
-  const unsigned head = __atomic_load_n(&ring_->head, __ATOMIC_ACQUIRE);
-  const unsigned tail = __atomic_load_n(&ring_->tail, __ATOMIC_RELAXED);
-  const unsigned nr = ring_->nr;
-  return head <= tail ? tail - head : nr - head + tail;
-}
-
 bool legacy_queue::admit() noexcept {
-  // An event is counted either in inflight_ (admitted, not in the ring) or
-  // in occupied() (in the ring, not reaped), and for a moment in both:
-  // store() adds to the ring before release() takes it off inflight_. So a
-  // reading only overstates the total and never lets the ring overflow.
-  // But a program that reaped an event and submits again at once must not
-  // be refused for its event's moment in both counts: when the total is
-  // over the limit while completions are in transit, they are waited out
-  // and the total read again. The acquire pairs with complete()'s release:
-  // with none in transit, every event reaped so far has left inflight_.
-  // (A reaper that saw an event saw the tail published after its
-  // completion entered in_transit_.)
-  constexpr int kRetries = 1000;
-  for (int i = 0;; i++) {
-    const uint32_t transit = in_transit_.load(std::memory_order_acquire);
-    const uint32_t before = inflight_.fetch_add(1, std::memory_order_relaxed);
-    if (before + 1 + occupied() <= max_events_) return true;
-    inflight_.fetch_sub(1, std::memory_order_relaxed);
-    if (transit == 0 || i == kRetries) return false;
-    sched_yield();
-  }
+  // Counted, not sampled: head and tail read apart (while others move them)
+  // would overstate the ring's use and refuse a submit within the promise.
+  // The acquire pairs with a reaper's store-release of head.
+  std::lock_guard lk(admit_mu_);
+  const unsigned head = __atomic_load_n(&ring_->head, __ATOMIC_ACQUIRE);
+  const unsigned nr = ring_->nr;
+  reaped_ += (head + nr - seen_head_) % nr;
+  seen_head_ = head;
+  if (admitted_ - reaped_ >= max_events_) return false;
+  admitted_++;
+  inflight_.fetch_add(1, std::memory_order_relaxed);  // completion_queue's count
+  return true;
 }
 
-void legacy_queue::complete(exec::request *r) noexcept {
-  // Relaxed: the tail's store-release in store() publishes it.
-  in_transit_.fetch_add(1, std::memory_order_relaxed);
-  completion_queue::complete(r);
-  in_transit_.fetch_sub(1, std::memory_order_release);
+void legacy_queue::unadmit() noexcept {
+  {
+    std::lock_guard lk(admit_mu_);
+    admitted_--;
+  }
+  completion_queue::unadmit();
 }
 
 bool legacy_queue::store(exec::request *r) noexcept {
@@ -114,7 +97,7 @@ long legacy_queue::getevents(long min_nr, long nr, struct io_event *events,
       events[got++] = ring_->events[head];
       head = head + 1 == ring_->nr ? 0 : head + 1;
     }
-    // Release: the slots are free for producers (occupied()'s acquire).
+    // Release: the slots are free for producers (admit()'s acquire).
     __atomic_store_n(&ring_->head, head, __ATOMIC_RELEASE);
     return got >= min_nr ? 1 : 0;
   };

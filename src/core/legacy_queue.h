@@ -13,9 +13,9 @@
 // that waits on the eventfd and then reads the ring never hangs.
 //
 // Outstanding requests are limited to what io_setup(nr) promises: a request
-// is admitted only while requests in flight plus events not yet reaped stay
-// below the ring's capacity, so the ring never overflows and no event waits
-// anywhere else.
+// is admitted only while requests admitted and not yet reaped stay within
+// the ring's capacity, so the ring never overflows and no event waits
+// anywhere else; and a request within that promise is always admitted.
 #pragma once
 
 #include <linux/aio_abi.h>
@@ -78,12 +78,10 @@ class legacy_queue final : public completion_queue {
   void stop_collector() noexcept;
 
   // Admits a request while the ring keeps room for every event that
-  // requests in flight can post.
+  // requests in flight can post: exactly nr_events outstanding (admitted,
+  // not yet reaped), however the events are reaped.
   bool admit() noexcept override;
-
-  // exec::completion_sink: posts the event (completion_queue::complete),
-  // counted in in_transit_ while it is in the ring but still admitted.
-  void complete(exec::request *r) noexcept override;
+  void unadmit() noexcept override;
 
   // io_getevents(2) and io_pgetevents(2): copies between min_nr and nr
   // events, waiting up to `timeout` (relative) for min_nr, with `sigmask`
@@ -95,8 +93,6 @@ class legacy_queue final : public completion_queue {
  private:
   bool store(exec::request *r) noexcept override;
   void set_need_getevents(bool) noexcept override {}  // the collector thread harvests
-  // Events in the ring not yet reaped.
-  unsigned occupied() const noexcept;
   void collector_main() noexcept;
 
   const uint32_t max_events_;
@@ -104,9 +100,14 @@ class legacy_queue final : public completion_queue {
   size_t map_bytes_ = 0;
   std::mutex tail_mu_;  // producers: one slot at a time (the format has one tail)
   std::mutex head_mu_;  // reapers inside the library (user-space reapers take none)
-  // Completions between store() (the event is in the ring) and release()
-  // (the admission is taken back), whose events admit() counts twice.
-  std::atomic<uint32_t> in_transit_{0};
+  // Admission counts, exact under admit_mu_: requests admitted, and events
+  // reaped (in the library or in user space: head's moves, seen by admit()
+  // at `seen_head_`; between two looks head moves fewer than nr slots,
+  // since no more than nr_events are outstanding).
+  std::mutex admit_mu_;
+  uint64_t admitted_ = 0;  // guarded by admit_mu_
+  uint64_t reaped_ = 0;    // guarded by admit_mu_
+  unsigned seen_head_ = 0;  // guarded by admit_mu_
   std::thread collector_thread_;
   exec::collected_executor *collector_ = nullptr;
   int stop_fd_ = -1;  // eventfd that wakes the collector thread to exit
