@@ -164,18 +164,22 @@ struct io_event;
 
 /* aio2_legacy_submit - io_submit(2): queues `nr` iocbs. Returns how many
  * were queued, or the first one's error: -EINVAL (nr < 0, unknown opcode
- * (IOCB_CMD_NOOP included), non-zero aio_reserved2, unknown aio_flags, a bad
- * ioprio), -EFAULT (iocbs or an iocb NULL), -EBADF (the descriptor or
+ * (IOCB_CMD_NOOP included), non-zero aio_reserved2, a bad ioprio on a read
+ * or write, IOCB_FLAG_RESFD's descriptor not an eventfd, FSYNC or FDSYNC
+ * of a pipe or socket), -EOPNOTSUPP (aio_rw_flags no kernel knows),
+ * -EFAULT (iocbs or an iocb NULL or outside user space), -EBADF (the descriptor or
  * IOCB_FLAG_RESFD's is not open, or not open for the transfer), -EAGAIN
  * (nr_events requests in flight or unreaped), -EBADFD (not a LEGACY
- * context), -EBADF (bad context). */
+ * context), -EBADF (bad context). aio_flags bits other than
+ * IOCB_FLAG_RESFD and IOCB_FLAG_IOPRIO are ignored, as by the kernel. */
 long aio2_legacy_submit(aio2_ctx *ctx, long nr, struct iocb **iocbs);
 
 /* aio2_legacy_getevents - io_getevents(2) and, with `sigmask`, io_pgetevents
  * (a sigset_t *; NULL: the thread's mask): copies between min_nr and nr events, waiting
  * up to `timeout` (relative; NULL: no limit) for min_nr. Returns the count,
  * or -EINVAL (min_nr < 0, nr < 0, min_nr > nr, a bad timeout), -EFAULT
- * (events NULL), -EINTR (a signal before any event). */
+ * (events NULL, or events, timeout or sigmask outside user space), -EINTR
+ * (a signal before any event). */
 long aio2_legacy_getevents(aio2_ctx *ctx, long min_nr, long nr, struct io_event *events,
 			   const struct timespec *timeout, const void *sigmask);
 
@@ -184,7 +188,8 @@ long aio2_legacy_getevents(aio2_ctx *ctx, long min_nr, long nr, struct io_event 
  * request's event arrives through the ring, as the kernel delivers it
  * (res -ECANCELED when it had not started, else what the call returned,
  * -EINTR when it was interrupted); -EINVAL when no outstanding request has
- * this iocb; -EFAULT for NULL arguments. `result` is not written. */
+ * this iocb; -EFAULT for an iocb NULL or outside user space. `result` is not written and may be
+ * NULL, as with the kernel. */
 int aio2_legacy_cancel(aio2_ctx *ctx, struct iocb *iocb, struct io_event *result);
 
 /* aio2_legacy_ring - a LEGACY context's struct aio_ring (what libaio's

@@ -47,7 +47,7 @@ class completion_queue : public exec::completion_sink {
   // publishes nothing. A format may limit admission further.
   virtual bool admit() noexcept;
   // Takes back an admission whose request was never handed to an executor.
-  void unadmit() noexcept { inflight_.fetch_sub(1, std::memory_order_relaxed); }
+  virtual void unadmit() noexcept { inflight_.fetch_sub(1, std::memory_order_relaxed); }
 
   // exec::completion_sink: posts the request's event; wakes at batch_done.
   void complete(exec::request *r) noexcept override;

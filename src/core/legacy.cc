@@ -9,9 +9,11 @@
 #include <linux/aio_abi.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 
 #include "core/context.h"
@@ -21,13 +23,20 @@ namespace aio2::core {
 
 namespace {
 
-// IOCB_FLAG_RESFD's descriptor must be an eventfd: an anonymous inode,
-// whose fstat mode has no file type bits. -EBADF when it is not open,
-// -EINVAL when it is something else.
+// IOCB_FLAG_RESFD's descriptor must be an eventfd: -EBADF when it is not
+// open, -EINVAL when it is something else (another anonymous inode, such
+// as a timerfd, included: /proc names the kind; without /proc any
+// anonymous inode passes).
 int check_eventfd(int fd) noexcept {
   struct stat st {};
   if (fstat(fd, &st) != 0) return -EBADF;
-  return (st.st_mode & S_IFMT) == 0 ? 0 : -EINVAL;
+  if ((st.st_mode & S_IFMT) != 0) return -EINVAL;
+  char path[32], link[32];
+  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  const ssize_t n = readlink(path, link, sizeof link - 1);
+  if (n < 0) return 0;
+  link[n] = 0;
+  return std::strcmp(link, "anon_inode:[eventfd]") == 0 ? 0 : -EINVAL;
 }
 
 // The ioprio encodings the kernel accepts (class NONE with level 0, RT, BE
@@ -39,14 +48,22 @@ bool ioprio_valid(uint32_t v) noexcept {
   return cls == 0 ? level == 0 : cls <= 3;
 }
 
+// aio_rw_flags bits that some kernel knows (RWF_HIPRI up to RWF_DONTCACHE);
+// the kernel that runs the call judges these, the rest are refused here.
+constexpr uint32_t kKnownRwFlags = 0xff;
+
 // Translates `cb` into r's aio2 request (r->legacy.req) and legacy fields,
 // asking `fds` about its descriptor. Returns 0 or the -errno io_submit
-// gives for it.
+// gives for it, checked in the kernel's order (fs/aio.c): the iocb's own
+// fields, the descriptor, the eventfd, then what the opcode needs. Bits of
+// aio_flags other than RESFD and IOPRIO are ignored, as by the kernel.
 int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds, bool observe) noexcept {
   if (cb.aio_reserved2 != 0) return -EINVAL;
-  if (cb.aio_flags & ~(IOCB_FLAG_RESFD | IOCB_FLAG_IOPRIO)) return -EINVAL;
   // The kernel refuses lengths and offsets that do not fit its types.
   if (cb.aio_nbytes > static_cast<uint64_t>(SSIZE_MAX)) return -EINVAL;
+  // The descriptor must be open (O_PATH ones are not, for I/O).
+  sys::fd_facts f{};
+  if (fds.get(static_cast<int>(cb.aio_fildes), &f) != 0 || (f.flags & O_PATH)) return -EBADF;
   exec::request::legacy_fields &l = r->legacy;
   l.data = cb.aio_data;
   l.obj = reinterpret_cast<uint64_t>(&cb);
@@ -63,27 +80,61 @@ int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds, bool observ
   const uint64_t ud = l.obj;
   l.iov = iovec{reinterpret_cast<void *>(buf), static_cast<size_t>(n)};
   const auto one_iov = reinterpret_cast<uint64_t>(&l.iov);
-  switch (cb.aio_lio_opcode) {
+  const uint16_t op = cb.aio_lio_opcode;
+  switch (op) {
     case IOCB_CMD_PREAD:
-      if (flags) aio2_prep(io, SYS_preadv2, ud, fd, one_iov, 1, off, 0, flags);
-      else aio2_prep(io, SYS_pread64, ud, fd, buf, n, off, 0, 0);
-      break;
     case IOCB_CMD_PWRITE:
-      if (flags) aio2_prep(io, SYS_pwritev2, ud, fd, one_iov, 1, off, 0, flags);
-      else aio2_prep(io, SYS_pwrite64, ud, fd, buf, n, off, 0, 0);
-      break;
     case IOCB_CMD_PREADV:
-      aio2_prep(io, flags ? SYS_preadv2 : SYS_preadv, ud, fd, buf, n, off, 0, flags);
+    case IOCB_CMD_PWRITEV: {
+      // Reads and writes: the ioprio, the flags, then the direction.
+      uint32_t prio = 0;
+      if (cb.aio_flags & IOCB_FLAG_IOPRIO) {
+        prio = static_cast<uint32_t>(static_cast<uint16_t>(cb.aio_reqprio));
+        if (!ioprio_valid(prio)) return -EINVAL;
+      }
+      if (flags & ~uint64_t{kKnownRwFlags}) return -EOPNOTSUPP;
+      const bool read = op == IOCB_CMD_PREAD || op == IOCB_CMD_PREADV;
+      const int mode = f.flags & O_ACCMODE;
+      if (mode == (read ? O_WRONLY : O_RDONLY)) return -EBADF;
+      // A pipe or socket has no offset: the kernel's read_iter ignores
+      // aio_offset there, so the call is read, write, readv or writev.
+      struct stat st {};
+      if (!f.positionable && fstat(static_cast<int>(fd), &st) == 0 &&
+          (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+        const bool vec = op == IOCB_CMD_PREADV || op == IOCB_CMD_PWRITEV;
+        const uint64_t iov = vec ? buf : one_iov, cnt = vec ? n : 1;
+        if (flags) aio2_prep(io, read ? SYS_preadv2 : SYS_pwritev2, ud, fd, iov, cnt,
+                             static_cast<uint64_t>(-1), 0, flags);
+        else if (vec) aio2_prep(io, read ? SYS_readv : SYS_writev, ud, fd, buf, n, 0, 0, 0);
+        else aio2_prep(io, read ? SYS_read : SYS_write, ud, fd, buf, n, 0, 0, 0);
+      } else if (op == IOCB_CMD_PREAD) {
+        if (flags) aio2_prep(io, SYS_preadv2, ud, fd, one_iov, 1, off, 0, flags);
+        else aio2_prep(io, SYS_pread64, ud, fd, buf, n, off, 0, 0);
+      } else if (op == IOCB_CMD_PWRITE) {
+        if (flags) aio2_prep(io, SYS_pwritev2, ud, fd, one_iov, 1, off, 0, flags);
+        else aio2_prep(io, SYS_pwrite64, ud, fd, buf, n, off, 0, 0);
+      } else if (op == IOCB_CMD_PREADV) {
+        aio2_prep(io, flags ? SYS_preadv2 : SYS_preadv, ud, fd, buf, n, off, 0, flags);
+      } else {
+        aio2_prep(io, flags ? SYS_pwritev2 : SYS_pwritev, ud, fd, buf, n, off, 0, flags);
+      }
+      if (cb.aio_flags & IOCB_FLAG_IOPRIO) {
+        const aio2_attr_ioprio p{prio, 0};
+        aio2_attr_add(io, sizeof l.req, AIO2_ATTR_IOPRIO, 0, &p, sizeof p);
+      }
       break;
-    case IOCB_CMD_PWRITEV:
-      aio2_prep(io, flags ? SYS_pwritev2 : SYS_pwritev, ud, fd, buf, n, off, 0, flags);
-      break;
+    }
     case IOCB_CMD_FSYNC:
-    case IOCB_CMD_FDSYNC:
+    case IOCB_CMD_FDSYNC: {
       if (cb.aio_buf || cb.aio_nbytes || cb.aio_offset || cb.aio_rw_flags) return -EINVAL;
-      aio2_prep(io, cb.aio_lio_opcode == IOCB_CMD_FSYNC ? SYS_fsync : SYS_fdatasync, ud, fd, 0, 0,
-                0, 0, 0);
+      // Pipes and sockets have no fsync: the kernel refuses them here.
+      struct stat st {};
+      if (!f.positionable && fstat(static_cast<int>(fd), &st) == 0 &&
+          (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+        return -EINVAL;
+      aio2_prep(io, op == IOCB_CMD_FSYNC ? SYS_fsync : SYS_fdatasync, ud, fd, 0, 0, 0, 0, 0);
       break;
+    }
     case IOCB_CMD_POLL:
       // The events to wait for are in aio_buf; nothing else may be set.
       if ((cb.aio_buf >> 16) || cb.aio_nbytes || cb.aio_offset || cb.aio_rw_flags)
@@ -94,20 +145,6 @@ int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds, bool observ
       break;
     default:
       return -EINVAL;  // NOOP and unknown opcodes, as the kernel answers
-  }
-  // The kernel answers at submission a descriptor that is not open, or not
-  // open for the direction of the transfer.
-  sys::fd_facts f{};
-  if (fds.get(static_cast<int>(cb.aio_fildes), &f) != 0 || (f.flags & O_PATH)) return -EBADF;
-  const int mode = f.flags & O_ACCMODE;
-  const uint16_t op = cb.aio_lio_opcode;
-  if ((op == IOCB_CMD_PREAD || op == IOCB_CMD_PREADV) && mode == O_WRONLY) return -EBADF;
-  if ((op == IOCB_CMD_PWRITE || op == IOCB_CMD_PWRITEV) && mode == O_RDONLY) return -EBADF;
-  if (cb.aio_flags & IOCB_FLAG_IOPRIO) {
-    const auto prio = static_cast<uint32_t>(static_cast<uint16_t>(cb.aio_reqprio));
-    if (!ioprio_valid(prio)) return -EINVAL;
-    const aio2_attr_ioprio p{prio, 0};
-    aio2_attr_add(io, sizeof l.req, AIO2_ATTR_IOPRIO, 0, &p, sizeof p);
   }
   // An observed context's requests say how they ran (AIO2_SETUP_LEGACY_OBSERVE).
   if (observe) {
@@ -122,13 +159,14 @@ int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds, bool observ
 long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
   if (type_ != AIO2_CTX_LEGACY) return -EBADFD;
   if (nr < 0) return -EINVAL;
-  if (nr > 0 && iocbs == nullptr) return -EFAULT;
+  if (nr > 0 && !legacy_user_range(iocbs, static_cast<size_t>(nr) * sizeof *iocbs))
+    return -EFAULT;
   long done = 0;
   int err = 0;
   submission s(*this, static_cast<size_t>(nr));
   for (; done < nr; done++) {
     const iocb *cb = iocbs[done];
-    if (cb == nullptr) {
+    if (!legacy_user_range(cb, sizeof *cb)) {
       err = -EFAULT;
       break;
     }
@@ -162,14 +200,19 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
 long context::getevents_legacy(long min_nr, long nr, struct io_event *events,
                                const struct timespec *timeout, const sigset_t *sigmask) noexcept {
   if (type_ != AIO2_CTX_LEGACY) return -EBADFD;
+  if ((timeout && !legacy_user_range(timeout, sizeof *timeout)) ||
+      (sigmask && !legacy_user_range(sigmask, sizeof *sigmask)))
+    return -EFAULT;
   return legacy_queue_.getevents(min_nr, nr, events, timeout, sigmask);
 }
 
 int context::cancel_legacy(struct iocb *cb, struct io_event *result) noexcept {
   if (type_ != AIO2_CTX_LEGACY) return -EBADFD;
-  if (cb == nullptr || result == nullptr) return -EFAULT;
-  // The event arrives through the ring, as the kernel delivers it:
+  // `result` is not used (the kernel no longer writes it either, and takes
+  // NULL): the event arrives through the ring, as the kernel delivers it.
   // -EINPROGRESS says the cancellation is under way (or done).
+  (void)result;
+  if (!legacy_user_range(cb, sizeof *cb)) return -EFAULT;
   switch (cancel_everywhere(reinterpret_cast<uint64_t>(cb))) {
     case exec::executor::cancel_result::cancelled:
     case exec::executor::cancel_result::running:

@@ -32,24 +32,27 @@ int legacy_queue::create() noexcept {
   return 0;
 }
 
-unsigned legacy_queue::occupied() const noexcept {
-  // Acquire on head: pairs with a reaper's store-release (ours in
-  // getevents, or a program's own); the slots before it are free again.
+bool legacy_queue::admit() noexcept {
+  // Counted, not sampled: head and tail read apart (while others move them)
+  // would overstate the ring's use and refuse a submit within the promise.
+  // The acquire pairs with a reaper's store-release of head.
+  std::lock_guard lk(admit_mu_);
   const unsigned head = __atomic_load_n(&ring_->head, __ATOMIC_ACQUIRE);
-  const unsigned tail = __atomic_load_n(&ring_->tail, __ATOMIC_RELAXED);
   const unsigned nr = ring_->nr;
-  return head <= tail ? tail - head : nr - head + tail;
+  reaped_ += (head + nr - seen_head_) % nr;
+  seen_head_ = head;
+  if (admitted_ - reaped_ >= max_events_) return false;
+  admitted_++;
+  inflight_.fetch_add(1, std::memory_order_relaxed);  // completion_queue's count
+  return true;
 }
 
-bool legacy_queue::admit() noexcept {
-  // An event is counted either in inflight_ (admitted, not in the ring) or
-  // in occupied() (in the ring, not reaped): store() adds to the ring
-  // before release() takes it off inflight_, so a stale reading only
-  // overstates the total and refuses early, never overflows.
-  const uint32_t before = inflight_.fetch_add(1, std::memory_order_relaxed);
-  if (before + 1 + occupied() <= max_events_) return true;
-  inflight_.fetch_sub(1, std::memory_order_relaxed);
-  return false;
+void legacy_queue::unadmit() noexcept {
+  {
+    std::lock_guard lk(admit_mu_);
+    admitted_--;
+  }
+  completion_queue::unadmit();
 }
 
 bool legacy_queue::store(exec::request *r) noexcept {
@@ -58,8 +61,13 @@ bool legacy_queue::store(exec::request *r) noexcept {
   ev.obj = r->legacy.obj;
   ev.res = r->res;
   ev.res2 = 0;
-  // A poll completes with the events it found, as the kernel's does.
-  if (r->legacy.opcode == IOCB_CMD_POLL && r->res >= 0) ev.res = r->legacy.pfd.revents;
+  // A poll completes with the events it found, as the kernel's does; one
+  // cancelled (interrupted on a worker, or cancelled on io_uring) found
+  // none, which the kernel reports as res 0.
+  if (r->legacy.opcode == IOCB_CMD_POLL) {
+    if (r->res >= 0) ev.res = r->legacy.pfd.revents;
+    else if (r->res == -EINTR || r->res == -ECANCELED) ev.res = 0;
+  }
   {
     std::lock_guard lk(tail_mu_);
     const unsigned tail = ring_->tail;
@@ -100,7 +108,8 @@ void legacy_queue::batch_done(bool eventfd_signalled) noexcept {
 long legacy_queue::getevents(long min_nr, long nr, struct io_event *events,
                              const struct timespec *timeout, const sigset_t *sigmask) noexcept {
   if (min_nr < 0 || nr < 0 || min_nr > nr) return -EINVAL;
-  if (nr > 0 && events == nullptr) return -EFAULT;
+  if (nr > 0 && !legacy_user_range(events, static_cast<size_t>(nr) * sizeof(io_event)))
+    return -EFAULT;
   long got = 0;
   const auto look = [&]() -> long {
     std::lock_guard lk(head_mu_);
@@ -111,20 +120,35 @@ long legacy_queue::getevents(long min_nr, long nr, struct io_event *events,
       events[got++] = ring_->events[head];
       head = head + 1 == ring_->nr ? 0 : head + 1;
     }
-    // Release: the slots are free for producers (occupied()'s acquire).
+    // Release: the slots are free for producers (admit()'s acquire).
     __atomic_store_n(&ring_->head, head, __ATOMIC_RELEASE);
     return got >= min_nr ? 1 : 0;
   };
+  // io_pgetevents: a signal already pending that `sigmask` lets through
+  // interrupts the call, as in the kernel (its handler runs when the mask
+  // is installed, before the wait could notice it): the events there are
+  // are taken without waiting, and none gives -EINTR. One that comes
+  // during the wait interrupts it like any signal.
   sigset_t saved;
-  if (sigmask) pthread_sigmask(SIG_SETMASK, sigmask, &saved);
+  bool interrupted = false;
+  if (sigmask) {
+    sigset_t pending;
+    if (sigpending(&pending) == 0) {
+      for (int sig = 1; sig < NSIG && !interrupted; sig++)
+        interrupted = sigismember(&pending, sig) == 1 && sigismember(sigmask, sig) == 0;
+    }
+    pthread_sigmask(SIG_SETMASK, sigmask, &saved);
+  }
+  static const timespec zero{0, 0};
   reapers_.fetch_add(1, std::memory_order_acq_rel);
-  const long rc = wait_for(timeout, look, [&] { return got != 0; });
+  const long rc = wait_for(interrupted ? &zero : timeout, look, [&] { return got != 0; });
   if (reapers_.fetch_sub(1, std::memory_order_acq_rel) == 1 && reapers_fd_ >= 0) {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t w = ::write(reapers_fd_, &one, sizeof one);
   }
   if (sigmask) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
-  return rc < 0 ? rc : got;
+  if (rc < 0) return rc;
+  return interrupted && got == 0 ? -EINTR : got;
 }
 
 int legacy_queue::start_collector(exec::collected_executor *collector) noexcept {

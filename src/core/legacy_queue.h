@@ -13,9 +13,9 @@
 // that waits on the eventfd and then reads the ring never hangs.
 //
 // Outstanding requests are limited to what io_setup(nr) promises: a request
-// is admitted only while requests in flight plus events not yet reaped stay
-// below the ring's capacity, so the ring never overflows and no event waits
-// anywhere else.
+// is admitted only while requests admitted and not yet reaped stay within
+// the ring's capacity, so the ring never overflows and no event waits
+// anywhere else; and a request within that promise is always admitted.
 #pragma once
 
 #include <linux/aio_abi.h>
@@ -49,6 +49,18 @@ static_assert(sizeof(legacy_ring) == 32, "struct aio_ring's header is 32 bytes")
 
 constexpr unsigned kLegacyRingMagic = 0xa10a10a1;
 
+// Whether [p, p + bytes) can be user memory: not NULL, and below the end of
+// the user half of the address space (47 bits; mmap goes above only when
+// asked to). Where the kernel answers -EFAULT for a pointer it cannot copy
+// through, the old ABI's calls answer -EFAULT for pointers that fail this
+// check (kernel addresses, -1) instead of faulting; an unmapped user
+// address still faults, as with any library call.
+inline bool legacy_user_range(const void *p, size_t bytes) noexcept {
+  constexpr uintptr_t kUserEnd = uintptr_t{1} << 47;
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  return a != 0 && a < kUserEnd && bytes <= kUserEnd - a;
+}
+
 class legacy_queue final : public completion_queue {
  public:
   // `max_events`: what io_setup was asked for.
@@ -75,8 +87,10 @@ class legacy_queue final : public completion_queue {
   }
 
   // Admits a request while the ring keeps room for every event that
-  // requests in flight can post.
+  // requests in flight can post: exactly nr_events outstanding (admitted,
+  // not yet reaped), however the events are reaped.
   bool admit() noexcept override;
+  void unadmit() noexcept override;
 
   // io_getevents(2) and io_pgetevents(2): copies between min_nr and nr
   // events, waiting up to `timeout` (relative) for min_nr, with `sigmask`
@@ -89,8 +103,6 @@ class legacy_queue final : public completion_queue {
   bool store(exec::request *r) noexcept override;
   void batch_done(bool eventfd_signalled) noexcept override;
   void set_need_getevents(bool) noexcept override {}  // the collector thread harvests
-  // Events in the ring not yet reaped.
-  unsigned occupied() const noexcept;
   void collector_main() noexcept;
   void mirror(const exec::request *r, int64_t res) noexcept;
 
@@ -99,6 +111,14 @@ class legacy_queue final : public completion_queue {
   size_t map_bytes_ = 0;
   std::mutex tail_mu_;  // producers: one slot at a time (the format has one tail)
   std::mutex head_mu_;  // reapers inside the library (user-space reapers take none)
+  // Admission counts, exact under admit_mu_: requests admitted, and events
+  // reaped (in the library or in user space: head's moves, seen by admit()
+  // at `seen_head_`; between two looks head moves fewer than nr slots,
+  // since no more than nr_events are outstanding).
+  std::mutex admit_mu_;
+  uint64_t admitted_ = 0;  // guarded by admit_mu_
+  uint64_t reaped_ = 0;    // guarded by admit_mu_
+  unsigned seen_head_ = 0;  // guarded by admit_mu_
   std::thread collector_thread_;
   exec::collected_executor *collector_ = nullptr;
   int stop_fd_ = -1;  // eventfd that wakes the collector thread to exit

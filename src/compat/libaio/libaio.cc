@@ -1,20 +1,22 @@
 // SPDX-License-Identifier: MIT
 // libaio 0.3.113's interface on aio2's LEGACY contexts. io_context_t is the
 // address of the context's struct aio_ring, as with the kernel, so programs
-// that read the ring themselves keep working; the ring's `id` field names
-// the context's slot in a table here, which every call checks against the
-// ring's address before it uses the context. Functions return -errno and
-// leave errno alone, as libaio's do; a handle that is not a live context
-// answers -EINVAL, as the kernel does.
+// that read the ring themselves keep working; every call finds the context
+// in a table by that address, without reading memory there. Functions
+// return -errno and leave errno alone, as libaio's do; a handle that is not
+// a live context answers -EINVAL, as the kernel does.
 #include <linux/aio_abi.h>
+#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <new>
 
 #include "aio2/aio2.h"
 #include "core/legacy_queue.h"
@@ -31,25 +33,79 @@ namespace {
 
 using aio2::core::legacy_ring;
 
-// Live contexts, by slot; slot 0 is never used, so a ring whose id is 0 is
-// not ours. A slot is claimed under g_mu and published with release: a
-// call that reads it with acquire and finds its own ring there sees the
-// context pointer written before. Slots are reused after io_destroy.
-constexpr unsigned kSlots = 65536;
-struct slot {
-  std::atomic<legacy_ring *> ring{nullptr};
-  std::atomic<aio2_ctx *> ctx{nullptr};
+// Live contexts, by the address of their ring. The handle is looked up as
+// a number, never read through, so any value (NULL, an unmapped address, a
+// destroyed context's) answers -EINVAL as the kernel's lookup does. The
+// table has three levels over the page number (user addresses have 47 bits:
+// 35 bits of page number, 11 + 12 + 12); rings are mapped, so page-aligned.
+// Nodes are made under g_mu and never freed; each pointer is published with
+// release and read with acquire, so a lookup needs no lock.
+constexpr unsigned kPageShift = 12, kTopBits = 11, kLevelBits = 12;
+constexpr uintptr_t kUserLimit = uintptr_t{1} << 47;
+struct leaf {
+  std::atomic<aio2_ctx *> ctx[1u << kLevelBits];
 };
-slot g_slots[kSlots];
-std::mutex g_mu;
+struct middle {
+  std::atomic<leaf *> leaves[1u << kLevelBits];
+};
+std::atomic<middle *> g_top[1u << kTopBits];
+std::mutex g_mu;  // makes nodes; serialises io_setup and io_destroy
+
+// The entry of `handle`, or nullptr when none can exist; `make` adds the
+// nodes it needs (under g_mu).
+std::atomic<aio2_ctx *> *entry_of(const void *handle, bool make) noexcept {
+  const auto addr = reinterpret_cast<uintptr_t>(handle);
+  if (addr == 0 || addr >= kUserLimit || (addr & ((uintptr_t{1} << kPageShift) - 1))) return nullptr;
+  const uintptr_t page = addr >> kPageShift;
+  const uintptr_t mask = (uintptr_t{1} << kLevelBits) - 1;
+  std::atomic<middle *> &top = g_top[page >> (2 * kLevelBits)];
+  middle *m = top.load(std::memory_order_acquire);
+  if (m == nullptr) {
+    if (!make) return nullptr;
+    m = new (std::nothrow) middle{};
+    if (m == nullptr) return nullptr;
+    top.store(m, std::memory_order_release);
+  }
+  std::atomic<leaf *> &mid = m->leaves[(page >> kLevelBits) & mask];
+  leaf *l = mid.load(std::memory_order_acquire);
+  if (l == nullptr) {
+    if (!make) return nullptr;
+    l = new (std::nothrow) leaf{};
+    if (l == nullptr) return nullptr;
+    mid.store(l, std::memory_order_release);
+  }
+  return &l->ctx[page & mask];
+}
+
+// A child made by fork() has no contexts, as with the kernel (its AIO
+// contexts belong to the parent's address space): the child's copy of the
+// table is emptied, and every call in the child with an inherited handle
+// answers -EINVAL. The contexts themselves are left alone (their threads
+// were not copied). g_mu is held across fork() so that the child's copy is
+// consistent and unlocked.
+void forget_all_in_child() noexcept {
+  for (auto &top : g_top) {
+    middle *m = top.load(std::memory_order_relaxed);
+    if (m == nullptr) continue;
+    for (auto &mid : m->leaves) {
+      leaf *l = mid.load(std::memory_order_relaxed);
+      if (l == nullptr) continue;
+      for (auto &e : l->ctx) e.store(nullptr, std::memory_order_relaxed);
+    }
+  }
+  g_mu.unlock();
+}
+
+void watch_fork() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    pthread_atfork([] { g_mu.lock(); }, [] { g_mu.unlock(); }, forget_all_in_child);
+  });
+}
 
 aio2_ctx *context_of(io_context_t handle) noexcept {
-  auto *ring = reinterpret_cast<legacy_ring *>(handle);
-  if (ring == nullptr) return nullptr;
-  const unsigned id = ring->id;
-  if (id == 0 || id >= kSlots) return nullptr;
-  if (g_slots[id].ring.load(std::memory_order_acquire) != ring) return nullptr;
-  return g_slots[id].ctx.load(std::memory_order_relaxed);
+  std::atomic<aio2_ctx *> *e = entry_of(handle, false);
+  return e ? e->load(std::memory_order_acquire) : nullptr;
 }
 
 // The kernel's limit on events of all contexts (fs.aio-max-nr): one
@@ -66,38 +122,40 @@ long aio_max_nr() noexcept {
 }  // namespace
 
 AIO2_EXPORT int io_setup(int maxevents, io_context_t *ctxp) {
-  if (ctxp == nullptr) return -EFAULT;
+  if (!aio2::core::legacy_user_range(ctxp, sizeof *ctxp)) return -EFAULT;
   if (*ctxp != nullptr || maxevents <= 0) return -EINVAL;
+  // The kernel doubles nr (and raises it to 4 per CPU) and refuses a ring
+  // of more than 256 MiB of events with -EINVAL, before it compares nr with
+  // fs.aio-max-nr.
+  if (static_cast<unsigned long>(maxevents) > 0x10000000ul / sizeof(io_event) / 2) return -EINVAL;
   if (maxevents > aio_max_nr()) return -EAGAIN;
+  watch_fork();
   aio2_params p{};
   p.size = sizeof p;
   p.type = AIO2_CTX_LEGACY;
   p.max_inflight = static_cast<uint32_t>(maxevents);
   aio2_ctx *ctx = nullptr;
   if (const int err = aio2_setup(AIO2_ABI_VERSION, &p, &ctx)) return err == -EINVAL ? -EINVAL : err;
-  auto *ring = static_cast<legacy_ring *>(aio2_legacy_ring(ctx));
-  std::lock_guard lk(g_mu);
-  for (unsigned id = 1; id < kSlots; id++) {
-    if (g_slots[id].ring.load(std::memory_order_relaxed) != nullptr) continue;
-    ring->id = id;
-    g_slots[id].ctx.store(ctx, std::memory_order_relaxed);
-    g_slots[id].ring.store(ring, std::memory_order_release);
-    *ctxp = reinterpret_cast<io_context_t>(ring);
-    return 0;
+  void *ring = aio2_legacy_ring(ctx);
+  {
+    std::lock_guard lk(g_mu);
+    if (std::atomic<aio2_ctx *> *e = entry_of(ring, true)) {
+      e->store(ctx, std::memory_order_release);
+      *ctxp = reinterpret_cast<io_context_t>(ring);
+      return 0;
+    }
   }
   aio2_destroy(ctx);
-  return -EAGAIN;
+  return -ENOMEM;
 }
 
 AIO2_EXPORT int io_destroy(io_context_t handle) {
   aio2_ctx *ctx = nullptr;
   {
     std::lock_guard lk(g_mu);
-    ctx = context_of(handle);
+    std::atomic<aio2_ctx *> *e = entry_of(handle, false);
+    ctx = e ? e->exchange(nullptr, std::memory_order_acq_rel) : nullptr;
     if (ctx == nullptr) return -EINVAL;
-    const unsigned id = reinterpret_cast<legacy_ring *>(handle)->id;
-    g_slots[id].ring.store(nullptr, std::memory_order_release);
-    g_slots[id].ctx.store(nullptr, std::memory_order_relaxed);
   }
   // Cancels what can be cancelled and waits for the rest, as the kernel's
   // io_destroy does; the ring is unmapped with the context.
@@ -122,16 +180,25 @@ int getevents(io_context_t handle, long min_nr, long nr, struct io_event *events
 
 }  // namespace
 
+namespace {
+
+// libaio's fast path: a zero timeout on an empty ring answers 0 without a
+// call, before any argument is checked (the ring is read as libaio reads
+// it, once the handle is known to be a live context).
+bool empty_at_once(io_context_t ctx, const struct timespec *timeout) noexcept {
+  const auto *ring = reinterpret_cast<const legacy_ring *>(ctx);
+  return context_of(ctx) && ring->magic == aio2::core::kLegacyRingMagic && timeout &&
+         aio2::core::legacy_user_range(timeout, sizeof *timeout) && timeout->tv_sec == 0 &&
+         timeout->tv_nsec == 0 &&
+         __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE) ==
+             __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+}
+
+}  // namespace
+
 AIO2_EXPORT AIO2_SYMVER("io_getevents@@LIBAIO_0.4") int io_getevents_0_4(
     io_context_t ctx, long min_nr, long nr, struct io_event *events, struct timespec *timeout) {
-  // libaio's fast path: a zero timeout on an empty ring answers 0 without
-  // a call (the ring is read as libaio reads it).
-  const auto *ring = reinterpret_cast<const legacy_ring *>(ctx);
-  if (ring && ring->magic == aio2::core::kLegacyRingMagic && timeout && timeout->tv_sec == 0 &&
-      timeout->tv_nsec == 0 &&
-      __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE) ==
-          __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE))
-    return 0;
+  if (empty_at_once(ctx, timeout)) return 0;
   return getevents(ctx, min_nr, nr, events, timeout, nullptr);
 }
 
@@ -143,6 +210,7 @@ AIO2_EXPORT AIO2_SYMVER("io_getevents@LIBAIO_0.1") int io_getevents_0_1(
 
 AIO2_EXPORT int io_pgetevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
                               struct timespec *timeout, sigset_t *sigmask) {
+  if (empty_at_once(ctx, timeout)) return 0;
   return getevents(ctx, min_nr, nr, events, timeout, sigmask);
 }
 
@@ -173,7 +241,7 @@ AIO2_EXPORT AIO2_SYMVER("io_queue_wait@LIBAIO_0.1") int io_queue_wait_0_1(
 
 AIO2_EXPORT int io_queue_init(int maxevents, io_context_t *ctxp) {
   if (maxevents <= 0) return -EINVAL;
-  if (ctxp == nullptr) return -EFAULT;
+  if (!aio2::core::legacy_user_range(ctxp, sizeof *ctxp)) return -EFAULT;
   *ctxp = nullptr;
   return io_setup(maxevents, ctxp);
 }
