@@ -17,6 +17,7 @@
 #include <mutex>
 
 #include "aio2/aio2.h"
+#include "compat/libaio/observe.h"
 #include "core/legacy_queue.h"
 
 // libaio's own types, as <libaio.h> lays them out (struct iocb and struct
@@ -39,17 +40,25 @@ constexpr unsigned kSlots = 65536;
 struct slot {
   std::atomic<legacy_ring *> ring{nullptr};
   std::atomic<aio2_ctx *> ctx{nullptr};
+  // The context's observation (AIO2_TRACE), or nullptr; written with ctx.
+  std::atomic<aio2_libaio::observed *> observed{nullptr};
 };
 slot g_slots[kSlots];
 std::mutex g_mu;
 
-aio2_ctx *context_of(io_context_t handle) noexcept {
+// The slot of a live context, or nullptr.
+slot *slot_of(io_context_t handle) noexcept {
   auto *ring = reinterpret_cast<legacy_ring *>(handle);
   if (ring == nullptr) return nullptr;
   const unsigned id = ring->id;
   if (id == 0 || id >= kSlots) return nullptr;
   if (g_slots[id].ring.load(std::memory_order_acquire) != ring) return nullptr;
-  return g_slots[id].ctx.load(std::memory_order_relaxed);
+  return &g_slots[id];
+}
+
+aio2_ctx *context_of(io_context_t handle) noexcept {
+  slot *s = slot_of(handle);
+  return s ? s->ctx.load(std::memory_order_relaxed) : nullptr;
 }
 
 // The kernel's limit on events of all contexts (fs.aio-max-nr): one
@@ -73,32 +82,57 @@ AIO2_EXPORT int io_setup(int maxevents, io_context_t *ctxp) {
   p.size = sizeof p;
   p.type = AIO2_CTX_LEGACY;
   p.max_inflight = static_cast<uint32_t>(maxevents);
+  const aio2_params plain = p;
+  // AIO2_TRACE: the context mirrors its events for the observer.
+  const bool observe = aio2_libaio::observe_prepare(p);
   aio2_ctx *ctx = nullptr;
-  if (const int err = aio2_setup(AIO2_ABI_VERSION, &p, &ctx)) return err == -EINVAL ? -EINVAL : err;
+  int err = aio2_setup(AIO2_ABI_VERSION, &p, &ctx);
+  aio2_libaio::observed *obs = nullptr;
+  if (observe && err == 0) {
+    obs = aio2_libaio::observe_attach(ctx, p, static_cast<uint32_t>(maxevents));
+    if (obs == nullptr) {  // said why: runs unobserved
+      aio2_destroy(ctx);
+      p = plain;
+      err = aio2_setup(AIO2_ABI_VERSION, &p, &ctx);
+    }
+  } else if (observe && err != -EINVAL) {
+    std::fprintf(stderr, "aio2 libaio: an observed context: %s; this one is not traced\n",
+                 aio2_strerror(err));
+    p = plain;
+    err = aio2_setup(AIO2_ABI_VERSION, &p, &ctx);
+  }
+  if (err) return err;
   auto *ring = static_cast<legacy_ring *>(aio2_legacy_ring(ctx));
   std::lock_guard lk(g_mu);
   for (unsigned id = 1; id < kSlots; id++) {
     if (g_slots[id].ring.load(std::memory_order_relaxed) != nullptr) continue;
     ring->id = id;
     g_slots[id].ctx.store(ctx, std::memory_order_relaxed);
+    g_slots[id].observed.store(obs, std::memory_order_relaxed);
     g_slots[id].ring.store(ring, std::memory_order_release);
     *ctxp = reinterpret_cast<io_context_t>(ring);
     return 0;
   }
+  if (obs) aio2_libaio::observe_detach(obs);
   aio2_destroy(ctx);
   return -EAGAIN;
 }
 
 AIO2_EXPORT int io_destroy(io_context_t handle) {
   aio2_ctx *ctx = nullptr;
+  aio2_libaio::observed *obs = nullptr;
   {
     std::lock_guard lk(g_mu);
-    ctx = context_of(handle);
-    if (ctx == nullptr) return -EINVAL;
-    const unsigned id = reinterpret_cast<legacy_ring *>(handle)->id;
-    g_slots[id].ring.store(nullptr, std::memory_order_release);
-    g_slots[id].ctx.store(nullptr, std::memory_order_relaxed);
+    slot *s = slot_of(handle);
+    if (s == nullptr) return -EINVAL;
+    ctx = s->ctx.load(std::memory_order_relaxed);
+    obs = s->observed.load(std::memory_order_relaxed);
+    s->ring.store(nullptr, std::memory_order_release);
+    s->ctx.store(nullptr, std::memory_order_relaxed);
+    s->observed.store(nullptr, std::memory_order_relaxed);
   }
+  // The trace gets what is left before the context goes.
+  if (obs) aio2_libaio::observe_detach(obs);
   // Cancels what can be cancelled and waits for the rest, as the kernel's
   // io_destroy does; the ring is unmapped with the context.
   aio2_destroy(ctx);
@@ -106,9 +140,15 @@ AIO2_EXPORT int io_destroy(io_context_t handle) {
 }
 
 AIO2_EXPORT int io_submit(io_context_t handle, long nr, struct iocb *ios[]) {
-  aio2_ctx *ctx = context_of(handle);
-  if (ctx == nullptr) return -EINVAL;
-  return static_cast<int>(aio2_legacy_submit(ctx, nr, ios));
+  slot *s = slot_of(handle);
+  if (s == nullptr) return -EINVAL;
+  aio2_ctx *ctx = s->ctx.load(std::memory_order_relaxed);
+  aio2_libaio::observed *obs = s->observed.load(std::memory_order_relaxed);
+  if (obs == nullptr) return static_cast<int>(aio2_legacy_submit(ctx, nr, ios));
+  const uint64_t stamp = aio2_libaio::observe_before_submit(obs, nr, ios);
+  const long rc = aio2_legacy_submit(ctx, nr, ios);
+  aio2_libaio::observe_after_submit(obs, nr, ios, rc, stamp);
+  return static_cast<int>(rc);
 }
 
 namespace {
