@@ -104,7 +104,8 @@ options parse_args(int argc, char **argv) {
       take_path(o.chrome_path);
     } else if (arg == "--compat") {
       take_path(o.compat);
-    } else if (arg == "--report" && !inline_value) {
+    } else if (arg == "--report") {
+      if (inline_value) bad("--report takes no value");
       o.report = true;
     } else {
       bad("unknown option '" + arg + "' (see 'aio2 run --help')");
