@@ -262,6 +262,7 @@ void check_fio_trace(const std::string &path, const std::vector<uint64_t> &job_i
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> per_ctx;  // (pid, ctx) -> records
   for (const auto &c : t.contexts) {
     EXPECT_TRUE(pids.count(c.pid)) << "a context of a process without a process record";
+    EXPECT_EQ(c.source, tf::kSourceLibaio);
     EXPECT_TRUE(per_ctx.emplace(std::make_pair(c.pid, c.ctx), 0).second);
     EXPECT_GT(c.ring_bytes, 0u);
     EXPECT_TRUE(c.features & AIO2_FEAT_LEGACY);
@@ -272,6 +273,7 @@ void check_fio_trace(const std::string &path, const std::vector<uint64_t> &job_i
     ASSERT_NE(it, per_ctx.end()) << "a request of an unknown context";
     it->second++;
     ASSERT_EQ(r.op_space, tf::kOpIocb);
+    EXPECT_EQ(r.source, tf::kSourceLibaio);
     EXPECT_TRUE(r.op == IOCB_CMD_PREAD || r.op == IOCB_CMD_PWRITE) << r.op;
     EXPECT_GE(r.fd, 0);
     EXPECT_EQ(r.nbytes, 4096u);
@@ -298,6 +300,7 @@ void check_fio_trace(const std::string &path, const std::vector<uint64_t> &job_i
   for (const auto &[k, n] : per_ctx) ctx_counts.push_back(n);
   for (const auto &e : t.ends) {
     EXPECT_EQ(e.how, tf::kEndDestroyed) << "fio destroys its contexts";
+    EXPECT_EQ(e.source, tf::kSourceLibaio);
     EXPECT_EQ(e.requests, e.records);
     EXPECT_EQ(e.unobserved, 0u);
     EXPECT_EQ(e.dropped, 0u);
@@ -464,7 +467,6 @@ void in_child(Fn fn) {
 
 tf::trace_request numbered(uint32_t ctx, uint64_t n) {
   tf::trace_request r{};
-  r.kind = tf::kTraceRequest;
   r.ctx = ctx;
   r.op_space = tf::kOpSyscall;
   r.offset = n;
@@ -486,8 +488,7 @@ TEST(TraceWriter, ManyThreadsAndAForkedChildAppendWholeRecords) {
     for (unsigned t = 0; t < kThreads; t++)
       ts.emplace_back([&, t] {
         for (unsigned i = 0; i < kEach; i++) {
-          tf::trace_request r = numbered(ctx, uint64_t{t} * kEach + i);
-          r.pid = static_cast<uint32_t>(w->pid());
+          const tf::trace_request r = numbered(ctx, uint64_t{t} * kEach + i);
           w->append(&r, 1);
         }
       });
@@ -495,8 +496,7 @@ TEST(TraceWriter, ManyThreadsAndAForkedChildAppendWholeRecords) {
     // Records still in the buffer at fork() are the parent's alone.
     const pid_t child = fork();
     if (child == 0) {
-      tf::trace_request r = numbered(1, 1u << 30);
-      r.pid = static_cast<uint32_t>(w->pid());
+      const tf::trace_request r = numbered(1, 1u << 30);
       if (w->pid() != getpid()) std::_Exit(12);
       w->append(&r, 1);
       std::exit(0);
@@ -512,8 +512,13 @@ TEST(TraceWriter, ManyThreadsAndAForkedChildAppendWholeRecords) {
   EXPECT_EQ(t.contexts.size(), 1u);
   ASSERT_EQ(t.requests.size(), kThreads * kEach + 1);
   std::set<uint64_t> seen;
+  std::set<uint32_t> pids;
+  for (const auto &p : t.processes) pids.insert(p.pid);
   for (const auto &r : t.requests) {
     EXPECT_EQ(r.offset, r.user_data) << "a record was torn";
+    EXPECT_EQ(r.kind, tf::kTraceRequest);
+    EXPECT_EQ(r.source, tf::kSourcePosix);
+    EXPECT_TRUE(pids.count(r.pid)) << "the writer names the process";
     EXPECT_TRUE(seen.insert(r.user_data).second) << "record " << r.user_data << " twice";
   }
   EXPECT_TRUE(seen.count(1u << 30));

@@ -211,12 +211,22 @@ uint32_t trace_writer::context_opened(const aio2_params &p, uint32_t max_events)
 
 void trace_writer::append(const trace_request *recs, size_t n) noexcept {
   std::lock_guard lk(mu_);
-  for (size_t i = 0; i < n; i++) add_locked(&recs[i]);
+  for (size_t i = 0; i < n; i++) {
+    trace_request r = recs[i];
+    r.kind = kTraceRequest;
+    r.pid = static_cast<uint32_t>(pid_);
+    r.source = static_cast<uint8_t>(source_);
+    add_locked(&r);
+  }
 }
 
 void trace_writer::context_closed(const trace_context_end &end) noexcept {
   std::lock_guard lk(mu_);
-  add_locked(&end);
+  trace_context_end e = end;
+  e.kind = kTraceContextEnd;
+  e.pid = static_cast<uint32_t>(pid_);
+  e.source = source_;
+  add_locked(&e);
 }
 
 void trace_writer::flush() noexcept {

@@ -51,7 +51,8 @@ constexpr uint8_t kReqCanceled = 0x2;  // the event says the request never ran
 constexpr uint8_t kStatusMissing = 0xff;
 enum trace_attr : unsigned { kAttrTiming, kAttrCache, kAttrExecutor, kTraceAttrs };
 
-// Which replacement wrote a record.
+// Which replacement wrote a record. Both may be loaded in one process, each
+// with its own writer: a context is named by (pid, source, ctx).
 constexpr uint32_t kSourceLibaio = 1;
 constexpr uint32_t kSourcePosix = 2;
 
@@ -105,7 +106,8 @@ struct trace_context_end {
   uint64_t unobserved;  // requests with no record: dropped, or in flight at the end
   uint64_t unmatched;   // records whose event matched no submitted request
   uint64_t closed_ns;   // CLOCK_MONOTONIC
-  unsigned char reserved[64];
+  uint32_t source;
+  unsigned char reserved[60];
 };
 
 // One completed request.
@@ -118,7 +120,7 @@ struct trace_request {
   uint8_t flags;     // kReq*
   int32_t fd;        // -1 when unknown
   uint8_t status[kTraceAttrs];  // AIO2_ATTR_* per trace_attr, or kStatusMissing
-  uint8_t reserved0;
+  uint8_t source;               // kSource*
   uint64_t offset;
   uint64_t nbytes;     // bytes asked for (iovecs with kReqVectored)
   int64_t res;         // the result the program saw: bytes, or -errno
@@ -163,8 +165,10 @@ class trace_writer {
 
   // A new context: writes its context record and returns its number.
   uint32_t context_opened(const aio2_params &p, uint32_t max_events) noexcept;
-  // Appends records (the kind, pid and ctx fields are the caller's).
+  // Appends records; their kind, pid and source are set here, the rest
+  // (ctx included) is the caller's.
   void append(const trace_request *recs, size_t n) noexcept;
+  // A context's end record; kind, pid and source are set here.
   void context_closed(const trace_context_end &end) noexcept;
   // Writes what is buffered; every record appended before the call is in
   // the file (or lost to a write error, reported once) when it returns.

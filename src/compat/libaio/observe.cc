@@ -226,15 +226,12 @@ uint64_t in_flight_locked(observed *o) {
 void record_events(observed *o, const unsigned char *buf, size_t bytes,
                    std::vector<trace_request> &recs) {
   recs.clear();
-  const uint32_t pid = static_cast<uint32_t>(g_writer->pid());
   const bool orphans = aio2_legacy_observe_dropped(o->ctx) != 0;
   {
     std::lock_guard lk(o->table.mu);
     for (const aio2_event *ev = aio2_event_next(buf, bytes, nullptr); ev;
          ev = aio2_event_next(buf, bytes, ev)) {
       trace_request r{};
-      r.kind = aio2_compat::kTraceRequest;
-      r.pid = pid;
       r.ctx = o->id;
       r.user_data = ev->user_data;
       aio2_compat::fill_results(r, *ev);
@@ -318,8 +315,6 @@ bool start_thread_locked() {
 // Writes o's end record. requests = records + unobserved.
 void end_record(observed *o, uint32_t how) {
   aio2_compat::trace_context_end e{};
-  e.kind = aio2_compat::kTraceContextEnd;
-  e.pid = static_cast<uint32_t>(g_writer->pid());
   e.ctx = o->id;
   e.how = how;
   e.requests = o->requests.load(std::memory_order_relaxed);
