@@ -266,7 +266,7 @@ void print_report(FILE *out, const run_info &info, const summary &s) {
       std::fprintf(out, "  %-10s %s\n", label.c_str(), text.c_str());
     std::fprintf(out, "  features   %s; %s\n", feature_names(info.features).c_str(),
                  uring_note(info).c_str());
-    std::fprintf(out, "  requests   %" PRIu64 ", at most %u in flight, in %.3f s (%.0f/s)\n",
+    std::fprintf(out, "  requests   %" PRIu64 ", at most %u submitted and not yet completed, in %.3f s (%.0f/s)\n",
                  s.requests, info.qd, info.elapsed_s, rate);
   }
   std::string ops;
