@@ -155,8 +155,8 @@ std::string find_compat(const options &o) {
   bin.resize(bin.rfind('/') == std::string::npos ? 0 : bin.rfind('/'));
   // The build tree (build/bin/aio2, build/compat), then the installed
   // layout (<prefix>/bin/aio2, <prefix>/<libdir>/aio2).
-  std::vector<std::string> tried = {bin + "/../compat", bin + "/../" AIO2_INSTALL_LIBDIR "/aio2",
-                                    bin + "/../lib/aio2"};
+  std::vector<std::string> tried = {bin + "/../compat", bin + "/../" AIO2_INSTALL_LIBDIR "/aio2"};
+  if (tried.back() != bin + "/../lib/aio2") tried.push_back(bin + "/../lib/aio2");
   std::string list;
   for (const std::string &d : tried) {
     if (is_dir(d) && has_libaio(d)) return absolute(d);

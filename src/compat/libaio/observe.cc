@@ -8,6 +8,7 @@
 #include "compat/libaio/observe.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -292,7 +293,12 @@ void *observer_main(void *) {
     }
     idle = any ? 0 : std::min(idle + 1, kIdlePasses);
     g_writer->flush_if_older(kFlushNs);
-    if (busy) continue;
+    if (busy) {  // look again at once, letting io_setup and io_destroy in first
+      lk.unlock();
+      sched_yield();
+      lk.lock();
+      continue;
+    }
     g_cv.wait_for(lk, std::chrono::nanoseconds(idle >= kIdlePasses ? kIdleNs : kBusyNs),
                   [] { return g_stop; });
   }
