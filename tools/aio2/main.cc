@@ -6,6 +6,7 @@
 
 #include "engines/bench_main.h"
 #include "demo.h"
+#include "run.h"
 #include "trace.h"
 
 namespace {
@@ -31,6 +32,8 @@ const subcommand kCommands[] = {
      bench_cmd},
     {"trace", "run a workload with attributes on and report what they say", nullptr,
      aio2_tool::trace_main},
+    {"run", "run a program on aio2's libaio and POSIX AIO and report its requests", nullptr,
+     aio2_tool::run_main},
 };
 
 void usage(FILE *out) {

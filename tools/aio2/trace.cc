@@ -522,6 +522,10 @@ class runner {
       case op_kind::getppid:
         aio2_prep(io, SYS_getppid, idx, 0, 0, 0, 0, 0, 0);
         break;
+      case op_kind::poll:
+      case op_kind::other:  // a traced program's requests, never a workload's
+        throw tool_error(std::string("no workload makes ") + op_kind_name(r.o.kind) + " requests",
+                         false);
     }
     aio2_attr_add(io, kReqBytes, AIO2_ATTR_TIMING, 0, nullptr, 0);
     aio2_attr_add(io, kReqBytes, AIO2_ATTR_CACHE, 0, nullptr, 0);

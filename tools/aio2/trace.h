@@ -46,6 +46,7 @@ struct record {
 
 // What was run, for the report's header.
 struct run_info {
+  std::string tool = "aio2 trace";  // the command, in the report's title and the Chrome trace
   std::string workload;       // a workload's name, or "ops FILE"
   std::string file;           // the path, or "" without a file
   uint64_t file_bytes = 0;
@@ -59,6 +60,11 @@ struct run_info {
   double elapsed_s = 0;       // first submit to last event
   bool interrupted = false;   // SIGINT or SIGTERM stopped submission early
   uint64_t stray_events = 0;  // events naming no outstanding request
+  // Whether requests carried the tag attribute (its line and checks).
+  bool tagged = true;
+  // Lines (label, text) that describe what ran, in place of the file,
+  // policy and seed of a workload: `aio2 run`'s program and trace file.
+  std::vector<std::pair<std::string, std::string>> header;
 };
 
 // The distribution of one time, in microseconds (nearest-rank percentiles).

@@ -57,6 +57,9 @@ std::string error_kind(const record &r, int64_t ppid) {
     case op_kind::getppid:
       if (r.res != ppid) return "unexpected getppid result";
       break;
+    case op_kind::poll:  // the events it found
+    case op_kind::other:
+      break;
   }
   if (r.data_bad) return "wrong data";
   return "";
@@ -214,7 +217,7 @@ std::string feature_names(uint64_t f) {
   static const std::pair<uint64_t, const char *> names[] = {
       {AIO2_FEAT_RING, "ring"},       {AIO2_FEAT_SYNC, "sync"},   {AIO2_FEAT_EVENTFD, "eventfd"},
       {AIO2_FEAT_OVERFLOW, "overflow"}, {AIO2_FEAT_POOL, "pool"}, {AIO2_FEAT_CANCEL, "cancel"},
-      {AIO2_FEAT_INLINE, "inline"},   {AIO2_FEAT_URING, "uring"}};
+      {AIO2_FEAT_INLINE, "inline"},   {AIO2_FEAT_URING, "uring"},   {AIO2_FEAT_LEGACY, "legacy"}};
   std::string s;
   for (const auto &[bit, name] : names)
     if (f & bit) s += (s.empty() ? "" : " ") + std::string(name);
@@ -249,14 +252,23 @@ void print_dists(FILE *out, const char *title, const dist_groups &groups) {
 }  // namespace
 
 void print_report(FILE *out, const run_info &info, const summary &s) {
-  std::fprintf(out, "aio2 trace: %s\n", info.workload.c_str());
-  std::fprintf(out, "  file       %s\n", file_line(info).c_str());
-  std::fprintf(out, "  policy     %s; %s\n", info.policy.c_str(), uring_note(info).c_str());
-  std::fprintf(out, "  features   %s\n", feature_names(info.features).c_str());
-  std::fprintf(out, "  requests   %" PRIu64 " at queue depth %u in %.3f s (%.0f/s), seed %" PRIu64 "%s\n",
-               s.requests, info.qd, info.elapsed_s,
-               info.elapsed_s > 0 ? static_cast<double>(s.completed) / info.elapsed_s : 0.0,
-               info.seed, info.interrupted ? "; INTERRUPTED: the rest was not submitted" : "");
+  std::fprintf(out, "%s: %s\n", info.tool.c_str(), info.workload.c_str());
+  const double rate = info.elapsed_s > 0 ? static_cast<double>(s.completed) / info.elapsed_s : 0.0;
+  if (info.header.empty()) {
+    std::fprintf(out, "  file       %s\n", file_line(info).c_str());
+    std::fprintf(out, "  policy     %s; %s\n", info.policy.c_str(), uring_note(info).c_str());
+    std::fprintf(out, "  features   %s\n", feature_names(info.features).c_str());
+    std::fprintf(out, "  requests   %" PRIu64 " at queue depth %u in %.3f s (%.0f/s), seed %" PRIu64 "%s\n",
+                 s.requests, info.qd, info.elapsed_s, rate, info.seed,
+                 info.interrupted ? "; INTERRUPTED: the rest was not submitted" : "");
+  } else {
+    for (const auto &[label, text] : info.header)
+      std::fprintf(out, "  %-10s %s\n", label.c_str(), text.c_str());
+    std::fprintf(out, "  features   %s; %s\n", feature_names(info.features).c_str(),
+                 uring_note(info).c_str());
+    std::fprintf(out, "  requests   %" PRIu64 ", at most %u submitted and not yet completed, in %.3f s (%.0f/s)\n",
+                 s.requests, info.qd, info.elapsed_s, rate);
+  }
   std::string ops;
   for (unsigned k = 0; k < kOpKinds; k++)
     if (s.ops[k])
@@ -272,6 +284,7 @@ void print_report(FILE *out, const run_info &info, const summary &s) {
 
   std::fprintf(out, "\nattribute results, of %" PRIu64 " events\n", s.completed);
   for (unsigned a = 0; a < kAttrs; a++) {
+    if (a == kTag && !info.tagged) continue;
     std::string line;
     for (unsigned c = 0; c < kStatusColumns; c++)
       if (s.status[a][c])
@@ -351,6 +364,7 @@ std::string report_json(const run_info &info, const summary &s) {
   for (unsigned k = 0; k < kOpKinds; k++) j["ops"][op_kind_name(static_cast<op_kind>(k))] = s.ops[k];
   j["attribute_status"] = json::object();
   for (unsigned a = 0; a < kAttrs; a++) {
+    if (a == kTag && !info.tagged) continue;
     json st = json::object();
     for (unsigned c = 0; c < kStatusColumns; c++) st[status_name(c)] = s.status[a][c];
     j["attribute_status"][attr_name(a)] = st;
@@ -538,12 +552,12 @@ void write_chrome_trace(FILE *out, const run_info &info, const std::vector<recor
   }
   const int64_t ppid = getppid();
 
-  std::fprintf(out, R"({"displayTimeUnit":"ns","otherData":{"tool":"aio2 trace","workload":%s,)"
+  std::fprintf(out, R"({"displayTimeUnit":"ns","otherData":{"tool":%s,"workload":%s,)"
                     R"("policy":%s,"queue_depth":%u},"traceEvents":[)",
-               event_writer::quoted(info.workload).c_str(), event_writer::quoted(info.policy).c_str(),
-               info.qd);
+               event_writer::quoted(info.tool).c_str(), event_writer::quoted(info.workload).c_str(),
+               event_writer::quoted(info.policy).c_str(), info.qd);
   event_writer w(out);
-  w.metadata("process_name", 0, "name", event_writer::quoted("aio2 trace: " + info.workload));
+  w.metadata("process_name", 0, "name", event_writer::quoted(info.tool + ": " + info.workload));
   for (uint32_t l = 1; l <= lanes; l++) {
     w.metadata("thread_name", l, "name", event_writer::quoted("lane " + std::to_string(l)));
     w.metadata("thread_sort_index", l, "sort_index", std::to_string(l));

@@ -47,6 +47,8 @@ const char *op_kind_name(op_kind k) {
     case op_kind::write: return "write";
     case op_kind::fsync: return "fsync";
     case op_kind::getppid: return "getppid";
+    case op_kind::poll: return "poll";
+    case op_kind::other: return "other";
   }
   return "?";
 }

@@ -41,10 +41,12 @@ constexpr uint32_t kBlock = 4096;
 // ---------------------------------------------------------------------------
 // Operations
 
-enum class op_kind : uint8_t { read, write, fsync, getppid };
-constexpr unsigned kOpKinds = 4;
+// poll and other are requests of programs `aio2 run` observed (IOCB_CMD_POLL,
+// and any call that is none of the others); workloads never make them.
+enum class op_kind : uint8_t { read, write, fsync, getppid, poll, other };
+constexpr unsigned kOpKinds = 6;
 
-// "read", "write", "fsync", "getppid".
+// "read", "write", "fsync", "getppid", "poll", "other".
 const char *op_kind_name(op_kind k);
 
 // One request: pread64/pwrite64 of `len` bytes at `offset`, fsync, or

@@ -19,6 +19,7 @@
 #include <new>
 
 #include "aio2/aio2.h"
+#include "compat/libaio/observe.h"
 #include "core/legacy_queue.h"
 
 // libaio's own types, as <libaio.h> lays them out (struct iocb and struct
@@ -42,8 +43,14 @@ using aio2::core::legacy_ring;
 // release and read with acquire, so a lookup needs no lock.
 constexpr unsigned kPageShift = 12, kTopBits = 11, kLevelBits = 12;
 constexpr uintptr_t kUserLimit = uintptr_t{1} << 47;
+// A live context, and its observation (AIO2_TRACE) or nullptr: observed is
+// written before ctx (release) and read after it (acquire).
+struct entry {
+  std::atomic<aio2_ctx *> ctx{nullptr};
+  std::atomic<aio2_libaio::observed *> observed{nullptr};
+};
 struct leaf {
-  std::atomic<aio2_ctx *> ctx[1u << kLevelBits];
+  entry ctx[1u << kLevelBits];
 };
 struct middle {
   std::atomic<leaf *> leaves[1u << kLevelBits];
@@ -53,7 +60,7 @@ std::mutex g_mu;  // makes nodes; serialises io_setup and io_destroy
 
 // The entry of `handle`, or nullptr when none can exist; `make` adds the
 // nodes it needs (under g_mu).
-std::atomic<aio2_ctx *> *entry_of(const void *handle, bool make) noexcept {
+entry *entry_of(const void *handle, bool make) noexcept {
   const auto addr = reinterpret_cast<uintptr_t>(handle);
   if (addr == 0 || addr >= kUserLimit || (addr & ((uintptr_t{1} << kPageShift) - 1))) return nullptr;
   const uintptr_t page = addr >> kPageShift;
@@ -90,7 +97,10 @@ void forget_all_in_child() noexcept {
     for (auto &mid : m->leaves) {
       leaf *l = mid.load(std::memory_order_relaxed);
       if (l == nullptr) continue;
-      for (auto &e : l->ctx) e.store(nullptr, std::memory_order_relaxed);
+      for (auto &e : l->ctx) {
+        e.ctx.store(nullptr, std::memory_order_relaxed);
+        e.observed.store(nullptr, std::memory_order_relaxed);
+      }
     }
   }
   g_mu.unlock();
@@ -104,8 +114,8 @@ void watch_fork() noexcept {
 }
 
 aio2_ctx *context_of(io_context_t handle) noexcept {
-  std::atomic<aio2_ctx *> *e = entry_of(handle, false);
-  return e ? e->load(std::memory_order_acquire) : nullptr;
+  entry *e = entry_of(handle, false);
+  return e ? e->ctx.load(std::memory_order_acquire) : nullptr;
 }
 
 // The kernel's limit on events of all contexts (fs.aio-max-nr): one
@@ -134,29 +144,53 @@ AIO2_EXPORT int io_setup(int maxevents, io_context_t *ctxp) {
   p.size = sizeof p;
   p.type = AIO2_CTX_LEGACY;
   p.max_inflight = static_cast<uint32_t>(maxevents);
+  const aio2_params plain = p;
+  // AIO2_TRACE: the context mirrors its events for the observer.
+  const bool observe = aio2_libaio::observe_prepare(p);
   aio2_ctx *ctx = nullptr;
-  if (const int err = aio2_setup(AIO2_ABI_VERSION, &p, &ctx)) return err == -EINVAL ? -EINVAL : err;
+  int err = aio2_setup(AIO2_ABI_VERSION, &p, &ctx);
+  aio2_libaio::observed *obs = nullptr;
+  if (observe && err == 0) {
+    obs = aio2_libaio::observe_attach(ctx, p, static_cast<uint32_t>(maxevents));
+    if (obs == nullptr) {  // said why: runs unobserved
+      aio2_destroy(ctx);
+      p = plain;
+      err = aio2_setup(AIO2_ABI_VERSION, &p, &ctx);
+    }
+  } else if (observe && err != -EINVAL) {
+    std::fprintf(stderr, "aio2 libaio: an observed context: %s; this one is not traced\n",
+                 aio2_strerror(err));
+    p = plain;
+    err = aio2_setup(AIO2_ABI_VERSION, &p, &ctx);
+  }
+  if (err) return err;
   void *ring = aio2_legacy_ring(ctx);
   {
     std::lock_guard lk(g_mu);
-    if (std::atomic<aio2_ctx *> *e = entry_of(ring, true)) {
-      e->store(ctx, std::memory_order_release);
+    if (entry *e = entry_of(ring, true)) {
+      e->observed.store(obs, std::memory_order_relaxed);
+      e->ctx.store(ctx, std::memory_order_release);
       *ctxp = reinterpret_cast<io_context_t>(ring);
       return 0;
     }
   }
+  if (obs) aio2_libaio::observe_detach(obs);
   aio2_destroy(ctx);
   return -ENOMEM;
 }
 
 AIO2_EXPORT int io_destroy(io_context_t handle) {
   aio2_ctx *ctx = nullptr;
+  aio2_libaio::observed *obs = nullptr;
   {
     std::lock_guard lk(g_mu);
-    std::atomic<aio2_ctx *> *e = entry_of(handle, false);
-    ctx = e ? e->exchange(nullptr, std::memory_order_acq_rel) : nullptr;
+    entry *e = entry_of(handle, false);
+    ctx = e ? e->ctx.exchange(nullptr, std::memory_order_acq_rel) : nullptr;
     if (ctx == nullptr) return -EINVAL;
+    obs = e->observed.exchange(nullptr, std::memory_order_relaxed);
   }
+  // The trace gets what is left before the context goes.
+  if (obs) aio2_libaio::observe_detach(obs);
   // Cancels what can be cancelled and waits for the rest, as the kernel's
   // io_destroy does; the ring is unmapped with the context.
   aio2_destroy(ctx);
@@ -164,9 +198,15 @@ AIO2_EXPORT int io_destroy(io_context_t handle) {
 }
 
 AIO2_EXPORT int io_submit(io_context_t handle, long nr, struct iocb *ios[]) {
-  aio2_ctx *ctx = context_of(handle);
+  entry *e = entry_of(handle, false);
+  aio2_ctx *ctx = e ? e->ctx.load(std::memory_order_acquire) : nullptr;
   if (ctx == nullptr) return -EINVAL;
-  return static_cast<int>(aio2_legacy_submit(ctx, nr, ios));
+  aio2_libaio::observed *obs = e->observed.load(std::memory_order_relaxed);
+  if (obs == nullptr) return static_cast<int>(aio2_legacy_submit(ctx, nr, ios));
+  const uint64_t stamp = aio2_libaio::observe_before_submit(obs, nr, ios);
+  const long rc = aio2_legacy_submit(ctx, nr, ios);
+  aio2_libaio::observe_after_submit(obs, nr, ios, rc, stamp);
+  return static_cast<int>(rc);
 }
 
 namespace {
