@@ -3,6 +3,10 @@
 #   make demo   the demo: aio2's main job, shown
 #   make test   the whole suite: plain, ThreadSanitizer and ASan+UBSan builds
 #   make bench  the benchmarks, built optimised
+#   make deb    the Debian packages, lintian-checked, in build-deb/
+#   make deb-test  the packages installed, used by a program, removed (root)
+#   make abi-update  a deliberate ABI change: the baseline and the symbols
+#               file rewritten from the built library, to commit with it
 # A plain `cmake -S . -B build` builds the library alone, which needs only
 # liburing; each target here turns on the parts it runs (AIO2_BUILD_*).
 JOBS ?= $(shell nproc)
@@ -14,8 +18,8 @@ TESTS := -DAIO2_BUILD_TOOLS=ON -DAIO2_BUILD_TESTS=ON
 BENCH := -DAIO2_BUILD_TOOLS=ON -DAIO2_BUILD_BENCH=ON
 EVERYTHING := -DAIO2_BUILD_TOOLS=ON -DAIO2_BUILD_TESTS=ON -DAIO2_BUILD_BENCH=ON
 
-.PHONY: all deps deps-tools deps-tests deps-bench demo test test-plain test-tsan test-asan \
-	bench clean
+.PHONY: all deps deps-tools deps-tests deps-bench deps-deb deb deb-test demo test test-plain test-tsan test-asan \
+	bench abi-update clean
 
 # `make`: everything, in build/.
 all: build/.configured-all
@@ -25,10 +29,14 @@ deps:
 	@scripts/deps.sh
 deps-tools:
 	@scripts/deps.sh tools
+# As root, the plain test build also tests the Debian packages (aio2_deb).
+ROOT := $(filter 0,$(shell id -u))
 deps-tests:
-	@scripts/deps.sh tools tests
+	@scripts/deps.sh tools tests $(if $(ROOT),deb)
 deps-bench:
 	@scripts/deps.sh tools bench
+deps-deb:
+	@scripts/deps.sh deb
 
 # build/ serves `make`, the demo and the plain tests; each configures it once
 # with its own options, which add to those already in its cache.
@@ -88,5 +96,25 @@ bench: deps-bench
 	@build-bench/bin/attr_bench
 	@build-bench/bin/uring_share_bench
 
+# The ABI test (aio2_abi, scripts/abi.sh check) fails on any change of the
+# exported entry points or the types they take. A deliberate change edits
+# src/aio2.map and the headers, then runs this and commits abi/libaio2.abi
+# and debian/libaio2-0.symbols in the same commit.
+abi-update: build/.configured-tests
+	@cmake --build build -j$(JOBS) --target aio2_shared >/dev/null
+	@scripts/abi.sh update build/libaio2.so
+
+# libaio2-0, libaio2-dev, aio2-tools and aio2-libaio, built by dpkg-buildpackage
+# -us -uc from a copy of the tree in build-deb/, which holds the .deb and .changes
+# files; lintian's E: and W: tags fail (scripts/deb.sh).
+deb: deps-deb
+	@JOBS=$(JOBS) scripts/deb.sh build
+
+# The packages installed with dpkg -i, a program built against them with
+# find_package and pkg-config, and the packages removed; the plain test
+# build runs the same as its aio2_deb test when run as root.
+deb-test: deps-deb
+	@JOBS=$(JOBS) scripts/deb.sh test
+
 clean:
-	rm -rf build build-tsan build-asan build-bench
+	rm -rf build build-tsan build-asan build-bench build-deb

@@ -5,21 +5,29 @@
 #   scripts/deps.sh [PART...]
 #
 # PART is what is to be built: lib (the library: liburing), tools (the aio2
-# command, AIO2_BUILD_TOOLS), tests (AIO2_BUILD_TESTS) or bench
-# (AIO2_BUILD_BENCH). The library's packages always come; no PART means all.
+# command, AIO2_BUILD_TOOLS), tests (AIO2_BUILD_TESTS), bench
+# (AIO2_BUILD_BENCH) or deb (the Debian packages, `make deb`: debian/control's
+# Build-Depends, lintian). The library's packages always come; no PART means
+# all.
 set -euo pipefail
 
 lib=(build-essential cmake make pkg-config liburing-dev)
 # `aio2 bench` links libuv and libaio; `aio2 bench --plot` runs gnuplot.
 tools=(libuv1-dev libaio-dev nlohmann-json3-dev gnuplot-nox)
-# Debian's GTest CMake package names gmock's files too. libaio_compat_test
-# loads the real libaio.so.1 (libaio1) beside aio2's; the qemu-img test runs
-# qemu-img (qemu-utils) on aio2's libaio and watches it with strace.
-tests=(libgtest-dev libgmock-dev nlohmann-json3-dev libaio1 qemu-utils strace)
+# Debian's GTest CMake package names gmock's files too; mandoc lints the man
+# pages; fio runs on the libaio replacement; the ABI check (scripts/abi.sh)
+# runs abidw and abidiff (abigail-tools). libaio_compat_test loads the real
+# libaio.so.1 (libaio1) beside aio2's; the qemu-img test runs qemu-img
+# (qemu-utils) on aio2's libaio and watches it with strace.
+tests=(libgtest-dev libgmock-dev nlohmann-json3-dev mandoc fio abigail-tools libaio1 qemu-utils
+  strace)
 # pool_bench links the engines of `aio2 bench`.
 bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev "${tools[@]}")
+# dpkg-buildpackage with debhelper builds the packages, which hold the aio2
+# command (its build needs the tools' packages); lintian checks them.
+deb=(dpkg-dev debhelper fakeroot lintian "${tools[@]}")
 
-[ $# -eq 0 ] && set -- tools tests bench
+[ $# -eq 0 ] && set -- tools tests bench deb
 packages=("${lib[@]}")
 for part in "$@"; do
   case "$part" in
@@ -27,7 +35,8 @@ for part in "$@"; do
     tools) packages+=("${tools[@]}") ;;
     tests) packages+=("${tests[@]}") ;;
     bench) packages+=("${bench[@]}") ;;
-    *) echo "deps: unknown part '$part' (lib, tools, tests or bench)" >&2; exit 2 ;;
+    deb) packages+=("${deb[@]}") ;;
+    *) echo "deps: unknown part '$part' (lib, tools, tests, bench or deb)" >&2; exit 2 ;;
   esac
 done
 

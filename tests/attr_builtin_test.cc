@@ -483,11 +483,18 @@ TEST_P(Cache, NowaitFallbackSkipsTheCallOnAHitAtAnOffset) {
   EXPECT_EQ(e.get<probe_result>(kProbeAttr).ran, 0u);  // the probe read it all
 
   // The first attempt stops at the first page that is not cached (or not
-  // yet: its own readahead may bring a few more in while it copies).
-  file_.evict(off + len / 2, len / 2);
-  ASSERT_EQ(file_.resident(off, len), len / 2);
-  e = pread_cached(off, len);
-  const auto c = e.get<aio2_attr_cache>(AIO2_ATTR_CACHE);
+  // yet: its own readahead may bring a few more in while it copies, and on
+  // a fast device all of them: then the half is evicted and read again).
+  auto c = e.get<aio2_attr_cache>(AIO2_ATTR_CACHE);
+  for (int i = 0; i < 50; i++) {
+    file_.evict(off + len / 2, len / 2);
+    ASSERT_EQ(file_.resident(off, len), len / 2);
+    e = pread_cached(off, len);
+    c = e.get<aio2_attr_cache>(AIO2_ATTR_CACHE);
+    if (c.outcome != AIO2_CACHE_HIT) break;
+  }
+  if (c.outcome == AIO2_CACHE_HIT)
+    GTEST_SKIP() << "every RWF_NOWAIT attempt found its own read of the evicted half done";
   EXPECT_EQ(c.outcome, AIO2_CACHE_PARTIAL);
   EXPECT_EQ(c.method, AIO2_CACHE_BY_NOWAIT);
   EXPECT_GE(c.bytes_cached, len / 2);

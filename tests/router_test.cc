@@ -593,11 +593,11 @@ std::vector<row> rows() {
       {.name = "split_wants_nowait", .policy = A, .nowait_in_submitter = true,
        .nr = SYS_pread64, .args = {kRegular, 0, 4096, 0}, .wants_nowait = true,
        .plan = {kPool, submitter, kBounded}},
-      // The context plans those only without io_uring; were both there, the
-      // split would come first.
+      // A LEGACY context plans those with io_uring too: the attempt comes
+      // first, and the rest goes to io_uring.
       {.name = "split_precedes_uring", .policy = A, .uring = ring::yes,
        .nowait_in_submitter = true, .nr = SYS_pread64, .args = {kRegular, 0, 4096, 0},
-       .plan = {kPool, submitter, kBounded}},
+       .plan = {kUring, submitter, kBounded}},
       {.name = "no_split_odirect", .policy = A, .nowait_in_submitter = true,
        .nr = SYS_pread64, .args = {kDirect, 0, 4096, 0}, .plan = {kPool, none, kBounded},
        .bits = kPool},
@@ -741,7 +741,7 @@ TEST_P(router_table, plan) {
   io.flags = r.flags;
   ASSERT_EQ(io.flags & ~AIO2_IOCB_ALL, 0u) << "flags parse_request would refuse";
 
-  aio2::parsed_request pr;
+  aio2::core::parsed_request pr;
   pr.io = &io;
   pr.info = aio2::sys::lookup(r.nr);
   ASSERT_NE(pr.info, nullptr);
@@ -754,7 +754,7 @@ TEST_P(router_table, plan) {
   fake_fds fds;
   fake_uring uring;
   uring.answer = r.uring == ring::yes;
-  aio2::router_env env;
+  aio2::core::router_env env;
   env.policy = r.policy;
   env.nowait_in_submitter = r.nowait_in_submitter;
   if (r.uring != ring::none) {
@@ -763,7 +763,7 @@ TEST_P(router_table, plan) {
   }
   alignas(8) unsigned char sqe[64] = {};
 
-  const aio2::exec::plan p = aio2::route(pr, fds, env, sqe);
+  const aio2::exec::plan p = aio2::core::route(pr, fds, env, sqe);
 
   EXPECT_EQ(p.path, r.plan.path) << "planned " << path_name(p.path) << ", expected "
                                  << path_name(r.plan.path);
@@ -796,8 +796,10 @@ TEST_P(router_table, plan) {
   if (p.attempt == attempt::executor) {
     EXPECT_EQ(p.path, AIO2_PATH_URING);
   }
+  // The rest of a nowait-first read that starts in the submitter goes to
+  // io_uring when io_uring said yes, else to the pool.
   if (p.attempt == attempt::submitter) {
-    EXPECT_EQ(p.path, AIO2_PATH_POOL);
+    EXPECT_EQ(p.path, uring.answer && uring.calls > 0 ? AIO2_PATH_URING : AIO2_PATH_POOL);
   }
 }
 

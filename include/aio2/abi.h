@@ -147,8 +147,8 @@ struct aio2_attr_timing {
 };
 
 /* tag: opaque bytes echoed back, for correlation with a tracing system.
- * Request payload: 1..AIO2_TAG_MAX bytes. Result: the same bytes, padded
- * to 8 with zeros. A longer tag is refused at submit with -EINVAL. */
+ * Request payload: 1..AIO2_TAG_MAX bytes. Result: AIO2_TAG_MAX bytes, the
+ * tag padded with zeros. A longer tag is refused at submit with -EINVAL. */
 #define AIO2_ATTR_TAG 2u
 #define AIO2_TAG_MAX 64u
 
@@ -241,7 +241,14 @@ struct aio2_attr_rusage {
 /* Never use io_uring, even where the kernel allows it (the pool and the
  * inline path only). */
 #define AIO2_SETUP_NO_URING 0x2u
-#define AIO2_SETUP_ALL 0x3u
+/* LEGACY contexts only: observe every request. Each carries the timing,
+ * cache and executor attributes, and each completion's aio2 event, with
+ * their results, is also posted to the context's aio2 ring (ring_bytes;
+ * aio2_ring_get, aio2_getevents), where an observer reads it; the program's
+ * io_event ring is unchanged. When the aio2 ring is full the aio2 event is
+ * dropped, never the io_event, and counted (aio2_legacy_observe_dropped). */
+#define AIO2_SETUP_LEGACY_OBSERVE 0x4u
+#define AIO2_SETUP_ALL 0x7u
 
 /* Feature bits this build supports, returned in aio2_params.features. */
 #define AIO2_FEAT_RING 0x1ull     /* RING contexts */

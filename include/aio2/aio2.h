@@ -53,15 +53,16 @@ typedef struct aio2_ctx aio2_ctx;
  *   -EINVAL           out is NULL; p->size below AIO2_PARAMS_SIZE_MIN;
  *                     unknown type, flags or policy; ring_bytes not a power
  *                     of two in [4096, 2^32]; uring_entries not a power of
- *                     two up to 32768; non-zero reserved fields
- * io_uring that cannot be set up is not an error: the context then works
- * without it, and p->features lacks AIO2_FEAT_URING.
+ *                     two up to 32768; non-zero reserved fields;
+ *                     AIO2_SETUP_EVENTFD on a SYNC context
  *   -E2BIG            p->size is larger than this library knows and the
  *                     extra bytes are not all zero
  *   -EINVAL           also: AIO2_CTX_LEGACY with max_inflight 0
  *   -EBUSY            the cancel signal (SIGRTMAX - 2) has a handler that
  *                     is not aio2's
- *   -ENOMEM, -EMFILE  out of memory or file descriptors */
+ *   -ENOMEM, -EMFILE, -ENFILE  out of memory or file descriptors
+ * io_uring that cannot be set up is not an error: the context then works
+ * without it, and p->features lacks AIO2_FEAT_URING. */
 int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out);
 
 /* aio2_destroy - cancel what is queued (interrupt what runs, on the pool and
@@ -195,6 +196,10 @@ int aio2_legacy_cancel(aio2_ctx *ctx, struct iocb *iocb, struct io_event *result
  * io_context_t points at), or NULL for a bad or other context. It stays
  * mapped until aio2_destroy. */
 void *aio2_legacy_ring(aio2_ctx *ctx);
+
+/* aio2_legacy_observe_dropped - aio2 events of an AIO2_SETUP_LEGACY_OBSERVE
+ * context dropped because its aio2 ring was full (0 for other contexts). */
+uint64_t aio2_legacy_observe_dropped(aio2_ctx *ctx);
 
 /* aio2_strerror - a sentence for any -errno aio2 returns, in aio2's terms. */
 const char *aio2_strerror(int err);

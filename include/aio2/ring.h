@@ -206,7 +206,7 @@ int aio2_ring_new(uint64_t data_bytes, uint32_t flags, uint64_t start_pos,
 		  struct aio2_ring **out);
 
 /* aio2_ring_memfd_create - a ring in a new memfd (close-on-exec unless
- * `flags_fd_inherit` is non-zero), mapped shared here. Another process maps
+ * `fd_inherit` is non-zero), mapped shared here. Another process maps
  * it with aio2_ring_map_fd. Returns 0 and sets *fd and *out, or -errno. */
 int aio2_ring_memfd_create(const char *name, uint64_t data_bytes, uint32_t flags,
 			   uint64_t start_pos, int fd_inherit, int *fd,

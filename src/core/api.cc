@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The C entry points. Each one checks its handle, catches everything and
-// returns -errno; the work happens in aio2::context.
+// returns -errno; the work happens in aio2::core::context.
 
 #include <unistd.h>
 
@@ -25,7 +25,7 @@ struct aio2_ctx {
   // two always sees the other (Dekker), so no call runs on a dying context.
   std::atomic<uint64_t> magic{0};
   std::atomic<uint32_t> calls{0};
-  aio2::context *impl = nullptr;  // written only while no call can run
+  aio2::core::context *impl = nullptr;  // written only while no call can run
   aio2_ctx *next_free = nullptr;  // guarded by the handle registry's mutex
 };
 
@@ -80,11 +80,11 @@ class ctx_ref {
   }
   ctx_ref(const ctx_ref &) = delete;
   ctx_ref &operator=(const ctx_ref &) = delete;
-  aio2::context *get() const noexcept { return impl_; }
+  aio2::core::context *get() const noexcept { return impl_; }
 
  private:
   aio2_ctx *h_;
-  aio2::context *impl_ = nullptr;
+  aio2::core::context *impl_ = nullptr;
 };
 
 uint32_t or_default(uint32_t v, uint32_t dflt) { return v ? v : dflt; }
@@ -123,23 +123,24 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
     return -EINVAL;
   // A LEGACY context holds what io_setup(nr_events) was asked for.
   if (in.type == AIO2_CTX_LEGACY && in.max_inflight == 0) return -EINVAL;
+  if (in.type != AIO2_CTX_LEGACY && (in.flags & AIO2_SETUP_LEGACY_OBSERVE)) return -EINVAL;
   if (in.type != AIO2_CTX_RING && in.type != AIO2_CTX_SYNC && in.type != AIO2_CTX_LEGACY)
     return -EINVAL;
   if (in.type == AIO2_CTX_SYNC && (in.flags & AIO2_SETUP_EVENTFD)) return -EINVAL;
   if (in.ring_bytes && !valid_ring_bytes(in.ring_bytes)) return -EINVAL;
 
   const unsigned cpus = std::thread::hardware_concurrency() ? std::thread::hardware_concurrency() : 1;
-  const aio2::limits lim{or_default(in.max_inflight, 65536),
+  const aio2::core::limits lim{or_default(in.max_inflight, 65536),
                          in.ring_bytes ? in.ring_bytes : 65536,
                          or_default(in.bounded_workers, 4 * cpus),
                          or_default(in.unbounded_workers, 4096), or_default(in.idle_ms, 2000),
                          in.policy, or_default(in.uring_entries, 256)};
   if (int err = aio2::exec::pool::install_cancel_signal()) return err;
 
-  aio2::context *c = nullptr;
+  aio2::core::context *c = nullptr;
   aio2_ctx *h = nullptr;
   try {
-    c = new aio2::context(in.type, in.flags, lim);
+    c = new aio2::core::context(in.type, in.flags, lim);
     h = registry().take();
   } catch (...) {
     delete c;
@@ -156,7 +157,9 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
   if (p != nullptr) {
     aio2_params res = in;
     res.max_inflight = lim.max_inflight;
-    res.ring_bytes = in.type == AIO2_CTX_RING ? lim.ring_bytes : 0;
+    res.ring_bytes = in.type == AIO2_CTX_RING || (in.flags & AIO2_SETUP_LEGACY_OBSERVE)
+                         ? lim.ring_bytes
+                         : 0;
     res.bounded_workers = lim.bounded_workers;
     res.unbounded_workers = lim.unbounded_workers;
     res.idle_ms = lim.idle_ms;
@@ -174,7 +177,7 @@ int aio2_destroy(aio2_ctx *h) {
   if (h == nullptr) return -EBADF;
   uint64_t live = kLive;
   if (!h->magic.compare_exchange_strong(live, kDead, std::memory_order_seq_cst)) return -EBADF;
-  aio2::context *c = h->impl;
+  aio2::core::context *c = h->impl;
   // Wake waiters, then wait for every entry point in progress to return.
   c->close();
   while (h->calls.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
@@ -196,9 +199,9 @@ ssize_t aio2_getevents(aio2_ctx *ctx, unsigned min_events, void *buf, size_t byt
 }
 
 ssize_t aio2_call(aio2_ctx *ctx, const struct aio2_iocb *req, void *ev, size_t ev_bytes) {
-  if (ctx == nullptr) return aio2::call_sync(req, ev, ev_bytes);  // the process-wide SYNC context
+  if (ctx == nullptr) return aio2::core::call_sync(req, ev, ev_bytes);  // the process-wide SYNC context
   ctx_ref c(ctx);
-  return c.get() ? aio2::call_sync(req, ev, ev_bytes) : -EBADF;
+  return c.get() ? aio2::core::call_sync(req, ev, ev_bytes) : -EBADF;
 }
 
 int aio2_cancel(aio2_ctx *ctx, uint64_t user_data) {
@@ -222,6 +225,11 @@ long aio2_legacy_getevents(aio2_ctx *ctx, long min_nr, long nr, struct io_event 
 int aio2_legacy_cancel(aio2_ctx *ctx, struct iocb *iocb, struct io_event *result) {
   ctx_ref c(ctx);
   return c.get() ? c.get()->cancel_legacy(iocb, result) : -EBADF;
+}
+
+uint64_t aio2_legacy_observe_dropped(aio2_ctx *ctx) {
+  ctx_ref c(ctx);
+  return c.get() ? c.get()->observe_dropped() : 0;
 }
 
 void *aio2_legacy_ring(aio2_ctx *ctx) {

@@ -11,7 +11,7 @@
 #include "core/parse.h"
 #include "sys/raw_syscall.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes) noexcept {
   if (req == nullptr || (reinterpret_cast<uintptr_t>(req) & 7u)) return -EINVAL;
@@ -48,4 +48,4 @@ ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes) noexcept {
   return static_cast<ssize_t>(sizeof(aio2_event) + attrs.result_bytes());
 }
 
-}  // namespace aio2
+}  // namespace aio2::core

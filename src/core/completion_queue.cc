@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-namespace aio2 {
+namespace aio2::core {
 
 int64_t monotonic_now_ns() noexcept {
   timespec ts;
@@ -77,4 +77,4 @@ void encode_event(unsigned char *dst, uint64_t user_data, int64_t res, uint32_t 
   attrs.write_results(dst + sizeof ev);
 }
 
-}  // namespace aio2
+}  // namespace aio2::core

@@ -27,7 +27,7 @@
 #include "core/waiter.h"
 #include "exec/executor.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 class completion_queue : public exec::completion_sink {
  public:
@@ -150,4 +150,4 @@ long completion_queue::wait_for(const timespec *timeout, Look look, Got got) noe
 void encode_event(unsigned char *dst, uint64_t user_data, int64_t res, uint32_t flags,
                   const attr::request_attrs &attrs) noexcept;
 
-}  // namespace aio2
+}  // namespace aio2::core

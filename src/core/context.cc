@@ -12,7 +12,7 @@
 #include "exec/run.h"
 #include "sys/fd_facts.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 context::context(uint32_t type, uint32_t flags, const limits &lim) noexcept
     : type_(type),
@@ -36,6 +36,12 @@ int context::start() noexcept {
   if (int err = type_ == AIO2_CTX_LEGACY ? legacy_queue_.create()
                                          : ring_queue_.create(lim_.ring_bytes))
     return err;
+  // An observed LEGACY context mirrors its events into an aio2 ring too.
+  if (flags_ & AIO2_SETUP_LEGACY_OBSERVE) {
+    if (int err = ring_queue_.create(lim_.ring_bytes)) return err;
+    if (int err = ring_queue_.start(nullptr, -1)) return err;
+    legacy_queue_.observe_into(&ring_queue_);
+  }
   if (flags_ & AIO2_SETUP_EVENTFD) {
     efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd_ < 0) return -errno;
@@ -45,7 +51,7 @@ int context::start() noexcept {
   // on the inline path and the pool, which the feature bits show.
   const bool uring = !(flags_ & AIO2_SETUP_NO_URING) && uring_.init(lim_.uring_entries, efd_) == 0;
   env_.policy = lim_.policy;
-  env_.nowait_in_submitter = !uring;
+  env_.nowait_in_submitter = !uring || type_ == AIO2_CTX_LEGACY;
   if (uring) {
     env_.uring_translate = &exec::uring::translate_for;
     env_.uring = &uring_;
@@ -95,10 +101,14 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
   r->generation.fetch_add(1, std::memory_order_relaxed);
 
   if (plan.attempt == exec::attempt::submitter) {
-    // A nowait-first read: the attempt here, the rest on the pool.
+    // A nowait-first read: the attempt here, the rest on io_uring when it
+    // takes the rest's arguments, else on the pool.
     if (exec::attempt_here(r)) {
       c_.queue_.complete(r);
       done_here_ = true;
+    } else if (plan.path == AIO2_PATH_URING &&
+               c_.uring_.translate(r->io.nr, r->nowait.rest_args(), r->sqe)) {
+      to_uring_.add(r);
     } else {
       to_pool_.add(r);
     }
@@ -162,6 +172,8 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
 
 ssize_t context::getevents(unsigned min_events, void *buf, size_t bytes,
                            const struct timespec *timeout) noexcept {
+  if (type_ == AIO2_CTX_LEGACY && (flags_ & AIO2_SETUP_LEGACY_OBSERVE))
+    return ring_queue_.getevents(min_events, buf, bytes, timeout);
   if (type_ != AIO2_CTX_RING) return -EBADFD;
   return ring_queue_.getevents(min_events, buf, bytes, timeout);
 }
@@ -196,4 +208,4 @@ void context::shutdown() noexcept {
     e->shutdown();
 }
 
-}  // namespace aio2
+}  // namespace aio2::core

@@ -29,7 +29,7 @@
 struct iocb;
 struct io_event;
 
-namespace aio2 {
+namespace aio2::core {
 
 struct limits {
   uint32_t max_inflight;
@@ -73,6 +73,8 @@ class context {
 
   uint32_t type() const noexcept { return type_; }
   aio2_ring *ring() const noexcept { return ring_queue_.ring(); }
+  // Events an observed LEGACY context could not mirror (its ring was full).
+  uint64_t observe_dropped() const noexcept { return legacy_queue_.observe_dropped(); }
   // A LEGACY context's struct aio_ring; nullptr for the other types.
   legacy_ring *legacy() const noexcept { return legacy_queue_.ring(); }
   int eventfd() const noexcept { return efd_; }
@@ -161,4 +163,4 @@ class context {
 // -errno.
 ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes) noexcept;
 
-}  // namespace aio2
+}  // namespace aio2::core

@@ -4,7 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace aio2 {
+namespace aio2::core {
 
 namespace {
 
@@ -113,4 +113,4 @@ ssize_t event_ring_queue::getevents(unsigned min_events, void *buf, size_t bytes
   return static_cast<ssize_t>(got);
 }
 
-}  // namespace aio2
+}  // namespace aio2::core

@@ -15,7 +15,7 @@
 #include "aio2/aio2.h"
 #include "core/completion_queue.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 class event_ring_queue final : public completion_queue {
  public:
@@ -51,4 +51,4 @@ class event_ring_queue final : public completion_queue {
   std::atomic<uint64_t> ovf_count_{0};
 };
 
-}  // namespace aio2
+}  // namespace aio2::core

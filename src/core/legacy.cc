@@ -19,7 +19,7 @@
 #include "core/context.h"
 #include "core/parse.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 namespace {
 
@@ -57,7 +57,9 @@ constexpr uint32_t kKnownRwFlags = 0xff;
 // gives for it, checked in the kernel's order (fs/aio.c): the iocb's own
 // fields, the descriptor, the eventfd, then what the opcode needs. Bits of
 // aio_flags other than RESFD and IOPRIO are ignored, as by the kernel.
-int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds) noexcept {
+// `observe`: the request also asks for timing, cache and executor
+// (AIO2_SETUP_LEGACY_OBSERVE).
+int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds, bool observe) noexcept {
   if (cb.aio_reserved2 != 0) return -EINVAL;
   // The kernel refuses lengths and offsets that do not fit its types.
   if (cb.aio_nbytes > static_cast<uint64_t>(SSIZE_MAX)) return -EINVAL;
@@ -146,6 +148,11 @@ int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds) noexcept {
     default:
       return -EINVAL;  // NOOP and unknown opcodes, as the kernel answers
   }
+  // An observed context's requests say how they ran (AIO2_SETUP_LEGACY_OBSERVE).
+  if (observe) {
+    for (unsigned id : {AIO2_ATTR_TIMING, AIO2_ATTR_CACHE, AIO2_ATTR_EXECUTOR})
+      aio2_attr_add(io, sizeof l.req, static_cast<uint16_t>(id), 0, nullptr, 0);
+  }
   return 0;
 }
 
@@ -177,7 +184,7 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
     }
     parsed_request pr;
     exec::plan plan;
-    if ((err = translate(*cb, r, s.memo())) == 0 &&
+    if ((err = translate(*cb, r, s.memo(), flags_ & AIO2_SETUP_LEGACY_OBSERVE)) == 0 &&
         (err = parse_request(r->legacy.req, sizeof r->legacy.req, &pr)) == 0) {
       plan = s.plan_for(pr);
       err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r) : -EOPNOTSUPP;
@@ -218,4 +225,4 @@ int context::cancel_legacy(struct iocb *cb, struct io_event *result) noexcept {
   return -EINVAL;
 }
 
-}  // namespace aio2
+}  // namespace aio2::core

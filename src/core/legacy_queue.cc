@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 
-namespace aio2 {
+namespace aio2::core {
 
 legacy_queue::~legacy_queue() {
   stop_collector();
@@ -79,7 +79,30 @@ bool legacy_queue::store(exec::request *r) noexcept {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t w = ::write(r->legacy.resfd, &one, sizeof one);
   }
+  if (observe_) mirror(r, ev.res);
   return true;
+}
+
+void legacy_queue::mirror(const exec::request *r, int64_t res) noexcept {
+  // The aio2 event names the request by its iocb (user_data) and has its
+  // io_event's result; its attribute results say how it ran. Readers wake
+  // through the waiter like any reaper of an aio2 ring.
+  const uint32_t len = static_cast<uint32_t>(sizeof(aio2_event)) + r->attrs.result_bytes();
+  alignas(8) unsigned char buf[512];  // an observed request carries four attributes at most
+  aio2_ring_rec *rec = nullptr;
+  if (len > sizeof buf || aio2_ring_reserve(observe_->ring(), len, &rec) != 0) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  encode_event(buf, r->io.user_data, res, r->event_flags, r->attrs);
+  aio2_ring_write(observe_->ring(), rec, 0, buf + AIO2_RING_REC_HDR, len - AIO2_RING_REC_HDR);
+  aio2_ring_commit(observe_->ring(), rec, r->event_flags);
+}
+
+void legacy_queue::batch_done(bool eventfd_signalled) noexcept {
+  completion_queue::batch_done(eventfd_signalled);
+  // The observer waits on the mirror ring's own waiter.
+  if (observe_) observe_->batch_done(true);
 }
 
 long legacy_queue::getevents(long min_nr, long nr, struct io_event *events,
@@ -117,7 +140,12 @@ long legacy_queue::getevents(long min_nr, long nr, struct io_event *events,
     pthread_sigmask(SIG_SETMASK, sigmask, &saved);
   }
   static const timespec zero{0, 0};
+  reapers_.fetch_add(1, std::memory_order_acq_rel);
   const long rc = wait_for(interrupted ? &zero : timeout, look, [&] { return got != 0; });
+  if (reapers_.fetch_sub(1, std::memory_order_acq_rel) == 1 && reapers_fd_ >= 0) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(reapers_fd_, &one, sizeof one);
+  }
   if (sigmask) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   if (rc < 0) return rc;
   return interrupted && got == 0 ? -EINTR : got;
@@ -127,6 +155,8 @@ int legacy_queue::start_collector(exec::collected_executor *collector) noexcept 
   collector_ = collector;
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) return -errno;
+  reapers_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (reapers_fd_ < 0) return -errno;
   try {
     collector_thread_ = std::thread(&legacy_queue::collector_main, this);
   } catch (...) {
@@ -141,12 +171,21 @@ void legacy_queue::collector_main() noexcept {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, nullptr);
   for (;;) {
-    pollfd fds[2] = {{collector_->fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
-    if (fds[1].revents) break;
+    // While a reaper waits in getevents it collects; this thread waits for
+    // the last one to leave (a write to reapers_fd_ made since this check
+    // is still there for the poll).
+    const bool reaper_inside = reapers_.load(std::memory_order_acquire) > 0;
+    pollfd fds[3] = {{stop_fd_, POLLIN, 0}, {reapers_fd_, POLLIN, 0},
+                     {reaper_inside ? -1 : collector_->fd(), POLLIN, 0}};
+    if (poll(fds, 3, -1) < 0 && errno != EINTR) break;
+    if (fds[0].revents) break;
+    if (fds[1].revents) {
+      uint64_t v;
+      [[maybe_unused]] ssize_t rd = ::read(reapers_fd_, &v, sizeof v);
+    }
     // Blocks for the harvest lock: a reaper harvesting now may leave
     // completions behind it that only this thread will see.
-    collector_->harvest(true);
+    if (!reaper_inside) collector_->harvest(true);
   }
 }
 
@@ -156,7 +195,8 @@ void legacy_queue::stop_collector() noexcept {
   [[maybe_unused]] ssize_t w = ::write(stop_fd_, &one, sizeof one);
   collector_thread_.join();
   ::close(stop_fd_);
-  stop_fd_ = -1;
+  ::close(reapers_fd_);
+  stop_fd_ = reapers_fd_ = -1;
 }
 
-}  // namespace aio2
+}  // namespace aio2::core

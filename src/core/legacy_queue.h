@@ -29,8 +29,9 @@
 #include <thread>
 
 #include "core/completion_queue.h"
+#include "core/event_ring_queue.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 // The kernel's struct aio_ring (fs/aio.c): what io_context_t points at.
 struct legacy_ring {
@@ -77,6 +78,14 @@ class legacy_queue final : public completion_queue {
   // Stops the collector thread (before the executors shut down).
   void stop_collector() noexcept;
 
+  // Also posts each completion's aio2 event, with its attribute results,
+  // to the ring of `ring_queue` (AIO2_SETUP_LEGACY_OBSERVE), dropping it
+  // there when full, and wakes that queue's reapers with its own.
+  void observe_into(event_ring_queue *ring_queue) noexcept { observe_ = ring_queue; }
+  uint64_t observe_dropped() const noexcept {
+    return dropped_.load(std::memory_order_relaxed);
+  }
+
   // Admits a request while the ring keeps room for every event that
   // requests in flight can post: exactly nr_events outstanding (admitted,
   // not yet reaped), however the events are reaped.
@@ -92,8 +101,10 @@ class legacy_queue final : public completion_queue {
 
  private:
   bool store(exec::request *r) noexcept override;
+  void batch_done(bool eventfd_signalled) noexcept override;
   void set_need_getevents(bool) noexcept override {}  // the collector thread harvests
   void collector_main() noexcept;
+  void mirror(const exec::request *r, int64_t res) noexcept;
 
   const uint32_t max_events_;
   legacy_ring *ring_ = nullptr;
@@ -111,6 +122,16 @@ class legacy_queue final : public completion_queue {
   std::thread collector_thread_;
   exec::collected_executor *collector_ = nullptr;
   int stop_fd_ = -1;  // eventfd that wakes the collector thread to exit
+  // Threads inside getevents: while there are any, they collect io_uring's
+  // completions themselves (the waiter's role), and the collector thread
+  // sleeps, so that a completion wakes one thread, not two. Release on the
+  // decrement, acquire in the collector; the last one to leave writes
+  // reapers_fd_, which the collector sleeps on meanwhile.
+  std::atomic<int> reapers_{0};
+  int reapers_fd_ = -1;
+  event_ring_queue *observe_ = nullptr;  // set before any request
+  // aio2 events the observer's ring had no room for. Relaxed: a counter.
+  std::atomic<uint64_t> dropped_{0};
 };
 
-}  // namespace aio2
+}  // namespace aio2::core

@@ -7,7 +7,7 @@
 #include "attr/registry.h"
 #include "sys/syscall_table.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 namespace {
 
@@ -74,4 +74,4 @@ int parse_request(const unsigned char *p, size_t left, parsed_request *out) noex
   return 0;
 }
 
-}  // namespace aio2
+}  // namespace aio2::core

@@ -10,11 +10,11 @@
 
 #include "aio2/abi.h"
 
-namespace aio2 {
-
-namespace sys {
+namespace aio2::sys {
 struct syscall_info;
 }
+
+namespace aio2::core {
 
 // Longest request aio2 accepts (fixed part and attributes).
 constexpr uint32_t kMaxRequestBytes = 65536;
@@ -52,4 +52,4 @@ inline bool required_ok(const parsed_request &pr, uint32_t route) noexcept {
   return (pr.required_paths & route) == route;
 }
 
-}  // namespace aio2
+}  // namespace aio2::core

@@ -9,7 +9,7 @@
 #include "sys/rw_args.h"
 #include "sys/syscall_table.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 namespace {
 
@@ -106,6 +106,14 @@ exec::plan route(const parsed_request &pr, sys::fd_lookup &fds, const router_env
     p.path = AIO2_PATH_INLINE;
     return p;
   }
+  // AUTO: a call that cannot block by nature runs here, whatever its
+  // descriptors, when its attributes allow (the cheapest path, first).
+  const auto honoured = [&](uint32_t bits) { return (pr.attr_paths & bits) == bits; };
+  if (policy == AIO2_POLICY_AUTO && pr.info->blocks == sys::blocking::never &&
+      honoured(AIO2_PATH_INLINE)) {
+    p.path = AIO2_PATH_INLINE;
+    return p;
+  }
   const fd_verdict v = judge_descriptors(pr, fds);
   p.unbounded = wants_unbounded(pr, v);
   if (policy == AIO2_POLICY_POOL) return p;
@@ -120,9 +128,7 @@ exec::plan route(const parsed_request &pr, sys::fd_lookup &fds, const router_env
 
   // AUTO: the first path, cheapest first, on which every attribute of the
   // request can be honoured; the pool honours every built-in.
-  const auto honoured = [&](uint32_t bits) { return (pr.attr_paths & bits) == bits; };
-  if ((pr.info->blocks == sys::blocking::never || v.cannot_block) &&
-      honoured(AIO2_PATH_INLINE)) {
+  if (v.cannot_block && honoured(AIO2_PATH_INLINE)) {
     p.path = AIO2_PATH_INLINE;
     return p;
   }
@@ -139,7 +145,8 @@ exec::plan route(const parsed_request &pr, sys::fd_lookup &fds, const router_env
     // read with RWF_NOWAIT would wait for the device in this thread).
     if (env.nowait_in_submitter && !pr.thread_bound && sys::where(io) == sys::rw_at::offset &&
         !sys::bad_offset(io)) {
-      exec::plan first = p;  // the rest on the pool: the context has no io_uring
+      exec::plan first = p;  // the rest on io_uring where it can go, else the pool
+      first.path = uring ? AIO2_PATH_URING : AIO2_PATH_POOL;
       first.attempt = exec::attempt::submitter;
       sys::fd_facts f{};
       if (honoured(first.bits()) && fds.get(static_cast<int>(io.args[0]), &f) == 0 &&
@@ -151,4 +158,4 @@ exec::plan route(const parsed_request &pr, sys::fd_lookup &fds, const router_env
   return p;
 }
 
-}  // namespace aio2
+}  // namespace aio2::core

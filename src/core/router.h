@@ -32,15 +32,17 @@
 #include "exec/request.h"
 #include "sys/fd_facts.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 // What the router knows of the context.
 struct router_env {
   uint32_t policy = AIO2_POLICY_AUTO;  // the context's AIO2_POLICY_*
   // AUTO may plan nowait-first reads that start in the submitting thread.
-  // The context does so only without io_uring: where io_uring runs reads,
-  // it tries them without blocking inside io_uring_enter, for a whole batch
-  // at once (docs/design.md, measured).
+  // A RING context does so only without io_uring: where io_uring runs
+  // reads, it tries them without blocking inside io_uring_enter, for a
+  // whole batch at once (docs/design.md, measured). A LEGACY context does
+  // so always: a cached read that completes in the caller costs no
+  // io_uring completion for its collector thread to harvest.
   bool nowait_in_submitter = false;
   // Whether io_uring runs `nr` with `args` as the call would, writing its
   // submission entry into `sqe` (64 bytes) when it does. nullptr: no
@@ -55,4 +57,4 @@ struct router_env {
 exec::plan route(const parsed_request &pr, sys::fd_lookup &fds, const router_env &env,
                  void *sqe) noexcept;
 
-}  // namespace aio2
+}  // namespace aio2::core

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "core/slots.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 size_t slots::take(exec::request **out, size_t n) noexcept {
   std::lock_guard lk(mu_);
@@ -26,4 +26,4 @@ void slots::put(exec::request *r) noexcept {
   free_.push_front(r);  // the next take reuses it while it is warm in the cache
 }
 
-}  // namespace aio2
+}  // namespace aio2::core

@@ -11,7 +11,7 @@
 
 #include "exec/request.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 class slots {
  public:
@@ -28,4 +28,4 @@ class slots {
   exec::request_list free_;                               // guarded by mu_
 };
 
-}  // namespace aio2
+}  // namespace aio2::core

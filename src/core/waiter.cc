@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <climits>
 
-namespace aio2 {
+namespace aio2::core {
 
 namespace {
 
@@ -124,4 +124,4 @@ void waiter::close() noexcept {
   if (wake_fd_ >= 0) wake_uring_waiter();
 }
 
-}  // namespace aio2
+}  // namespace aio2::core

@@ -28,7 +28,7 @@
 
 #include "exec/executor.h"
 
-namespace aio2 {
+namespace aio2::core {
 
 class waiter {
  public:
@@ -92,4 +92,4 @@ class waiter {
   std::atomic<bool> closing_{false};
 };
 
-}  // namespace aio2
+}  // namespace aio2::core

@@ -24,7 +24,7 @@ namespace aio2::exec {
 // Where a nowait-first read makes its RWF_NOWAIT attempt.
 enum class attempt : uint8_t {
   none,       // a plain call: it runs once, on plan::path
-  submitter,  // in the submitting thread; what it does not read runs on the pool
+  submitter,  // in the submitting thread; what it does not read runs on plan::path
   executor,   // as the executor's first try (io_uring: an SQE with RWF_NOWAIT),
               // then the rest again on the same executor
 };
@@ -38,8 +38,8 @@ struct plan {
   // Pool: an unbounded worker (the call may wait for ever), else bounded.
   bool unbounded = false;
 
-  // The AIO2_PATH_* bits the request may run on: INLINE|POOL for a
-  // nowait-first read that starts in the submitter.
+  // The AIO2_PATH_* bits the request may run on: INLINE|POOL or
+  // INLINE|URING for a nowait-first read that starts in the submitter.
   uint32_t bits() const noexcept {
     return path | (attempt == exec::attempt::submitter ? AIO2_PATH_INLINE : 0);
   }

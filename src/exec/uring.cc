@@ -89,18 +89,22 @@ void uring::submit(request *const *reqs, size_t n) noexcept {
   for (size_t i = 0; i < n; i++) {
     request *r = reqs[i];
     auto *sqe = reinterpret_cast<io_uring_sqe *>(r->sqe);
-    if (!begin(r, 0)) {  // a hook completed it (a deadline passed, say)
-      sink_.complete(r);
-      done_here = true;
-      continue;
+    // The rest of a nowait-first read started in the submitter: its before
+    // hooks ran there.
+    if (!r->nowait.rest_pending()) {
+      if (!begin(r, 0)) {  // a hook completed it (a deadline passed, say)
+        sink_.complete(r);
+        done_here = true;
+        continue;
+      }
+      if (const int32_t prio = r->attrs.run_ioprio(); prio >= 0)
+        sqe->ioprio = static_cast<uint16_t>(prio);
+      // A nowait-first read made here: RWF_NOWAIT first, the rest again
+      // (harvest), while an attribute that measures it still applies.
+      if (r->plan.attempt == attempt::executor && !r->attrs.wants_nowait())
+        r->plan.attempt = attempt::none;
+      if (r->plan.attempt == attempt::executor) sqe->rw_flags |= RWF_NOWAIT;
     }
-    if (const int32_t prio = r->attrs.run_ioprio(); prio >= 0)
-      sqe->ioprio = static_cast<uint16_t>(prio);
-    // A nowait-first read made here: RWF_NOWAIT first, the rest again
-    // (harvest), while an attribute that measures it still applies.
-    if (r->plan.attempt == attempt::executor && !r->attrs.wants_nowait())
-      r->plan.attempt = attempt::none;
-    if (r->plan.attempt == attempt::executor) sqe->rw_flags |= RWF_NOWAIT;
     go[ngo++] = r;
     if (ngo == std::size(go)) flush();
   }
@@ -275,6 +279,13 @@ uring::cancel_result uring::cancel(uint64_t user_data) noexcept {
 void uring::shutdown() noexcept {
   if (!active() || shut_down_) return;
   shut_down_ = true;
+  // Every request in flight completes cancelled (AIO2_EVENT_CANCELED when
+  // it had not started), however the kernel is asked.
+  {
+    std::lock_guard lk(list_mu_);
+    for (request *r = inflight_list_.front(); r; r = request_list::next(r))
+      r->cancel_requested.store(true, std::memory_order_relaxed);
+  }
   // Cancel everything at once (Linux 6.0+); older kernels get one
   // asynchronous cancellation per request.
   io_uring_sync_cancel_reg reg{};

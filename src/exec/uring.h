@@ -47,7 +47,8 @@ class uring final : public collected_executor {
     return static_cast<const uring *>(self)->translate(nr, args, sqe);
   }
 
-  // Takes requests whose r->sqe is translated: runs their before hooks, gives
+  // Takes requests whose r->sqe is translated: runs their before hooks
+  // (not for the rest of a nowait-first read, whose hooks ran), gives
   // each entry the priority the hooks asked for and, for a nowait-first
   // read made here, RWF_NOWAIT; then submits. A request io_uring refuses at
   // submission completes with that error.

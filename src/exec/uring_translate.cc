@@ -31,10 +31,7 @@ bool uring::translate(uint32_t nr, const uint64_t *a, void *entry) const noexcep
   // -1 means "the file position" to io_uring; the positioned calls refuse
   // any negative offset (their own -EINVAL, the call's answer), and
   // preadv2/pwritev2 take -1 as io_uring does.
-  aio2_iocb io{};
-  io.nr = nr;
-  std::memcpy(io.args, a, sizeof io.args);
-  if (sys::bad_offset(io)) return false;
+  if (sys::bad_offset(nr, a)) return false;
   const sys::syscall_info *info = sys::lookup(static_cast<long>(nr));
   if (info == nullptr || info->uring_op < 0 || !io_uring_opcode_supported(probe_, info->uring_op))
     return false;
@@ -62,7 +59,7 @@ bool uring::translate(uint32_t nr, const uint64_t *a, void *entry) const noexcep
       const bool v2 = sys::is_v2(nr);
       if (a[2] > sys::kMaxIov) return false;
       const uint64_t off =
-          sys::where(io) == sys::rw_at::position ? static_cast<uint64_t>(-1) : a[3];
+          sys::where(nr, a) == sys::rw_at::position ? static_cast<uint64_t>(-1) : a[3];
       const auto *iov = static_cast<const iovec *>(ptr(a[1]));
       const auto cnt = static_cast<unsigned>(a[2]);
       const bool rd = sys::is_read(nr);

@@ -9,22 +9,6 @@
 
 namespace aio2::sys {
 
-bool honours_nonblock(uint32_t nr) noexcept {
-  switch (nr) {
-    case SYS_read: case SYS_write: case SYS_readv: case SYS_writev: case SYS_preadv2:
-    case SYS_pwritev2: case SYS_recvfrom: case SYS_sendto: case SYS_recvmsg: case SYS_sendmsg:
-    case SYS_accept: case SYS_accept4: case SYS_connect: case SYS_splice: case SYS_tee:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool stream_write(uint32_t nr) noexcept {
-  return nr == SYS_write || nr == SYS_writev || nr == SYS_pwritev2 || nr == SYS_sendto ||
-         nr == SYS_sendmsg;
-}
-
 int iov_total(uint64_t uiov, uint64_t cnt, uint64_t *total) noexcept {
   if (cnt > kMaxIov) return -EINVAL;
   uint64_t sum = 0;

@@ -51,37 +51,51 @@ enum class rw_at : uint8_t {
   offset,    // args[3], an explicit offset; the position does not move
 };
 
-// Where the read or write `io` happens. On 64-bit systems the preadv
-// family's offset is args[3] whole (the kernel ignores pos_h).
-inline rw_at where(const aio2_iocb &io) noexcept {
-  switch (io.nr) {
+// Where the read or write `nr` with `args` happens. On 64-bit systems the
+// preadv family's offset is args[3] whole (the kernel ignores pos_h).
+inline rw_at where(uint32_t nr, const uint64_t *args) noexcept {
+  switch (nr) {
     case SYS_read: case SYS_write: case SYS_readv: case SYS_writev:
       return rw_at::position;
     case SYS_pread64: case SYS_pwrite64: case SYS_preadv: case SYS_pwritev:
       return rw_at::offset;
     case SYS_preadv2: case SYS_pwritev2:
-      return static_cast<int64_t>(io.args[3]) == -1 ? rw_at::position : rw_at::offset;
+      return static_cast<int64_t>(args[3]) == -1 ? rw_at::position : rw_at::offset;
     default:
       return rw_at::none;
   }
 }
+inline rw_at where(const aio2_iocb &io) noexcept { return where(io.nr, io.args); }
 
 // A call at an explicit offset that the kernel refuses with -EINVAL before
 // doing anything: the offset is negative (preadv2's -1 is the position).
-inline bool bad_offset(const aio2_iocb &io) noexcept {
-  return where(io) == rw_at::offset && static_cast<int64_t>(io.args[3]) < 0;
+inline bool bad_offset(uint32_t nr, const uint64_t *args) noexcept {
+  return where(nr, args) == rw_at::offset && static_cast<int64_t>(args[3]) < 0;
 }
+inline bool bad_offset(const aio2_iocb &io) noexcept { return bad_offset(io.nr, io.args); }
 
 // `len` clipped as the kernel clips one read or write.
 inline uint64_t clip_rw(uint64_t len) noexcept { return len < kMaxRw ? len : kMaxRw; }
 
 // The calls whose descriptor's O_NONBLOCK makes them return -EAGAIN instead
 // of waiting.
-bool honours_nonblock(uint32_t nr) noexcept;
+inline bool honours_nonblock(uint32_t nr) noexcept {
+  switch (nr) {
+    case SYS_read: case SYS_write: case SYS_readv: case SYS_writev: case SYS_preadv2:
+    case SYS_pwritev2: case SYS_recvfrom: case SYS_sendto: case SYS_recvmsg: case SYS_sendmsg:
+    case SYS_accept: case SYS_accept4: case SYS_connect: case SYS_splice: case SYS_tee:
+      return true;
+    default:
+      return false;
+  }
+}
 
 // Writes that a blocking pipe or socket takes whole from the call (which
 // waits for room) and only in part from io_uring (which stops at what fits).
-bool stream_write(uint32_t nr) noexcept;
+inline bool stream_write(uint32_t nr) noexcept {
+  return nr == SYS_write || nr == SYS_writev || nr == SYS_pwritev2 || nr == SYS_sendto ||
+         nr == SYS_sendmsg;
+}
 
 // Total length of the caller's `cnt` iovecs at `uiov`, clipped as the kernel
 // clips it. The array is the caller's memory, possibly bad: it is copied

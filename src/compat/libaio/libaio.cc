@@ -31,7 +31,7 @@ typedef void (*io_callback_t)(io_context_t ctx, struct iocb *iocb, long res, lon
 
 namespace {
 
-using aio2::legacy_ring;
+using aio2::core::legacy_ring;
 
 // Live contexts, by the address of their ring. The handle is looked up as
 // a number, never read through, so any value (NULL, an unmapped address, a
@@ -122,7 +122,7 @@ long aio_max_nr() noexcept {
 }  // namespace
 
 AIO2_EXPORT int io_setup(int maxevents, io_context_t *ctxp) {
-  if (!aio2::legacy_user_range(ctxp, sizeof *ctxp)) return -EFAULT;
+  if (!aio2::core::legacy_user_range(ctxp, sizeof *ctxp)) return -EFAULT;
   if (*ctxp != nullptr || maxevents <= 0) return -EINVAL;
   // The kernel doubles nr (and raises it to 4 per CPU) and refuses a ring
   // of more than 256 MiB of events with -EINVAL, before it compares nr with
@@ -187,8 +187,8 @@ namespace {
 // it, once the handle is known to be a live context).
 bool empty_at_once(io_context_t ctx, const struct timespec *timeout) noexcept {
   const auto *ring = reinterpret_cast<const legacy_ring *>(ctx);
-  return context_of(ctx) && ring->magic == aio2::kLegacyRingMagic && timeout &&
-         aio2::legacy_user_range(timeout, sizeof *timeout) && timeout->tv_sec == 0 &&
+  return context_of(ctx) && ring->magic == aio2::core::kLegacyRingMagic && timeout &&
+         aio2::core::legacy_user_range(timeout, sizeof *timeout) && timeout->tv_sec == 0 &&
          timeout->tv_nsec == 0 &&
          __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE) ==
              __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
@@ -241,7 +241,7 @@ AIO2_EXPORT AIO2_SYMVER("io_queue_wait@LIBAIO_0.1") int io_queue_wait_0_1(
 
 AIO2_EXPORT int io_queue_init(int maxevents, io_context_t *ctxp) {
   if (maxevents <= 0) return -EINVAL;
-  if (!aio2::legacy_user_range(ctxp, sizeof *ctxp)) return -EFAULT;
+  if (!aio2::core::legacy_user_range(ctxp, sizeof *ctxp)) return -EFAULT;
   *ctxp = nullptr;
   return io_setup(maxevents, ctxp);
 }

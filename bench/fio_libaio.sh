@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# fio's libaio engine on kernel AIO (Debian's libaio) and on aio2's libaio
+# replacement, side by side in one run: the same file, the same job, the
+# engines interleaved, each cell repeated. Prints IOPS (the median of the
+# repetitions) and the ratio aio2 / kernel AIO for:
+#   uncached  buffered 4 KiB random reads of a file the page cache does not
+#             hold (fio's invalidate=1 drops it before each run), QD 32
+#   direct    O_DIRECT 4 KiB random reads, QD 32
+#   cached    buffered 4 KiB random reads of a file the page cache holds, QD 32
+#
+#   bench/fio_libaio.sh COMPAT_DIR [--size 1g] [--runtime 5] [--reps 3] [--dir DIR]
+# COMPAT_DIR holds libaio.so.1 (build-bench/compat after `make bench`).
+set -euo pipefail
+compat=${1:?usage: fio_libaio.sh COMPAT_DIR [--size S] [--runtime SEC] [--reps N] [--dir DIR]}
+shift
+size=1g runtime=5 reps=3 dir=${TMPDIR:-/tmp}
+while [ $# -gt 0 ]; do
+  case $1 in
+    --size) size=$2; shift 2 ;;
+    --runtime) runtime=$2; shift 2 ;;
+    --reps) reps=$2; shift 2 ;;
+    --dir) dir=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ -e "$compat/libaio.so.1" ] || { echo "no libaio.so.1 in $compat" >&2; exit 2; }
+command -v fio >/dev/null || { echo "fio is not installed" >&2; exit 2; }
+work=$(mktemp -d "$dir/aio2-fio-bench-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+file=$work/data
+fio --name=fill --filename="$file" --size="$size" --rw=write --bs=1m --output-format=terse \
+  >/dev/null
+
+# iops ENGINE CELL: one fio run's read IOPS (terse format, field 8).
+iops() {
+  local env=() common=(--name=b --ioengine=libaio --filename="$file" --size="$size"
+    --rw=randread --bs=4k --iodepth=32 --time_based=1 --runtime="$runtime"
+    --randrepeat=0 --output-format=terse)
+  [ "$1" = aio2 ] && env=(LD_LIBRARY_PATH="$compat")
+  case $2 in
+    uncached) common+=(--direct=0 --invalidate=1) ;;
+    direct) common+=(--direct=1) ;;
+    cached) common+=(--direct=0 --invalidate=0) ;;
+  esac
+  env "${env[@]}" fio "${common[@]}" | awk -F';' '{print $8}'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
+
+printf '%-9s %14s %14s %8s\n' workload kernel_aio aio2 ratio
+for cell in uncached direct cached; do
+  if [ "$cell" = cached ]; then  # bring the whole file in first
+    fio --name=warm --filename="$file" --size="$size" --rw=read --bs=1m --invalidate=0 \
+      --output-format=terse >/dev/null
+  fi
+  k=() a=()
+  for ((i = 0; i < reps; i++)); do
+    k+=("$(iops kernel "$cell")")
+    a+=("$(iops aio2 "$cell")")
+  done
+  km=$(printf '%s\n' "${k[@]}" | median)
+  am=$(printf '%s\n' "${a[@]}" | median)
+  printf '%-9s %14s %14s %8s\n' "$cell" "$km" "$am" "$(awk -v a="$am" -v k="$km" \
+    'BEGIN {printf (k > 0 ? "%.2fx" : "n/a"), a / k}')"
+done

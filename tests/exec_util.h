@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+// Helpers for the tests of the core's parts on their own (the executors and
+// the completion queue, through the internal headers): a completion_sink
+// that records what reaches it, requests owned by the test, and a wait for
+// a thread of this process to be blocked inside a given system call (read
+// from /proc/self/task/*/syscall), so that tests need no sleeps.
+#pragma once
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "exec/executor.h"
+#include "exec/request.h"
+
+namespace aio2_test {
+
+inline pid_t this_tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+// A completion_sink that keeps what it is given (thread-safe).
+class recording_sink final : public aio2::exec::completion_sink {
+ public:
+  struct completion {
+    aio2::exec::request *r;
+    uint64_t user_data;
+    int64_t res;
+    uint32_t flags;
+    pid_t tid;  // the thread that completed it
+  };
+
+  void complete(aio2::exec::request *r) noexcept override {
+    std::lock_guard lk(mu_);
+    done_.push_back({r, r->io.user_data, r->res, r->event_flags, this_tid()});
+    cv_.notify_all();
+  }
+  void batch_done(bool eventfd_signalled) noexcept override {
+    std::lock_guard lk(mu_);
+    (eventfd_signalled ? batches_signalled_ : batches_)++;
+  }
+
+  size_t count() {
+    std::lock_guard lk(mu_);
+    return done_.size();
+  }
+  // Waits up to `limit` for at least `n` completions; returns whether they came.
+  bool wait_for_count(size_t n, std::chrono::seconds limit = std::chrono::seconds(30)) {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, limit, [&] { return done_.size() >= n; });
+  }
+  // Completions so far with this user_data.
+  std::vector<completion> of(uint64_t user_data) {
+    std::lock_guard lk(mu_);
+    std::vector<completion> out;
+    for (const completion &c : done_)
+      if (c.user_data == user_data) out.push_back(c);
+    return out;
+  }
+  // Waits up to `limit` for the completion of `user_data`; false if it never came.
+  bool wait_for(uint64_t user_data, completion *out,
+                std::chrono::seconds limit = std::chrono::seconds(30)) {
+    std::unique_lock lk(mu_);
+    const auto found = [&] {
+      for (const completion &c : done_)
+        if (c.user_data == user_data) {
+          *out = c;
+          return true;
+        }
+      return false;
+    };
+    return cv_.wait_for(lk, limit, found);
+  }
+  std::vector<completion> all() {
+    std::lock_guard lk(mu_);
+    return done_;
+  }
+  // How many times each user_data completed.
+  std::map<uint64_t, int> tally() {
+    std::lock_guard lk(mu_);
+    std::map<uint64_t, int> t;
+    for (const completion &c : done_) t[c.user_data]++;
+    return t;
+  }
+  unsigned batches(bool signalled) {
+    std::lock_guard lk(mu_);
+    return signalled ? batches_signalled_ : batches_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<completion> done_;
+  unsigned batches_ = 0, batches_signalled_ = 0;
+};
+
+// Requests owned by a test; each is prepared with no attributes (unless the
+// test adds some) for `path`.
+class request_set {
+ public:
+  aio2::exec::request *add(long nr, uint64_t user_data, std::initializer_list<uint64_t> args,
+                           uint32_t path = AIO2_PATH_POOL, bool unbounded = false) {
+    auto r = std::make_unique<aio2::exec::request>();
+    r->io.len = sizeof r->io;
+    r->io.nr = static_cast<uint32_t>(nr);
+    r->io.user_data = user_data;
+    size_t i = 0;
+    for (uint64_t a : args) r->io.args[i++] = a;
+    r->plan.path = path;
+    r->plan.unbounded = unbounded;
+    r->nowait.reset();
+    EXPECT_EQ(r->attrs.prepare(r->io, nullptr, 0, path, false), 0);
+    r->generation.fetch_add(1, std::memory_order_relaxed);
+    reqs_.push_back(std::move(r));
+    return reqs_.back().get();
+  }
+  size_t size() const { return reqs_.size(); }
+  aio2::exec::request *operator[](size_t i) const { return reqs_[i].get(); }
+
+ private:
+  std::vector<std::unique_ptr<aio2::exec::request>> reqs_;
+};
+
+// Whether a thread of this process other than the caller is inside system
+// call `nr` with first argument `arg0` (as /proc/self/task/*/syscall shows
+// a blocked thread).
+inline bool thread_in_syscall(long nr, uint64_t arg0) {
+  DIR *d = opendir("/proc/self/task");
+  if (d == nullptr) return false;
+  bool found = false;
+  const pid_t me = this_tid();
+  while (dirent *e = readdir(d)) {
+    if (e->d_name[0] == '.' || std::atoi(e->d_name) == me) continue;
+    const std::string path = std::string("/proc/self/task/") + e->d_name + "/syscall";
+    FILE *f = std::fopen(path.c_str(), "r");
+    if (f == nullptr) continue;
+    long n = -1;
+    unsigned long long a0 = 0;
+    if (std::fscanf(f, "%ld 0x%llx", &n, &a0) == 2 && n == nr && a0 == arg0) found = true;
+    std::fclose(f);
+    if (found) break;
+  }
+  closedir(d);
+  return found;
+}
+
+// Waits (up to `limit`, polling) until some other thread is blocked in
+// system call `nr` on `arg0`; returns whether it happened.
+inline bool wait_in_syscall(long nr, uint64_t arg0,
+                            std::chrono::seconds limit = std::chrono::seconds(30)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!thread_in_syscall(nr, arg0)) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// The same for a given thread.
+inline bool tid_in_syscall(pid_t tid, long nr) {
+  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/syscall";
+  FILE *f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return false;
+  long n = -1;
+  const bool ok = std::fscanf(f, "%ld", &n) == 1 && n == nr;
+  std::fclose(f);
+  return ok;
+}
+
+inline bool wait_tid_in_syscall(pid_t tid, long nr,
+                                std::chrono::seconds limit = std::chrono::seconds(30)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!tid_in_syscall(tid, nr)) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// Runs fn() in another thread and waits for it to return. After a generous
+// limit it calls unblock() (which must make fn return: it writes to the
+// pipes fn's requests wait on, say), so a call that does not return fails
+// the test instead of hanging it. Returns whether fn returned by itself.
+template <class Fn, class Unblock>
+bool returns_by_itself(Fn fn, Unblock unblock,
+                       std::chrono::seconds limit = std::chrono::seconds(60)) {
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    fn();
+    done = true;
+  });
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done.load() && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const bool by_itself = done.load();
+  if (!by_itself) unblock();
+  t.join();
+  return by_itself;
+}
+
+// A pipe whose ends close with it.
+struct test_pipe {
+  int rd = -1, wr = -1;
+  test_pipe() {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) == 0) {
+      rd = p[0];
+      wr = p[1];
+    }
+  }
+  ~test_pipe() {
+    if (rd >= 0) close(rd);
+    if (wr >= 0) close(wr);
+  }
+  test_pipe(const test_pipe &) = delete;
+  test_pipe &operator=(const test_pipe &) = delete;
+  bool ok() const { return rd >= 0; }
+};
+
+}  // namespace aio2_test

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: MIT
+// exec::pool on its own, handing completions to a recording sink: every
+// request completes once with its call's result; bounded and unbounded
+// workers are separate classes; cancelling a queued request completes it
+// with -ECANCELED, cancelling a running one interrupts it (-EINTR);
+// shutdown completes everything exactly once before it returns; idle
+// workers exit and new ones start. Which requests run and which wait is
+// made certain by the classes' limits and by waiting until a worker is seen
+// blocked in read(2) (/proc), never by sleeping.
+
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "exec/pool.h"
+#include "exec_util.h"
+
+namespace {
+
+using aio2::exec::executor;
+using aio2::exec::pool;
+using aio2::exec::request;
+using aio2_test::recording_sink;
+using aio2_test::test_pipe;
+
+constexpr unsigned kIdleMs = 60000;  // workers stay for the test unless it says otherwise
+
+class PoolExec : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(pool::install_cancel_signal(), 0); }
+
+  void make(unsigned bounded, unsigned unbounded, unsigned idle_ms = kIdleMs) {
+    p = std::make_unique<pool>(bounded, unbounded, idle_ms, sink);
+  }
+  request *getppid_req(uint64_t ud, bool unbounded = false) {
+    return reqs.add(SYS_getppid, ud, {}, AIO2_PATH_POOL, unbounded);
+  }
+  request *pipe_read(uint64_t ud, const test_pipe &tp, bool unbounded) {
+    return reqs.add(SYS_read, ud, {static_cast<uint64_t>(tp.rd), reinterpret_cast<uint64_t>(byte),
+                                   1},
+                    AIO2_PATH_POOL, unbounded);
+  }
+  void submit(request *r) { p->submit(&r, 1); }
+  // Waits until a worker is blocked reading `tp`.
+  void wait_reading(const test_pipe &tp) {
+    ASSERT_TRUE(aio2_test::wait_in_syscall(SYS_read, static_cast<uint64_t>(tp.rd)))
+        << "no worker ever blocked in read on fd " << tp.rd;
+  }
+
+  unsigned char byte[8] = {};
+  // Declared so that the pool goes first: it refers to the sink and the
+  // requests until it is shut down.
+  recording_sink sink;
+  aio2_test::request_set reqs;
+  std::unique_ptr<pool> p;
+};
+
+TEST_F(PoolExec, EachRequestCompletesOnceWithItsResult) {
+  constexpr unsigned kN = 200;
+  make(4, 16);
+  std::vector<request *> batch;
+  for (unsigned i = 0; i < kN; i++) batch.push_back(getppid_req(1000 + i, i % 5 == 0));
+  // In batches of mixed classes, as the context hands them over.
+  for (size_t i = 0; i < kN; i += 50) p->submit(batch.data() + i, 50);
+  ASSERT_TRUE(sink.wait_for_count(kN)) << sink.count() << " of " << kN;
+  p->shutdown();
+  const auto tally = sink.tally();
+  ASSERT_EQ(tally.size(), kN);
+  for (unsigned i = 0; i < kN; i++) EXPECT_EQ(tally.at(1000 + i), 1) << 1000 + i;
+  const pid_t me = aio2_test::this_tid();
+  for (const auto &c : sink.all()) {
+    EXPECT_EQ(c.res, getppid());
+    EXPECT_EQ(c.flags, 0u);
+    EXPECT_NE(c.tid, me) << "ran on a worker";
+  }
+  EXPECT_EQ(sink.batches(false), kN) << "each completion is followed by batch_done(false)";
+  EXPECT_EQ(sink.batches(true), 0u);
+}
+
+TEST_F(PoolExec, UnboundedWaitDoesNotStopBoundedWork) {
+  test_pipe tp;
+  ASSERT_TRUE(tp.ok());
+  make(1, 4);
+  request *blocked = pipe_read(1, tp, /*unbounded=*/true);
+  submit(blocked);
+  wait_reading(tp);
+  ASSERT_FALSE(HasFatalFailure());
+  // The only bounded worker is free: bounded work runs while the read waits.
+  submit(getppid_req(2));
+  aio2_test::recording_sink::completion c{};
+  EXPECT_TRUE(sink.wait_for(2, &c)) << "bounded work waited behind an unbounded read";
+  EXPECT_EQ(c.res, getppid());
+  EXPECT_TRUE(sink.of(1).empty()) << "the pipe read is still waiting";
+  ASSERT_EQ(write(tp.wr, "x", 1), 1);
+  ASSERT_TRUE(sink.wait_for(1, &c));
+  EXPECT_EQ(c.res, 1);
+  EXPECT_EQ(byte[0], 'x');
+}
+
+TEST_F(PoolExec, BoundedWaitDoesNotStopUnboundedWork) {
+  test_pipe tp;
+  ASSERT_TRUE(tp.ok());
+  make(1, 1);
+  submit(pipe_read(1, tp, /*unbounded=*/false));  // holds the only bounded worker
+  wait_reading(tp);
+  ASSERT_FALSE(HasFatalFailure());
+  submit(getppid_req(2, /*unbounded=*/true));
+  aio2_test::recording_sink::completion c{};
+  EXPECT_TRUE(sink.wait_for(2, &c));
+  EXPECT_EQ(c.res, getppid());
+  ASSERT_EQ(write(tp.wr, "y", 1), 1);
+  ASSERT_TRUE(sink.wait_for(1, &c));
+  EXPECT_EQ(c.res, 1);
+}
+
+// With one bounded worker blocked in a pipe read, a second bounded request
+// can only be queued: cancelling it is certain to find it there.
+TEST_F(PoolExec, CancelQueuedRequest) {
+  test_pipe tp;
+  ASSERT_TRUE(tp.ok());
+  make(1, 4);
+  submit(pipe_read(1, tp, false));
+  wait_reading(tp);
+  ASSERT_FALSE(HasFatalFailure());
+  submit(getppid_req(2));
+  EXPECT_EQ(p->cancel(2), executor::cancel_result::cancelled);
+  // Completed by the cancelling thread, before cancel returned.
+  const auto done = sink.of(2);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].res, -ECANCELED);
+  EXPECT_EQ(done[0].flags, AIO2_EVENT_CANCELED);
+  EXPECT_EQ(done[0].tid, aio2_test::this_tid());
+  EXPECT_EQ(p->cancel(2), executor::cancel_result::not_found);
+  EXPECT_TRUE(sink.of(1).empty());
+  // Let the read finish; nothing else completes.
+  ASSERT_EQ(write(tp.wr, "z", 1), 1);
+  aio2_test::recording_sink::completion c{};
+  ASSERT_TRUE(sink.wait_for(1, &c));
+  EXPECT_EQ(c.res, 1);
+  p->shutdown();
+  EXPECT_EQ(sink.count(), 2u);
+}
+
+TEST_F(PoolExec, CancelOldestQueuedOfTheSameUserData) {
+  test_pipe tp;
+  ASSERT_TRUE(tp.ok());
+  make(1, 4);
+  submit(pipe_read(1, tp, false));
+  wait_reading(tp);
+  ASSERT_FALSE(HasFatalFailure());
+  request *first = getppid_req(5);
+  request *second = getppid_req(5);
+  submit(first);
+  submit(second);
+  EXPECT_EQ(p->cancel(5), executor::cancel_result::cancelled);
+  auto done = sink.of(5);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].r, first);
+  EXPECT_EQ(p->cancel(5), executor::cancel_result::cancelled);
+  done = sink.of(5);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[1].r, second);
+  p->shutdown();  // interrupts the read
+}
+
+TEST_F(PoolExec, CancelRunningPipeReadInterruptsIt) {
+  for (bool unbounded : {false, true}) {
+    SCOPED_TRACE(unbounded ? "unbounded" : "bounded");
+    test_pipe tp;
+    ASSERT_TRUE(tp.ok());
+    make(1, 1);
+    const uint64_t ud = unbounded ? 11 : 10;
+    submit(pipe_read(ud, tp, unbounded));
+    wait_reading(tp);
+    ASSERT_FALSE(HasFatalFailure());
+    EXPECT_EQ(p->cancel(ud), executor::cancel_result::running);
+    aio2_test::recording_sink::completion c{};
+    ASSERT_TRUE(sink.wait_for(ud, &c)) << "the interrupted read never completed";
+    EXPECT_EQ(c.res, -EINTR);
+    EXPECT_EQ(c.flags, 0u) << "it ran: not CANCELED";
+    EXPECT_NE(c.tid, aio2_test::this_tid());
+    p->shutdown();
+    EXPECT_EQ(sink.of(ud).size(), 1u);
+    p.reset();
+  }
+}
+
+TEST_F(PoolExec, CancelUnknownIsNotFound) {
+  make(1, 1);
+  EXPECT_EQ(p->cancel(12345), executor::cancel_result::not_found);
+  submit(getppid_req(1));
+  ASSERT_TRUE(sink.wait_for_count(1));
+  p->shutdown();
+  EXPECT_EQ(p->cancel(1), executor::cancel_result::not_found);
+}
+
+TEST_F(PoolExec, ShutdownCompletesEverythingOnce) {
+  test_pipe bounded_pipe, unbounded_pipe1, unbounded_pipe2;
+  ASSERT_TRUE(bounded_pipe.ok() && unbounded_pipe1.ok() && unbounded_pipe2.ok());
+  make(1, 2);
+  submit(pipe_read(1, bounded_pipe, false));
+  submit(pipe_read(2, unbounded_pipe1, true));
+  submit(pipe_read(3, unbounded_pipe2, true));
+  wait_reading(bounded_pipe);
+  wait_reading(unbounded_pipe1);
+  wait_reading(unbounded_pipe2);
+  ASSERT_FALSE(HasFatalFailure());
+  constexpr unsigned kQueued = 6;
+  for (unsigned i = 0; i < kQueued; i++) submit(getppid_req(100 + i, /*unbounded=*/i % 2 == 1));
+  // The odd ones are unbounded: both unbounded workers are blocked, so they
+  // are queued too.
+  EXPECT_TRUE(aio2_test::returns_by_itself([&] { p->shutdown(); }, [&] {
+    for (const test_pipe *tp : {&bounded_pipe, &unbounded_pipe1, &unbounded_pipe2})
+      EXPECT_EQ(write(tp->wr, "u", 1), 1);
+  })) << "shutdown did not interrupt the reads";
+  // Every request reached the sink before shutdown returned.
+  EXPECT_EQ(sink.count(), 3 + kQueued);
+  for (uint64_t ud : {1, 2, 3}) {
+    const auto c = sink.of(ud);
+    ASSERT_EQ(c.size(), 1u) << ud;
+    EXPECT_EQ(c[0].res, -EINTR) << ud;
+    EXPECT_EQ(c[0].flags, 0u) << ud;
+  }
+  for (unsigned i = 0; i < kQueued; i++) {
+    const auto c = sink.of(100 + i);
+    ASSERT_EQ(c.size(), 1u) << 100 + i;
+    EXPECT_EQ(c[0].res, -ECANCELED);
+    EXPECT_EQ(c[0].flags, AIO2_EVENT_CANCELED);
+  }
+  p->shutdown();  // idempotent
+  p.reset();      // and the destructor's own
+  EXPECT_EQ(sink.count(), 3 + kQueued);
+}
+
+// The threads of this process.
+std::set<std::string> threads() {
+  std::set<std::string> out;
+  for (const auto &e : std::filesystem::directory_iterator("/proc/self/task"))
+    out.insert(e.path().filename().string());
+  return out;
+}
+
+// Threads alive now that were not in `before` (threads of earlier tests'
+// pools may still be on their way out: they are in `before` and leave it).
+size_t new_threads(const std::set<std::string> &before) {
+  size_t n = 0;
+  for (const std::string &t : threads()) n += before.count(t) == 0;
+  return n;
+}
+
+TEST_F(PoolExec, IdleWorkersExitAndNewOnesStart) {
+  // A thread started and joined first, so that threads a runtime starts at
+  // the first thread creation (ThreadSanitizer's) are in `before`.
+  std::thread([] {}).join();
+  const auto before = threads();
+  make(2, 2, /*idle_ms=*/1);
+  for (int round = 0; round < 2; round++) {
+    SCOPED_TRACE(round);
+    std::vector<request *> batch;
+    for (int i = 0; i < 20; i++)
+      batch.push_back(getppid_req(static_cast<uint64_t>(round * 100 + i), i % 2 == 1));
+    p->submit(batch.data(), batch.size());
+    ASSERT_TRUE(sink.wait_for_count(static_cast<size_t>(20 * (round + 1))));
+    // Every worker goes once idle for 1 ms.
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (new_threads(before) != 0 && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(new_threads(before), 0u) << "idle workers did not exit";
+  }
+  EXPECT_EQ(sink.count(), 40u);
+}
+
+}  // namespace
