@@ -57,6 +57,8 @@ constexpr uint32_t kKnownRwFlags = 0xff;
 // gives for it, checked in the kernel's order (fs/aio.c): the iocb's own
 // fields, the descriptor, the eventfd, then what the opcode needs. Bits of
 // aio_flags other than RESFD and IOPRIO are ignored, as by the kernel.
+// `observe`: the request also asks for timing, cache and executor
+// (AIO2_SETUP_LEGACY_OBSERVE).
 int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds, bool observe) noexcept {
   if (cb.aio_reserved2 != 0) return -EINVAL;
   // The kernel refuses lengths and offsets that do not fit its types.
