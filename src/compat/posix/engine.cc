@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -478,75 +479,89 @@ void engine::handle_event(const aio2_event *ev) {
 }
 
 int engine::cancel(int fd, struct aiocb *cb) {
+  // Requests aio2 could not cancel before they ran are interrupted where
+  // they run (a blocked read returns EINTR, reported as ECANCELED). The
+  // call waits up to kCancelWaitNs for them, asking again as it waits: a
+  // request may be between two attempts (a read of a pipe moving from
+  // pread to read), and a signal may land before its call blocks.
   shard &s = shard_of(fd);
-  std::vector<completion> done;
-  std::vector<request *> ready, never_ran;
-  std::vector<struct aiocb *> running;
-  std::vector<trace_line> lines;
-  std::string path;
-  bool found = false;
-  {
-    std::lock_guard<std::mutex> lk(s.mu);
-    auto it = s.fds.find(fd);
-    if (it != s.fds.end()) {
-      fd_entry &e = it->second;
-      std::vector<request *> targets;
-      for (request *r = e.all.front(); r != nullptr; r = e.all.next(r))
-        if (cb == nullptr || r->cb == cb) targets.push_back(r);
-      found = !targets.empty();
-      for (request *r : targets) {
-        if (r->held) {
-          never_ran.push_back(r);
-          if (trace_ != nullptr) lines.push_back(line_of(r, nullptr, -ECANCELED));
-        } else if (aio2_cancel(ctx_, reinterpret_cast<uint64_t>(r)) != 0) {
-          // Running (interrupted where it can be), or its event is on its
-          // way: its status tells, soon.
-          r->cancel_requested = true;
-          running.push_back(r->cb);
-          continue;
+  const uint64_t limit_ns = now_ns() + kCancelWaitNs;
+  std::vector<request *> targets;  // the requests in flight at the first pass
+  std::vector<struct aiocb *> asked;
+  size_t canceled = 0;
+  bool first = true;
+  for (;;) {
+    std::vector<completion> done;
+    std::vector<request *> ready, never_ran;
+    std::vector<trace_line> lines;
+    std::string path;
+    size_t running = 0;
+    {
+      std::lock_guard<std::mutex> lk(s.mu);
+      auto it = s.fds.find(fd);
+      if (it != s.fds.end()) {
+        fd_entry &e = it->second;
+        std::vector<request *> now;
+        for (request *r = e.all.front(); r != nullptr; r = e.all.next(r)) {
+          if (cb != nullptr && r->cb != cb) continue;
+          if (first) targets.push_back(r);
+          else if (std::find(targets.begin(), targets.end(), r) == targets.end()) continue;
+          now.push_back(r);
         }
-        // It will not run: cancelled now; a request aio2 had is released
-        // when its event (-ECANCELED) arrives.
-        unlink_locked(e, r, &ready);
-        store_status(r->cb, -1, ECANCELED);
-        completion c;
-        c.error = ECANCELED;
-        c.sev = r->sev;
-        c.group = r->group;
-        done.push_back(c);
+        for (request *r : now) {
+          if (r->held) {
+            never_ran.push_back(r);
+            if (trace_ != nullptr) lines.push_back(line_of(r, nullptr, -ECANCELED));
+          } else if (aio2_cancel(ctx_, reinterpret_cast<uint64_t>(r)) != 0) {
+            // Running (interrupted where it can be), or its event is on
+            // its way: its status tells.
+            r->cancel_requested = true;
+            if (std::find(asked.begin(), asked.end(), r->cb) == asked.end()) asked.push_back(r->cb);
+            running++;
+            continue;
+          }
+          // It will not run: cancelled now. A request aio2 had is released
+          // when its event (-ECANCELED) arrives.
+          unlink_locked(e, r, &ready);
+          store_status(r->cb, -1, ECANCELED);
+          completion c;
+          c.error = ECANCELED;
+          c.sev = r->sev;
+          c.group = r->group;
+          done.push_back(c);
+        }
+        if (!lines.empty()) path = e.path;
       }
-      if (!lines.empty()) path = e.path;
     }
+    for (const trace_line &l : lines) trace_->add(l, path);
+    for (const completion &c : done) deliver(c);
+    if (!done.empty()) epoch_publish();
+    for (request *r : never_ran) release(r);
+    if (!ready.empty()) start(ready.data(), ready.size(), 0);
+    canceled += done.size();
+    if (first && targets.empty()) {
+      if (cb == nullptr || get_error(cb) != EINPROGRESS) return AIO_ALLDONE;
+      errno = EINVAL;  // in progress, but not a request of this descriptor
+      return -1;
+    }
+    first = false;
+    const uint64_t now = now_ns();
+    if (running == 0 || now >= limit_ns) break;
+    // Wait for a completion, a millisecond at most, then ask again.
+    const uint64_t until = std::min(now + 1000 * 1000, limit_ns);
+    const struct timespec step = {static_cast<time_t>(until / 1000000000u),
+                                  static_cast<long>(until % 1000000000u)};
+    const uint32_t seen = epoch_load();
+    bool pending = false;
+    for (struct aiocb *a : asked)
+      if (get_error(a) == EINPROGRESS) pending = true;
+    if (pending) epoch_wait(seen, &step, false);
   }
-  for (const trace_line &l : lines) trace_->add(l, path);
-  for (const completion &c : done) deliver(c);
-  if (!done.empty()) epoch_publish();
-  for (request *r : never_ran) release(r);
-  if (!ready.empty()) start(ready.data(), ready.size(), 0);
-  if (!found) {
-    if (cb == nullptr || get_error(cb) != EINPROGRESS) return AIO_ALLDONE;
-    errno = EINVAL;  // in progress, but not a request of this descriptor
-    return -1;
-  }
-  // Wait a little for the requests that were running: an interrupted call
-  // comes back at once, and a disk read that cannot be interrupted often
-  // soon.
-  size_t canceled = done.size(), still = 0;
-  if (!running.empty()) {
-    const struct timespec limit = deadline_after({0, kCancelWaitNs});
-    for (;;) {
-      const uint32_t seen = epoch_load();
-      still = 0;
-      for (struct aiocb *a : running)
-        if (get_error(a) == EINPROGRESS) still++;
-      if (still == 0 || epoch_wait(seen, &limit, false) == ETIMEDOUT) break;
-    }
-    still = 0;
-    for (struct aiocb *a : running) {
-      const int err = get_error(a);
-      if (err == ECANCELED) canceled++;
-      if (err == EINPROGRESS) still++;
-    }
+  size_t still = 0;
+  for (struct aiocb *a : asked) {
+    const int err = get_error(a);
+    if (err == ECANCELED) canceled++;
+    if (err == EINPROGRESS) still++;
   }
   if (still > 0) return AIO_NOTCANCELED;
   return canceled > 0 ? AIO_CANCELED : AIO_ALLDONE;

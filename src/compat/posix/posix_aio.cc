@@ -10,6 +10,13 @@
 // glibc: EINVAL, EBADF, EAGAIN); what the I/O itself reports (EBADF for a
 // read of a closed descriptor, EFAULT, EINVAL for a negative offset) comes
 // back through aio_error, as with glibc.
+
+// <aio.h> declares the control blocks nonnull, which lets the compiler drop
+// the checks for NULL below; they stay, since a NULL gets EINVAL here, not
+// a crash. glibc's <sys/cdefs.h> defines __nonnull only when it is not
+// defined already.
+#define __nonnull(params)
+
 #include <aio.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -229,13 +236,15 @@ int do_listio(int mode, struct aiocb *const list[], int nent, struct sigevent *s
     }
   }
   // This call's count: the last drop finishes the group (acq_rel: sees
-  // every completer's statuses and `failed`).
+  // every completer's statuses and `failed`). Without LIO_WAIT this call
+  // holds no reference of its own: `g` may be gone after the drop.
+  const bool wait = g->wait;
   if (g->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    if (!g->wait) notify(g->sev);
+    if (!wait) notify(g->sev);
     lio_unref(g);
   }
   int result = 0;
-  if (g->wait) {
+  if (wait) {
     for (;;) {
       // Acquire: pairs with the completers' acq_rel decrements, so that
       // `failed` and the statuses are seen once it reads zero.
