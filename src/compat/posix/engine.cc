@@ -32,6 +32,10 @@ bool g_init_given = false;     // guarded by g_init_mu
 std::atomic<bool> g_failure_reported{false};  // relaxed: a message once
 trace_writer *g_trace = nullptr;  // guarded by g_init_mu until published with the engine
 bool g_atfork_done = false;       // guarded by g_init_mu
+// In a forked child: how many of the parent's requests were in flight, said
+// on stderr at the child's first call (relaxed: the child's own counter,
+// read and cleared by exchange so that one call says it).
+std::atomic<size_t> g_fork_lost{0};
 
 // Requests are made in chunks and never freed: a stale pointer (aio_cancel
 // racing a completion) always points at a request record.
@@ -136,19 +140,10 @@ void atfork_child() {
   wait_after_fork();
   engine *e = engine_peek();
   if (e == nullptr) return;
-  const size_t lost = e->child_after_fork();
+  g_fork_lost.store(e->child_after_fork(), std::memory_order_relaxed);
   // The parent's engine (its threads absent here) is abandoned: the child
   // makes a new one on its next call.
   g_engine.store(nullptr, std::memory_order_release);
-  if (lost > 0) {
-    char text[200];
-    std::snprintf(text, sizeof text,
-                  "fork: %zu request%s in flight in the parent %s not inherited; in the child %s "
-                  "aiocb%s report%s ECANCELED",
-                  lost, lost == 1 ? "" : "s", lost == 1 ? "is" : "are", lost == 1 ? "its" : "their",
-                  lost == 1 ? "" : "s", lost == 1 ? "s" : "");
-    message(text);
-  }
 }
 
 }  // namespace
@@ -597,6 +592,20 @@ size_t engine::child_after_fork() {
       }
   return n;
 }
+
+void fork_notice_slow() {
+  const size_t lost = g_fork_lost.exchange(0, std::memory_order_relaxed);
+  if (lost == 0) return;
+  char text[200];
+  std::snprintf(text, sizeof text,
+                "fork: %zu request%s in flight in the parent %s not inherited; in the child %s "
+                "aiocb%s report%s ECANCELED",
+                lost, lost == 1 ? "" : "s", lost == 1 ? "is" : "are", lost == 1 ? "its" : "their",
+                lost == 1 ? "" : "s", lost == 1 ? "s" : "");
+  message(text);
+}
+
+bool fork_notice_due() noexcept { return g_fork_lost.load(std::memory_order_relaxed) != 0; }
 
 engine *engine_peek() { return g_engine.load(std::memory_order_acquire); }
 

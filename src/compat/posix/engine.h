@@ -223,6 +223,15 @@ engine *engine_get();
 // engine_peek - the engine if it exists, without creating it.
 engine *engine_peek();
 
+// fork_notice - in a child forked while requests were in flight: say once,
+// at the child's first call, that they were not inherited. Costs one
+// relaxed load otherwise.
+bool fork_notice_due() noexcept;
+void fork_notice_slow();
+inline void fork_notice() {
+  if (fork_notice_due()) fork_notice_slow();
+}
+
 // set_init - aio_init's parameters, used if the engine does not exist yet.
 void set_init(const struct aioinit *init);
 

@@ -19,9 +19,11 @@ namespace aio2::posix {
 
 namespace {
 
-// glibc keeps signals 32 and 33 (SIGCANCEL, SIGSETXID) below SIGRTMIN.
+// Signal 0 sends nothing (a zeroed sigevent is SIGEV_SIGNAL with signal 0:
+// no notification, as with glibc). glibc keeps signals 32 and 33
+// (SIGCANCEL, SIGSETXID) below SIGRTMIN.
 bool usable_signal(int signo) noexcept {
-  if (signo <= 0 || signo >= NSIG) return false;
+  if (signo < 0 || signo >= NSIG) return false;
   return signo < 32 || signo >= SIGRTMIN;
 }
 
@@ -116,6 +118,7 @@ void pool_post(const job &j) noexcept {
 }
 
 void queue_signal(const struct sigevent &sev, bool to_thread) noexcept {
+  if (sev.sigev_signo == 0) return;
   siginfo_t info{};
   info.si_signo = sev.sigev_signo;
   info.si_code = SI_ASYNCIO;

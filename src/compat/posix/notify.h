@@ -2,7 +2,8 @@
 // Notifications of completed requests, as struct sigevent asks:
 //   SIGEV_NONE       nothing;
 //   SIGEV_SIGNAL     the signal queued to the process, with si_code
-//                    SI_ASYNCIO, the caller's pid and uid and the sigval;
+//                    SI_ASYNCIO, the caller's pid and uid and the sigval
+//                    (signal 0, that of a zeroed sigevent: nothing);
 //   SIGEV_THREAD_ID  the same signal queued to one thread (Linux);
 //   SIGEV_THREAD     sigev_notify_function(sigev_value) in a thread of its
 //                    own: with sigev_notify_attributes, a new thread made
@@ -18,7 +19,7 @@
 namespace aio2::posix {
 
 // check_sigevent - 0 when `sev` can be honoured, else EINVAL: an unknown
-// sigev_notify, a signal number outside 1..NSIG-1 or one the C library
+// sigev_notify, a signal number outside 0..NSIG-1 or one the C library
 // keeps for itself (32, 33), SIGEV_THREAD without a function,
 // SIGEV_THREAD_ID without a thread.
 int check_sigevent(const struct sigevent &sev) noexcept;

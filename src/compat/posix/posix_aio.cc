@@ -82,6 +82,7 @@ int fail(struct aiocb *cb, int err) {
 }
 
 int queue_one(struct aiocb *cb, op kind) {
+  fork_notice();
   if (cb == nullptr) return fail(nullptr, EINVAL);
   const int err = kind == op::read || kind == op::write ? check_rw(cb) : check_sigevent(cb->aio_sigevent);
   if (err != 0) return fail(cb, err);
@@ -102,6 +103,7 @@ int queue_one(struct aiocb *cb, op kind) {
 }
 
 int do_fsync(int operation, struct aiocb *cb) {
+  fork_notice();
   if (operation != O_SYNC && operation != O_DSYNC) return fail(nullptr, EINVAL);
   if (cb == nullptr) return fail(nullptr, EINVAL);
   if (fcntl(cb->aio_fildes, F_GETFL) < 0) return fail(nullptr, EBADF);
@@ -109,6 +111,7 @@ int do_fsync(int operation, struct aiocb *cb) {
 }
 
 int do_error(const struct aiocb *cb) {
+  fork_notice();
   if (cb == nullptr) {
     errno = EINVAL;
     return -1;
@@ -117,6 +120,7 @@ int do_error(const struct aiocb *cb) {
 }
 
 ssize_t do_return(struct aiocb *cb) {
+  fork_notice();
   // POSIX: the return status of a request still in progress is not there
   // yet (glibc answers 0).
   if (cb == nullptr || get_error(cb) == EINPROGRESS) {
@@ -127,6 +131,7 @@ ssize_t do_return(struct aiocb *cb) {
 }
 
 int do_suspend(const struct aiocb *const list[], int nent, const struct timespec *timeout) {
+  fork_notice();
   pthread_testcancel();
   if (nent < 0 || (nent > 0 && list == nullptr)) {
     errno = EINVAL;
@@ -158,6 +163,7 @@ int do_suspend(const struct aiocb *const list[], int nent, const struct timespec
 }
 
 int do_cancel(int fd, struct aiocb *cb) {
+  fork_notice();
   if (fcntl(fd, F_GETFL) < 0) {
     errno = EBADF;
     return -1;
@@ -178,6 +184,7 @@ int do_cancel(int fd, struct aiocb *cb) {
 }
 
 int do_listio(int mode, struct aiocb *const list[], int nent, struct sigevent *sig) {
+  fork_notice();
   if (mode != LIO_WAIT && mode != LIO_NOWAIT) return fail(nullptr, EINVAL);
   if (nent < 0 || (nent > 0 && list == nullptr)) return fail(nullptr, EINVAL);
   if (mode == LIO_NOWAIT && sig != nullptr && check_sigevent(*sig) != 0) return fail(nullptr, EINVAL);
