@@ -12,8 +12,9 @@ set -euo pipefail
 lib=(build-essential cmake make pkg-config liburing-dev)
 # `aio2 bench` links libuv and libaio; `aio2 bench --plot` runs gnuplot.
 tools=(libuv1-dev libaio-dev nlohmann-json3-dev gnuplot-nox)
-# Debian's GTest CMake package names gmock's files too.
-tests=(libgtest-dev libgmock-dev nlohmann-json3-dev)
+# Debian's GTest CMake package names gmock's files too; the POSIX AIO
+# replacement's tests run fio's posixaio engine on it.
+tests=(libgtest-dev libgmock-dev nlohmann-json3-dev fio)
 # pool_bench links the engines of `aio2 bench`.
 bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev "${tools[@]}")
 
