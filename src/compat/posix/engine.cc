@@ -42,6 +42,12 @@ std::atomic<size_t> g_fork_lost{0};
 constexpr size_t kChunk = 256;
 // The completion thread's event buffer.
 constexpr size_t kEventBuffer = 64 * 1024;
+// The submitter's buffer for the events it reaps itself.
+constexpr size_t kReapHereBuffer = 8 * 1024;
+// The completion thread's wait in aio2_getevents while events are owed,
+// doubling from the first to the second.
+constexpr int64_t kGeteventsWaitMinMs = 10;
+constexpr int64_t kGeteventsWaitMaxMs = 10 * 1000;
 // How long aio_cancel waits for requests it interrupted to come back.
 constexpr long kCancelWaitNs = 10 * 1000 * 1000;
 
@@ -183,6 +189,7 @@ engine::engine(const struct aioinit *init) {
     return;
   }
   trace_ = g_trace;
+  ring_ = aio2_ring_get(ctx_);
   // The completion thread blocks every signal: the program's signals,
   // completion signals included, go to the program's threads.
   sigset_t all, old;
@@ -289,6 +296,7 @@ int engine::submit(request **reqs, size_t n, bool *queued) {
     }
   }
   start(go.data(), go.size(), go.size());
+  reap_here();
   // Requests aio2 could not take for lack of resources were not queued:
   // the call fails for them.
   int result = 0;
@@ -319,6 +327,7 @@ void engine::start(request **reqs, size_t n, size_t own) {
       bytes += len;
     }
     at = work.size();
+    pending_.fetch_add(static_cast<int64_t>(work.size() - first), std::memory_order_seq_cst);
     size_t pos = 0, idx = 0;
     while (pos < bytes) {
       const ssize_t rc = aio2_submit(ctx_, buf.data() + pos, bytes - pos);
@@ -331,6 +340,7 @@ void engine::start(request **reqs, size_t n, size_t own) {
       request *r = work[first + idx];
       const bool mine = first + idx < own;
       pos += lens[idx++];
+      pending_.fetch_sub(1, std::memory_order_seq_cst);  // refused: no event
       std::vector<request *> ready;
       if ((rc == -EAGAIN || rc == -ENOMEM) && mine) {
         withdraw(r, EAGAIN, &ready);
@@ -340,6 +350,7 @@ void engine::start(request **reqs, size_t n, size_t own) {
         // result, as if the call had returned it.
         finish(r, rc == -ENOMEM ? -EAGAIN : rc, nullptr, &ready);
         release(r);
+        if (trace_ != nullptr) trace_->flush();
       }
       work.insert(work.end(), ready.begin(), ready.end());
     }
@@ -439,22 +450,76 @@ void *engine::completion_main(void *self) {
 void engine::completion_loop() {
   auto *buf = static_cast<unsigned char *>(::operator new(kEventBuffer, std::align_val_t(8)));
   const struct timespec zero {};
+  // How long to sleep in aio2_getevents with events owed: doubled while
+  // none comes (a read blocked on a socket), so that an idle wait costs
+  // few wake-ups, and back to the start on the next event.
+  int64_t wait_ms = kGeteventsWaitMinMs;
   for (;;) {
+    const uint32_t seq = work_seq_.load(std::memory_order_acquire);
+    if (pending_.load(std::memory_order_seq_cst) <= 0) {
+      // Nothing owed: sleep outside aio2 until a submitter leaves events
+      // owed.
+      sleeping_.store(1, std::memory_order_seq_cst);
+      if (pending_.load(std::memory_order_seq_cst) <= 0) word_wait(&work_seq_, seq, nullptr);
+      sleeping_.store(0, std::memory_order_relaxed);
+      continue;
+    }
     ssize_t n = aio2_getevents(ctx_, 1, buf, kEventBuffer, &zero);
     if (n == 0) {
-      // About to sleep: the trace lines so far go out first.
-      if (trace_ != nullptr) trace_->flush();
-      n = aio2_getevents(ctx_, 1, buf, kEventBuffer, nullptr);
+      const struct timespec t = {static_cast<time_t>(wait_ms / 1000), static_cast<long>(wait_ms % 1000) * 1000000L};
+      n = aio2_getevents(ctx_, 1, buf, kEventBuffer, &t);
+      if (n == 0) {
+        wait_ms = std::min<int64_t>(wait_ms * 2, kGeteventsWaitMaxMs);
+        continue;
+      }
     }
     if (n == -EINTR) continue;
     if (n < 0) {
       message("the completion thread cannot reap aio2's events; requests in flight will not complete");
       return;
     }
-    for (const aio2_event *ev = aio2_event_next(buf, static_cast<size_t>(n), nullptr); ev != nullptr;
-         ev = aio2_event_next(buf, static_cast<size_t>(n), ev))
-      handle_event(ev);
+    wait_ms = kGeteventsWaitMinMs;
+    handle_events(buf, static_cast<size_t>(n));
     epoch_publish();
+  }
+}
+
+size_t engine::handle_events(const unsigned char *buf, size_t n) {
+  size_t count = 0;
+  for (const aio2_event *ev = aio2_event_next(buf, n, nullptr); ev != nullptr; ev = aio2_event_next(buf, n, ev))
+    count++;
+  // Lowered before the events are handled: handling may start requests
+  // (held ones, a pipe's read again), which raise it again.
+  pending_.fetch_sub(static_cast<int64_t>(count), std::memory_order_seq_cst);
+  for (const aio2_event *ev = aio2_event_next(buf, n, nullptr); ev != nullptr; ev = aio2_event_next(buf, n, ev))
+    handle_event(ev);
+  // A batch's trace lines go out at its end: before a submitter returns to
+  // the program, and before the completion thread sleeps, so that a
+  // program that ends right after its last completion (fio's jobs _exit)
+  // loses none.
+  if (trace_ != nullptr) trace_->flush();
+  return count;
+}
+
+void engine::reap_here() {
+  alignas(8) unsigned char buf[kReapHereBuffer];
+  const struct timespec zero {};
+  bool any = false;
+  for (;;) {
+    int64_t got = aio2_reap_events(ring_, buf, sizeof buf);
+    // Events on the overflow list (or held by io_uring) need a call.
+    if (got == -EAGAIN) got = aio2_getevents(ctx_, 0, buf, sizeof buf, &zero);
+    if (got <= 0) break;
+    any |= handle_events(buf, static_cast<size_t>(got)) > 0;
+  }
+  if (any) epoch_publish();
+  kick();
+}
+
+void engine::kick() {
+  if (pending_.load(std::memory_order_seq_cst) > 0 && sleeping_.load(std::memory_order_seq_cst) != 0) {
+    work_seq_.fetch_add(1, std::memory_order_seq_cst);
+    word_wake(&work_seq_);
   }
 }
 
@@ -529,10 +594,14 @@ int engine::cancel(int fd, struct aiocb *cb) {
       }
     }
     for (const trace_line &l : lines) trace_->add(l, path);
+    if (!lines.empty()) trace_->flush();
     for (const completion &c : done) deliver(c);
     if (!done.empty()) epoch_publish();
     for (request *r : never_ran) release(r);
-    if (!ready.empty()) start(ready.data(), ready.size(), 0);
+    if (!ready.empty()) {
+      start(ready.data(), ready.size(), 0);
+      kick();
+    }
     canceled += done.size();
     if (first && targets.empty()) {
       if (cb == nullptr || get_error(cb) != EINPROGRESS) return AIO_ALLDONE;

@@ -199,9 +199,30 @@ class engine {
   void completion_loop();
   static void *completion_main(void *self);
   void handle_event(const aio2_event *ev);
+  // Handles the events in `buf` (`n` bytes); returns how many there were.
+  size_t handle_events(const unsigned char *buf, size_t n);
+  // In a submitting thread, after its requests went to aio2: reap what the
+  // ring already holds (reads the page cache served inline are there), so
+  // that they complete before the call returns, with no hand-off.
+  void reap_here();
+  // Wakes the completion thread when events are due that nobody reaps.
+  void kick();
 
   int error_ = 0;
   aio2_ctx *ctx_ = nullptr;
+  aio2_ring *ring_ = nullptr;
+  // Events aio2 owes that nobody has reaped yet: raised (seq_cst) by
+  // start() before aio2_submit, lowered (seq_cst) by whoever reaps. It never
+  // counts fewer than are owed. The completion thread sleeps in
+  // aio2_getevents only while it is above zero; otherwise on work_seq_,
+  // so that completions the submitter reaps itself cost no wake-up.
+  std::atomic<int64_t> pending_{0};
+  // The completion thread's sleep outside aio2: sleeping_ set (seq_cst)
+  // before it checks pending_ again, and a submitter that raised pending_
+  // checks sleeping_ (seq_cst) after: a Dekker pair, so that one of them
+  // sees the other. work_seq_ is the futex word; kick() bumps it.
+  std::atomic<uint32_t> sleeping_{0};
+  std::atomic<uint32_t> work_seq_{0};
   pthread_t thread_{};
   trace_writer *trace_ = nullptr;
 

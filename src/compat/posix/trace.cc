@@ -53,6 +53,7 @@ void trace_writer::flush() {
 }
 
 void trace_writer::flush_locked() {
+  if (buf_.empty()) return;
   size_t done = 0;
   while (done < buf_.size()) {
     const ssize_t w = write(fd_, buf_.data() + done, buf_.size() - done);

@@ -41,7 +41,8 @@ struct trace_writer {
   static trace_writer *open_from_env();
 
   // add - format one line (path last) into the buffer; the buffer is
-  // written out when it fills.
+  // written out when it fills, and by flush at the end of each batch of
+  // completions.
   void add(const trace_line &l, const std::string &path);
   // flush - write out what the buffer holds.
   void flush();
