@@ -42,6 +42,8 @@ std::atomic<size_t> g_fork_lost{0};
 constexpr size_t kChunk = 256;
 // The completion thread's event buffer.
 constexpr size_t kEventBuffer = 64 * 1024;
+// Requests handed to aio2 in one aio2_submit, built on the stack.
+constexpr size_t kBatch = 16;
 // The submitter's buffer for the events it reaps itself.
 constexpr size_t kReapHereBuffer = 8 * 1024;
 // The completion thread's wait in aio2_getevents while events are owed,
@@ -175,9 +177,12 @@ engine::engine(const struct aioinit *init) {
   aio2_params p{};
   p.size = sizeof p;
   p.ring_bytes = 1u << 20;
+  // No io_uring: the kernel cancels a thread's io_uring requests when the
+  // thread exits, and a POSIX AIO request outlives the thread that made it
+  // (a SIGEV_THREAD function that queues the next read, a worker that
+  // exits). Reads the page cache serves run inline (RWF_NOWAIT in the
+  // caller), the rest on aio2's pool.
   p.flags = AIO2_SETUP_NO_URING;
-  const char *uring = std::getenv("AIO2_POSIX_URING");
-  if (uring != nullptr && std::strcmp(uring, "1") == 0) p.flags = 0;
   if (init != nullptr) {
     if (init->aio_threads > 0) p.bounded_workers = static_cast<uint32_t>(init->aio_threads);
     if (init->aio_idle_time > 0) p.idle_ms = static_cast<uint32_t>(init->aio_idle_time) * 1000u;
@@ -263,8 +268,14 @@ size_t engine::build(const request *r, unsigned char *out) const {
 }
 
 int engine::submit(request **reqs, size_t n, bool *queued) {
-  std::vector<request *> go;
-  go.reserve(n);
+  request *go_few[kBatch];
+  std::vector<request *> go_many;
+  request **go = go_few;
+  if (n > kBatch) {
+    go_many.resize(n);
+    go = go_many.data();
+  }
+  size_t ready = 0;
   for (size_t i = 0; i < n; i++) {
     request *r = reqs[i];
     queued[i] = true;
@@ -292,10 +303,10 @@ int engine::submit(request **reqs, size_t n, bool *queued) {
       r->held = true;
       e.held.push_back(r);
     } else {
-      go.push_back(r);
+      go[ready++] = r;
     }
   }
-  start(go.data(), go.size(), go.size());
+  start(go, ready, ready);
   reap_here();
   // Requests aio2 could not take for lack of resources were not queued:
   // the call fails for them.
@@ -310,34 +321,32 @@ int engine::submit(request **reqs, size_t n, bool *queued) {
 }
 
 void engine::start(request **reqs, size_t n, size_t own) {
-  // A worklist: completing a refused request may release held ones, which
-  // join the end.
-  std::vector<request *> work(reqs, reqs + n);
-  std::vector<unsigned char> buf;
-  std::vector<size_t> lens;
-  size_t at = 0;
-  while (at < work.size()) {
-    const size_t first = at;
-    buf.resize((work.size() - first) * kMaxIocb);
-    lens.clear();
-    size_t bytes = 0;
-    for (size_t i = first; i < work.size(); i++) {
-      const size_t len = build(work[i], buf.data() + bytes);
-      lens.push_back(len);
-      bytes += len;
+  // Requests go to aio2 kBatch at a time, built on the stack. Completing a
+  // refused request may release held ones: they join `more`, after.
+  std::vector<request *> more;
+  alignas(8) unsigned char buf[kBatch * kMaxIocb];
+  size_t lens[kBatch];
+  request *batch[kBatch];
+  size_t next = 0;
+  while (next < n + more.size()) {
+    const size_t first = next;
+    size_t k = 0, bytes = 0;
+    for (; k < kBatch && next < n + more.size(); k++, next++) {
+      batch[k] = next < n ? reqs[next] : more[next - n];
+      lens[k] = build(batch[k], buf + bytes);
+      bytes += lens[k];
     }
-    at = work.size();
-    pending_.fetch_add(static_cast<int64_t>(work.size() - first), std::memory_order_seq_cst);
+    pending_.fetch_add(static_cast<int64_t>(k), std::memory_order_seq_cst);
     size_t pos = 0, idx = 0;
     while (pos < bytes) {
-      const ssize_t rc = aio2_submit(ctx_, buf.data() + pos, bytes - pos);
+      const ssize_t rc = aio2_submit(ctx_, buf + pos, bytes - pos);
       if (rc > 0) {
         size_t took = 0;
         while (took < static_cast<size_t>(rc)) took += lens[idx++];
         pos += took;
         continue;
       }
-      request *r = work[first + idx];
+      request *r = batch[idx];
       const bool mine = first + idx < own;
       pos += lens[idx++];
       pending_.fetch_sub(1, std::memory_order_seq_cst);  // refused: no event
@@ -352,7 +361,7 @@ void engine::start(request **reqs, size_t n, size_t own) {
         release(r);
         if (trace_ != nullptr) trace_->flush();
       }
-      work.insert(work.end(), ready.begin(), ready.end());
+      more.insert(more.end(), ready.begin(), ready.end());
     }
   }
 }
@@ -502,6 +511,9 @@ size_t engine::handle_events(const unsigned char *buf, size_t n) {
 }
 
 void engine::reap_here() {
+  // Writing trace lines is a cancellation point; nothing else here is.
+  int cancel_state = 0;
+  if (trace_ != nullptr) pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
   alignas(8) unsigned char buf[kReapHereBuffer];
   const struct timespec zero {};
   bool any = false;
@@ -514,6 +526,7 @@ void engine::reap_here() {
   }
   if (any) epoch_publish();
   kick();
+  if (trace_ != nullptr) pthread_setcancelstate(cancel_state, &cancel_state);
 }
 
 void engine::kick() {

@@ -150,6 +150,13 @@ class engine {
   // or -1 with errno.
   int cancel(int fd, struct aiocb *cb);
 
+  // reap_here - in a program's thread (after its requests went to aio2, or
+  // before aio_suspend sleeps): reap what the ring already holds, without a
+  // system call, so that those requests complete now, with no hand-off to
+  // the completion thread (reads the page cache served inline are there as
+  // soon as aio2_submit returns). Not a cancellation point.
+  void reap_here();
+
   // alloc / release - request records, reused without allocation.
   request *alloc();
   void release(request *r);
@@ -201,10 +208,6 @@ class engine {
   void handle_event(const aio2_event *ev);
   // Handles the events in `buf` (`n` bytes); returns how many there were.
   size_t handle_events(const unsigned char *buf, size_t n);
-  // In a submitting thread, after its requests went to aio2: reap what the
-  // ring already holds (reads the page cache served inline are there), so
-  // that they complete before the call returns, with no hand-off.
-  void reap_here();
   // Wakes the completion thread when events are due that nobody reaps.
   void kick();
 

@@ -143,6 +143,7 @@ int do_suspend(const struct aiocb *const list[], int nent, const struct timespec
   }
   struct timespec deadline {};
   if (timeout != nullptr) deadline = deadline_after(*timeout);
+  bool reaped = false;
   for (;;) {
     const uint32_t seen = epoch_load();
     bool pending = false;
@@ -153,6 +154,15 @@ int do_suspend(const struct aiocb *const list[], int nent, const struct timespec
     }
     // As glibc: a list with nothing in progress returns at once.
     if (!pending) return 0;
+    // Completions already in the ring are taken here rather than waited
+    // for from the completion thread.
+    if (!reaped) {
+      reaped = true;
+      if (engine *e = engine_peek()) {
+        e->reap_here();
+        continue;
+      }
+    }
     const int rc = epoch_wait(seen, timeout != nullptr ? &deadline : nullptr, true);
     if (rc == 0) continue;
     for (int i = 0; i < nent; i++)
