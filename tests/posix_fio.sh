@@ -52,7 +52,8 @@ fi
 # syncs), against the trace's lines: one each.
 issued=$(sed -n 's/.*issued rwts: total=\([0-9]*\),\([0-9]*\),\([0-9]*\),\([0-9]*\).*/\1 \2 \4/p' "$work/out" |
   awk '{ s += $1 + $2 + $3 } END { print s + 0 }')
-lines=$(grep -c '^posix ' "$trace" || true)
+# The unused end of each process's chunk of the trace is NUL bytes.
+lines=$(tr -d '\0' <"$trace" | grep -c '^posix ' || true)
 echo "fio issued $issued requests; the trace has $lines lines"
 if [ "$issued" -eq 0 ] || [ "$lines" -ne "$issued" ]; then
   cat "$work/out"

@@ -173,16 +173,30 @@ static void compat_calls(void) {
 	close(fd);
 }
 
-/* Lines in `path` that start with "posix ". */
+/* Lines in `path` that start with "posix " (the NUL bytes that end each
+ * process's chunk of the file are skipped). */
 static int trace_lines(const char *path) {
 	FILE *f = fopen(path, "r");
 	if (f == NULL)
 		return 0;
-	char line[8192];
-	int n = 0;
-	while (fgets(line, sizeof line, f) != NULL)
-		if (strncmp(line, "posix ", 6) == 0)
-			n++;
+	int n = 0, c, at_start = 1;
+	size_t matched = 0;
+	static const char want[] = "posix ";
+	while ((c = fgetc(f)) != EOF) {
+		if (c == '\0')
+			continue;
+		if (c == '\n') {
+			at_start = 1;
+			matched = 0;
+			continue;
+		}
+		if (at_start && matched < sizeof want - 1 && c == want[matched]) {
+			if (++matched == sizeof want - 1)
+				n++;
+			continue;
+		}
+		at_start = 0;
+	}
 	fclose(f);
 	return n;
 }

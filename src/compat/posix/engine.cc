@@ -42,6 +42,8 @@ std::atomic<size_t> g_fork_lost{0};
 constexpr size_t kChunk = 256;
 // The completion thread's event buffer.
 constexpr size_t kEventBuffer = 64 * 1024;
+// Tracing: how often a descriptor's file name is checked again.
+constexpr uint64_t kPathCheckNs = 100 * 1000 * 1000;
 // Requests handed to aio2 in one aio2_submit, built on the stack.
 constexpr size_t kBatch = 16;
 // The submitter's buffer for the events it reaps itself.
@@ -113,8 +115,13 @@ trace_line line_of(const request *r, const aio2_event *ev, int64_t res) {
   return l;
 }
 
-// Tracing: learn the file behind `fd` when it may have changed.
+// Tracing: the file behind `fd`, checked again (fstat, and readlink when
+// it changed) at most every kPathCheckNs: the descriptor may have been
+// closed and its number reused since.
 void learn_path(fd_entry &e, int fd) {
+  const uint64_t now = now_ns();
+  if (!e.path.empty() && now - e.checked_ns < kPathCheckNs) return;
+  e.checked_ns = now;
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     e.path.clear();
@@ -286,7 +293,7 @@ int engine::submit(request **reqs, size_t n, bool *queued) {
     shard &s = shard_of(r->fd);
     std::lock_guard<std::mutex> lk(s.mu);
     fd_entry &e = s.fds[r->fd];
-    if (trace_ != nullptr && e.all.empty()) learn_path(e, r->fd);
+    if (trace_ != nullptr) learn_path(e, r->fd);
     e.all.push_back(r);
     bool hold = false;
     if (r->kind == op::write) {
@@ -359,7 +366,6 @@ void engine::start(request **reqs, size_t n, size_t own) {
         // result, as if the call had returned it.
         finish(r, rc == -ENOMEM ? -EAGAIN : rc, nullptr, &ready);
         release(r);
-        if (trace_ != nullptr) trace_->flush();
       }
       more.insert(more.end(), ready.begin(), ready.end());
     }
@@ -396,21 +402,16 @@ void engine::unlink_locked(fd_entry &e, request *r, std::vector<request *> *read
 bool engine::finish(request *r, int64_t res, const aio2_event *ev, std::vector<request *> *ready) {
   shard &s = shard_of(r->fd);
   completion c;
-  int64_t ret = 0;
-  trace_line line;
-  std::string path;
   bool done = false;
   {
     std::lock_guard<std::mutex> lk(s.mu);
     fd_entry &e = s.fds[r->fd];
-    if (trace_ != nullptr) {
-      line = line_of(r, ev, res);
-      path = e.path;
-    }
+    // Trace lines go to the buffer under the shard lock (lock order: shard,
+    // then trace), which also keeps the file's name stable.
+    if (trace_ != nullptr) trace_->add(line_of(r, ev, res), e.path);
     if (!r->completed) {
       unlink_locked(e, r, ready);
-      // The status is stored under the lock, so that fork finds every
-      // request either on its descriptor's list or with its status.
+      int64_t ret = 0;
       if (res == -ECANCELED || (res == -EINTR && r->cancel_requested)) {
         ret = -1;
         c.error = ECANCELED;
@@ -420,13 +421,14 @@ bool engine::finish(request *r, int64_t res, const aio2_event *ev, std::vector<r
       } else {
         ret = res;
       }
+      // The status is stored under the lock, so that fork finds every
+      // request either on its descriptor's list or with its status.
       store_status(r->cb, ret, c.error);
       c.sev = r->sev;
       c.group = r->group;
       done = true;
     }
   }
-  if (trace_ != nullptr) trace_->add(line, path);
   if (done) deliver(c);
   return done;
 }
@@ -502,18 +504,10 @@ size_t engine::handle_events(const unsigned char *buf, size_t n) {
   pending_.fetch_sub(static_cast<int64_t>(count), std::memory_order_seq_cst);
   for (const aio2_event *ev = aio2_event_next(buf, n, nullptr); ev != nullptr; ev = aio2_event_next(buf, n, ev))
     handle_event(ev);
-  // A batch's trace lines go out at its end: before a submitter returns to
-  // the program, and before the completion thread sleeps, so that a
-  // program that ends right after its last completion (fio's jobs _exit)
-  // loses none.
-  if (trace_ != nullptr) trace_->flush();
   return count;
 }
 
 void engine::reap_here() {
-  // Writing trace lines is a cancellation point; nothing else here is.
-  int cancel_state = 0;
-  if (trace_ != nullptr) pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
   alignas(8) unsigned char buf[kReapHereBuffer];
   const struct timespec zero {};
   bool any = false;
@@ -526,7 +520,6 @@ void engine::reap_here() {
   }
   if (any) epoch_publish();
   kick();
-  if (trace_ != nullptr) pthread_setcancelstate(cancel_state, &cancel_state);
 }
 
 void engine::kick() {
@@ -607,7 +600,6 @@ int engine::cancel(int fd, struct aiocb *cb) {
       }
     }
     for (const trace_line &l : lines) trace_->add(l, path);
-    if (!lines.empty()) trace_->flush();
     for (const completion &c : done) deliver(c);
     if (!done.empty()) epoch_publish();
     for (request *r : never_ran) release(r);
@@ -642,16 +634,6 @@ int engine::cancel(int fd, struct aiocb *cb) {
   }
   if (still > 0) return AIO_NOTCANCELED;
   return canceled > 0 ? AIO_CANCELED : AIO_ALLDONE;
-}
-
-size_t engine::in_flight() {
-  size_t n = 0;
-  for (shard &s : shards_) {
-    std::lock_guard<std::mutex> lk(s.mu);
-    for (auto &kv : s.fds)
-      for (request *r = kv.second.all.front(); r != nullptr; r = kv.second.all.next(r)) n++;
-  }
-  return n;
 }
 
 void engine::prepare_fork() {

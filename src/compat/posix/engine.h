@@ -120,10 +120,9 @@ struct fd_entry {
   util::intrusive_list<request, &request::write_link> writes;  // writes not completed
   util::intrusive_list<request, &request::held_link> held;    // waiting for earlier writes
   uint64_t next_wseq = 1;
-  // Tracing: the file's name and identity, learnt when the descriptor had
-  // nothing in flight (it may have been closed and reused since).
+  // Tracing: the file's name and identity, and when they were checked.
   std::string path;
-  uint64_t dev = 0, ino = 0;
+  uint64_t dev = 0, ino = 0, checked_ns = 0;
 };
 
 class engine {
@@ -160,9 +159,6 @@ class engine {
   // alloc / release - request records, reused without allocation.
   request *alloc();
   void release(request *r);
-
-  // in_flight - requests not completed (for tests and fork).
-  size_t in_flight();
 
   // The atfork handlers.
   void prepare_fork();

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// AIO2_TRACE=FILE: one text line per request, appended to FILE. The format
+// AIO2_TRACE=FILE: one text line per request, added to FILE. The format
 // (docs/compat.md, "The trace format"):
 //
 //   posix PID OP FD OFFSET LEN RES SUBMITTED STARTED FINISHED POSTED EXEC CACHE CACHED PATH
@@ -7,12 +7,20 @@
 // OP is read, write, fsync or fdatasync; RES the system call's result
 // (bytes, or -errno); the four times are CLOCK_MONOTONIC nanoseconds from
 // the timing attribute (0 when the call never started); EXEC the paths that
-// ran it (inline, uring, pool, inline+pool, or - when aio2 never ran it);
-// CACHE hit, partial, miss or - (no cache result: a write, an O_DIRECT
-// read...); CACHED the bytes found cached; PATH the file's name, with
-// backslash and newline written as \\ and \n, last so that it may hold
-// spaces. Lines of several processes (fio's jobs) may share the file: each
-// line is whole, written with others in one write(2) to an O_APPEND file.
+// ran it (inline, pool, inline+pool, or - when aio2 never ran it); CACHE
+// hit, partial, miss or - (no cache result: a write, an O_DIRECT read...);
+// CACHED the bytes found cached; PATH the file's name, with backslash and
+// newline written as \\ and \n, last so that it may hold spaces.
+//
+// How lines reach the file: each process maps a chunk of 1 MiB at the
+// file's end (reserved with fallocate under a lock on the file, so that
+// several processes, fio's jobs, can share one file) and copies its lines
+// into it. A line is in the page cache as soon as it is copied: nothing is
+// buffered in the process, so a program that ends at once (fio's jobs
+// _exit) loses none, and a line costs no system call. The unused end of a
+// chunk stays NUL bytes, which readers skip. Where the file system cannot
+// reserve (no fallocate) or map the file, each line is written with one
+// write(2) instead.
 #pragma once
 
 #include <cstddef>
@@ -40,27 +48,28 @@ struct trace_writer {
   // or empty, or cannot be opened (said once on stderr).
   static trace_writer *open_from_env();
 
-  // add - format one line (path last) into the buffer; the buffer is
-  // written out when it fills, and by flush at the end of each batch of
-  // completions.
+  // add - the line, path last, into the file.
   void add(const trace_line &l, const std::string &path);
-  // flush - write out what the buffer holds.
-  void flush();
 
-  // In a forked child: drop the parent's buffered lines (the parent writes
-  // them) and keep the descriptor, which the child's engine reuses.
+  // In a forked child: the parent's chunk is the parent's (a shared
+  // mapping): the child takes chunks of its own.
   void after_fork() noexcept;
   void prepare_fork() noexcept { mu_.lock(); }
   void parent_after_fork() noexcept { mu_.unlock(); }
 
  private:
-  explicit trace_writer(int fd) : fd_(fd) { buf_.reserve(kFlushAt + 8192); }
-  void flush_locked();
+  explicit trace_writer(int fd);
+  // Maps a new chunk at the file's end; false when that cannot be done
+  // (the writer then writes each line).
+  bool take_chunk_locked();
 
-  static constexpr size_t kFlushAt = 60 * 1024;
+  static constexpr size_t kChunk = 1u << 20;
   int fd_;
+  int pid_;  // this process's (set again in a forked child)
   std::mutex mu_;
-  std::string buf_;  // guarded by mu_
+  char *chunk_ = nullptr;  // guarded by mu_: the mapped chunk, or nullptr
+  size_t used_ = 0;        // guarded by mu_: bytes of it written
+  bool mapped_ = true;     // guarded by mu_: false once mapping failed
 };
 
 }  // namespace aio2::posix
