@@ -42,8 +42,6 @@ std::atomic<size_t> g_fork_lost{0};
 constexpr size_t kChunk = 256;
 // The completion thread's event buffer.
 constexpr size_t kEventBuffer = 64 * 1024;
-// Tracing: how often a descriptor's file name is checked again.
-constexpr uint64_t kPathCheckNs = 100 * 1000 * 1000;
 // Requests handed to aio2 in one aio2_submit, built on the stack.
 constexpr size_t kBatch = 16;
 // The submitter's buffer for the events it reaps itself.
@@ -115,13 +113,10 @@ trace_line line_of(const request *r, const aio2_event *ev, int64_t res) {
   return l;
 }
 
-// Tracing: the file behind `fd`, checked again (fstat, and readlink when
-// it changed) at most every kPathCheckNs: the descriptor may have been
+// Tracing: the file behind `fd`, checked (fstat, and readlink when it
+// changed) when the descriptor has nothing in flight: it may have been
 // closed and its number reused since.
 void learn_path(fd_entry &e, int fd) {
-  const uint64_t now = now_ns();
-  if (!e.path.empty() && now - e.checked_ns < kPathCheckNs) return;
-  e.checked_ns = now;
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     e.path.clear();
@@ -293,7 +288,7 @@ int engine::submit(request **reqs, size_t n, bool *queued) {
     shard &s = shard_of(r->fd);
     std::lock_guard<std::mutex> lk(s.mu);
     fd_entry &e = s.fds[r->fd];
-    if (trace_ != nullptr) learn_path(e, r->fd);
+    if (trace_ != nullptr && e.all.empty()) learn_path(e, r->fd);
     e.all.push_back(r);
     bool hold = false;
     if (r->kind == op::write) {

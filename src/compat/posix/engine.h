@@ -120,9 +120,10 @@ struct fd_entry {
   util::intrusive_list<request, &request::write_link> writes;  // writes not completed
   util::intrusive_list<request, &request::held_link> held;    // waiting for earlier writes
   uint64_t next_wseq = 1;
-  // Tracing: the file's name and identity, and when they were checked.
+  // Tracing: the file's name and identity, learnt when the descriptor has
+  // nothing in flight (it may have been closed and reused since).
   std::string path;
-  uint64_t dev = 0, ino = 0, checked_ns = 0;
+  uint64_t dev = 0, ino = 0;
 };
 
 class engine {

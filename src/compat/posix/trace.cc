@@ -32,7 +32,10 @@ trace_writer *trace_writer::open_from_env() {
   if (file == nullptr || *file == '\0') return nullptr;
   // Never truncated here: several processes (fio's jobs) may write it at
   // once; `aio2 run` truncates it before the program starts.
-  const int fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // A file that can only be written (a pipe, a terminal) gets each line
+  // written.
+  if (fd < 0) fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
     message("AIO2_TRACE: the trace file cannot be opened; requests are not traced");
     return nullptr;
@@ -115,8 +118,8 @@ void trace_writer::add(const trace_line &l, const std::string &path) {
     return;
   }
   // No mapping: the line goes at the end of the file, whole, in one write
-  // (not a cancellation point here: callers are in the middle of a
-  // completion).
+  // (a pipe or a terminal: where it is). Not a cancellation point here:
+  // callers are in the middle of a completion.
   int state = 0;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
   struct restore {
@@ -125,7 +128,7 @@ void trace_writer::add(const trace_line &l, const std::string &path) {
   } restore_on_return{state};
   for (;;) {
     const off_t end = lseek(fd_, 0, SEEK_END);
-    const ssize_t w = end < 0 ? -1 : pwrite(fd_, line, len, end);
+    const ssize_t w = end < 0 ? write(fd_, line, len) : pwrite(fd_, line, len, end);
     if (w == static_cast<ssize_t>(len)) return;
     if (w < 0 && errno == EINTR) continue;
     message("AIO2_TRACE: writing the trace file failed; a line was lost");

@@ -18,9 +18,9 @@
 // into it. A line is in the page cache as soon as it is copied: nothing is
 // buffered in the process, so a program that ends at once (fio's jobs
 // _exit) loses none, and a line costs no system call. The unused end of a
-// chunk stays NUL bytes, which readers skip. Where the file system cannot
-// reserve (no fallocate) or map the file, each line is written with one
-// write(2) instead.
+// chunk stays NUL bytes, which readers skip. Where the file cannot be
+// reserved (no fallocate) or mapped (a pipe, a terminal: AIO2_TRACE=
+// /dev/stderr works), each line is written with one write(2) instead.
 #pragma once
 
 #include <cstddef>
