@@ -19,7 +19,7 @@ mkdir -p "$work"
 trace=$work/trace
 : >"$trace"
 common=(--filename="$work/file" --ioengine=posixaio --verify=crc32c --verify_fatal=1
-  --group_reporting=1 "$@")
+  --verify_state_save=0 --group_reporting=1 "$@")
 
 run_fio() {
   LD_PRELOAD=$lib AIO2_TRACE=$trace fio "${common[@]}" "$@" >"$work/out" 2>&1
