@@ -104,14 +104,16 @@ struct worker {
   int fd;
   int id;
   bool cancels;
-  std::vector<std::unique_ptr<ticket>> tickets;
+  ticket *tickets;  // kOpsPerThread, made before the threads start (so that
+                    // a signal handler in any thread may touch them)
+  int used = 0;
   std::vector<uint64_t> version;  // per own block: the last version written,
                                   // UINT64_MAX when not known (write it first)
   std::vector<bool> block_busy;
   int failures = 0, canceled = 0, completed = 0;
 
-  worker(const posix_api &a, int f, int i, bool c)
-      : api(a), fd(f), id(i), cancels(c), version(kBlocksPerThread, UINT64_MAX),
+  worker(const posix_api &a, int f, int i, bool c, ticket *t)
+      : api(a), fd(f), id(i), cancels(c), tickets(t), version(kBlocksPerThread, UINT64_MAX),
         block_busy(kBlocksPerThread, false) {}
 
   off_t offset(int b) const {
@@ -156,15 +158,16 @@ struct worker {
         const int b = static_cast<int>(rng() % kBlocksPerThread);
         const unsigned kind = rng() % 16;
         if (block_busy[b] && kind != 15) continue;
-        auto t = std::make_unique<ticket>();
-        s.t = t.get();
-        tickets.push_back(std::move(t));
+        s.t = &tickets[used++];
         s.busy = true;
         issued++;
         const bool write = kind < 7 || version[b] == UINT64_MAX;
         s.cb = make_cb(fd, s.buf, kBlock, offset(b));
         s.cb.aio_sigevent.sigev_value.sival_ptr = s.t;
-        if (kind % 8 == 3) {
+        // ThreadSanitizer holds back a signal that arrives while its
+        // handler may not run yet, one per signal number: queued signals
+        // would be merged there. Its build checks threads only.
+        if (kind % 8 == 3 && !aio2_test::kThreadSanitizer) {
           s.cb.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
           s.cb.aio_sigevent.sigev_signo = SIGRTMIN + 5;
         } else {
@@ -217,9 +220,11 @@ struct worker {
 };
 
 void run_workers(const posix_api &api, int fd, bool cancels, int *failures, int *canceled,
-                 int *completed, std::vector<std::unique_ptr<ticket>> *tickets) {
+                 int *completed, std::vector<ticket> *tickets) {
+  *tickets = std::vector<ticket>(static_cast<size_t>(kThreads) * kOpsPerThread);
   std::vector<std::unique_ptr<worker>> ws;
-  for (int i = 0; i < kThreads; i++) ws.push_back(std::make_unique<worker>(api, fd, i, cancels));
+  for (int i = 0; i < kThreads; i++)
+    ws.push_back(std::make_unique<worker>(api, fd, i, cancels, tickets->data() + i * kOpsPerThread));
   std::vector<std::thread> ts;
   for (auto &w : ws) ts.emplace_back([&w] { w->run(); });
   for (auto &t : ts) t.join();
@@ -227,17 +232,16 @@ void run_workers(const posix_api &api, int fd, bool cancels, int *failures, int 
     *failures += w->failures;
     *canceled += w->canceled;
     *completed += w->completed;
-    for (auto &t : w->tickets) tickets->push_back(std::move(t));
   }
 }
 
 // Every ticket notified exactly once (notifications follow the status, so
 // wait a little for the last ones).
-void expect_each_notified_once(const std::vector<std::unique_ptr<ticket>> &tickets) {
+void expect_each_notified_once(const std::vector<ticket> &tickets) {
   for (int i = 0; i < 5000; i++) {
     bool all = true;
     for (const auto &t : tickets)
-      if (t->notified.load() == 0) {
+      if (t.notified.load() == 0) {
         all = false;
         break;
       }
@@ -247,8 +251,8 @@ void expect_each_notified_once(const std::vector<std::unique_ptr<ticket>> &ticke
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   size_t never = 0, twice = 0;
   for (const auto &t : tickets) {
-    if (t->notified.load() == 0) never++;
-    if (t->notified.load() > 1) twice++;
+    if (t.notified.load() == 0) never++;
+    if (t.notified.load() > 1) twice++;
   }
   EXPECT_EQ(never, 0u);
   EXPECT_EQ(twice, 0u);
@@ -256,7 +260,7 @@ void expect_each_notified_once(const std::vector<std::unique_ptr<ticket>> &ticke
 
 TEST_F(PosixStress, EveryRequestCompletesOnceWithItsData) {
   int failures = 0, canceled = 0, completed = 0;
-  std::vector<std::unique_ptr<ticket>> tickets;
+  std::vector<ticket> tickets;
   g_signals = 0;
   run_workers(api(), fd_, false, &failures, &canceled, &completed, &tickets);
   EXPECT_EQ(failures, 0);
@@ -264,12 +268,14 @@ TEST_F(PosixStress, EveryRequestCompletesOnceWithItsData) {
   EXPECT_EQ(completed, kThreads * kOpsPerThread);
   EXPECT_EQ(tickets.size(), static_cast<size_t>(kThreads * kOpsPerThread));
   expect_each_notified_once(tickets);
-  EXPECT_GT(g_signals.load(), 0);
+  if (!aio2_test::kThreadSanitizer) {
+    EXPECT_GT(g_signals.load(), 0);
+  }
 }
 
 TEST_F(PosixStress, CancelsRacingCompletions) {
   int failures = 0, canceled = 0, completed = 0;
-  std::vector<std::unique_ptr<ticket>> tickets;
+  std::vector<ticket> tickets;
   run_workers(api(), fd_, true, &failures, &canceled, &completed, &tickets);
   EXPECT_EQ(failures, 0);
   EXPECT_EQ(completed, kThreads * kOpsPerThread);

@@ -232,7 +232,7 @@ request *engine::alloc() {
 void engine::release(request *r) {
   // Fields are reset here, by the last user, so that alloc hands out a
   // clean record.
-  r->completed = r->held = r->cancel_requested = r->withdrawn = false;
+  r->completed = r->held = r->cancel_requested = false;
   r->ordered = r->stream = false;
   r->group = nullptr;
   std::lock_guard<std::mutex> lk(free_mu_);
@@ -308,21 +308,21 @@ int engine::submit(request **reqs, size_t n, bool *queued) {
       go[ready++] = r;
     }
   }
-  start(go, ready, ready);
+  std::vector<request *> withdrawn;
+  start(go, ready, ready, &withdrawn);
   reap_here();
   // Requests aio2 could not take for lack of resources were not queued:
-  // the call fails for them.
-  int result = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!reqs[i]->withdrawn) continue;
-    queued[i] = false;
-    release(reqs[i]);
-    result = EAGAIN;
+  // the call fails for them. (The others may be done and reused by now:
+  // they are not looked at again.)
+  for (request *w : withdrawn) {
+    for (size_t i = 0; i < n; i++)
+      if (reqs[i] == w) queued[i] = false;
+    release(w);
   }
-  return result;
+  return withdrawn.empty() ? 0 : EAGAIN;
 }
 
-void engine::start(request **reqs, size_t n, size_t own) {
+void engine::start(request **reqs, size_t n, size_t own, std::vector<request *> *withdrawn) {
   // Requests go to aio2 kBatch at a time, built on the stack. Completing a
   // refused request may release held ones: they join `more`, after.
   std::vector<request *> more;
@@ -355,6 +355,7 @@ void engine::start(request **reqs, size_t n, size_t own) {
       std::vector<request *> ready;
       if ((rc == -EAGAIN || rc == -ENOMEM) && mine) {
         withdraw(r, EAGAIN, &ready);
+        withdrawn->push_back(r);
       } else {
         // aio2 refused the request itself (a bad descriptor, a negative
         // offset), or, for one queued earlier, had no room: that is its
@@ -372,7 +373,6 @@ void engine::withdraw(request *r, int err, std::vector<request *> *ready) {
   std::lock_guard<std::mutex> lk(s.mu);
   unlink_locked(s.fds[r->fd], r, ready);
   store_status(r->cb, -1, err);
-  r->withdrawn = true;
 }
 
 void engine::unlink_locked(fd_entry &e, request *r, std::vector<request *> *ready) {
@@ -530,13 +530,13 @@ void engine::handle_event(const aio2_event *ev) {
     // A descriptor that cannot seek (a pipe, a socket): the read or write
     // happens at its position instead, as glibc does.
     r->stream = true;
-    start(&r, 1, 0);
+    start(&r, 1, 0, nullptr);
     return;
   }
   std::vector<request *> ready;
   finish(r, ev->res, ev, &ready);
   release(r);
-  if (!ready.empty()) start(ready.data(), ready.size(), 0);
+  if (!ready.empty()) start(ready.data(), ready.size(), 0, nullptr);
 }
 
 int engine::cancel(int fd, struct aiocb *cb) {
@@ -599,7 +599,7 @@ int engine::cancel(int fd, struct aiocb *cb) {
     if (!done.empty()) epoch_publish();
     for (request *r : never_ran) release(r);
     if (!ready.empty()) {
-      start(ready.data(), ready.size(), 0);
+      start(ready.data(), ready.size(), 0, nullptr);
       kick();
     }
     canceled += done.size();

@@ -67,8 +67,6 @@ struct request {
                                   // (otherwise aio2 has it, or is about to)
   bool cancel_requested = false;  // aio_cancel asked aio2 to interrupt it:
                                   // -EINTR then means ECANCELED
-  bool withdrawn = false;         // aio2 had no resources for it at submit:
-                                  // not queued, the call fails
   uint64_t wseq = 0;              // writes: their number among the writes on
                                   // `fd`; held requests: the first write
                                   // number they need not wait for
@@ -173,7 +171,9 @@ class engine {
     std::mutex mu;
     std::unordered_map<int, fd_entry> fds;
   };
-  static constexpr size_t kShards = 64;
+  // Few enough that fork's prepare handler can hold them all (and that
+  // ThreadSanitizer can follow it: at most 64 locks held).
+  static constexpr size_t kShards = 16;
 
   shard &shard_of(int fd) { return shards_[static_cast<unsigned>(fd) % kShards]; }
 
@@ -184,9 +184,10 @@ class engine {
   // them all. A request aio2 refuses for a reason of its own completes with
   // that error; one refused for lack of resources (EAGAIN, ENOMEM) is
   // withdrawn when it is among the first `own` (the caller's, which then
-  // fails the call) and completes with EAGAIN otherwise. Held requests that
-  // completions release on the way are started too.
-  void start(request **reqs, size_t n, size_t own);
+  // fails the call: they are added to `withdrawn`) and completes with
+  // EAGAIN otherwise. Held requests that completions release on the way
+  // are started too.
+  void start(request **reqs, size_t n, size_t own, std::vector<request *> *withdrawn);
   // Completes `r` with the system call's result `res` (bytes or -errno);
   // `ev`, its event, for the trace (nullptr when aio2 never ran it).
   // Collects in `ready` the held requests that may now start. Returns
