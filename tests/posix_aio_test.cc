@@ -132,11 +132,12 @@ const std::vector<row> &rows() {
          return std::vector<int>{};
        },
        {0, 0, EFAULT, -1}, {0, 0, EFAULT, -1}},
-      {"write_unmapped_buffer", kind::write,
+      // A page that stays mapped with no access (an unmapped one could be
+      // mapped again by another thread before the write runs).
+      {"write_inaccessible_buffer", kind::write,
        [](struct aiocb &cb, const fixture_fds &) {
-         void *p = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-         munmap(p, 4096);
-         cb.aio_buf = p;
+         static void *const none = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+         cb.aio_buf = none;
          return std::vector<int>{};
        },
        {0, 0, EFAULT, -1}, {0, 0, EFAULT, -1}},

@@ -14,6 +14,12 @@ namespace aio2::posix {
 
 namespace {
 
+// Code that a cancellation's forced unwind runs (it starts in glibc's
+// signal handler) is not instrumented by AddressSanitizer, whose check of
+// the stack on the way fails there.
+#define AIO2_UNWOUND_BY_CANCEL __attribute__((no_sanitize("address")))
+
+
 // The completion epoch. Completers bump it (seq_cst RMW) after their status
 // stores; a waiter announces itself in g_waiters (seq_cst RMW) before the
 // kernel compares the epoch. Either the completer's load of g_waiters sees
@@ -42,7 +48,7 @@ int wait_result(int64_t r) noexcept {
 // type changes). This function holds no object with a destructor, so the
 // forced unwind of a cancellation passes through it to its caller's
 // cleanups.
-__attribute__((noinline)) int64_t futex_wait_async_cancel(std::atomic<uint32_t> *w,
+__attribute__((noinline)) AIO2_UNWOUND_BY_CANCEL int64_t futex_wait_async_cancel(std::atomic<uint32_t> *w,
                                                            uint32_t expected,
                                                            const struct timespec *deadline) {
   int old = 0;
@@ -55,8 +61,8 @@ __attribute__((noinline)) int64_t futex_wait_async_cancel(std::atomic<uint32_t> 
 // Counts the calling thread among the epoch's sleepers for its lifetime,
 // also when a cancellation unwinds through the wait.
 struct waiter_mark {
-  waiter_mark() noexcept { g_waiters.fetch_add(1, std::memory_order_seq_cst); }
-  ~waiter_mark() { g_waiters.fetch_sub(1, std::memory_order_seq_cst); }
+  AIO2_UNWOUND_BY_CANCEL waiter_mark() noexcept { g_waiters.fetch_add(1, std::memory_order_seq_cst); }
+  AIO2_UNWOUND_BY_CANCEL ~waiter_mark() { g_waiters.fetch_sub(1, std::memory_order_seq_cst); }
   waiter_mark(const waiter_mark &) = delete;
   waiter_mark &operator=(const waiter_mark &) = delete;
 };
@@ -75,7 +81,8 @@ void epoch_publish() noexcept {
   if (g_waiters.load(std::memory_order_seq_cst) != 0) futex(&g_epoch, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
 }
 
-int epoch_wait(uint32_t seen, const struct timespec *deadline, bool cancellable) {
+AIO2_UNWOUND_BY_CANCEL int epoch_wait(uint32_t seen, const struct timespec *deadline,
+                                      bool cancellable) {
   waiter_mark mark;
   if (cancellable) return wait_result(futex_wait_async_cancel(&g_epoch, seen, deadline));
   return wait_result(futex(&g_epoch, kWaitOp, seen, deadline));
