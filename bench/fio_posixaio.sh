@@ -5,7 +5,9 @@
 # the file from the page cache first, its default) and O_DIRECT. The runs
 # of the two (and of libaio2-posix.so with AIO2_TRACE, for the cost of
 # observation) are interleaved, and the table gives the median IOPS of REPS
-# runs each; the last column, what the trace says of the reads.
+# runs each; the last column, what the trace says of the reads. For scale,
+# `psync` is fio's psync engine on the same file: one pread at a time in
+# fio's own thread, the most one thread does with these reads and fio.
 #
 #   bench/fio_posixaio.sh [LIB]
 #
@@ -38,36 +40,42 @@ if [ ! -f "$file" ] || [ "$(stat -c %s "$file")" -ne "$(numfmt --from=iec "${siz
 fi
 
 # One run: prints its read IOPS (fio's terse output, field 8).
-one() {  # mode preload trace
-  local mode=$1 preload=$2 tracefile=$3 direct=0 invalidate=1
+one() {  # mode preload trace [engine]
+  local mode=$1 preload=$2 tracefile=$3 engine=${4:-posixaio} direct=0 invalidate=1
   [ "$mode" = direct ] && direct=1
   [ "$mode" = cached ] && invalidate=0 && cat "$file" >/dev/null
   : >"$trace"
   env ${preload:+LD_PRELOAD=$preload} ${tracefile:+AIO2_TRACE=$tracefile} \
     fio --name=randread --filename="$file" --size="$size" --rw=randread --bs=4k \
-    --ioengine=posixaio --iodepth=32 --direct="$direct" --invalidate="$invalidate" \
-    --time_based --runtime="$runtime" --output-format=terse | awk -F';' '{ print int($8) }'
+    --ioengine="$engine" --iodepth=32 --direct="$direct" --invalidate="$invalidate" \
+    --time_based --runtime="$runtime" --output-format=terse | awk -F';' 'NF > 8 { v = int($8) } END { print v }'
+}
+
+# What a run's trace says of its reads: page-cache hits, and where they ran.
+trace_says() {
+  tr -d '\0' <"$trace" | awk '$3 == "read" { n++; if ($13 == "hit") h++; p[$12]++ }
+    END { if (!n) { print "-"; exit } printf "%d%% hits;", 100 * h / n
+          for (k in p) printf " %s %d%%", k, 100 * p[k] / n; print "" }'
 }
 
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 printf 'fio %s, posixaio engine: 4 KiB random reads, iodepth 32, one %s file, %s s x %s runs, median IOPS\n' \
   "$(fio --version | sed 's/fio-//')" "$size" "$runtime" "$reps"
-printf '%-9s %10s %10s %11s %12s %11s  %s\n' case glibc aio2 aio2/glibc "aio2+trace" "trace cost" "the trace says"
+printf '%-9s %10s %10s %11s %12s %11s %10s  %s\n' case glibc aio2 aio2/glibc "aio2+trace" "trace cost" psync \
+  "the trace says"
 for mode in cached uncached direct; do
-  g="" a="" t=""
+  g="" a="" t="" s="" says=""
   for _ in $(seq "$reps"); do
     g+=" $(one "$mode" "" "")"
     a+=" $(one "$mode" "$lib" "")"
     t+=" $(one "$mode" "$lib" "$trace")"
+    says=$(trace_says)
+    s+=" $(one "$mode" "" "" psync)"
   done
-  mg=$(echo "$g" | median) ma=$(echo "$a" | median) mt=$(echo "$t" | median)
-  # What the last traced run says: page-cache hits, and where reads ran.
-  says=$(tr -d '\0' <"$trace" | awk '$3 == "read" { n++; if ($13 == "hit") h++; p[$12]++ }
-    END { if (!n) { print "-"; exit } printf "%d%% hits;", 100 * h / n
-          for (k in p) printf " %s %d%%", k, 100 * p[k] / n; print "" }')
-  printf '%-9s %10s %10s %10.2fx %12s %10.1f%%  %s\n' "$([ "$mode" = direct ] && echo O_DIRECT || echo "$mode")" \
+  mg=$(echo "$g" | median) ma=$(echo "$a" | median) mt=$(echo "$t" | median) ms=$(echo "$s" | median)
+  printf '%-9s %10s %10s %10.2fx %12s %10.1f%% %10s  %s\n' "$([ "$mode" = direct ] && echo O_DIRECT || echo "$mode")" \
     "$mg" "$ma" "$(echo "$ma $mg" | awk '{ print $2 ? $1 / $2 : 0 }')" "$mt" \
-    "$(echo "$ma $mt" | awk '{ print $1 ? 100 * ($1 - $2) / $1 : 0 }')" "$says"
-  echo "  runs: glibc$g; aio2$a; aio2+trace$t" >&2
+    "$(echo "$ma $mt" | awk '{ print $1 ? 100 * ($1 - $2) / $1 : 0 }')" "$ms" "$says"
+  echo "  runs: glibc$g; aio2$a; aio2+trace$t; psync$s" >&2
 done

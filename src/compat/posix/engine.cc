@@ -170,7 +170,8 @@ void message(const char *text) {
   if (n <= 0) return;
   int state = 0;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);  // write(2) is a cancellation point
-  const ssize_t w = write(STDERR_FILENO, line, static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1);
+  const size_t len = std::min(static_cast<size_t>(n), sizeof line - 1);
+  const ssize_t w = write(STDERR_FILENO, line, len);
   (void)w;
   pthread_setcancelstate(state, &state);
 }

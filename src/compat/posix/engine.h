@@ -54,7 +54,9 @@ struct request {
   bool ordered = false;  // a write on an O_APPEND or non-seekable descriptor:
                          // it starts after every earlier write on `fd`
   bool stream = false;   // read()/write() instead of pread/pwrite (the
-                         // descriptor cannot seek)
+                         // descriptor cannot seek); also set by the thread
+                         // that handles its -ESPIPE event, before it hands
+                         // the request to aio2 again
   void *buf = nullptr;
   uint64_t len = 0;
   int64_t offset = 0;
