@@ -1,0 +1,707 @@
+// SPDX-License-Identifier: MIT
+#include "compat/posix/engine.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "compat/posix/notify.h"
+#include "compat/posix/status.h"
+#include "compat/posix/trace.h"
+#include "compat/posix/wait.h"
+
+namespace aio2::posix {
+
+namespace {
+
+// The engine, published once made (release; paired with the acquire in
+// engine_peek/engine_get, so that a caller sees it whole). A forked child
+// sets it back to null and makes its own on first use.
+std::atomic<engine *> g_engine{nullptr};
+std::mutex g_init_mu;          // serialises creation; guards g_init
+struct aioinit g_init {};      // aio_init's parameters, before creation
+bool g_init_given = false;     // guarded by g_init_mu
+std::atomic<bool> g_failure_reported{false};  // relaxed: a message once
+trace_writer *g_trace = nullptr;  // guarded by g_init_mu until published with the engine
+bool g_atfork_done = false;       // guarded by g_init_mu
+// In a forked child: how many of the parent's requests were in flight, said
+// on stderr at the child's first call (relaxed: the child's own counter,
+// read and cleared by exchange so that one call says it).
+std::atomic<size_t> g_fork_lost{0};
+
+// Requests are made in chunks and never freed: a stale pointer (aio_cancel
+// racing a completion) always points at a request record.
+constexpr size_t kChunk = 256;
+// The completion thread's event buffer.
+constexpr size_t kEventBuffer = 64 * 1024;
+// Requests handed to aio2 in one aio2_submit, built on the stack.
+constexpr size_t kBatch = 16;
+// The submitter's buffer for the events it reaps itself.
+constexpr size_t kReapHereBuffer = 8 * 1024;
+// The completion thread's wait in aio2_getevents while events are owed,
+// doubling from the first to the second.
+constexpr int64_t kGeteventsWaitMinMs = 10;
+constexpr int64_t kGeteventsWaitMaxMs = 10 * 1000;
+// How long aio_cancel waits for requests it interrupted to come back.
+constexpr long kCancelWaitNs = 10 * 1000 * 1000;
+
+const char *op_name(op k) {
+  switch (k) {
+    case op::read: return "read";
+    case op::write: return "write";
+    case op::fsync: return "fsync";
+    case op::fdatasync: return "fdatasync";
+  }
+  return "-";
+}
+
+const char *exec_name(uint32_t path) {
+  switch (path) {
+    case AIO2_PATH_INLINE: return "inline";
+    case AIO2_PATH_URING: return "uring";
+    case AIO2_PATH_POOL: return "pool";
+    case AIO2_PATH_INLINE | AIO2_PATH_POOL: return "inline+pool";
+    case AIO2_PATH_INLINE | AIO2_PATH_URING: return "inline+uring";
+    case AIO2_PATH_CALL: return "call";
+    default: return "-";
+  }
+}
+
+const char *cache_name(uint32_t outcome) {
+  switch (outcome) {
+    case AIO2_CACHE_HIT: return "hit";
+    case AIO2_CACHE_PARTIAL: return "partial";
+    case AIO2_CACHE_MISS: return "miss";
+    default: return "-";
+  }
+}
+
+// The trace line of `r` from its event `ev` (nullptr: aio2 never ran it).
+trace_line line_of(const request *r, const aio2_event *ev, int64_t res) {
+  trace_line l;
+  l.op = op_name(r->kind);
+  l.fd = r->fd;
+  l.offset = r->kind == op::read || r->kind == op::write ? r->offset : 0;
+  l.len = r->kind == op::read || r->kind == op::write ? r->len : 0;
+  l.res = res;
+  l.submitted_ns = r->submitted_ns;
+  l.posted_ns = now_ns();
+  if (ev == nullptr) return l;
+  if (const auto *t = static_cast<const aio2_attr_timing *>(
+          aio2_event_attr_payload(ev, AIO2_ATTR_TIMING, sizeof(aio2_attr_timing), nullptr))) {
+    l.submitted_ns = t->submitted_ns;
+    l.started_ns = t->started_ns;
+    l.finished_ns = t->finished_ns;
+    l.posted_ns = t->posted_ns;
+  }
+  if (const auto *x = static_cast<const aio2_attr_executor *>(
+          aio2_event_attr_payload(ev, AIO2_ATTR_EXECUTOR, sizeof(aio2_attr_executor), nullptr)))
+    l.exec = exec_name(x->path);
+  if (const auto *c = static_cast<const aio2_attr_cache *>(
+          aio2_event_attr_payload(ev, AIO2_ATTR_CACHE, sizeof(aio2_attr_cache), nullptr))) {
+    l.cache = cache_name(c->outcome);
+    l.cached = c->bytes_cached;
+  }
+  return l;
+}
+
+// Tracing: the file behind `fd`, checked (fstat, and readlink when it
+// changed) when the descriptor has nothing in flight: it may have been
+// closed and its number reused since.
+void learn_path(fd_entry &e, int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    e.path.clear();
+    e.dev = e.ino = 0;
+    return;
+  }
+  if (!e.path.empty() && e.dev == st.st_dev && e.ino == st.st_ino) return;
+  e.dev = st.st_dev;
+  e.ino = st.st_ino;
+  char link[64], name[4096];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  const ssize_t n = readlink(link, name, sizeof name);
+  e.path.assign(name, n > 0 ? static_cast<size_t>(n) : 0);
+}
+
+void atfork_prepare() {
+  if (engine *e = engine_peek()) e->prepare_fork();
+  if (g_trace) g_trace->prepare_fork();
+  notify_prepare_fork();
+}
+
+void atfork_parent() {
+  notify_parent_after_fork();
+  if (g_trace) g_trace->parent_after_fork();
+  if (engine *e = engine_peek()) e->parent_after_fork();
+}
+
+void atfork_child() {
+  notify_after_fork();
+  if (g_trace) g_trace->after_fork();
+  wait_after_fork();
+  engine *e = engine_peek();
+  if (e == nullptr) return;
+  g_fork_lost.store(e->child_after_fork(), std::memory_order_relaxed);
+  // The parent's engine (its threads absent here) is abandoned: the child
+  // makes a new one on its next call.
+  g_engine.store(nullptr, std::memory_order_release);
+}
+
+}  // namespace
+
+uint64_t now_ns() {
+  struct timespec ts {};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void message(const char *text) {
+  char line[512];
+  const int n = std::snprintf(line, sizeof line, "aio2-posix: %s\n", text);
+  if (n <= 0) return;
+  int state = 0;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);  // write(2) is a cancellation point
+  const size_t len = std::min(static_cast<size_t>(n), sizeof line - 1);
+  const ssize_t w = write(STDERR_FILENO, line, len);
+  (void)w;
+  pthread_setcancelstate(state, &state);
+}
+
+engine::engine(const struct aioinit *init) {
+  aio2_params p{};
+  p.size = sizeof p;
+  p.ring_bytes = 1u << 20;
+  // No io_uring: the kernel cancels a thread's io_uring requests when the
+  // thread exits, and a POSIX AIO request outlives the thread that made it
+  // (a SIGEV_THREAD function that queues the next read, a worker that
+  // exits). Reads the page cache serves run inline (RWF_NOWAIT in the
+  // caller), the rest on aio2's pool.
+  p.flags = AIO2_SETUP_NO_URING;
+  if (init != nullptr) {
+    if (init->aio_threads > 0) p.bounded_workers = static_cast<uint32_t>(init->aio_threads);
+    if (init->aio_idle_time > 0) p.idle_ms = static_cast<uint32_t>(init->aio_idle_time) * 1000u;
+  }
+  int rc = aio2_setup(AIO2_ABI_VERSION, &p, &ctx_);
+  if (rc < 0) {
+    error_ = rc == -EBUSY || rc == -ENOMEM || rc == -EMFILE ? EAGAIN : -rc;
+    ctx_ = nullptr;
+    return;
+  }
+  trace_ = g_trace;
+  ring_ = aio2_ring_get(ctx_);
+  // The completion thread blocks every signal: the program's signals,
+  // completion signals included, go to the program's threads.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  rc = pthread_create(&thread_, nullptr, completion_main, this);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (rc != 0) {
+    error_ = EAGAIN;
+    aio2_destroy(ctx_);
+    ctx_ = nullptr;
+    return;
+  }
+  pthread_detach(thread_);
+}
+
+request *engine::alloc() {
+  std::lock_guard<std::mutex> lk(free_mu_);
+  if (free_ == nullptr) {
+    auto *chunk = new (std::nothrow) request[kChunk];
+    if (chunk == nullptr) return nullptr;
+    chunks_.push_back(chunk);
+    for (size_t i = 0; i < kChunk; i++) {
+      chunk[i].next_free = free_;
+      free_ = &chunk[i];
+    }
+  }
+  request *r = free_;
+  free_ = r->next_free;
+  return r;
+}
+
+void engine::release(request *r) {
+  // Fields are reset here, by the last user, so that alloc hands out a
+  // clean record.
+  r->completed = r->held = r->cancel_requested = false;
+  r->ordered = r->stream = false;
+  r->group = nullptr;
+  std::lock_guard<std::mutex> lk(free_mu_);
+  r->next_free = free_;
+  free_ = r;
+}
+
+size_t engine::build(const request *r, unsigned char *out) const {
+  auto *io = reinterpret_cast<aio2_iocb *>(out);
+  const auto ud = reinterpret_cast<uint64_t>(r);
+  const auto fd = static_cast<uint64_t>(r->fd);
+  const auto buf = reinterpret_cast<uint64_t>(r->buf);
+  switch (r->kind) {
+    case op::read:
+      if (r->stream) aio2_prep(io, SYS_read, ud, fd, buf, r->len, 0, 0, 0);
+      else aio2_prep(io, SYS_pread64, ud, fd, buf, r->len, static_cast<uint64_t>(r->offset), 0, 0);
+      break;
+    case op::write:
+      if (r->stream) aio2_prep(io, SYS_write, ud, fd, buf, r->len, 0, 0, 0);
+      else aio2_prep(io, SYS_pwrite64, ud, fd, buf, r->len, static_cast<uint64_t>(r->offset), 0, 0);
+      break;
+    case op::fsync:
+      aio2_prep(io, SYS_fsync, ud, fd, 0, 0, 0, 0, 0);
+      break;
+    case op::fdatasync:
+      aio2_prep(io, SYS_fdatasync, ud, fd, 0, 0, 0, 0, 0);
+      break;
+  }
+  if (trace_ != nullptr) {
+    aio2_attr_add(io, kMaxIocb, AIO2_ATTR_TIMING, 0, nullptr, 0);
+    aio2_attr_add(io, kMaxIocb, AIO2_ATTR_EXECUTOR, 0, nullptr, 0);
+    aio2_attr_add(io, kMaxIocb, AIO2_ATTR_CACHE, 0, nullptr, 0);
+  }
+  return io->len;
+}
+
+int engine::submit(request **reqs, size_t n, bool *queued) {
+  request *go_few[kBatch];
+  std::vector<request *> go_many;
+  request **go = go_few;
+  if (n > kBatch) {
+    go_many.resize(n);
+    go = go_many.data();
+  }
+  size_t ready = 0;
+  for (size_t i = 0; i < n; i++) {
+    request *r = reqs[i];
+    queued[i] = true;
+    if (trace_ != nullptr) r->submitted_ns = now_ns();
+    // In progress before anyone can find it, so that a completion (or an
+    // aio_cancel) that follows at once is not overwritten.
+    store_status(r->cb, 0, EINPROGRESS);
+    shard &s = shard_of(r->fd);
+    std::lock_guard<std::mutex> lk(s.mu);
+    fd_entry &e = s.fds[r->fd];
+    if (trace_ != nullptr && e.all.empty()) learn_path(e, r->fd);
+    e.all.push_back(r);
+    bool hold = false;
+    if (r->kind == op::write) {
+      r->wseq = e.next_wseq++;
+      hold = r->ordered && !e.writes.empty();
+      e.writes.push_back(r);
+    } else if (r->kind == op::fsync || r->kind == op::fdatasync) {
+      // POSIX: the sync covers every write queued on the descriptor before
+      // it, so it starts when they have completed.
+      r->wseq = e.next_wseq;
+      hold = !e.writes.empty();
+    }
+    if (hold) {
+      r->held = true;
+      e.held.push_back(r);
+    } else {
+      go[ready++] = r;
+    }
+  }
+  std::vector<request *> withdrawn;
+  start(go, ready, ready, &withdrawn);
+  reap_here();
+  // Requests aio2 could not take for lack of resources were not queued:
+  // the call fails for them. (The others may be done and reused by now:
+  // they are not looked at again.)
+  for (request *w : withdrawn) {
+    for (size_t i = 0; i < n; i++)
+      if (reqs[i] == w) queued[i] = false;
+    release(w);
+  }
+  return withdrawn.empty() ? 0 : EAGAIN;
+}
+
+void engine::start(request **reqs, size_t n, size_t own, std::vector<request *> *withdrawn) {
+  // Requests go to aio2 kBatch at a time, built on the stack. Completing a
+  // refused request may release held ones: they join `more`, after.
+  std::vector<request *> more;
+  alignas(8) unsigned char buf[kBatch * kMaxIocb];
+  size_t lens[kBatch];
+  request *batch[kBatch];
+  size_t next = 0;
+  while (next < n + more.size()) {
+    const size_t first = next;
+    size_t k = 0, bytes = 0;
+    for (; k < kBatch && next < n + more.size(); k++, next++) {
+      batch[k] = next < n ? reqs[next] : more[next - n];
+      lens[k] = build(batch[k], buf + bytes);
+      bytes += lens[k];
+    }
+    pending_.fetch_add(static_cast<int64_t>(k), std::memory_order_seq_cst);
+    size_t pos = 0, idx = 0;
+    while (pos < bytes) {
+      const ssize_t rc = aio2_submit(ctx_, buf + pos, bytes - pos);
+      if (rc > 0) {
+        size_t took = 0;
+        while (took < static_cast<size_t>(rc)) took += lens[idx++];
+        pos += took;
+        continue;
+      }
+      request *r = batch[idx];
+      const bool mine = first + idx < own;
+      pos += lens[idx++];
+      pending_.fetch_sub(1, std::memory_order_seq_cst);  // refused: no event
+      std::vector<request *> ready;
+      if ((rc == -EAGAIN || rc == -ENOMEM) && mine) {
+        withdraw(r, EAGAIN, &ready);
+        withdrawn->push_back(r);
+      } else {
+        // aio2 refused the request itself (a bad descriptor, a negative
+        // offset), or, for one queued earlier, had no room: that is its
+        // result, as if the call had returned it.
+        finish(r, rc == -ENOMEM ? -EAGAIN : rc, nullptr, &ready);
+        release(r);
+      }
+      more.insert(more.end(), ready.begin(), ready.end());
+    }
+  }
+}
+
+void engine::withdraw(request *r, int err, std::vector<request *> *ready) {
+  shard &s = shard_of(r->fd);
+  std::lock_guard<std::mutex> lk(s.mu);
+  unlink_locked(s.fds[r->fd], r, ready);
+  store_status(r->cb, -1, err);
+}
+
+void engine::unlink_locked(fd_entry &e, request *r, std::vector<request *> *ready) {
+  r->completed = true;
+  e.all.unlink(r);
+  if (r->held) {
+    e.held.unlink(r);
+    r->held = false;
+  }
+  if (r->kind == op::write) e.writes.unlink(r);
+  // Held requests start in order, each once no write before it is left.
+  while (!e.held.empty()) {
+    request *h = e.held.front();
+    const uint64_t oldest = e.writes.empty() ? UINT64_MAX : e.writes.front()->wseq;
+    if (oldest < h->wseq) break;
+    e.held.pop_front();
+    h->held = false;
+    ready->push_back(h);
+  }
+}
+
+bool engine::finish(request *r, int64_t res, const aio2_event *ev, std::vector<request *> *ready) {
+  shard &s = shard_of(r->fd);
+  completion c;
+  bool done = false;
+  {
+    std::lock_guard<std::mutex> lk(s.mu);
+    fd_entry &e = s.fds[r->fd];
+    // Trace lines go to the buffer under the shard lock (lock order: shard,
+    // then trace), which also keeps the file's name stable.
+    if (trace_ != nullptr) trace_->add(line_of(r, ev, res), e.path);
+    if (!r->completed) {
+      unlink_locked(e, r, ready);
+      int64_t ret = 0;
+      if (res == -ECANCELED || (res == -EINTR && r->cancel_requested)) {
+        ret = -1;
+        c.error = ECANCELED;
+      } else if (res < 0) {
+        ret = -1;
+        c.error = static_cast<int>(-res);
+      } else {
+        ret = res;
+      }
+      // The status is stored under the lock, so that fork finds every
+      // request either on its descriptor's list or with its status.
+      store_status(r->cb, ret, c.error);
+      c.sev = r->sev;
+      c.group = r->group;
+      done = true;
+    }
+  }
+  if (done) deliver(c);
+  return done;
+}
+
+void engine::deliver(const completion &c) {
+  notify(c.sev);
+  lio_group *g = c.group;
+  if (g == nullptr) return;
+  if (c.error != 0) g->failed.store(1, std::memory_order_relaxed);
+  // Release: the statuses and `failed` before it; acquire: the completer
+  // that reaches zero sees every other completer's.
+  if (g->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) lio_done(g);
+}
+
+void lio_done(lio_group *g) {
+  if (g->wait) word_wake(&g->remaining);
+  else notify(g->sev);
+  lio_unref(g);
+}
+
+void lio_unref(lio_group *g) {
+  if (g->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete g;
+}
+
+void *engine::completion_main(void *self) {
+  static_cast<engine *>(self)->completion_loop();
+  return nullptr;
+}
+
+void engine::completion_loop() {
+  auto *buf = static_cast<unsigned char *>(::operator new(kEventBuffer, std::align_val_t(8)));
+  const struct timespec zero {};
+  // How long to sleep in aio2_getevents with events owed: doubled while
+  // none comes (a read blocked on a socket), so that an idle wait costs
+  // few wake-ups, and back to the start on the next event.
+  int64_t wait_ms = kGeteventsWaitMinMs;
+  for (;;) {
+    const uint32_t seq = work_seq_.load(std::memory_order_acquire);
+    if (pending_.load(std::memory_order_seq_cst) <= 0) {
+      // Nothing owed: sleep outside aio2 until a submitter leaves events
+      // owed.
+      sleeping_.store(1, std::memory_order_seq_cst);
+      if (pending_.load(std::memory_order_seq_cst) <= 0) word_wait(&work_seq_, seq, nullptr);
+      sleeping_.store(0, std::memory_order_relaxed);
+      continue;
+    }
+    ssize_t n = aio2_getevents(ctx_, 1, buf, kEventBuffer, &zero);
+    if (n == 0) {
+      const struct timespec t = {static_cast<time_t>(wait_ms / 1000), static_cast<long>(wait_ms % 1000) * 1000000L};
+      n = aio2_getevents(ctx_, 1, buf, kEventBuffer, &t);
+      if (n == 0) {
+        wait_ms = std::min<int64_t>(wait_ms * 2, kGeteventsWaitMaxMs);
+        continue;
+      }
+    }
+    if (n == -EINTR) continue;
+    if (n < 0) {
+      message("the completion thread cannot reap aio2's events; requests in flight will not complete");
+      return;
+    }
+    wait_ms = kGeteventsWaitMinMs;
+    handle_events(buf, static_cast<size_t>(n));
+    epoch_publish();
+  }
+}
+
+size_t engine::handle_events(const unsigned char *buf, size_t n) {
+  size_t count = 0;
+  for (const aio2_event *ev = aio2_event_next(buf, n, nullptr); ev != nullptr; ev = aio2_event_next(buf, n, ev))
+    count++;
+  // Lowered before the events are handled: handling may start requests
+  // (held ones, a pipe's read again), which raise it again.
+  pending_.fetch_sub(static_cast<int64_t>(count), std::memory_order_seq_cst);
+  for (const aio2_event *ev = aio2_event_next(buf, n, nullptr); ev != nullptr; ev = aio2_event_next(buf, n, ev))
+    handle_event(ev);
+  return count;
+}
+
+void engine::reap_here() {
+  alignas(8) unsigned char buf[kReapHereBuffer];
+  const struct timespec zero {};
+  bool any = false;
+  for (;;) {
+    int64_t got = aio2_reap_events(ring_, buf, sizeof buf);
+    // Events on the overflow list (or held by io_uring) need a call.
+    if (got == -EAGAIN) got = aio2_getevents(ctx_, 0, buf, sizeof buf, &zero);
+    if (got <= 0) break;
+    any |= handle_events(buf, static_cast<size_t>(got)) > 0;
+  }
+  if (any) epoch_publish();
+  kick();
+}
+
+void engine::kick() {
+  if (pending_.load(std::memory_order_seq_cst) > 0 && sleeping_.load(std::memory_order_seq_cst) != 0) {
+    work_seq_.fetch_add(1, std::memory_order_seq_cst);
+    word_wake(&work_seq_);
+  }
+}
+
+void engine::handle_event(const aio2_event *ev) {
+  auto *r = reinterpret_cast<request *>(ev->user_data);
+  if (ev->res == -ESPIPE && (r->kind == op::read || r->kind == op::write) && !r->stream) {
+    // A descriptor that cannot seek (a pipe, a socket): the read or write
+    // happens at its position instead, as glibc does.
+    r->stream = true;
+    start(&r, 1, 0, nullptr);
+    return;
+  }
+  std::vector<request *> ready;
+  finish(r, ev->res, ev, &ready);
+  release(r);
+  if (!ready.empty()) start(ready.data(), ready.size(), 0, nullptr);
+}
+
+int engine::cancel(int fd, struct aiocb *cb) {
+  // Requests aio2 could not cancel before they ran are interrupted where
+  // they run (a blocked read returns EINTR, reported as ECANCELED). The
+  // call waits up to kCancelWaitNs for them, asking again as it waits: a
+  // request may be between two attempts (a read of a pipe moving from
+  // pread to read), and a signal may land before its call blocks.
+  shard &s = shard_of(fd);
+  const uint64_t limit_ns = now_ns() + kCancelWaitNs;
+  std::vector<request *> targets;  // the requests in flight at the first pass
+  std::vector<struct aiocb *> asked;
+  size_t canceled = 0;
+  bool first = true;
+  for (;;) {
+    std::vector<completion> done;
+    std::vector<request *> ready, never_ran;
+    std::vector<trace_line> lines;
+    std::string path;
+    size_t running = 0;
+    {
+      std::lock_guard<std::mutex> lk(s.mu);
+      auto it = s.fds.find(fd);
+      if (it != s.fds.end()) {
+        fd_entry &e = it->second;
+        std::vector<request *> now;
+        for (request *r = e.all.front(); r != nullptr; r = e.all.next(r)) {
+          if (cb != nullptr && r->cb != cb) continue;
+          if (first) targets.push_back(r);
+          else if (std::find(targets.begin(), targets.end(), r) == targets.end()) continue;
+          now.push_back(r);
+        }
+        for (request *r : now) {
+          if (r->held) {
+            never_ran.push_back(r);
+            if (trace_ != nullptr) lines.push_back(line_of(r, nullptr, -ECANCELED));
+          } else if (aio2_cancel(ctx_, reinterpret_cast<uint64_t>(r)) != 0) {
+            // Running (interrupted where it can be), or its event is on
+            // its way: its status tells.
+            r->cancel_requested = true;
+            if (std::find(asked.begin(), asked.end(), r->cb) == asked.end()) asked.push_back(r->cb);
+            running++;
+            continue;
+          }
+          // It will not run: cancelled now. A request aio2 had is released
+          // when its event (-ECANCELED) arrives.
+          unlink_locked(e, r, &ready);
+          store_status(r->cb, -1, ECANCELED);
+          completion c;
+          c.error = ECANCELED;
+          c.sev = r->sev;
+          c.group = r->group;
+          done.push_back(c);
+        }
+        if (!lines.empty()) path = e.path;
+      }
+    }
+    for (const trace_line &l : lines) trace_->add(l, path);
+    for (const completion &c : done) deliver(c);
+    if (!done.empty()) epoch_publish();
+    for (request *r : never_ran) release(r);
+    if (!ready.empty()) {
+      start(ready.data(), ready.size(), 0, nullptr);
+      kick();
+    }
+    canceled += done.size();
+    if (first && targets.empty()) {
+      if (cb == nullptr || get_error(cb) != EINPROGRESS) return AIO_ALLDONE;
+      errno = EINVAL;  // in progress, but not a request of this descriptor
+      return -1;
+    }
+    first = false;
+    const uint64_t now = now_ns();
+    if (running == 0 || now >= limit_ns) break;
+    // Wait for a completion, a millisecond at most, then ask again.
+    const uint64_t until = std::min(now + 1000 * 1000, limit_ns);
+    const struct timespec step = {static_cast<time_t>(until / 1000000000u),
+                                  static_cast<long>(until % 1000000000u)};
+    const uint32_t seen = epoch_load();
+    bool pending = false;
+    for (struct aiocb *a : asked)
+      if (get_error(a) == EINPROGRESS) pending = true;
+    if (pending) epoch_wait(seen, &step, false);
+  }
+  size_t still = 0;
+  for (struct aiocb *a : asked) {
+    const int err = get_error(a);
+    if (err == ECANCELED) canceled++;
+    if (err == EINPROGRESS) still++;
+  }
+  if (still > 0) return AIO_NOTCANCELED;
+  return canceled > 0 ? AIO_CANCELED : AIO_ALLDONE;
+}
+
+void engine::prepare_fork() {
+  for (shard &s : shards_) s.mu.lock();
+}
+
+void engine::parent_after_fork() {
+  for (shard &s : shards_) s.mu.unlock();
+}
+
+size_t engine::child_after_fork() {
+  // The shard locks are held (prepare_fork) and stay so: nobody uses this
+  // engine again.
+  size_t n = 0;
+  for (shard &s : shards_)
+    for (auto &kv : s.fds)
+      for (request *r = kv.second.all.front(); r != nullptr; r = kv.second.all.next(r)) {
+        store_status(r->cb, -1, ECANCELED);
+        n++;
+      }
+  return n;
+}
+
+void fork_notice_slow() {
+  const size_t lost = g_fork_lost.exchange(0, std::memory_order_relaxed);
+  if (lost == 0) return;
+  char text[200];
+  std::snprintf(text, sizeof text,
+                "fork: %zu request%s in flight in the parent %s not inherited; in the child %s "
+                "aiocb%s report%s ECANCELED",
+                lost, lost == 1 ? "" : "s", lost == 1 ? "is" : "are", lost == 1 ? "its" : "their",
+                lost == 1 ? "" : "s", lost == 1 ? "s" : "");
+  message(text);
+}
+
+bool fork_notice_due() noexcept { return g_fork_lost.load(std::memory_order_relaxed) != 0; }
+
+engine *engine_peek() { return g_engine.load(std::memory_order_acquire); }
+
+engine *engine_get() {
+  engine *e = g_engine.load(std::memory_order_acquire);
+  if (e != nullptr) return e;
+  std::lock_guard<std::mutex> lk(g_init_mu);
+  e = g_engine.load(std::memory_order_relaxed);
+  if (e != nullptr) return e;
+  if (!g_atfork_done) {
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    g_trace = trace_writer::open_from_env();
+    g_atfork_done = true;
+  }
+  auto *made = new (std::nothrow) engine(g_init_given ? &g_init : nullptr);
+  const int err = made == nullptr ? ENOMEM : made->ok();
+  if (err != 0) {
+    delete made;
+    if (!g_failure_reported.exchange(true, std::memory_order_relaxed)) {
+      char text[160];
+      std::snprintf(text, sizeof text, "aio2 cannot be set up (%s); POSIX AIO calls fail with errno %s",
+                    std::strerror(err), err == EAGAIN ? "EAGAIN" : "set");
+      message(text);
+    }
+    errno = err == ENOMEM ? EAGAIN : err;
+    return nullptr;
+  }
+  g_engine.store(made, std::memory_order_release);
+  return made;
+}
+
+void set_init(const struct aioinit *init) {
+  std::lock_guard<std::mutex> lk(g_init_mu);
+  if (g_engine.load(std::memory_order_relaxed) != nullptr) return;  // as glibc: before the first request only
+  g_init = *init;
+  g_init_given = true;
+}
+
+}  // namespace aio2::posix
