@@ -122,7 +122,7 @@ int do_error(const struct aiocb *cb) {
 ssize_t do_return(struct aiocb *cb) {
   fork_notice();
   // POSIX: the return status of a request still in progress is not there
-  // yet (glibc answers 0).
+  // yet (glibc answers whatever the field holds).
   if (cb == nullptr || get_error(cb) == EINPROGRESS) {
     errno = EINVAL;
     return -1;
