@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Instruction counts per workload (callgrind counts instructions, so the
+# numbers repeat on a busy machine): bench/callgrind_requests.c linked
+# against the static library of a build tree, run for cached preads and
+# getppid, on the AUTO and POOL policies.
+#   bench/callgrind_requests.sh [BUILD_DIR]   (default build-bench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build-bench}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cc -O2 -o "$work/requests" bench/callgrind_requests.c -Iinclude "$build/libaio2.a" \
+  $(pkg-config --libs liburing) -lstdc++ -lpthread
+cd "$work"
+for policy in auto pool; do
+  for mode in pread getppid; do
+    ir=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null ./requests "$mode" "$policy" \
+      2>&1 | awk '/Collected/ {print $NF}')
+    printf '%-5s %-8s %12s instructions\n' "$policy" "$mode" "$ir"
+  done
+done
