@@ -67,17 +67,28 @@ int context::start() noexcept {
 context::submission::submission(context &c, size_t expected) noexcept
     : c_(c), expected_(expected), to_pool_(c.pool_), to_uring_(c.uring_), scope_(memo_) {}
 
-exec::request *context::submission::take_slot() noexcept {
+exec::request *context::submission::admit(int *err) noexcept {
+  if (!c_.queue_.admit()) {
+    *err = -EAGAIN;
+    return nullptr;
+  }
   if (nspare_ == 0) {
     const size_t want = expected_ < kBatch ? (expected_ ? expected_ : 1) : kBatch;
     nspare_ = c_.slots_.take(spare_, want);
   }
-  if (nspare_ == 0) return nullptr;
+  if (nspare_ == 0) {
+    c_.queue_.unadmit();
+    *err = -ENOMEM;
+    return nullptr;
+  }
   expected_ -= expected_ ? 1 : 0;
   return spare_[--nspare_];
 }
 
-void context::submission::give_back(exec::request *r) noexcept { c_.slots_.put(r); }
+void context::submission::refuse(exec::request *r) noexcept {
+  c_.slots_.put(r);
+  c_.queue_.unadmit();
+}
 
 exec::plan context::submission::plan_for(const parsed_request &pr) noexcept {
   return route(pr, memo_, c_.env_, sqe_);
@@ -148,19 +159,10 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
       err = -EOPNOTSUPP;
       break;
     }
-    if (!queue_.admit()) {
-      err = -EAGAIN;
-      break;
-    }
-    exec::request *r = s.take_slot();
-    if (r == nullptr) {
-      queue_.unadmit();
-      err = -ENOMEM;
-      break;
-    }
+    exec::request *r = s.admit(&err);
+    if (r == nullptr) break;
     if ((err = s.dispatch(pr, plan, r)) != 0) {
-      s.give_back(r);
-      queue_.unadmit();
+      s.refuse(r);
       break;
     }
     off += pr.io->len;

@@ -116,8 +116,11 @@ class context {
     // `expected`: how many requests the call may hold.
     submission(context &c, size_t expected) noexcept;
     sys::fd_memo &memo() noexcept { return memo_; }
-    exec::request *take_slot() noexcept;
-    void give_back(exec::request *r) noexcept;
+    // Admits one more request against the queue's limit and takes its
+    // slot; nullptr with *err -EAGAIN (the limit) or -ENOMEM.
+    exec::request *admit(int *err) noexcept;
+    // Gives back a slot admit() took for a request that was then refused.
+    void refuse(exec::request *r) noexcept;
     // The router's plan for `pr`, whose io_uring entry the next dispatch
     // takes.
     exec::plan plan_for(const parsed_request &pr) noexcept;

@@ -172,16 +172,8 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
       err = -EFAULT;
       break;
     }
-    if (!queue_.admit()) {
-      err = -EAGAIN;
-      break;
-    }
-    exec::request *r = s.take_slot();
-    if (r == nullptr) {
-      queue_.unadmit();
-      err = -ENOMEM;
-      break;
-    }
+    exec::request *r = s.admit(&err);
+    if (r == nullptr) break;
     parsed_request pr;
     exec::plan plan;
     if ((err = translate(*cb, r, s.memo(), flags_ & AIO2_SETUP_LEGACY_OBSERVE)) == 0 &&
@@ -190,8 +182,7 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
       err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r) : -EOPNOTSUPP;
     }
     if (err) {
-      s.give_back(r);
-      queue_.unadmit();
+      s.refuse(r);
       break;
     }
   }
