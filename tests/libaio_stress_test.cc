@@ -389,6 +389,64 @@ const scenario kScenarios[] = {
     {"depth_one_each", 1, 8, 1, 2000, reap_mode::getevents, 0},
 };
 
+// A program that alternates the two ways of waiting: io_getevents, then
+// its eventfd alone. While a reaper waits in io_getevents the collector
+// thread leaves io_uring to it and sleeps until the last reaper leaves;
+// a reaper that left without waking it would strand every later io_uring
+// completion, and the eventfd wait below would never end. O_DIRECT reads
+// go to io_uring.
+TEST(collector, EventfdWaitAfterGeteventsNeverStrandsACompletion) {
+  aio2_test::scratch_dir dir("aio2-collector");
+  ASSERT_TRUE(dir.ok());
+  const std::string path = dir / "direct";
+  const int fd = open(path.c_str(), O_CREAT | O_RDWR | O_DIRECT | O_CLOEXEC, 0600);
+  if (fd < 0) GTEST_SKIP() << "no O_DIRECT in " << dir.path() << ": " << strerror(errno);
+  alignas(4096) static unsigned char buf[kBlock];
+  ASSERT_EQ(pwrite(fd, buf, kBlock, 0), static_cast<ssize_t>(kBlock));
+  io_context_t ctx = nullptr;
+  ASSERT_EQ(api().io_setup(8, &ctx), 0);
+  const int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ASSERT_GE(efd, 0);
+  auto *ring = reinterpret_cast<aio_ring_view *>(ctx);
+  const int rounds = scaled(300);
+  for (int i = 0; i < rounds; i++) {
+    // Reaped by io_getevents, which waits for it.
+    iocb a{};
+    a.aio_lio_opcode = IOCB_CMD_PREAD;
+    a.aio_fildes = static_cast<uint32_t>(fd);
+    a.aio_buf = reinterpret_cast<uint64_t>(buf);
+    a.aio_nbytes = kBlock;
+    a.aio_data = 2 * static_cast<uint64_t>(i);
+    iocb *list[1] = {&a};
+    ASSERT_EQ(api().io_submit(ctx, 1, list), 1);
+    io_event ev{};
+    timespec ts{10, 0};
+    ASSERT_EQ(api().io_getevents(ctx, 1, 1, &ev, &ts), 1) << "round " << i;
+    ASSERT_EQ(ev.data, a.aio_data);
+    ASSERT_EQ(ev.res, static_cast<int64_t>(kBlock));
+    // Reaped from the ring after the eventfd says it is there.
+    iocb b = a;
+    b.aio_data = a.aio_data + 1;
+    b.aio_flags = IOCB_FLAG_RESFD;
+    b.aio_resfd = static_cast<uint32_t>(efd);
+    list[0] = &b;
+    ASSERT_EQ(api().io_submit(ctx, 1, list), 1);
+    pollfd p{efd, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 10000), 1) << "round " << i << ": the completion was never delivered";
+    uint64_t count = 0;
+    ASSERT_EQ(read(efd, &count, sizeof count), static_cast<ssize_t>(sizeof count));
+    ASSERT_EQ(count, 1u);
+    const unsigned head = ring->head;
+    ASSERT_NE(head, __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE));
+    ASSERT_EQ(ring->events[head].data, b.aio_data);
+    ASSERT_EQ(ring->events[head].res, static_cast<int64_t>(kBlock));
+    __atomic_store_n(&ring->head, (head + 1) % ring->nr, __ATOMIC_RELEASE);
+  }
+  EXPECT_EQ(api().io_destroy(ctx), 0);
+  close(efd);
+  close(fd);
+}
+
 INSTANTIATE_TEST_SUITE_P(libaio, stress, ::testing::ValuesIn(kScenarios),
                          [](const ::testing::TestParamInfo<scenario> &i) { return i.param.name; });
 

@@ -140,9 +140,11 @@ long legacy_queue::getevents(long min_nr, long nr, struct io_event *events,
     pthread_sigmask(SIG_SETMASK, sigmask, &saved);
   }
   static const timespec zero{0, 0};
-  reapers_.fetch_add(1, std::memory_order_acq_rel);
+  // seq_cst: the reaper's half of the handshake with collector_main().
+  reapers_.fetch_add(1, std::memory_order_seq_cst);
   const long rc = wait_for(interrupted ? &zero : timeout, look, [&] { return got != 0; });
-  if (reapers_.fetch_sub(1, std::memory_order_acq_rel) == 1 && reapers_fd_ >= 0) {
+  if (reapers_.fetch_sub(1, std::memory_order_seq_cst) == 1 && reapers_fd_ >= 0 &&
+      watching_.load(std::memory_order_seq_cst)) {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t w = ::write(reapers_fd_, &one, sizeof one);
   }
@@ -173,8 +175,14 @@ void legacy_queue::collector_main() noexcept {
   for (;;) {
     // While a reaper waits in getevents it collects; this thread waits for
     // the last one to leave (a write to reapers_fd_ made since this check
-    // is still there for the poll).
-    const bool reaper_inside = reapers_.load(std::memory_order_acquire) > 0;
+    // is still there for the poll). seq_cst: this thread's half of the
+    // handshake with getevents() (legacy_queue.h); the acquire of reapers_
+    // also pairs with the reapers' decrements.
+    watching_.store(true, std::memory_order_seq_cst);
+    const bool reaper_inside = reapers_.load(std::memory_order_seq_cst) > 0;
+    // Relaxed: only this thread writes it, and a reaper that still sees
+    // true makes one spurious write, read below.
+    if (!reaper_inside) watching_.store(false, std::memory_order_relaxed);
     pollfd fds[3] = {{stop_fd_, POLLIN, 0}, {reapers_fd_, POLLIN, 0},
                      {reaper_inside ? -1 : collector_->fd(), POLLIN, 0}};
     if (poll(fds, 3, -1) < 0 && errno != EINTR) break;

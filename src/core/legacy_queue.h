@@ -124,10 +124,17 @@ class legacy_queue final : public completion_queue {
   int stop_fd_ = -1;  // eventfd that wakes the collector thread to exit
   // Threads inside getevents: while there are any, they collect io_uring's
   // completions themselves (the waiter's role), and the collector thread
-  // sleeps, so that a completion wakes one thread, not two. Release on the
-  // decrement, acquire in the collector; the last one to leave writes
-  // reapers_fd_, which the collector sleeps on meanwhile.
+  // sleeps on reapers_fd_ alone, so that a completion wakes one thread, not
+  // two. The last reaper to leave writes reapers_fd_ only while the
+  // collector says it sleeps that way (`watching_`), so that a program
+  // whose completions never go through io_uring (cached reads, run in its
+  // own thread) pays no system call for the collector. The pair is a
+  // Dekker handshake, seq_cst on both sides: the collector stores
+  // watching_ then loads reapers_; a reaper decrements reapers_ then loads
+  // watching_; at least one of them sees the other's store, so either the
+  // collector watches io_uring or the reaper wakes it.
   std::atomic<int> reapers_{0};
+  std::atomic<bool> watching_{false};
   int reapers_fd_ = -1;
   event_ring_queue *observe_ = nullptr;  // set before any request
   // aio2 events the observer's ring had no room for. Relaxed: a counter.
