@@ -365,6 +365,46 @@ std::string pread_closed_fd(const libaio_api &a) {
   return submit_one(x, &cb);
 }
 
+// A descriptor read through the page cache a few times (aio2 then takes its
+// facts on trust, checking them by the read itself), then its number given
+// to something else: `reuse` puts the new file at `fd` and says what it is.
+// Each answer must be the one the new file gets.
+std::string pread_after_reuse(const libaio_api &a, int (*reuse)(int fd)) {
+  ctx x(a);
+  const int fd = dup(the_files().pattern.fd());
+  std::string s;
+  for (int i = 0; i < 3; i++) {
+    char buf[4096];
+    iocb cb = rw(IOCB_CMD_PREAD, fd, buf, sizeof buf, 4096);
+    s += submit_one(x, &cb) + "; ";
+  }
+  const std::string what = num(reuse(fd));
+  char buf[8] = {};
+  iocb cb = rw(IOCB_CMD_PREAD, fd, buf, sizeof buf, 0);
+  s += what + " " + submit_one(x, &cb);
+  close(fd);
+  return s;
+}
+
+// Each returns 0 with `fd` replaced, or -1.
+int reuse_closed(int fd) { return close(fd); }
+int reuse_wronly(int fd) { return dup2(the_files().wronly, fd) == fd ? 0 : -1; }
+int reuse_pipe(int fd) {
+  int p[2];
+  if (pipe(p) != 0 || write(p[1], "abc", 3) != 3 || dup2(p[0], fd) != fd) return -1;
+  close(p[0]);
+  close(p[1]);
+  return 0;
+}
+int reuse_dir(int fd) { return dup2(the_files().dir.fd(), fd) == fd ? 0 : -1; }
+int reuse_other_file(int fd) {
+  const std::string p = the_files().dir / "other";
+  const int o = open(p.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
+  if (o < 0 || write(o, "xyz", 3) != 3 || dup2(o, fd) != fd) return -1;
+  close(o);
+  return 0;
+}
+
 std::string pread_with(const libaio_api &a, uint16_t op, uint32_t flags, uint64_t reserved2,
                        int reqprio = 0) {
   char buf[4096];
@@ -897,6 +937,17 @@ const row kRows[] = {
     {"submit_closed_fd", pread_closed_fd, "-9", nullptr, ""},
     {"pread_on_wronly", [](const libaio_api &a) { return pread_fd(a, the_files().wronly); }, "-9",
      nullptr, ""},
+    {"pread_reused_closed", [](const libaio_api &a) { return pread_after_reuse(a, reuse_closed); },
+     "1 res=4096; 1 res=4096; 1 res=4096; 0 -9", nullptr, ""},
+    {"pread_reused_wronly", [](const libaio_api &a) { return pread_after_reuse(a, reuse_wronly); },
+     "1 res=4096; 1 res=4096; 1 res=4096; 0 -9", nullptr, ""},
+    {"pread_reused_pipe", [](const libaio_api &a) { return pread_after_reuse(a, reuse_pipe); },
+     "1 res=4096; 1 res=4096; 1 res=4096; 0 1 res=3", nullptr, ""},
+    {"pread_reused_dir", [](const libaio_api &a) { return pread_after_reuse(a, reuse_dir); },
+     "1 res=4096; 1 res=4096; 1 res=4096; 0 -22", nullptr, ""},
+    {"pread_reused_other_file",
+     [](const libaio_api &a) { return pread_after_reuse(a, reuse_other_file); },
+     "1 res=4096; 1 res=4096; 1 res=4096; 0 1 res=3", nullptr, ""},
     {"pwrite_on_rdonly",
      [](const libaio_api &a) {
        char buf[16] = {};

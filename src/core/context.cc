@@ -95,7 +95,7 @@ exec::plan context::submission::plan_for(const parsed_request &pr) noexcept {
 }
 
 int context::submission::dispatch(const parsed_request &pr, const exec::plan &plan,
-                                  exec::request *r) noexcept {
+                                  exec::request *r, const int64_t *attempt_made) noexcept {
   try {
     r->attr_bytes.assign(pr.attrs, pr.attrs + pr.attr_bytes);  // keeps capacity across reuse
   } catch (...) {
@@ -114,7 +114,7 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
   if (plan.attempt == exec::attempt::submitter) {
     // A nowait-first read: the attempt here, the rest on io_uring when it
     // takes the rest's arguments, else on the pool.
-    if (exec::attempt_here(r)) {
+    if (exec::attempt_here(r, attempt_made)) {
       c_.queue_.complete(r);
       done_here_ = true;
     } else if (plan.path == AIO2_PATH_URING &&

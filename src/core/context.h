@@ -126,8 +126,11 @@ class context {
     exec::plan plan_for(const parsed_request &pr) noexcept;
     // Sets `r` up from `pr` and `plan` (its attribute hooks' on_submit may
     // refuse it: their -errno) and hands it to its executor. 0 or -errno;
-    // on an error `r` is the caller's to give back.
-    int dispatch(const parsed_request &pr, const exec::plan &plan, exec::request *r) noexcept;
+    // on an error `r` is the caller's to give back. `attempt_made`: the
+    // RWF_NOWAIT read was already made, with that result (a request
+    // without attributes, planned for its attempt here).
+    int dispatch(const parsed_request &pr, const exec::plan &plan, exec::request *r,
+                 const int64_t *attempt_made = nullptr) noexcept;
     void finish() noexcept;
 
    private:

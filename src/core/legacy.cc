@@ -99,10 +99,12 @@ int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds, bool observ
       const int mode = f.flags & O_ACCMODE;
       if (mode == (read ? O_WRONLY : O_RDONLY)) return -EBADF;
       // A pipe or socket has no offset: the kernel's read_iter ignores
-      // aio_offset there, so the call is read, write, readv or writev.
+      // aio_offset there, so the call is read, write, readv or writev. A
+      // directory has no read_iter or write_iter: the kernel refuses it.
       struct stat st {};
-      if (!f.positionable && fstat(static_cast<int>(fd), &st) == 0 &&
-          (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+      const bool other = !f.positionable && fstat(static_cast<int>(fd), &st) == 0;
+      if (other && S_ISDIR(st.st_mode)) return -EINVAL;
+      if (other && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
         const bool vec = op == IOCB_CMD_PREADV || op == IOCB_CMD_PWRITEV;
         const uint64_t iov = vec ? buf : one_iov, cnt = vec ? n : 1;
         if (flags) aio2_prep(io, read ? SYS_preadv2 : SYS_pwritev2, ud, fd, iov, cnt,
@@ -156,6 +158,34 @@ int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds, bool observ
   return 0;
 }
 
+// The read of a plain IOCB_CMD_PREAD, made with RWF_NOWAIT before the
+// descriptor is asked about, when its descriptor's facts can be taken on
+// trust (sys::trusted_cached_read: a file read through the page cache when
+// last asked): the answer checks the facts. Returns true with *n the read's
+// answer (bytes or -EAGAIN) and the facts in `memo`, for translate() and
+// the router; false when the request goes the checked way (its read is
+// then made as for any other, after one fcntl), having distrusted a
+// descriptor that answered anything else. Only requests that carry no
+// attribute qualify (none of their hooks must run before the read).
+bool read_on_trust(const iocb &cb, bool observe, sys::fd_memo &memo, int64_t *n) noexcept {
+  if (cb.aio_lio_opcode != IOCB_CMD_PREAD || observe || (cb.aio_flags & IOCB_FLAG_IOPRIO) ||
+      cb.aio_rw_flags != 0 || cb.aio_reserved2 != 0 ||
+      cb.aio_nbytes > static_cast<uint64_t>(SSIZE_MAX) || cb.aio_offset < 0)
+    return false;
+  const int fd = static_cast<int>(cb.aio_fildes);
+  sys::fd_facts f{};
+  if (!sys::trusted_cached_read(fd, &f)) return false;
+  iovec one{reinterpret_cast<void *>(cb.aio_buf), static_cast<size_t>(cb.aio_nbytes)};
+  const long got = syscall(SYS_preadv2, fd, &one, 1, cb.aio_offset, 0L, RWF_NOWAIT);
+  if (got < 0 && errno != EAGAIN) {
+    sys::distrust(fd);
+    return false;
+  }
+  *n = got < 0 ? -EAGAIN : got;
+  memo.seed(fd, f);
+  return true;
+}
+
 }  // namespace
 
 long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
@@ -176,10 +206,17 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
     if (r == nullptr) break;
     parsed_request pr;
     exec::plan plan;
-    if ((err = translate(*cb, r, s.memo(), flags_ & AIO2_SETUP_LEGACY_OBSERVE)) == 0 &&
+    const bool observe = flags_ & AIO2_SETUP_LEGACY_OBSERVE;
+    int64_t made = 0;
+    const bool on_trust = read_on_trust(*cb, observe, s.memo(), &made);
+    if ((err = translate(*cb, r, s.memo(), observe)) == 0 &&
         (err = parse_request(r->legacy.req, sizeof r->legacy.req, &pr)) == 0) {
       plan = s.plan_for(pr);
-      err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r) : -EOPNOTSUPP;
+      // The read made on trust is the plan's attempt when the plan has one
+      // here; otherwise the request runs as planned (and reads again).
+      const bool use = on_trust && plan.attempt == exec::attempt::submitter;
+      err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r, use ? &made : nullptr)
+                                         : -EOPNOTSUPP;
     }
     if (err) {
       s.refuse(r);

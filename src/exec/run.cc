@@ -127,7 +127,7 @@ void run_here(request *r, uint32_t worker) noexcept {
   if (begin(r, worker)) finish(r, sys::raw_syscall(nr, r->io.args), worker);
 }
 
-bool attempt_here(request *r) noexcept {
+bool attempt_here(request *r, const int64_t *made) noexcept {
   // Whatever ends the request here, its after and post hooks see that it
   // ran inline alone.
   int64_t res = 0;
@@ -137,7 +137,8 @@ bool attempt_here(request *r) noexcept {
     return true;
   }
   // Nowait-first reads are reads at an offset (the router's rule): args[3].
-  if (!r->nowait.attempted(r->io, sys::read_nowait(r->io, r->io.args[3]))) {
+  const int64_t n = made ? *made : sys::read_nowait(r->io, r->io.args[3]);
+  if (!r->nowait.attempted(r->io, n)) {
     r->attrs.set_path(AIO2_PATH_INLINE);
     finish(r, 0, 0);  // the attempt's bytes are the result
     return true;

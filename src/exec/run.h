@@ -39,6 +39,8 @@ void run_here(request *r, uint32_t worker) noexcept;
 // The nowait-first attempt in this thread (plan attempt::submitter): before
 // hooks, then the read with RWF_NOWAIT. Returns true when that finished the
 // request (finish() ran); false when the rest must run on plan.path.
-bool attempt_here(request *r) noexcept;
+// `made`: the caller already made the read with RWF_NOWAIT, which returned
+// *made (a request without attributes: no hook had to run before it).
+bool attempt_here(request *r, const int64_t *made = nullptr) noexcept;
 
 }  // namespace aio2::exec

@@ -13,14 +13,31 @@ namespace aio2::sys {
 namespace {
 
 // One word per descriptor number below kSlots: bit 63 valid, bit 32
-// regular, low 32 bits the flags. Relaxed: each word is a self-contained
-// hint, re-checked against fcntl's answer before it is used.
+// regular, bit 33 positionable, bits 40-47 the uses left on trust
+// (trusted_cached_read), low 32 bits the flags. Relaxed: each word is a
+// self-contained hint, re-checked against fcntl's answer before it is used,
+// or by the caller's RWF_NOWAIT read when taken on trust.
 constexpr int kSlots = 65536;
 std::atomic<uint64_t> g_slots[kSlots];
 
 constexpr uint64_t kValid = uint64_t{1} << 63;
 constexpr uint64_t kRegular = uint64_t{1} << 32;
 constexpr uint64_t kPositionable = uint64_t{1} << 33;
+constexpr int kUsesShift = 40;
+constexpr uint64_t kUses = uint64_t{0xff} << kUsesShift;
+
+fd_facts facts_of_word(uint64_t w) noexcept {
+  return fd_facts{static_cast<int>(static_cast<uint32_t>(w)), (w & kRegular) != 0,
+                  (w & kPositionable) != 0};
+}
+
+// A fresh word for `f`, with its uses on trust when its reads go through
+// the page cache.
+uint64_t word_of(const fd_facts &f) noexcept {
+  const uint64_t uses = reads_through_cache(f) ? uint64_t{kTrustedUses} << kUsesShift : 0;
+  return kValid | (f.regular ? kRegular : 0) | (f.positionable ? kPositionable : 0) | uses |
+         static_cast<uint32_t>(f.flags);
+}
 
 }  // namespace
 
@@ -28,11 +45,13 @@ int get_fd_facts(int fd, fd_facts *out) noexcept {
   const int flags = fcntl(fd, F_GETFL);
   if (flags < 0) return -errno;
   out->flags = flags;
-  if (fd < kSlots) {
+  if (fd >= 0 && fd < kSlots) {
     const uint64_t w = g_slots[fd].load(std::memory_order_relaxed);
     if ((w & kValid) && static_cast<uint32_t>(w) == static_cast<uint32_t>(flags)) {
-      out->regular = (w & kRegular) != 0;
-      out->positionable = (w & kPositionable) != 0;
+      *out = facts_of_word(w);
+      // Checked again: the uses on trust start over.
+      if (const uint64_t fresh = word_of(*out); fresh != w)
+        g_slots[fd].store(fresh, std::memory_order_relaxed);
       return 0;
     }
   }
@@ -40,11 +59,24 @@ int get_fd_facts(int fd, fd_facts *out) noexcept {
   if (fstat(fd, &st) != 0) return -errno;
   out->regular = S_ISREG(st.st_mode);
   out->positionable = S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
-  if (fd < kSlots)
-    g_slots[fd].store(kValid | (out->regular ? kRegular : 0) |
-                          (out->positionable ? kPositionable : 0) | static_cast<uint32_t>(flags),
-                      std::memory_order_relaxed);
+  if (fd >= 0 && fd < kSlots) g_slots[fd].store(word_of(*out), std::memory_order_relaxed);
   return 0;
+}
+
+bool trusted_cached_read(int fd, fd_facts *out) noexcept {
+  if (fd < 0 || fd >= kSlots) return false;
+  uint64_t w = g_slots[fd].load(std::memory_order_relaxed);
+  if (!(w & kValid) || !(w & kUses)) return false;
+  // One use taken; a lost race sends the caller the checked way.
+  if (!g_slots[fd].compare_exchange_strong(w, w - (uint64_t{1} << kUsesShift),
+                                           std::memory_order_relaxed))
+    return false;
+  *out = facts_of_word(w);
+  return true;
+}
+
+void distrust(int fd) noexcept {
+  if (fd >= 0 && fd < kSlots) g_slots[fd].store(0, std::memory_order_relaxed);
 }
 
 bool reads_through_cache(const fd_facts &f) noexcept {
@@ -64,6 +96,19 @@ int fd_memo::get(int fd, fd_facts *out) noexcept {
   facts_[i] = *out;
   err_[i] = err;
   return err;
+}
+
+void fd_memo::seed(int fd, const fd_facts &f) noexcept {
+  for (unsigned i = 0; i < n_; i++) {
+    if (fds_[i] != fd) continue;
+    facts_[i] = f;
+    err_[i] = 0;
+    return;
+  }
+  const unsigned i = n_ < kSize ? n_++ : next_++ % kSize;
+  fds_[i] = fd;
+  facts_[i] = f;
+  err_[i] = 0;
 }
 
 namespace {

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 // What aio2 needs to know about a descriptor, asked in one place: its open
 // flags and its kind. The router decides with it where a call runs (and
-// which pool workers take it), and the cache attribute whether it applies. fcntl(F_GETFL) every time (one cheap system call); fstat
-// only when the flags differ from what this process last saw on that
-// descriptor number, so a busy read loop makes one system call here, not two.
+// which pool workers take it), and the cache attribute whether it applies.
+// fcntl(F_GETFL) every time (one cheap system call); fstat only when the
+// flags differ from what this process last saw on that descriptor number,
+// so a busy read loop makes one system call here, not two. The old ABI's
+// plain reads of a cached file make none on most submits: they take the
+// facts on trust and check them with the read itself
+// (trusted_cached_read).
 //
 // Limit, said plainly: a descriptor closed and reopened on a different kind
 // of file with identical open flags keeps the old answer about its kind.
@@ -44,6 +48,8 @@ class fd_lookup {
 class fd_memo final : public fd_lookup {
  public:
   int get(int fd, fd_facts *out) noexcept override;
+  // Answers get(fd) with `f` from now on (facts the caller already has).
+  void seed(int fd, const fd_facts &f) noexcept;
 
  private:
   static constexpr unsigned kSize = 4;
@@ -73,5 +79,21 @@ int facts_of(int fd, fd_facts *out) noexcept;
 // Whether a read of `f` goes through the page cache: a regular file open for
 // reading, not O_PATH, not O_DIRECT.
 bool reads_through_cache(const fd_facts &f) noexcept;
+
+// Facts taken on trust, for a caller that checks them by trying: when the
+// last get_fd_facts() of `fd` found a file whose reads go through the page
+// cache, fills *out with those facts without a system call and returns
+// true, at most kTrustedUses times per get_fd_facts() of that descriptor
+// (whichever thread makes it). The caller must make the read with
+// RWF_NOWAIT first and call distrust() on any answer but bytes or -EAGAIN:
+// a descriptor closed, or reused for a pipe, a socket, a directory or a
+// file opened for writing only, answers -EBADF, -ESPIPE, -EISDIR or
+// -EINVAL there. What trying cannot show is a file reopened (or switched
+// with F_SETFL) to O_DIRECT: such a read then waits for the device in the
+// caller's thread, for kTrustedUses reads at most; its result is right.
+constexpr unsigned kTrustedUses = 63;
+bool trusted_cached_read(int fd, fd_facts *out) noexcept;
+// Forgets what get_fd_facts() learnt of `fd`: its next use asks again.
+void distrust(int fd) noexcept;
 
 }  // namespace aio2::sys
