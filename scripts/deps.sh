@@ -18,9 +18,10 @@ tools=(libuv1-dev libaio-dev nlohmann-json3-dev gnuplot-nox)
 # pages; fio runs on the libaio replacement; the ABI check (scripts/abi.sh)
 # runs abidw and abidiff (abigail-tools); libaio_compat_test loads the real
 # libaio.so.1 (libaio1) beside aio2's; the qemu-img test runs qemu-img
-# (qemu-utils) on aio2's libaio and watches it with strace.
+# (qemu-utils) on aio2's libaio and watches it with strace; sysbench and
+# stressapptest run on it too.
 tests=(libgtest-dev libgmock-dev nlohmann-json3-dev mandoc fio abigail-tools libaio1 qemu-utils
-  strace)
+  strace sysbench stressapptest)
 # pool_bench links the engines of `aio2 bench`.
 bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev "${tools[@]}")
 # dpkg-buildpackage with debhelper builds the packages, which hold the aio2
