@@ -52,6 +52,7 @@ int context::start() noexcept {
   const bool uring = !(flags_ & AIO2_SETUP_NO_URING) && uring_.init(lim_.uring_entries, efd_) == 0;
   env_.policy = lim_.policy;
   env_.nowait_in_submitter = !uring || type_ == AIO2_CTX_LEGACY;
+  adapt_on_ = uring && type_ == AIO2_CTX_RING;
   if (uring) {
     env_.uring_translate = &exec::uring::translate_for;
     env_.uring = &uring_;
@@ -65,7 +66,14 @@ int context::start() noexcept {
 }
 
 context::submission::submission(context &c, size_t expected) noexcept
-    : c_(c), expected_(expected), to_pool_(c.pool_), to_uring_(c.uring_), scope_(memo_) {}
+    : c_(c),
+      expected_(expected),
+      to_pool_(c.pool_),
+      to_uring_(c.uring_),
+      scope_(memo_),
+      env_(c.env_) {
+  if (c.adapt_on_ && c.adapt_.here(expected)) env_.nowait_in_submitter = adapting_ = true;
+}
 
 exec::request *context::submission::admit(int *err) noexcept {
   if (!c_.queue_.admit()) {
@@ -91,7 +99,7 @@ void context::submission::refuse(exec::request *r) noexcept {
 }
 
 exec::plan context::submission::plan_for(const parsed_request &pr) noexcept {
-  return route(pr, memo_, c_.env_, sqe_);
+  return route(pr, memo_, env_, sqe_);
 }
 
 int context::submission::dispatch(const parsed_request &pr, const exec::plan &plan,
@@ -114,7 +122,9 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
   if (plan.attempt == exec::attempt::submitter) {
     // A nowait-first read: the attempt here, the rest on io_uring when it
     // takes the rest's arguments, else on the pool.
-    if (exec::attempt_here(r, attempt_made)) {
+    const bool whole = exec::attempt_here(r, attempt_made);
+    if (adapting_) c_.adapt_.outcome(whole);
+    if (whole) {
       c_.queue_.complete(r);
       done_here_ = true;
     } else if (plan.path == AIO2_PATH_URING &&

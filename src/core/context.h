@@ -19,6 +19,7 @@
 
 #include "core/event_ring_queue.h"
 #include "core/legacy_queue.h"
+#include "core/nowait_adapt.h"
 #include "core/router.h"
 #include "core/slots.h"
 #include "exec/inline.h"
@@ -143,6 +144,10 @@ class context {
     sys::fd_memo memo_;
     const sys::fd_memo_scope scope_;  // the hooks share memo_
     alignas(8) unsigned char sqe_[sizeof exec::request::sqe];
+    // The context's router environment, with this call's choice of where
+    // nowait-first reads make their attempt (core/nowait_adapt.h).
+    router_env env_;
+    bool adapting_ = false;  // the choice was the adaptive one: outcomes teach it
   };
 
   // The first executor that knows the request cancels it.
@@ -153,6 +158,10 @@ class context {
   const limits lim_;
   int efd_ = -1;
   router_env env_;
+  // AUTO on a RING context with io_uring: each call chooses where its
+  // reads' RWF_NOWAIT attempts run (adapt_on_ set by start()).
+  nowait_adapt adapt_;
+  bool adapt_on_ = false;
 
   // Declared in the order requests flow, so that the queue outlives the
   // executors that post to it.

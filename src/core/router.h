@@ -12,7 +12,8 @@
 //     can be honoured: inline for calls that cannot block (by nature, or by
 //     O_NONBLOCK on descriptors that are not files or block devices, or a preadv2
 //     with RWF_NOWAIT); a nowait-first read starting in the submitting
-//     thread where the context plans those (no io_uring); io_uring when it
+//     thread where the context plans those (no io_uring, or a small call
+//     whose reads hit: core/nowait_adapt.h); io_uring when it
 //     answers like the call; else the pool.
 //   - io_uring answers like the call except: on O_NONBLOCK descriptors where
 //     the call honours the flag; for positioned calls on descriptors without
@@ -38,11 +39,12 @@ namespace aio2::core {
 struct router_env {
   uint32_t policy = AIO2_POLICY_AUTO;  // the context's AIO2_POLICY_*
   // AUTO may plan nowait-first reads that start in the submitting thread.
-  // A RING context does so only without io_uring: where io_uring runs
-  // reads, it tries them without blocking inside io_uring_enter, for a
-  // whole batch at once (docs/design.md, measured). A LEGACY context does
-  // so always: a cached read that completes in the caller costs no
-  // io_uring completion for its collector thread to harvest.
+  // A RING context does so without io_uring, and with it for the calls
+  // core/nowait_adapt.h chooses (small calls while reads hit: where
+  // io_uring runs a batch of reads, it tries them without blocking inside
+  // io_uring_enter, docs/design.md). A LEGACY context does so always: a
+  // cached read that completes in the caller costs no io_uring completion
+  // for its collector thread to harvest.
   bool nowait_in_submitter = false;
   // Whether io_uring runs `nr` with `args` as the call would, writing its
   // submission entry into `sqe` (64 bytes) when it does. nullptr: no
