@@ -570,6 +570,18 @@ TEST(TraceWriterFile, AChunkIsReservedUnderTheFileLock) {
   EXPECT_EQ(count_stamped(t), (std::map<uint32_t, uint64_t>{{1, 1}}));
 }
 
+TEST(TraceWriterFile, ADirectoryIsRefused) {
+  temp_dir dir;
+  // No writer (the open fails: EISDIR): the process goes on untraced.
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setenv("AIO2_TRACE", (dir / "").c_str(), 1);
+    _exit(tf::trace_writer::from_env("test", tf::kSourcePosix) == nullptr ? 0 : 1);
+  }
+  expect_exit_0(pid);
+}
+
 TEST(TraceWriterFile, ProcessesWritingOneFileAtOnceKeepEveryRecord) {
   temp_dir dir;
   const std::string trace = dir / "t.trace";

@@ -182,8 +182,8 @@ trace_writer *trace_writer::from_env(const char *who, uint32_t source) noexcept 
     why = std::string("cannot stat it: ") + std::strerror(errno);
   } else if (S_ISREG(st.st_mode)) {
     why = claim(fd);
-  } else if (S_ISDIR(st.st_mode)) {
-    why = "it is a directory";
+  } else if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
+    why = "it is neither a regular file, nor a pipe or a terminal";  // a disk is not written
   } else {
     // Each process that writes a stream begins with a header of its own:
     // a reader takes the first, and skips the others as unknown records.

@@ -322,8 +322,9 @@ void engine::unlink_locked(fd_entry &e, request *r, std::vector<request *> *read
   }
 }
 
-void engine::record_locked(const request *r, int64_t res, const aio2_event *ev, void *out) const {
-  auto &rec = *static_cast<aio2_compat::trace_request *>(out);
+void engine::record_locked(const request *r, int64_t res, const aio2_event *ev,
+                           aio2_compat::trace_request *out) const {
+  aio2_compat::trace_request &rec = *out;
   rec = aio2_compat::trace_request{};
   rec.ctx = trace_ctx_;
   rec.op_space = aio2_compat::kOpSyscall;

@@ -35,6 +35,7 @@
 
 namespace aio2_compat {
 class trace_writer;
+struct trace_request;
 }
 
 namespace aio2::posix {
@@ -194,7 +195,8 @@ class engine {
   // The trace record of `r`, completed with `res` (what the program sees:
   // bytes or -errno) and its event `ev` (nullptr when aio2 never ran it:
   // the attributes' statuses are then "missing"). Under the shard lock.
-  void record_locked(const request *r, int64_t res, const aio2_event *ev, void *rec) const;
+  void record_locked(const request *r, int64_t res, const aio2_event *ev,
+                     aio2_compat::trace_request *rec) const;
   // Completes `r` with the system call's result `res` (bytes or -errno);
   // `ev`, its event, for the trace (nullptr when aio2 never ran it).
   // Collects in `ready` the held requests that may now start. Returns
