@@ -178,7 +178,7 @@ static void compat_calls(void) {
 /* Request records (kind 1 of the trace file's 128-byte records, the first
  * of them the header) in `path`; the zero records that pad each process's
  * chunk of the file are not counted. */
-static int trace_lines(const char *path) {
+static int trace_requests(const char *path) {
 	FILE *f = fopen(path, "rb");
 	if (f == NULL)
 		return 0;
@@ -243,7 +243,7 @@ int main(int argc, char **argv) {
 		/* 2 socket requests, 4 lio_listio writes, 1 aio_read64. */
 		const int want = 7;
 		int got = 0;
-		for (int i = 0; i < 300 && (got = trace_lines(trace)) < want; i++)
+		for (int i = 0; i < 300 && (got = trace_requests(trace)) < want; i++)
 			nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
 		char what[128];
 		snprintf(what, sizeof what, "the trace has %d request records, expected %d", got, want);
