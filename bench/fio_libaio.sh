@@ -11,26 +11,8 @@
 #
 #   bench/fio_libaio.sh COMPAT_DIR [--size 1g] [--runtime 5] [--reps 3] [--dir DIR]
 # COMPAT_DIR holds libaio.so.1 (build-bench/compat after `make bench`).
-set -euo pipefail
-compat=${1:?usage: fio_libaio.sh COMPAT_DIR [--size S] [--runtime SEC] [--reps N] [--dir DIR]}
-shift
-size=1g runtime=5 reps=3 dir=${TMPDIR:-/tmp}
-while [ $# -gt 0 ]; do
-  case $1 in
-    --size) size=$2; shift 2 ;;
-    --runtime) runtime=$2; shift 2 ;;
-    --reps) reps=$2; shift 2 ;;
-    --dir) dir=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
-[ -e "$compat/libaio.so.1" ] || { echo "no libaio.so.1 in $compat" >&2; exit 2; }
-command -v fio >/dev/null || { echo "fio is not installed" >&2; exit 2; }
-work=$(mktemp -d "$dir/aio2-fio-bench-XXXXXX")
-trap 'rm -rf "$work"' EXIT
-file=$work/data
-fio --name=fill --filename="$file" --size="$size" --rw=write --bs=1m --output-format=terse \
-  >/dev/null
+name=fio_libaio size=1g
+. "$(dirname "$0")/fio_common.sh"
 
 # iops ENGINE CELL CONFIG: one fio run's read IOPS (terse format, field 8).
 # CONFIG default: fio's libaio engine as it comes (io_getevents reaps);
@@ -50,7 +32,6 @@ iops() {
   [ "$3" = tuned ] && common+=(--userspace_reap=1 --iodepth_batch_complete_min=0)
   env "${env[@]}" fio "${common[@]}" | awk -F';' '{print $8}'
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
 
 printf '%-9s %-8s %14s %14s %8s\n' workload config kernel_aio aio2 ratio
 for cell in uncached direct cached; do

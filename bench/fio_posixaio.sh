@@ -3,7 +3,7 @@
 # side: 4 KiB random reads at queue depth 32 of one file, cached (read
 # whole beforehand, fio's invalidate=0), buffered but not cached (fio drops
 # the file from the page cache first, its default) and O_DIRECT. The runs
-# of the two (and of libaio2-posix.so with AIO2_POSIX_TRACE, for the cost of
+# of the two (and of libaio2-posix.so with AIO2_TRACE, for the cost of
 # observation) are interleaved, and the table gives the median IOPS of REPS
 # runs each; the last column, what the trace says of the reads. For scale,
 # `psync` is fio's psync engine on the same file: one pread at a time in
@@ -44,16 +44,30 @@ one() {  # mode preload trace [engine]
   local mode=$1 preload=$2 tracefile=$3 engine=${4:-posixaio} direct=0 invalidate=1
   [ "$mode" = direct ] && direct=1
   [ "$mode" = cached ] && invalidate=0 && cat "$file" >/dev/null
-  : >"$trace"
-  env ${preload:+LD_PRELOAD=$preload} ${tracefile:+AIO2_POSIX_TRACE=$tracefile} \
+  rm -f "$trace"
+  env ${preload:+LD_PRELOAD=$preload} ${tracefile:+AIO2_TRACE=$tracefile} \
     fio --name=randread --filename="$file" --size="$size" --rw=randread --bs=4k \
     --ioengine="$engine" --iodepth=32 --direct="$direct" --invalidate="$invalidate" \
     --time_based --runtime="$runtime" --output-format=terse | awk -F';' 'NF > 8 { v = int($8) } END { print v }'
 }
 
 # What a run's trace says of its reads: page-cache hits, and where they ran.
+# The trace file's 128-byte records as 32 u32 words each (docs/compat.md,
+# "The trace file"): word 1 the kind (1: request), word 4 the op in its low
+# 16 bits (SYS_pread64 = 17), word 6 the statuses (cache: its second byte,
+# 0 OK), word 23 the cache outcome (1 hit), word 29 the executor's path bits.
 trace_says() {
-  tr -d '\0' <"$trace" | awk '$3 == "read" { n++; if ($13 == "hit") h++; p[$12]++ }
+  od -An -v -w128 -tu4 "$trace" | awk '
+    $1 == 1 && $4 % 65536 == 17 {
+      n++
+      if (int($6 / 256) % 256 == 0 && $23 == 1) h++
+      x = $29; path = ""
+      if (int(x / 4) % 2) path = "inline"
+      if (int(x / 8) % 2) path = path (path == "" ? "" : "+") "uring"
+      if (int(x / 2) % 2) path = path (path == "" ? "" : "+") "pool"
+      if (path == "") path = "-"
+      p[path]++
+    }
     END { if (!n) { print "-"; exit } printf "%d%% hits;", 100 * h / n
           for (k in p) printf " %s %d%%", k, 100 * p[k] / n; print "" }'
 }

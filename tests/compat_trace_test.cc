@@ -12,6 +12,9 @@
 #include <gtest/gtest.h>
 #include <linux/aio_abi.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -366,6 +370,309 @@ TEST(CompatTrace, AForkedChildTracesItsOwnContexts) {
   std::multiset<uint64_t> counts;
   for (const auto &[pid, n] : per_pid) counts.insert(n);
   EXPECT_EQ(counts, (std::multiset<uint64_t>{70, 80})) << "no record written twice or lost";
+}
+
+// ---------------------------------------------------------------------------
+// The writer alone, as both replacements use it
+
+// Record i of writer `who`: every field a function of (who, i), so that a
+// record torn or overwritten by another writer is noticed.
+tf::trace_request stamped(uint32_t who, uint64_t i) {
+  tf::trace_request r{};
+  r.ctx = 1;
+  r.op = SYS_pread64;
+  r.op_space = tf::kOpSyscall;
+  r.fd = static_cast<int32_t>(who);
+  r.user_data = (uint64_t{who} << 32) | i;
+  r.offset = r.user_data;
+  r.nbytes = i;
+  r.res = static_cast<int64_t>(~r.user_data);
+  return r;
+}
+
+// Checks that the requests are whole and counts them per writer; each
+// (who, i) at most once.
+std::map<uint32_t, uint64_t> count_stamped(const tf::trace_contents &t) {
+  std::map<uint32_t, uint64_t> per;
+  std::set<uint64_t> seen;
+  for (const auto &r : t.requests) {
+    const auto who = static_cast<uint32_t>(r.user_data >> 32);
+    EXPECT_EQ(r.offset, r.user_data) << "a torn record";
+    EXPECT_EQ(r.nbytes, r.user_data & 0xffffffffu) << "a torn record";
+    EXPECT_EQ(r.res, static_cast<int64_t>(~r.user_data)) << "a torn record";
+    EXPECT_EQ(r.fd, static_cast<int32_t>(who)) << "a torn record";
+    EXPECT_EQ(r.source, tf::kSourcePosix);
+    EXPECT_TRUE(seen.insert(r.user_data).second) << "record " << r.user_data << " twice";
+    per[who]++;
+  }
+  return per;
+}
+
+// Forks a process that opens the writer of AIO2_TRACE=trace (fresh: the
+// writer is once per process), checks that it writes the way `how` says,
+// and runs fn(writer); the child's exit status is fn's. Returns its pid.
+template <class Fn>
+pid_t writer_child(const std::string &trace, tf::trace_writer::mode how, Fn fn) {
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  setenv("AIO2_TRACE", trace.c_str(), 1);
+  tf::trace_writer *w = tf::trace_writer::from_env("test", tf::kSourcePosix);
+  if (w == nullptr) _exit(10);
+  if (w->how() != how) _exit(11);
+  std::exit(fn(w));
+}
+
+void expect_exit_0(pid_t pid) {
+  ASSERT_GT(pid, 0);
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st)) << "child status " << st;
+  EXPECT_EQ(WEXITSTATUS(st), 0) << "the child's check " << WEXITSTATUS(st) << " failed";
+}
+
+constexpr uint64_t kChunkBytes = uint64_t{1} << 20;  // trace_writer's chunk
+
+TEST(TraceWriterFile, RecordsFillMappedChunksAndTheReaderSkipsTheirPadding) {
+  temp_dir dir;
+  const std::string trace = dir / "t.trace";
+  // 20000 requests and the process record: 2.4 MiB, three chunks.
+  constexpr uint64_t kRecords = 20000;
+  expect_exit_0(writer_child(trace, tf::trace_writer::mode::mapped, [&](tf::trace_writer *w) {
+    for (uint64_t i = 0; i < kRecords; i++) {
+      const tf::trace_request r = stamped(1, i);
+      w->append(&r, 1);
+    }
+    return 0;
+  }));
+  struct stat st {};
+  ASSERT_EQ(stat(trace.c_str(), &st), 0);
+  const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  // The header, then from the next page boundary three whole chunks.
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), page + 3 * kChunkBytes);
+  const tf::trace_contents t = read_trace(trace);
+  EXPECT_EQ(t.processes.size(), 1u);
+  EXPECT_EQ(count_stamped(t), (std::map<uint32_t, uint64_t>{{1, kRecords}}));
+  // Everything in the file but the header and the records is padding.
+  EXPECT_EQ(t.padding_records, static_cast<uint64_t>(st.st_size) / tf::kTraceRecordSize - 1 -
+                                   kRecords - t.processes.size());
+  EXPECT_GT(t.padding_records, 0u);
+}
+
+TEST(TraceWriterFile, ReaderSkipsZeroRecordsAnywhere) {
+  temp_dir dir;
+  const std::string trace = dir / "t.trace";
+  {
+    std::ofstream f(trace, std::ios::binary);
+    tf::trace_header h{};
+    h.kind = tf::kTraceMagic;
+    h.version = tf::kTraceVersion;
+    h.record_size = tf::kTraceRecordSize;
+    f.write(reinterpret_cast<const char *>(&h), sizeof h);
+    const std::string zero(tf::kTraceRecordSize, '\0');
+    for (int i = 0; i < 3; i++) f << zero;
+    tf::trace_request r = stamped(1, 7);
+    r.kind = tf::kTraceRequest;
+    r.source = static_cast<uint8_t>(tf::kSourcePosix);
+    f.write(reinterpret_cast<const char *>(&r), sizeof r);
+    for (int i = 0; i < 5; i++) f << zero;
+  }
+  const tf::trace_contents t = read_trace(trace);
+  EXPECT_EQ(t.padding_records, 8u);
+  EXPECT_EQ(count_stamped(t), (std::map<uint32_t, uint64_t>{{1, 1}}));
+}
+
+TEST(TraceWriterFile, ExitAndSigkillLoseNoRecord) {
+  temp_dir dir;
+  const std::string trace = dir / "t.trace";
+  constexpr uint64_t kRecords = 3000;
+  // _exit runs no exit handler: whatever waited in the process is lost.
+  expect_exit_0(writer_child(trace, tf::trace_writer::mode::mapped, [&](tf::trace_writer *w) {
+    for (uint64_t i = 0; i < kRecords; i++) {
+      const tf::trace_request r = stamped(1, i);
+      w->append(&r, 1);
+    }
+    _exit(0);
+    return 1;
+  }));
+  // Killed once its records are appended (it says so on a pipe).
+  int ready[2];
+  ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
+  const pid_t killed = writer_child(trace, tf::trace_writer::mode::mapped, [&](tf::trace_writer *w) {
+    for (uint64_t i = 0; i < kRecords; i++) {
+      const tf::trace_request r = stamped(2, i);
+      w->append(&r, 1);
+    }
+    const char c = 'x';
+    if (write(ready[1], &c, 1) != 1) return 20;
+    for (;;) pause();
+  });
+  ASSERT_GT(killed, 0);
+  close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1) << "the child did not get to the end of its records";
+  close(ready[0]);
+  ASSERT_EQ(kill(killed, SIGKILL), 0);
+  int st = 0;
+  ASSERT_EQ(waitpid(killed, &st, 0), killed);
+  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << st;
+  const tf::trace_contents t = read_trace(trace);
+  EXPECT_EQ(t.processes.size(), 2u);
+  EXPECT_EQ(count_stamped(t), (std::map<uint32_t, uint64_t>{{1, kRecords}, {2, kRecords}}));
+}
+
+TEST(TraceWriterFile, AChunkIsReservedUnderTheFileLock) {
+  temp_dir dir;
+  const std::string trace = dir / "t.trace";
+  // The child opens the writer, then, told to, appends one record: its
+  // first chunk must wait for the lock on the file, which this process
+  // holds meanwhile (/proc/locks shows the child blocked on it).
+  int ready[2], go[2];
+  ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(go, O_CLOEXEC), 0);
+  const pid_t child = writer_child(trace, tf::trace_writer::mode::mapped, [&](tf::trace_writer *w) {
+    const char c = 'r';
+    if (write(ready[1], &c, 1) != 1) return 20;
+    char g;
+    if (read(go[0], &g, 1) != 1) return 21;
+    const tf::trace_request r = stamped(1, 0);
+    w->append(&r, 1);
+    return 0;
+  });
+  ASSERT_GT(child, 0);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  const int fd = open(trace.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  struct stat st {};
+  ASSERT_EQ(fstat(fd, &st), 0);
+  struct flock l {};
+  l.l_type = F_WRLCK;
+  l.l_whence = SEEK_SET;
+  ASSERT_EQ(fcntl(fd, F_OFD_SETLK, &l), 0);
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  const std::string waiter = ":" + std::to_string(st.st_ino) + " ";
+  bool blocked = false;
+  while (!blocked) {
+    int cst = 0;
+    const pid_t done = waitpid(child, &cst, WNOHANG);
+    ASSERT_EQ(done, 0) << "the child appended without waiting for the lock on the file";
+    std::ifstream locks("/proc/locks");
+    for (std::string line; std::getline(locks, line);)
+      if (line.find("-> OFDLCK") != std::string::npos && line.find(waiter) != std::string::npos)
+        blocked = true;
+    if (!blocked) usleep(1000);
+  }
+  l.l_type = F_UNLCK;
+  ASSERT_EQ(fcntl(fd, F_OFD_SETLK, &l), 0);
+  close(fd);
+  expect_exit_0(child);
+  const tf::trace_contents t = read_trace(trace);
+  EXPECT_EQ(count_stamped(t), (std::map<uint32_t, uint64_t>{{1, 1}}));
+}
+
+TEST(TraceWriterFile, ADirectoryIsRefused) {
+  temp_dir dir;
+  // No writer (the open fails: EISDIR): the process goes on untraced.
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setenv("AIO2_TRACE", (dir / "").c_str(), 1);
+    _exit(tf::trace_writer::from_env("test", tf::kSourcePosix) == nullptr ? 0 : 1);
+  }
+  expect_exit_0(pid);
+}
+
+TEST(TraceWriterFile, ProcessesWritingOneFileAtOnceKeepEveryRecord) {
+  temp_dir dir;
+  const std::string trace = dir / "t.trace";
+  constexpr uint64_t kRecords = 20000;  // several chunks each
+  // Three writers at once: two processes that opened the file each, and a
+  // child forked by the second after it had written (which opens the file
+  // again for a lock of its own). They start together when `go` closes.
+  int go[2];
+  ASSERT_EQ(pipe2(go, O_CLOEXEC), 0);
+  const auto wait_go = [&] {
+    close(go[1]);
+    char c;
+    return read(go[0], &c, 1) == 0;
+  };
+  const auto write_n = [&](tf::trace_writer *w, uint32_t who, uint64_t from, uint64_t to) {
+    for (uint64_t i = from; i < to; i++) {
+      const tf::trace_request r = stamped(who, i);
+      w->append(&r, 1);
+    }
+  };
+  const pid_t a = writer_child(trace, tf::trace_writer::mode::mapped, [&](tf::trace_writer *w) {
+    if (!wait_go()) return 20;
+    write_n(w, 1, 0, kRecords);
+    return 0;
+  });
+  const pid_t b = writer_child(trace, tf::trace_writer::mode::mapped, [&](tf::trace_writer *w) {
+    write_n(w, 2, 0, 10);  // a chunk of its own before the fork
+    const pid_t c = fork();
+    if (c == 0) {
+      if (!wait_go()) _exit(30);
+      write_n(w, 3, 0, kRecords);
+      _exit(0);
+    }
+    if (!wait_go()) return 21;
+    write_n(w, 2, 10, kRecords);
+    int cst = 0;
+    if (waitpid(c, &cst, 0) != c || !WIFEXITED(cst) || WEXITSTATUS(cst) != 0) return 22;
+    return 0;
+  });
+  close(go[0]);
+  close(go[1]);
+  expect_exit_0(a);
+  expect_exit_0(b);
+  const tf::trace_contents t = read_trace(trace);
+  EXPECT_EQ(t.processes.size(), 3u);
+  EXPECT_EQ(count_stamped(t),
+            (std::map<uint32_t, uint64_t>{{1, kRecords}, {2, kRecords}, {3, kRecords}}));
+}
+
+TEST(TraceWriterFile, APipeGetsEachRecordWholeInAWriteOfItsOwn) {
+  temp_dir dir;
+  // AIO2_TRACE names the pipe's write end, as /dev/stderr names a pipe
+  // when the program's errors are piped.
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  const std::string name = "/proc/self/fd/" + std::to_string(p[1]);
+  constexpr uint64_t kRecords = 2000;  // 250 KiB each: more than the pipe holds
+  pid_t kids[2];
+  for (uint32_t who = 1; who <= 2; who++) {
+    kids[who - 1] = writer_child(name, tf::trace_writer::mode::each, [&](tf::trace_writer *w) {
+      close(p[0]);
+      for (uint64_t i = 0; i < kRecords; i++) {
+        const tf::trace_request r = stamped(who, i);
+        w->append(&r, 1);
+      }
+      _exit(0);  // nothing waits in the process: nothing to flush
+      return 1;
+    });
+  }
+  close(p[1]);
+  const std::string copy = dir / "t.trace";
+  {
+    std::ofstream out(copy, std::ios::binary);
+    char buf[1 << 16];
+    for (;;) {
+      const ssize_t got = read(p[0], buf, sizeof buf);
+      if (got < 0 && errno == EINTR) continue;
+      ASSERT_GE(got, 0);
+      if (got == 0) break;
+      out.write(buf, got);
+    }
+  }
+  close(p[0]);
+  for (pid_t k : kids) expect_exit_0(k);
+  tf::trace_contents t;
+  ASSERT_EQ(tf::read_trace_file(copy, t), "");
+  EXPECT_EQ(t.trailing_bytes, 0u);
+  EXPECT_EQ(t.unknown_records, 1u) << "each process begins with a header: the second is skipped";
+  EXPECT_EQ(t.padding_records, 0u);
+  EXPECT_EQ(t.processes.size(), 2u);
+  EXPECT_EQ(count_stamped(t), (std::map<uint32_t, uint64_t>{{1, kRecords}, {2, kRecords}}));
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs fio's posixaio engine on libaio2-posix.so (LD_PRELOAD) with
 # verify=crc32c, and checks that fio succeeded and that the library ran the
-# requests: its trace (AIO2_POSIX_TRACE) holds one line for each one fio issued.
+# requests: its trace file (AIO2_TRACE) holds one request record for each one
+# fio issued.
 #
 #   posix_fio.sh LIB WORKDIR NAME run FIO-OPTION...
 #       one job (rw=read gets a verified write job before it)
@@ -17,12 +18,11 @@ command -v fio >/dev/null || { echo "fio is not installed (scripts/deps.sh tests
 rm -rf "$work"
 mkdir -p "$work"
 trace=$work/trace
-: >"$trace"
 common=(--filename="$work/file" --ioengine=posixaio --verify=crc32c --verify_fatal=1
   --verify_state_save=0 --group_reporting=1 "$@")
 
 run_fio() {
-  LD_PRELOAD=$lib AIO2_POSIX_TRACE=$trace fio "${common[@]}" "$@" >"$work/out" 2>&1
+  LD_PRELOAD=$lib AIO2_TRACE=$trace fio "${common[@]}" "$@" >"$work/out" 2>&1
 }
 
 if [ "$mode" = corrupt ]; then
@@ -49,12 +49,13 @@ else
 fi
 
 # Requests fio issued (reads, verification reads included, writes and
-# syncs), against the trace's lines: one each.
+# syncs), against the trace's request records (128 bytes each, kind 1 in
+# the first 4; the zero records padding each process's chunk are kind 0):
+# one each.
 issued=$(sed -n 's/.*issued rwts: total=\([0-9]*\),\([0-9]*\),\([0-9]*\),\([0-9]*\).*/\1 \2 \4/p' "$work/out" |
   awk '{ s += $1 + $2 + $3 } END { print s + 0 }')
-# The unused end of each process's chunk of the trace is NUL bytes.
-lines=$(tr -d '\0' <"$trace" | grep -c '^posix ' || true)
-echo "fio issued $issued requests; the trace has $lines lines"
+lines=$(od -An -v -w128 -tu4 "$trace" | awk '$1 == 1 { n++ } END { print n + 0 }')
+echo "fio issued $issued requests; the trace has $lines request records"
 if [ "$issued" -eq 0 ] || [ "$lines" -ne "$issued" ]; then
   cat "$work/out"
   echo "FAIL: libaio2-posix.so did not run each request once"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // `aio2 run` and the trace files of the replacements, end to end: fio's
-// libaio engine run by the built command (AIO2_TOOL_PATH) on the built
-// libaio replacement (AIO2_COMPAT_DIR). The JSON report must add up, and
+// libaio and posixaio engines run by the built command (AIO2_TOOL_PATH) on
+// the built replacements (AIO2_COMPAT_DIR). The JSON report must add up, and
 // the trace file must hold one record per request fio counted; bad
 // arguments give one line on stderr and leave nothing behind. The trace
 // writer is also tested alone: many threads, fork, a file that is not a
@@ -10,10 +10,13 @@
 #include <gtest/gtest.h>
 #include <linux/aio_abi.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -344,6 +347,90 @@ TEST(ToolRun, TraceFileOfThreadsReapingTheRingIsComplete) {
   const std::vector<uint64_t> ios = fio_ios(fj);
   ASSERT_EQ(ios.size(), 2u);
   check_fio_trace(trace, ios, 1);
+}
+
+// fio's posixaio engine on libaio2-posix.so, which `aio2 run` preloads:
+// reads, writes and fsyncs, each verified (crc32c). The report counts what
+// fio says it issued, op by op, though fio's job process ends with _exit
+// (no end record: what the trace has is what the report counts).
+TEST(ToolRun, ReportOfFioPosixaioCountsEveryRequestFioIssued) {
+  require_fio();
+  ASSERT_EQ(access(AIO2_COMPAT_DIR "/libaio2-posix.so", R_OK), 0) << "libaio2-posix.so is not built";
+  temp_dir dir;
+  const std::string file = dir / "data", out = dir / "fio.out", rj = dir / "report.json",
+                    trace = dir / "t.trace";
+  const run_result r = run_aio2(
+      dir, {"--report", "--json", rj, "--trace", trace, "--", "fio", "--name=t",
+            "--ioengine=posixaio", "--filename=" + file, "--size=4m", "--bs=4k", "--rw=randrw",
+            "--iodepth=16", "--fsync=8", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1",
+            "--verify_state_save=0", "--output=" + out});
+  ASSERT_EQ(r.status, 0) << r.err << aio2_tool_test::read_file(out);
+  // fio's "issued rwts: total=READS,WRITES,TRIMS,SYNCS" (verification reads
+  // are reads).
+  const std::string fio_out = aio2_tool_test::read_file(out);
+  const size_t at = fio_out.find("issued rwts: total=");
+  ASSERT_NE(at, std::string::npos) << fio_out;
+  uint64_t reads = 0, writes = 0, trims = 0, syncs = 0;
+  ASSERT_EQ(std::sscanf(fio_out.c_str() + at, "issued rwts: total=%" SCNu64 ",%" SCNu64 ",%" SCNu64
+                        ",%" SCNu64, &reads, &writes, &trims, &syncs), 4);
+  const uint64_t issued = reads + writes + syncs;
+  ASSERT_GT(reads, 0u);
+  ASSERT_GT(writes, 0u);
+  ASSERT_GT(syncs, 0u);
+
+  EXPECT_NE(r.out.find("requests   " + std::to_string(issued) + ","), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cache (over " + std::to_string(reads) + " requests"), std::string::npos)
+      << r.out;
+  const json j = parse_file(rj);
+  EXPECT_EQ(j["requests"].get<uint64_t>(), issued);
+  EXPECT_EQ(j["ops"]["read"].get<uint64_t>(), reads);
+  EXPECT_EQ(j["ops"]["write"].get<uint64_t>(), writes);
+  EXPECT_EQ(j["ops"]["fsync"].get<uint64_t>(), syncs);
+  EXPECT_EQ(j["errors"].get<uint64_t>(), 0u) << j["error_kinds"].dump();
+  for (const char *a : {"timing", "executor"})
+    EXPECT_EQ(j["attribute_status"][a]["ok"].get<uint64_t>(), issued) << a;
+  EXPECT_EQ(j["attribute_status"]["cache"]["ok"].get<uint64_t>(), reads);
+  EXPECT_EQ(j["cache"]["with_result"].get<uint64_t>(), reads);
+  EXPECT_EQ(j["trace"]["records"].get<uint64_t>(), issued);
+
+  tf::trace_contents t;
+  ASSERT_EQ(tf::read_trace_file(trace, t), "");
+  EXPECT_EQ(t.unknown_records, 0u);
+  EXPECT_EQ(t.trailing_bytes, 0u);
+  ASSERT_EQ(t.contexts.size(), 1u) << "one engine, in fio's job process";
+  EXPECT_EQ(t.contexts[0].source, tf::kSourcePosix);
+  EXPECT_EQ(t.contexts[0].max_events, 0u);
+  for (const auto &p : t.processes) EXPECT_EQ(p.source, tf::kSourcePosix);
+  std::set<uint32_t> pids;
+  for (const auto &p : t.processes) pids.insert(p.pid);
+  EXPECT_TRUE(pids.count(t.contexts[0].pid));
+  std::map<uint16_t, uint64_t> by_op;
+  for (const auto &q : t.requests) {
+    by_op[q.op]++;
+    ASSERT_EQ(q.op_space, tf::kOpSyscall);
+    EXPECT_EQ(q.source, tf::kSourcePosix);
+    EXPECT_EQ(q.pid, t.contexts[0].pid);
+    EXPECT_EQ(q.ctx, t.contexts[0].ctx);
+    EXPECT_GE(q.fd, 0);
+    EXPECT_NE(q.user_data, 0u) << "the aiocb's address";
+    EXPECT_EQ(q.flags, 0u);
+    EXPECT_EQ(q.status[tf::kAttrTiming], AIO2_ATTR_OK);
+    EXPECT_EQ(q.status[tf::kAttrExecutor], AIO2_ATTR_OK);
+    if (q.op == SYS_fsync) {
+      EXPECT_EQ(q.res, 0);
+      EXPECT_EQ(q.nbytes, 0u);
+    } else {
+      EXPECT_TRUE(q.op == SYS_pread64 || q.op == SYS_pwrite64) << q.op;
+      EXPECT_EQ(q.res, 4096);
+      EXPECT_EQ(q.nbytes, 4096u);
+      EXPECT_EQ(q.offset % 4096, 0u);
+      EXPECT_LT(q.offset, 4u << 20);
+      EXPECT_EQ(q.status[tf::kAttrCache],
+                q.op == SYS_pread64 ? AIO2_ATTR_OK : AIO2_ATTR_NOT_APPLICABLE);
+    }
+  }
+  EXPECT_EQ(by_op, (std::map<uint16_t, uint64_t>{
+                       {SYS_pread64, reads}, {SYS_pwrite64, writes}, {SYS_fsync, syncs}}));
 }
 
 // ---------------------------------------------------------------------------

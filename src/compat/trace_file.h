@@ -7,13 +7,25 @@
 // The file is a sequence of 128-byte records in the machine's byte order.
 // Each begins with a 32-bit kind. The first record of the file is the header
 // (kind kTraceMagic, the bytes "A2TR"), with the format's version and the
-// record size. Any number of processes append to one file: each write is a
-// whole number of records with O_APPEND, so records never interleave below
-// record size, and every record names its process. A process writes a
-// process record before its other records, a context record when a context
-// is set up, a request record per completion, and a context-end record with
-// the context's counts (how many events were dropped) when the context goes
-// away or the process exits.
+// record size. Any number of processes write one file, and every record
+// names its process. A process writes a process record before its other
+// records, a context record when a context is set up, a request record per
+// completion, and a context-end record with the context's counts (how many
+// events were dropped) when the context goes away or the process exits.
+//
+// How records reach a regular file: each writer reserves a chunk of 1 MiB
+// at the file's end (fallocate, under an open-file-description lock on the
+// whole file, so that the processes writing one file never reserve the same
+// bytes), maps it MAP_SHARED and copies its records into it. A record is in
+// the page cache as soon as it is copied: nothing waits in the process, so
+// a program that ends with _exit or is killed loses none, and a record costs
+// no system call. The unused end of a chunk (and the gap to the page
+// boundary where a chunk starts) stays zero: records of kind kTracePadding,
+// which readers skip. Where the file cannot be reserved or mapped, records
+// are buffered and appended in whole batches with O_APPEND (under the same
+// lock), written when the buffer is full, on flush() and at exit; a file
+// that is not a regular one (a pipe, a terminal: AIO2_TRACE=/dev/stderr)
+// gets each record in one write(2) of its own, which a pipe keeps whole.
 #pragma once
 
 #include <sys/types.h>
@@ -29,6 +41,7 @@
 namespace aio2_compat {
 
 // Record kinds.
+constexpr uint32_t kTracePadding = 0;  // unused room in a mapped chunk: skipped
 constexpr uint32_t kTraceMagic = 0x52543241;  // "A2TR": the header
 constexpr uint32_t kTraceRequest = 1;
 constexpr uint32_t kTraceProcess = 2;
@@ -149,11 +162,10 @@ void fill_results(trace_request &rec, const aio2_event &ev) noexcept;
 // CLOCK_MONOTONIC now, in nanoseconds.
 uint64_t trace_now_ns() noexcept;
 
-// The process's trace writer: records are buffered and appended to the file
-// in whole batches (O_APPEND, one write per batch), so several processes
-// and any number of threads may write one file. The buffer is written when
-// it is full, on flush(), and at exit; after fork() the child starts with an
-// empty buffer and writes its own process record.
+// The process's trace writer (see the top of this file for how records
+// reach the file). Any number of threads may use it; after fork() the child
+// writes under its own pid, with its own process record, into chunks of its
+// own (it opens the file again, so that its lock is not the parent's).
 class trace_writer {
  public:
   // The writer of AIO2_TRACE, opened on the first call (later calls return
@@ -170,13 +182,17 @@ class trace_writer {
   void append(const trace_request *recs, size_t n) noexcept;
   // A context's end record; kind, pid and source are set here.
   void context_closed(const trace_context_end &end) noexcept;
-  // Writes what is buffered; every record appended before the call is in
-  // the file (or lost to a write error, reported once) when it returns.
+  // Every record appended before the call is in the file (or lost to a
+  // write error, reported once) when it returns: it writes what a batch
+  // holds, and costs nothing when records are mapped or written at once.
   void flush() noexcept;
   // Flushes when records have waited longer than `ns` (the observer's idle
   // flush, so a long quiet run still reaches the file).
   void flush_if_older(uint64_t ns) noexcept;
 
+  // How records reach the file.
+  enum class mode { mapped, batched, each };
+  mode how() const noexcept;
   pid_t pid() const noexcept { return pid_; }
   // Records a write error dropped (with the records lost after it).
   uint64_t lost() const noexcept;
@@ -185,26 +201,35 @@ class trace_writer {
   trace_writer &operator=(const trace_writer &) = delete;
 
  private:
-  trace_writer(int fd, std::string path, std::string who, uint32_t source) noexcept;
+  trace_writer(int fd, std::string path, std::string who, uint32_t source, mode how) noexcept;
   void add_locked(const void *rec) noexcept;
+  bool take_chunk_locked() noexcept;
   void write_locked() noexcept;
+  void fail_locked(const char *what, int err) noexcept;
   void process_record_locked() noexcept;
   static void at_fork_prepare() noexcept;
   static void at_fork_parent() noexcept;
   static void at_fork_child() noexcept;
   static void at_exit() noexcept;
 
-  mutable std::mutex mu_;
+  // 1 MiB: few reservations for a long run, little zeroed room left in the
+  // file by each process that ends.
+  static constexpr size_t kChunk = size_t{1} << 20;
+
+  mutable std::mutex mu_;  // guards every field below but pid_, written only at fork
   int fd_;
   std::string path_, who_;
   uint32_t source_;
   pid_t pid_;
+  mode how_;
   bool process_written_ = false;
   bool failed_ = false;  // a write failed: nothing more is written
   uint32_t next_ctx_ = 1;
   uint64_t lost_ = 0;
-  uint64_t oldest_ns_ = 0;  // when the oldest buffered record was appended
-  std::vector<unsigned char> buf_;
+  uint64_t oldest_ns_ = 0;  // batched: when the oldest buffered record was appended
+  unsigned char *chunk_ = nullptr;  // mapped: the chunk records go to, or none yet
+  size_t chunk_used_ = 0;           // mapped: bytes of it holding records
+  std::vector<unsigned char> buf_;  // batched and each: records not yet written
   size_t used_ = 0;
 };
 
@@ -217,6 +242,7 @@ struct trace_contents {
   std::vector<trace_context_end> ends;
   std::vector<trace_request> requests;
   uint64_t unknown_records = 0;  // kinds this reader does not know (skipped)
+  uint64_t padding_records = 0;  // kTracePadding: unused room of mapped chunks (skipped)
   uint64_t trailing_bytes = 0;   // a partial record at the end (a write cut short)
 };
 

@@ -523,15 +523,19 @@ void report(const options &o, const child_status &cs, const trace_file &trace,
            plural(c.processes, "process", "processes") + ", " +
            plural(c.contexts, "context", "contexts");
   info.header.emplace_back("trace", where);
-  std::string seen = std::to_string(c.recs.size()) + " of " + std::to_string(c.requests) +
+  // The end records count the requests submitted; a context without one
+  // (its process ended with _exit or was killed) has only its records.
+  std::string seen = std::to_string(c.recs.size()) +
+                     (c.ended == c.contexts ? " of " + std::to_string(c.requests) : std::string()) +
                      " requests recorded";
   if (c.dropped) seen += "; " + std::to_string(c.dropped) + " events dropped (the aio2 ring was full)";
   if (c.unobserved)
     seen += "; " + std::to_string(c.unobserved) + " unobserved (dropped, or in flight at the end)";
   if (c.ended < c.contexts)
-    seen += "; " + std::to_string(c.contexts - c.ended) +
-            " contexts without an end record (the process ended with _exit or a crash: their"
-            " last records may be missing)";
+    seen += "; " + plural(c.contexts - c.ended, "context", "contexts") +
+            " without an end record (the process ended with _exit or was killed: requests then in"
+            " flight have no record, nor, where the trace file could not be mapped, the last"
+            " ones buffered)";
   if (contents.trailing_bytes) seen += "; a partial record at the end (a write was cut short)";
   info.header.emplace_back("observed", seen);
 
@@ -539,7 +543,8 @@ void report(const options &o, const child_status &cs, const trace_file &trace,
   if (c.recs.empty())
     std::fprintf(stderr,
                  "aio2 run: no requests were observed: %s made no libaio call through the "
-                 "replacement (it may not link libaio.so.1, or make the io_* system calls itself)\n",
+                 "replacement (it may not link libaio.so.1, or make the io_* system calls itself)"
+                 " and no POSIX AIO call through libaio2-posix.so\n",
                  o.argv[0].c_str());
   if (o.report && !c.recs.empty()) {
     std::printf("\n");

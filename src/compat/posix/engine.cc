@@ -15,7 +15,7 @@
 
 #include "compat/posix/notify.h"
 #include "compat/posix/status.h"
-#include "compat/posix/trace.h"
+#include "compat/trace_file.h"
 #include "compat/posix/wait.h"
 
 namespace aio2::posix {
@@ -30,7 +30,7 @@ std::mutex g_init_mu;          // serialises creation; guards g_init
 struct aioinit g_init {};      // aio_init's parameters, before creation
 bool g_init_given = false;     // guarded by g_init_mu
 std::atomic<bool> g_failure_reported{false};  // relaxed: a message once
-trace_writer *g_trace = nullptr;  // guarded by g_init_mu until published with the engine
+aio2_compat::trace_writer *g_trace = nullptr;  // guarded by g_init_mu until published with the engine
 bool g_atfork_done = false;       // guarded by g_init_mu
 // In a forked child: how many of the parent's requests were in flight, said
 // on stderr at the child's first call (relaxed: the child's own counter,
@@ -53,100 +53,24 @@ constexpr int64_t kGeteventsWaitMaxMs = 10 * 1000;
 // How long aio_cancel waits for requests it interrupted to come back.
 constexpr long kCancelWaitNs = 10 * 1000 * 1000;
 
-const char *op_name(op k) {
-  switch (k) {
-    case op::read: return "read";
-    case op::write: return "write";
-    case op::fsync: return "fsync";
-    case op::fdatasync: return "fdatasync";
-  }
-  return "-";
-}
-
-const char *exec_name(uint32_t path) {
-  switch (path) {
-    case AIO2_PATH_INLINE: return "inline";
-    case AIO2_PATH_URING: return "uring";
-    case AIO2_PATH_POOL: return "pool";
-    case AIO2_PATH_INLINE | AIO2_PATH_POOL: return "inline+pool";
-    case AIO2_PATH_INLINE | AIO2_PATH_URING: return "inline+uring";
-    case AIO2_PATH_CALL: return "call";
-    default: return "-";
-  }
-}
-
-const char *cache_name(uint32_t outcome) {
-  switch (outcome) {
-    case AIO2_CACHE_HIT: return "hit";
-    case AIO2_CACHE_PARTIAL: return "partial";
-    case AIO2_CACHE_MISS: return "miss";
-    default: return "-";
-  }
-}
-
-// The trace line of `r` from its event `ev` (nullptr: aio2 never ran it).
-trace_line line_of(const request *r, const aio2_event *ev, int64_t res) {
-  trace_line l;
-  l.op = op_name(r->kind);
-  l.fd = r->fd;
-  l.offset = r->kind == op::read || r->kind == op::write ? r->offset : 0;
-  l.len = r->kind == op::read || r->kind == op::write ? r->len : 0;
-  l.res = res;
-  l.submitted_ns = r->submitted_ns;
-  l.posted_ns = now_ns();
-  if (ev == nullptr) return l;
-  if (const auto *t = static_cast<const aio2_attr_timing *>(
-          aio2_event_attr_payload(ev, AIO2_ATTR_TIMING, sizeof(aio2_attr_timing), nullptr))) {
-    l.submitted_ns = t->submitted_ns;
-    l.started_ns = t->started_ns;
-    l.finished_ns = t->finished_ns;
-    l.posted_ns = t->posted_ns;
-  }
-  if (const auto *x = static_cast<const aio2_attr_executor *>(
-          aio2_event_attr_payload(ev, AIO2_ATTR_EXECUTOR, sizeof(aio2_attr_executor), nullptr)))
-    l.exec = exec_name(x->path);
-  if (const auto *c = static_cast<const aio2_attr_cache *>(
-          aio2_event_attr_payload(ev, AIO2_ATTR_CACHE, sizeof(aio2_attr_cache), nullptr))) {
-    l.cache = cache_name(c->outcome);
-    l.cached = c->bytes_cached;
-  }
-  return l;
-}
-
-// Tracing: the file behind `fd`, checked (fstat, and readlink when it
-// changed) when the descriptor has nothing in flight: it may have been
-// closed and its number reused since.
-void learn_path(fd_entry &e, int fd) {
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    e.path.clear();
-    e.dev = e.ino = 0;
-    return;
-  }
-  if (!e.path.empty() && e.dev == st.st_dev && e.ino == st.st_ino) return;
-  e.dev = st.st_dev;
-  e.ino = st.st_ino;
-  char link[64], name[4096];
-  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-  const ssize_t n = readlink(link, name, sizeof name);
-  e.path.assign(name, n > 0 ? static_cast<size_t>(n) : 0);
+// At exit: the engine's context-end record (registered after the trace
+// writer's own handler, so it runs before it).
+void trace_at_exit() {
+  if (engine *e = engine_peek()) e->trace_exit();
 }
 
 void atfork_prepare() {
   if (engine *e = engine_peek()) e->prepare_fork();
-  if (g_trace) g_trace->prepare_fork();
   notify_prepare_fork();
 }
 
 void atfork_parent() {
   notify_parent_after_fork();
-  if (g_trace) g_trace->parent_after_fork();
   if (engine *e = engine_peek()) e->parent_after_fork();
 }
 
 void atfork_child() {
   notify_after_fork();
-  if (g_trace) g_trace->after_fork();
   wait_after_fork();
   engine *e = engine_peek();
   if (e == nullptr) return;
@@ -197,6 +121,7 @@ engine::engine(const struct aioinit *init) {
     return;
   }
   trace_ = g_trace;
+  if (trace_ != nullptr) trace_ctx_ = trace_->context_opened(p, 0);
   ring_ = aio2_ring_get(ctx_);
   // The completion thread blocks every signal: the program's signals,
   // completion signals included, go to the program's threads.
@@ -282,14 +207,12 @@ int engine::submit(request **reqs, size_t n, bool *queued) {
   for (size_t i = 0; i < n; i++) {
     request *r = reqs[i];
     queued[i] = true;
-    if (trace_ != nullptr) r->submitted_ns = now_ns();
     // In progress before anyone can find it, so that a completion (or an
     // aio_cancel) that follows at once is not overwritten.
     store_status(r->cb, 0, EINPROGRESS);
     shard &s = shard_of(r->fd);
     std::lock_guard<std::mutex> lk(s.mu);
     fd_entry &e = s.fds[r->fd];
-    if (trace_ != nullptr && e.all.empty()) learn_path(e, r->fd);
     e.all.push_back(r);
     bool hold = false;
     if (r->kind == op::write) {
@@ -310,7 +233,11 @@ int engine::submit(request **reqs, size_t n, bool *queued) {
     }
   }
   std::vector<request *> withdrawn;
+  // Counted before they start: a request's record may be written at once.
+  if (trace_ != nullptr) trace_requests_.fetch_add(n, std::memory_order_relaxed);
   start(go, ready, ready, &withdrawn);
+  if (trace_ != nullptr && !withdrawn.empty())
+    trace_requests_.fetch_sub(withdrawn.size(), std::memory_order_relaxed);
   reap_here();
   // Requests aio2 could not take for lack of resources were not queued:
   // the call fails for them. (The others may be done and reused by now:
@@ -395,6 +322,34 @@ void engine::unlink_locked(fd_entry &e, request *r, std::vector<request *> *read
   }
 }
 
+void engine::record_locked(const request *r, int64_t res, const aio2_event *ev,
+                           aio2_compat::trace_request *out) const {
+  aio2_compat::trace_request &rec = *out;
+  rec = aio2_compat::trace_request{};
+  rec.ctx = trace_ctx_;
+  rec.op_space = aio2_compat::kOpSyscall;
+  rec.fd = r->fd;
+  rec.user_data = reinterpret_cast<uint64_t>(r->cb);
+  // The system call the request ran (or would have run).
+  switch (r->kind) {
+    case op::read: rec.op = r->stream ? SYS_read : SYS_pread64; break;
+    case op::write: rec.op = r->stream ? SYS_write : SYS_pwrite64; break;
+    case op::fsync: rec.op = SYS_fsync; break;
+    case op::fdatasync: rec.op = SYS_fdatasync; break;
+  }
+  if (r->kind == op::read || r->kind == op::write) {
+    rec.nbytes = r->len;
+    if (!r->stream) rec.offset = static_cast<uint64_t>(r->offset);
+  }
+  if (ev != nullptr) {
+    aio2_compat::fill_results(rec, *ev);
+  } else {
+    for (uint8_t &st : rec.status) st = aio2_compat::kStatusMissing;
+    if (res == -ECANCELED) rec.flags |= aio2_compat::kReqCanceled;
+  }
+  rec.res = res == -EINTR && r->cancel_requested ? -ECANCELED : res;
+}
+
 bool engine::finish(request *r, int64_t res, const aio2_event *ev, std::vector<request *> *ready) {
   shard &s = shard_of(r->fd);
   completion c;
@@ -402,9 +357,16 @@ bool engine::finish(request *r, int64_t res, const aio2_event *ev, std::vector<r
   {
     std::lock_guard<std::mutex> lk(s.mu);
     fd_entry &e = s.fds[r->fd];
-    // Trace lines go to the buffer under the shard lock (lock order: shard,
-    // then trace), which also keeps the file's name stable.
-    if (trace_ != nullptr) trace_->add(line_of(r, ev, res), e.path);
+    // The record goes to the trace before the status is stored: a program
+    // that exits as soon as it sees its requests done (fio's jobs _exit)
+    // leaves every record in the file. Lock order: shard, then the trace
+    // writer's (fork's prepare handlers take them in that order too).
+    if (trace_ != nullptr) {
+      aio2_compat::trace_request rec;
+      record_locked(r, res, ev, &rec);
+      trace_->append(&rec, 1);
+      trace_records_.fetch_add(1, std::memory_order_relaxed);
+    }
     if (!r->completed) {
       unlink_locked(e, r, ready);
       int64_t ret = 0;
@@ -555,8 +517,6 @@ int engine::cancel(int fd, struct aiocb *cb) {
   for (;;) {
     std::vector<completion> done;
     std::vector<request *> ready, never_ran;
-    std::vector<trace_line> lines;
-    std::string path;
     size_t running = 0;
     {
       std::lock_guard<std::mutex> lk(s.mu);
@@ -573,7 +533,13 @@ int engine::cancel(int fd, struct aiocb *cb) {
         for (request *r : now) {
           if (r->held) {
             never_ran.push_back(r);
-            if (trace_ != nullptr) lines.push_back(line_of(r, nullptr, -ECANCELED));
+            if (trace_ != nullptr) {
+              // Before its status, as in finish().
+              aio2_compat::trace_request rec;
+              record_locked(r, -ECANCELED, nullptr, &rec);
+              trace_->append(&rec, 1);
+              trace_records_.fetch_add(1, std::memory_order_relaxed);
+            }
           } else if (aio2_cancel(ctx_, reinterpret_cast<uint64_t>(r)) != 0) {
             // Running (interrupted where it can be), or its event is on
             // its way: its status tells.
@@ -592,10 +558,8 @@ int engine::cancel(int fd, struct aiocb *cb) {
           c.group = r->group;
           done.push_back(c);
         }
-        if (!lines.empty()) path = e.path;
       }
     }
-    for (const trace_line &l : lines) trace_->add(l, path);
     for (const completion &c : done) deliver(c);
     if (!done.empty()) epoch_publish();
     for (request *r : never_ran) release(r);
@@ -653,6 +617,19 @@ size_t engine::child_after_fork() {
   return n;
 }
 
+void engine::trace_exit() noexcept {
+  if (trace_ == nullptr) return;
+  aio2_compat::trace_context_end end{};
+  end.ctx = trace_ctx_;
+  end.how = aio2_compat::kEndExit;
+  end.requests = trace_requests_.load(std::memory_order_relaxed);
+  end.records = trace_records_.load(std::memory_order_relaxed);
+  end.unobserved = end.requests > end.records ? end.requests - end.records : 0;
+  end.closed_ns = aio2_compat::trace_now_ns();
+  trace_->context_closed(end);
+  trace_->flush();
+}
+
 void fork_notice_slow() {
   const size_t lost = g_fork_lost.exchange(0, std::memory_order_relaxed);
   if (lost == 0) return;
@@ -676,8 +653,12 @@ engine *engine_get() {
   e = g_engine.load(std::memory_order_relaxed);
   if (e != nullptr) return e;
   if (!g_atfork_done) {
+    // The writer first: its fork handlers are registered before these, so
+    // that fork's prepare takes the shard locks before the writer's lock,
+    // the order finish() takes them in.
+    g_trace = aio2_compat::trace_writer::from_env("aio2-posix", aio2_compat::kSourcePosix);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-    g_trace = trace_writer::open_from_env();
+    if (g_trace != nullptr) std::atexit(trace_at_exit);
     g_atfork_done = true;
   }
   auto *made = new (std::nothrow) engine(g_init_given ? &g_init : nullptr);

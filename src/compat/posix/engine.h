@@ -33,9 +33,12 @@
 #include "aio2/aio2.h"
 #include "util/intrusive_list.h"
 
-namespace aio2::posix {
+namespace aio2_compat {
+class trace_writer;
+struct trace_request;
+}
 
-struct trace_writer;
+namespace aio2::posix {
 
 // What a request does.
 enum class op : uint8_t { read, write, fsync, fdatasync };
@@ -76,8 +79,7 @@ struct request {
   util::list_link<request> write_link;  // on fd's `writes`
   util::list_link<request> held_link;   // on fd's `held`
 
-  // completion thread only
-  uint64_t submitted_ns = 0;  // for trace lines of requests aio2 never ran
+  // the free list's (free_mu_)
   request *next_free = nullptr;
 };
 
@@ -120,16 +122,12 @@ struct fd_entry {
   util::intrusive_list<request, &request::write_link> writes;  // writes not completed
   util::intrusive_list<request, &request::held_link> held;    // waiting for earlier writes
   uint64_t next_wseq = 1;
-  // Tracing: the file's name and identity, learnt when the descriptor has
-  // nothing in flight (it may have been closed and reused since).
-  std::string path;
-  uint64_t dev = 0, ino = 0;
 };
 
 class engine {
  public:
-  // engine - the context, the completion thread, tracing when AIO2_POSIX_TRACE
-  // names a file. Check ok() afterwards.
+  // engine - the context, the completion thread, and its context record in
+  // the trace file when AIO2_TRACE names one. Check ok() afterwards.
   explicit engine(const struct aioinit *init);
   engine(const engine &) = delete;
   engine &operator=(const engine &) = delete;
@@ -168,6 +166,10 @@ class engine {
   // aiocb; returns how many there were. The engine is then abandoned.
   size_t child_after_fork();
 
+  // trace_exit - at exit: the context's end record in the trace file, with
+  // the requests still in flight counted as unobserved.
+  void trace_exit() noexcept;
+
  private:
   struct shard {
     std::mutex mu;
@@ -190,6 +192,11 @@ class engine {
   // EAGAIN otherwise. Held requests that completions release on the way
   // are started too.
   void start(request **reqs, size_t n, size_t own, std::vector<request *> *withdrawn);
+  // The trace record of `r`, completed with `res` (what the program sees:
+  // bytes or -errno) and its event `ev` (nullptr when aio2 never ran it:
+  // the attributes' statuses are then "missing"). Under the shard lock.
+  void record_locked(const request *r, int64_t res, const aio2_event *ev,
+                     aio2_compat::trace_request *rec) const;
   // Completes `r` with the system call's result `res` (bytes or -errno);
   // `ev`, its event, for the trace (nullptr when aio2 never ran it).
   // Collects in `ready` the held requests that may now start. Returns
@@ -227,7 +234,14 @@ class engine {
   std::atomic<uint32_t> sleeping_{0};
   std::atomic<uint32_t> work_seq_{0};
   pthread_t thread_{};
-  trace_writer *trace_ = nullptr;
+  aio2_compat::trace_writer *trace_ = nullptr;  // fixed at construction
+  uint32_t trace_ctx_ = 0;                      // its context's number in the trace
+  // Tracing's counts for the context-end record: requests queued (added
+  // by submit for those it queued) and request records written. Relaxed:
+  // they publish nothing; trace_exit reads them at exit, when requests
+  // still running may yet add to both.
+  std::atomic<uint64_t> trace_requests_{0};
+  std::atomic<uint64_t> trace_records_{0};
 
   shard shards_[kShards];
 
