@@ -27,6 +27,7 @@ class input {
   // Up to `n` bytes into `out`; the rest of `out` is zero. Returns bytes read.
   size_t bytes(void *out, size_t n) {
     const size_t k = left_ < n ? left_ : n;
+    if (n == 0) return 0;
     std::memset(out, 0, n);
     if (k) std::memcpy(out, p_, k);
     p_ += k;

@@ -405,6 +405,31 @@ TEST(RingCorruption, MisalignedTailIsRefusedByProducers) {
 // aio2_ring_unmap unmaps what was mapped, whatever data_bytes says now: a
 // peer that rewrites data_bytes in shared memory cannot make it unmap this
 // process's other memory, or leave part of the ring mapped.
+// Found by fuzz_ring (corpus file crash_next_len_unaligned_head): a peer
+// that writes an unaligned head made aio2_ring_next_len read a word across
+// the end of the data area. The ring here ends at a PROT_NONE page, so such
+// a read faults; each reaper must answer without it.
+TEST(RingCorruption, UnalignedHeadIsNotReadAcrossTheEnd) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t mem = aio2_ring_mem_bytes(1024);
+  void *m = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  auto *base = static_cast<unsigned char *>(m);
+  ASSERT_EQ(mprotect(base + page, page, PROT_NONE), 0);
+  auto *r = reinterpret_cast<aio2_ring *>(base + page - mem);
+  ASSERT_EQ(aio2_ring_init(r, mem, 1024, 0, 1016), 0);
+  ASSERT_EQ(push(r, 8, 2), 0);  // the data area's last word
+  r->head = 1020;  // 4 bytes before the end: a word there crosses it
+  EXPECT_EQ(aio2_ring_next_len(r), 0u);
+  aio2_ring_rec *rec = nullptr;
+  alignas(8) unsigned char buf[64];
+  EXPECT_EQ(aio2_ring_peek(r, &rec), -EUCLEAN);
+  EXPECT_EQ(aio2_ring_reap(r, buf, sizeof buf, 0), -EUCLEAN);
+  r->head = 1016;
+  EXPECT_EQ(aio2_ring_next_len(r), 8u);
+  munmap(m, 2 * page);
+}
+
 TEST(RingUnmap, IgnoresDataBytesRewrittenByAPeer) {
   const long page = sysconf(_SC_PAGESIZE);
   int fd = -1;

@@ -622,6 +622,10 @@ static inline uint32_t aio2_ring_next_len(struct aio2_ring *r)
 	uint64_t p = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
 	const uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) & ~(uint64_t)7;
 
+	/* A head off its 8-byte grid (a corrupt or hostile peer) names no
+	 * record, and a word read there could cross the end of the data area. */
+	if (p & 7u)
+		return 0;
 	while (p != t && t - p <= size) {
 		const uint64_t w = __atomic_load_n(aio2__ring_word(r, p), __ATOMIC_ACQUIRE);
 		const uint32_t len = (uint32_t)w;
