@@ -143,7 +143,7 @@ define run-fuzz
 	    build-fuzz/bin/fuzz_$$t -max_total_time=$(1) -timeout=60 -print_final_stats=1 \
 	    -artifact_prefix=build-fuzz/crash-$$t- build-fuzz/corpus/$$t fuzz/corpus/$$t \
 	    >build-fuzz/fuzz_$$t.log 2>&1 || status=$$?; \
-	  grep -E "^#[0-9]+ +DONE|number_of_executed_units|ERROR|invariant broken|Test unit written|SUMMARY" \
+	  grep -E "number_of_executed_units|average_exec_per_sec|ERROR|invariant broken|Test unit written|SUMMARY" \
 	    build-fuzz/fuzz_$$t.log || true; \
 	  if [ $$status -ne 0 ]; then echo "fuzz_$$t failed (exit $$status): build-fuzz/fuzz_$$t.log"; exit 1; fi; \
 	done

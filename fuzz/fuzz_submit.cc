@@ -246,7 +246,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     AIO2_FUZZ_CHECK(end == static_cast<size_t>(acc), static_cast<long long>(end), acc);
   } else {
-    AIO2_FUZZ_CHECK(acc < 0, acc);  // an empty buffer is never submitted here
+    AIO2_FUZZ_CHECK(acc < 0 || bytes == 0, acc, bytes);  // 0: nothing was submitted
   }
 
   // Reap: every accepted request exactly once, nothing else.
