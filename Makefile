@@ -124,7 +124,7 @@ deb-test: deps-deb
 # build-fuzz/crash-<target>-* and fails. `make test` runs each for
 # TEST_FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
-TEST_FUZZ_SECONDS ?= 15
+TEST_FUZZ_SECONDS ?= 10
 FUZZ_TARGETS := walkers ring submit libaio posix
 deps-fuzz:
 	@scripts/deps.sh fuzz

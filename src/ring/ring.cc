@@ -48,11 +48,13 @@ bool geometry_ok(uint64_t data_bytes) {
 bool aligned64(const void *p) { return (reinterpret_cast<uintptr_t>(p) & 63) == 0; }
 
 // The positions of a sound ring, in the order they are read. On a live ring
-// each only moves forwards, and each is a copy of (or runs ahead of) the one
-// read before it: producer_head is an old head, head never passes what the
-// single reaper last saw of tail (reaper_tail), and that never passes tail.
-// Reading them in this order, each with acquire, keeps those inequalities true
-// for the values read even while peers move them.
+// each only moves forwards, and each is bounded by the one read after it:
+// producer_head is an old head, and reaper_tail an old tail. Reading them in
+// this order keeps those inequalities true for the values read even while
+// peers move them. Each load is an acquire, pairing with the release that
+// wrote it (R3 for head, R1 for tail, aio2_ring_init's release of tail for
+// a new ring; the cached copies are written before the lock's or the
+// reaper's next release), so no later load can be answered before it.
 //   - every position is a multiple of 8 (tail's bit 0 is the reservation lock,
 //     which a live producer may hold);
 //   - tail - head is in [0, data_bytes];
