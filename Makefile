@@ -7,6 +7,7 @@
 #   make deb-test  the packages installed, used by a program, removed (root)
 #   make abi-update  a deliberate ABI change: the baseline and the symbols
 #               file rewritten from the built library, to commit with it
+#   make fuzz   the libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
 # A plain `cmake -S . -B build` builds the library alone, which needs only
 # liburing; each target here turns on the parts it runs (AIO2_BUILD_*).
 JOBS ?= $(shell nproc)
@@ -19,7 +20,7 @@ BENCH := -DAIO2_BUILD_TOOLS=ON -DAIO2_BUILD_BENCH=ON
 EVERYTHING := -DAIO2_BUILD_TOOLS=ON -DAIO2_BUILD_TESTS=ON -DAIO2_BUILD_BENCH=ON
 
 .PHONY: all deps deps-tools deps-tests deps-bench deps-deb deb deb-test demo test test-plain test-tsan test-asan \
-	bench abi-update clean
+	bench abi-update clean fuzz test-fuzz deps-fuzz
 
 # `make`: everything, in build/.
 all: build/.configured-all
@@ -65,8 +66,8 @@ demo: build/.configured-tools
 	@build/bin/aio2 demo
 
 # ctest's summary line closes each run; any failure stops make.
-test: test-plain test-tsan test-asan
-	@echo "make test: plain, ThreadSanitizer and AddressSanitizer+UBSan suites all passed"
+test: test-plain test-tsan test-asan test-fuzz
+	@echo "make test: plain, ThreadSanitizer and AddressSanitizer+UBSan suites and the fuzz targets all passed"
 
 test-plain: build/.configured-tests
 	@cmake --build build -j$(JOBS) >/dev/null
@@ -116,5 +117,43 @@ deb: deps-deb
 deb-test: deps-deb
 	@JOBS=$(JOBS) scripts/deb.sh test
 
+# The fuzz targets (fuzz/, docs/testing.md "Fuzzing"), built by clang with
+# libFuzzer, ASan and UBSan in build-fuzz/. Each runs FUZZ_SECONDS on a
+# working corpus in build-fuzz/corpus/<target>, seeded from the committed
+# fuzz/corpus/<target> (which it never writes); a crash leaves its input in
+# build-fuzz/crash-<target>-* and fails. `make test` runs each for
+# TEST_FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+TEST_FUZZ_SECONDS ?= 10
+FUZZ_TARGETS := walkers ring submit libaio posix
+deps-fuzz:
+	@scripts/deps.sh fuzz
+
+build-fuzz/.configured: CMakeLists.txt | deps-fuzz
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAIO2_BUILD_FUZZ=ON >/dev/null
+	@touch $@
+
+define run-fuzz
+	@cmake --build build-fuzz -j$(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS)) >/dev/null
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  echo "== fuzz_$$t, $(1) s"; \
+	  status=0; \
+	  ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+	    build-fuzz/bin/fuzz_$$t -max_total_time=$(1) -timeout=60 -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/crash-$$t- build-fuzz/corpus/$$t fuzz/corpus/$$t \
+	    >build-fuzz/fuzz_$$t.log 2>&1 || status=$$?; \
+	  grep -E "number_of_executed_units|average_exec_per_sec|ERROR|invariant broken|Test unit written|SUMMARY" \
+	    build-fuzz/fuzz_$$t.log || true; \
+	  if [ $$status -ne 0 ]; then echo "fuzz_$$t failed (exit $$status): build-fuzz/fuzz_$$t.log"; exit 1; fi; \
+	done
+endef
+
+fuzz: build-fuzz/.configured
+	$(call run-fuzz,$(FUZZ_SECONDS))
+
+test-fuzz: build-fuzz/.configured
+	$(call run-fuzz,$(TEST_FUZZ_SECONDS))
+
 clean:
-	rm -rf build build-tsan build-asan build-bench build-deb
+	rm -rf build build-tsan build-asan build-bench build-deb build-fuzz

@@ -6,8 +6,8 @@
 #
 # PART is what is to be built: lib (the library: liburing), tools (the aio2
 # command, AIO2_BUILD_TOOLS), tests (AIO2_BUILD_TESTS), bench
-# (AIO2_BUILD_BENCH) or deb (the Debian packages, `make deb`: debian/control's
-# Build-Depends, lintian). The library's packages always come; no PART means
+# (AIO2_BUILD_BENCH), deb (the Debian packages, `make deb`: debian/control's
+# Build-Depends, lintian) or fuzz (the libFuzzer targets, `make fuzz`). The library's packages always come; no PART means
 # all.
 set -euo pipefail
 
@@ -24,11 +24,14 @@ tests=(libgtest-dev libgmock-dev nlohmann-json3-dev mandoc fio abigail-tools lib
   strace sysbench stressapptest)
 # pool_bench links the engines of `aio2 bench`.
 bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev "${tools[@]}")
+# The fuzz targets (`make fuzz`) are built by clang with libFuzzer, whose
+# runtime (and ASan's and UBSan's for clang) is libclang-rt-14-dev.
+fuzz=(clang libclang-rt-14-dev)
 # dpkg-buildpackage with debhelper builds the packages, which hold the aio2
 # command (its build needs the tools' packages); lintian checks them.
 deb=(dpkg-dev debhelper fakeroot lintian "${tools[@]}")
 
-[ $# -eq 0 ] && set -- tools tests bench deb
+[ $# -eq 0 ] && set -- tools tests bench deb fuzz
 packages=("${lib[@]}")
 for part in "$@"; do
   case "$part" in
@@ -37,7 +40,8 @@ for part in "$@"; do
     tests) packages+=("${tests[@]}") ;;
     bench) packages+=("${bench[@]}") ;;
     deb) packages+=("${deb[@]}") ;;
-    *) echo "deps: unknown part '$part' (lib, tools, tests, bench or deb)" >&2; exit 2 ;;
+    fuzz) packages+=("${fuzz[@]}") ;;
+    *) echo "deps: unknown part '$part' (lib, tools, tests, bench, deb or fuzz)" >&2; exit 2 ;;
   esac
 done
 

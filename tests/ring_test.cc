@@ -331,6 +331,144 @@ TEST(RingAttach, ValidatesEveryHeaderField) {
   EXPECT_EQ(aio2_ring_attach(r.get(), mem), 0);
 }
 
+// Every corrupt combination of positions, one row each, on a ring whose data
+// area is 1024 bytes; attach refuses each with -EUCLEAN and accepts the sound
+// rows. Positions are relative to a base, run at 0 and just below 2^64.
+struct positions_row {
+  const char *what;
+  uint64_t head, tail, producer_head, reaper_tail;
+  int want;
+};
+
+constexpr uint64_t kNone = ~uint64_t{0};  // "same as head"
+
+const positions_row kPositionRows[] = {
+    {"empty", 0, 0, kNone, kNone, 0},
+    {"full", 0, 1024, kNone, kNone, 0},
+    {"half full", 64, 576, kNone, kNone, 0},
+    {"tail locked by a producer", 0, 16 | 1, kNone, kNone, 0},
+    {"producer_head behind head", 512, 1024, 256, kNone, 0},
+    {"producer_head far behind (not trusted)", 4096, 4096, 0, kNone, 0},
+    {"reaper_tail between head and tail", 0, 512, kNone, 256, 0},
+    {"reaper_tail behind head (copying reapers only)", 4096, 4104, kNone, 0, 0},
+    {"tail bit 1", 0, 18, kNone, kNone, -EUCLEAN},
+    {"tail bit 2", 0, 20, kNone, kNone, -EUCLEAN},
+    {"tail bits 1 and 2", 0, 22, kNone, kNone, -EUCLEAN},
+    {"tail bits 0 and 2", 0, 21, kNone, kNone, -EUCLEAN},
+    {"head unaligned", 4, 16, kNone, kNone, -EUCLEAN},
+    {"head past tail", 64, 16, kNone, kNone, -EUCLEAN},
+    {"tail - head above data_bytes", 0, 1032, kNone, kNone, -EUCLEAN},
+    {"tail far ahead", 0, uint64_t{1} << 40, kNone, kNone, -EUCLEAN},
+    {"producer_head unaligned", 0, 16, 4, kNone, -EUCLEAN},
+    {"producer_head past head", 0, 512, 256, kNone, -EUCLEAN},
+    {"producer_head past tail", 0, 512, 768, kNone, -EUCLEAN},
+    {"reaper_tail unaligned", 0, 16, kNone, 12, -EUCLEAN},
+    {"reaper_tail past tail", 0, 256, kNone, 512, -EUCLEAN},
+};
+
+class RingAttachPositions : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(RingAttachPositions, RefusesEveryCorruptPosition) {
+  const uint64_t base = GetParam();
+  auto r = make_ring(1024, 0, base);
+  const size_t mem = aio2_ring_mem_bytes(1024);
+  for (const auto &row : kPositionRows) {
+    r->head = base + row.head;
+    r->tail = base + row.tail;
+    r->producer_head = base + (row.producer_head == kNone ? row.head : row.producer_head);
+    r->reaper_tail = base + (row.reaper_tail == kNone ? row.head : row.reaper_tail);
+    EXPECT_EQ(aio2_ring_attach(r.get(), mem), row.want) << row.what;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Bases, RingAttachPositions,
+                         ::testing::Values(uint64_t{0}, (uint64_t{1} << 32) - 256,
+                                           UINT64_MAX - 255));
+
+// The contract's example: a tail with bits 1-2 set is refused by attach, and
+// a producer that meets one anyway writes nothing there.
+TEST(RingCorruption, MisalignedTailIsRefusedByProducers) {
+  for (uint32_t flags : {0u, unsigned{AIO2_RING_F_SINGLE_PRODUCER}}) {
+    auto r = make_ring(1024, flags);
+    ASSERT_EQ(push(r.get(), 16, 1), 0);
+    r->tail += 4;  // 20
+    EXPECT_EQ(aio2_ring_attach(r.get(), aio2_ring_mem_bytes(1024)), -EUCLEAN);
+    EXPECT_EQ(push(r.get(), 16, 2), -EUCLEAN) << flags;
+    EXPECT_EQ(r->tail, 20u) << "a refused reserve leaves tail as it found it";
+    r->tail -= 4;
+    expect_peek(r.get(), 16, 1);
+    ASSERT_EQ(push(r.get(), 16, 3), 0);
+    expect_peek(r.get(), 16, 3);
+  }
+}
+
+// aio2_ring_unmap unmaps what was mapped, whatever data_bytes says now: a
+// peer that rewrites data_bytes in shared memory cannot make it unmap this
+// process's other memory, or leave part of the ring mapped.
+// Found by fuzz_ring (corpus file crash_next_len_unaligned_head): a peer
+// that writes an unaligned head made aio2_ring_next_len read a word across
+// the end of the data area. The ring here ends at a PROT_NONE page, so such
+// a read faults; each reaper must answer without it.
+TEST(RingCorruption, UnalignedHeadIsNotReadAcrossTheEnd) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t mem = aio2_ring_mem_bytes(1024);
+  void *m = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  auto *base = static_cast<unsigned char *>(m);
+  ASSERT_EQ(mprotect(base + page, page, PROT_NONE), 0);
+  auto *r = reinterpret_cast<aio2_ring *>(base + page - mem);
+  ASSERT_EQ(aio2_ring_init(r, mem, 1024, 0, 1016), 0);
+  ASSERT_EQ(push(r, 8, 2), 0);  // the data area's last word
+  r->head = 1020;  // 4 bytes before the end: a word there crosses it
+  EXPECT_EQ(aio2_ring_next_len(r), 0u);
+  aio2_ring_rec *rec = nullptr;
+  alignas(8) unsigned char buf[64];
+  EXPECT_EQ(aio2_ring_peek(r, &rec), -EUCLEAN);
+  EXPECT_EQ(aio2_ring_reap(r, buf, sizeof buf, 0), -EUCLEAN);
+  r->head = 1016;
+  EXPECT_EQ(aio2_ring_next_len(r), 8u);
+  munmap(m, 2 * page);
+}
+
+TEST(RingUnmap, IgnoresDataBytesRewrittenByAPeer) {
+  const long page = sysconf(_SC_PAGESIZE);
+  int fd = -1;
+  aio2_ring *a = nullptr, *b = nullptr;
+  ASSERT_EQ(aio2_ring_memfd_create("ring-unmap", 4096, 0, 0, 0, &fd, &a), 0);
+  ASSERT_EQ(aio2_ring_map_fd(fd, &b), 0);
+  // A page mapped right after b's mapping: an unmap that trusted a larger
+  // data_bytes would take it away too.
+  const size_t b_bytes = (aio2_ring_mem_bytes(4096) + page - 1) / page * page;
+  void *after = mmap(reinterpret_cast<unsigned char *>(b) + b_bytes, page, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  const bool have_after = after != MAP_FAILED;
+  a->data_bytes = uint64_t{1} << 30;  // the peer's write, seen by b too
+  EXPECT_EQ(aio2_ring_unmap(b), 0);
+  if (have_after) {
+    unsigned char vec = 0;
+    EXPECT_EQ(mincore(after, page, &vec), 0) << "the page after the ring was unmapped";
+    munmap(after, page);
+  }
+  // The whole of b's mapping is gone (mincore fails on unmapped memory).
+  unsigned char vec = 0;
+  EXPECT_EQ(mincore(b, page, &vec), -1);
+  EXPECT_EQ(errno, ENOMEM);
+  a->data_bytes = 8;  // shorter than the real ring
+  EXPECT_EQ(aio2_ring_unmap(a), 0);
+  EXPECT_EQ(mincore(reinterpret_cast<unsigned char *>(a) + b_bytes - page, page, &vec), -1);
+  close(fd);
+}
+
+TEST(RingUnmap, RefusesWhatItDidNotMap) {
+  alignas(64) static unsigned char mem[AIO2_RING_HDR_BYTES + 4096];
+  ASSERT_EQ(aio2_ring_init(mem, sizeof mem, 4096, 0, 0), 0);
+  EXPECT_EQ(aio2_ring_unmap(reinterpret_cast<aio2_ring *>(mem)), -EINVAL);
+  aio2_ring *r = nullptr;
+  ASSERT_EQ(aio2_ring_new(4096, 0, 0, &r), 0);
+  EXPECT_EQ(aio2_ring_unmap(r), 0);
+  EXPECT_EQ(aio2_ring_unmap(r), -EINVAL);  // already unmapped
+}
+
 TEST(RingCorruption, CorruptPositionsAreReportedNotFollowed) {
   auto r = make_ring(1024);
   ASSERT_EQ(push(r.get(), 16, 1), 0);

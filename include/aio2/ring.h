@@ -71,8 +71,10 @@
  *   -EPROTONOSUPPORT  mapped header has a version this build does not know
  *   -EMSGSIZE         mapped header sizes are wrong (header size, data size
  *                     not a power of two, or larger than the mapping)
- *   -EUCLEAN          positions are corrupt (unaligned, or tail - head
- *                     outside [0, data_bytes])
+ *   -EUCLEAN          positions are corrupt: unaligned (tail's bit 0, the
+ *                     reservation lock, aside), tail - head outside
+ *                     [0, data_bytes], the producers' cached head past
+ *                     head, or the single reaper's cached tail past tail
  *   -EBADMSG          a record header met while reaping is corrupt (length
  *                     not a multiple of 8, below 8, past tail or past the
  *                     end of the data area). Nothing is consumed.
@@ -216,7 +218,10 @@ int aio2_ring_memfd_create(const char *name, uint64_t data_bytes, uint32_t flags
  * process) and validate it as aio2_ring_attach does. Returns 0 or -errno. */
 int aio2_ring_map_fd(int fd, struct aio2_ring **out);
 
-/* aio2_ring_unmap - undo aio2_ring_new / memfd_create / map_fd. */
+/* aio2_ring_unmap - undo aio2_ring_new / memfd_create / map_fd: unmaps the
+ * length that call mapped (remembered in this process; the header's
+ * data_bytes, which a peer may have rewritten, is not read). Returns 0, or
+ * -EINVAL for NULL or memory those calls did not map (or already unmapped). */
 int aio2_ring_unmap(struct aio2_ring *r);
 
 /* aio2_ring_strerror - a sentence for a ring's -errno result. */
@@ -373,6 +378,14 @@ static inline int aio2_ring_reserve(struct aio2_ring *r, uint32_t len, struct ai
 		return -E2BIG;
 	/* Single producer: tail is ours, nobody else writes it. */
 	t = single ? __atomic_load_n(&r->tail, __ATOMIC_RELAXED) : aio2__tail_lock(r);
+	if (t & 7u) {
+		/* Bits 1-2 of tail are never set by a sound producer (and bit 0
+		 * only by one holding the lock, which a single producer never
+		 * takes): a record written there would be misaligned. */
+		if (!single)
+			__atomic_store_n(&r->tail, t, __ATOMIC_RELEASE); /* unlock */
+		return -EUCLEAN;
+	}
 	off = t & (size - 1);
 	pad = off + len > size ? size - off : 0;
 	/* Free space by our last view of head first: it only ever understates
@@ -609,6 +622,10 @@ static inline uint32_t aio2_ring_next_len(struct aio2_ring *r)
 	uint64_t p = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
 	const uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) & ~(uint64_t)7;
 
+	/* A head off its 8-byte grid (a corrupt or hostile peer) names no
+	 * record, and a word read there could cross the end of the data area. */
+	if (p & 7u)
+		return 0;
 	while (p != t && t - p <= size) {
 		const uint64_t w = __atomic_load_n(aio2__ring_word(r, p), __ATOMIC_ACQUIRE);
 		const uint32_t len = (uint32_t)w;

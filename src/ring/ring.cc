@@ -12,8 +12,31 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 namespace {
+
+// The length of every mapping the setup calls made, by address. aio2_ring_unmap
+// unmaps what was mapped, never what the header says now: a peer sharing the
+// memory can write any data_bytes, and aio2_ring_map_fd maps the whole file,
+// which may be longer than the ring.
+std::mutex mappings_lock;
+// Never destroyed, so a ring unmapped by a static destructor still finds it.
+std::map<const void *, size_t> &mappings() {
+  static auto *m = new std::map<const void *, size_t>;
+  return *m;
+}
+
+int remember(void *mem, size_t bytes) {
+  try {
+    const std::lock_guard<std::mutex> hold(mappings_lock);
+    mappings().emplace(mem, bytes);
+  } catch (...) {
+    return -ENOMEM;
+  }
+  return 0;
+}
 
 bool is_pow2(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
@@ -23,6 +46,38 @@ bool geometry_ok(uint64_t data_bytes) {
 }
 
 bool aligned64(const void *p) { return (reinterpret_cast<uintptr_t>(p) & 63) == 0; }
+
+// The positions of a sound ring, in the order they are read. On a live ring
+// each only moves forwards, and each is bounded by the one read after it:
+// producer_head is an old head, and reaper_tail an old tail. Reading them in
+// this order keeps those inequalities true for the values read even while
+// peers move them. Each load is an acquire, pairing with the release that
+// wrote it (R3 for head, R1 for tail, aio2_ring_init's release of tail for
+// a new ring; the cached copies are written before the lock's or the
+// reaper's next release), so no later load can be answered before it.
+//   - every position is a multiple of 8 (tail's bit 0 is the reservation lock,
+//     which a live producer may hold);
+//   - tail - head is in [0, data_bytes];
+//   - producer_head is not ahead of head (a producer trusting it would
+//     overwrite records not yet reaped);
+//   - reaper_tail is not ahead of tail (the single reaper trusting it would
+//     return bytes no producer wrote). It may lag head: copying reapers move
+//     head and leave it, and peek does not trust a reaper_tail behind head.
+// "Ahead" is modulo 2^64, as positions wrap: a - b in (0, 2^63).
+bool ahead(uint64_t a, uint64_t b) { return a != b && a - b < (uint64_t{1} << 63); }
+
+int validate_positions(const aio2_ring *r) {
+  const uint64_t size = r->data_bytes;
+  const uint64_t ph = __atomic_load_n(&r->producer_head, __ATOMIC_ACQUIRE);
+  const uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+  const uint64_t rt = __atomic_load_n(&r->reaper_tail, __ATOMIC_ACQUIRE);
+  const uint64_t raw_tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+  const uint64_t t = raw_tail & ~uint64_t{1};
+  if ((h | t | ph | rt) & 7) return -EUCLEAN;
+  if (t - h > size) return -EUCLEAN;
+  if (ahead(ph, h) || ahead(rt, t)) return -EUCLEAN;
+  return 0;
+}
 
 // Validates everything a reaper or producer later trusts. Positions are read
 // once each; a live ring may move them, and the hot path re-checks them anyway.
@@ -34,10 +89,7 @@ int validate(const aio2_ring *r, size_t mem_bytes) {
       r->data_bytes > mem_bytes - AIO2_RING_HDR_BYTES)
     return -EMSGSIZE;
   if (r->setup_flags & ~AIO2_RING_F_ALL) return -EINVAL;
-  const uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
-  const uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) & ~uint64_t{7};
-  if ((h & 7) || t - h > r->data_bytes) return -EUCLEAN;
-  return 0;
+  return validate_positions(r);
 }
 
 int map_shared(int fd, size_t bytes, aio2_ring **out) {
@@ -84,7 +136,8 @@ int aio2_ring_new(uint64_t data_bytes, uint32_t flags, uint64_t start_pos, aio2_
   const size_t bytes = aio2_ring_mem_bytes(data_bytes);
   void *mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return -errno;
-  const int err = aio2_ring_init(mem, bytes, data_bytes, flags, start_pos);
+  int err = aio2_ring_init(mem, bytes, data_bytes, flags, start_pos);
+  if (!err) err = remember(mem, bytes);
   if (err) {
     munmap(mem, bytes);
     return err;
@@ -103,6 +156,7 @@ int aio2_ring_memfd_create(const char *name, uint64_t data_bytes, uint32_t flags
   int err = ftruncate(mfd, static_cast<off_t>(bytes)) ? -errno : map_shared(mfd, bytes, &r);
   if (!err) {
     err = aio2_ring_init(r, bytes, data_bytes, flags, start_pos);
+    if (!err) err = remember(r, bytes);
     if (err) munmap(r, bytes);
   }
   if (err) {
@@ -124,6 +178,7 @@ int aio2_ring_map_fd(int fd, aio2_ring **out) {
   int err = map_shared(fd, bytes, &r);
   if (err) return err;
   err = validate(r, bytes);
+  if (!err) err = remember(r, bytes);
   if (err) {
     munmap(r, bytes);
     return err;
@@ -134,7 +189,15 @@ int aio2_ring_map_fd(int fd, aio2_ring **out) {
 
 int aio2_ring_unmap(aio2_ring *r) {
   if (r == nullptr) return -EINVAL;
-  return munmap(r, aio2_ring_mem_bytes(r->data_bytes)) ? -errno : 0;
+  size_t bytes = 0;
+  {
+    const std::lock_guard<std::mutex> hold(mappings_lock);
+    const auto it = mappings().find(r);
+    if (it == mappings().end()) return -EINVAL;  // not mapped by these calls
+    bytes = it->second;
+    mappings().erase(it);
+  }
+  return munmap(r, bytes) ? -errno : 0;
 }
 
 const char *aio2_ring_strerror(int err) {

@@ -28,7 +28,16 @@ typedef struct io_context *io_context_t;
 typedef void (*io_callback_t)(io_context_t ctx, struct iocb *iocb, long res, long res2);
 
 #define AIO2_EXPORT extern "C" __attribute__((visibility("default")))
+// A symbol version for a definition: GCC's symver attribute, or, for
+// compilers without it (clang 14, which builds the fuzz targets), the
+// assembler directive the attribute stands for, placed after the function.
+#if defined(__has_attribute) && __has_attribute(symver)
 #define AIO2_SYMVER(name) __attribute__((symver(name)))
+#define AIO2_SYMVER_ASM(fn, name)
+#else
+#define AIO2_SYMVER(name)
+#define AIO2_SYMVER_ASM(fn, name) __asm__(".symver " #fn "," name);
+#endif
 
 namespace {
 
@@ -241,12 +250,14 @@ AIO2_EXPORT AIO2_SYMVER("io_getevents@@LIBAIO_0.4") int io_getevents_0_4(
   if (empty_at_once(ctx, timeout)) return 0;
   return getevents(ctx, min_nr, nr, events, timeout, nullptr);
 }
+AIO2_SYMVER_ASM(io_getevents_0_4, "io_getevents@@LIBAIO_0.4")
 
 // The LIBAIO_0.1 io_getevents had no min_nr: it waited for one event.
 AIO2_EXPORT AIO2_SYMVER("io_getevents@LIBAIO_0.1") int io_getevents_0_1(
     io_context_t ctx, long nr, struct io_event *events, const struct timespec *timeout) {
   return getevents(ctx, 1, nr, events, timeout, nullptr);
 }
+AIO2_SYMVER_ASM(io_getevents_0_1, "io_getevents@LIBAIO_0.1")
 
 AIO2_EXPORT int io_pgetevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
                               struct timespec *timeout, sigset_t *sigmask) {
@@ -261,6 +272,7 @@ AIO2_EXPORT AIO2_SYMVER("io_cancel@@LIBAIO_0.4") int io_cancel_0_4(io_context_t 
   if (ctx == nullptr) return -EINVAL;
   return aio2_legacy_cancel(ctx, iocb, evt);
 }
+AIO2_SYMVER_ASM(io_cancel_0_4, "io_cancel@@LIBAIO_0.4")
 
 // The LIBAIO_0.1 io_cancel had no result argument.
 AIO2_EXPORT AIO2_SYMVER("io_cancel@LIBAIO_0.1") int io_cancel_0_1(io_context_t ctx,
@@ -268,16 +280,19 @@ AIO2_EXPORT AIO2_SYMVER("io_cancel@LIBAIO_0.1") int io_cancel_0_1(io_context_t c
   struct io_event unused;
   return io_cancel_0_4(ctx, iocb, &unused);
 }
+AIO2_SYMVER_ASM(io_cancel_0_1, "io_cancel@LIBAIO_0.1")
 
 AIO2_EXPORT AIO2_SYMVER("io_queue_wait@@LIBAIO_0.4") int io_queue_wait_0_4(
     io_context_t ctx, struct timespec *timeout) {
   return getevents(ctx, 0, 0, nullptr, timeout, nullptr);
 }
+AIO2_SYMVER_ASM(io_queue_wait_0_4, "io_queue_wait@@LIBAIO_0.4")
 
 AIO2_EXPORT AIO2_SYMVER("io_queue_wait@LIBAIO_0.1") int io_queue_wait_0_1(
     io_context_t ctx, struct timespec *timeout) {
   return getevents(ctx, 0, 0, nullptr, timeout, nullptr);
 }
+AIO2_SYMVER_ASM(io_queue_wait_0_1, "io_queue_wait@LIBAIO_0.1")
 
 AIO2_EXPORT int io_queue_init(int maxevents, io_context_t *ctxp) {
   if (maxevents <= 0) return -EINVAL;
