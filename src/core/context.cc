@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <iterator>
+#include <new>
 
 #include "core/parse.h"
 #include "exec/run.h"
@@ -29,6 +30,27 @@ context::context(uint32_t type, uint32_t flags, const limits &lim) noexcept
 context::~context() {
   shutdown();  // nothing runs after this: every executor is stopped
   if (efd_ >= 0) ::close(efd_);
+  delete allow_.load(std::memory_order_relaxed);  // no entry point runs any more
+}
+
+int context::restrict_to(const aio2_restriction *r, size_t n) noexcept {
+  if (allowed() != nullptr) return -EBUSY;
+  auto *a = new (std::nothrow) allowlist;
+  if (a == nullptr) return -ENOMEM;
+  if (int err = a->build(r, n)) {
+    delete a;
+    return err;
+  }
+  // Release: publishes the bits built above to every submitter that loads
+  // the pointer with acquire (allowed()). Only one caller wins; a
+  // concurrent loser answers -EBUSY and frees its own.
+  const allowlist *none = nullptr;
+  if (!allow_.compare_exchange_strong(none, a, std::memory_order_release,
+                                      std::memory_order_acquire)) {
+    delete a;
+    return -EBUSY;
+  }
+  return 0;
 }
 
 int context::start() noexcept {
@@ -149,11 +171,13 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
   const auto *p = static_cast<const unsigned char *>(reqs);
   // Slots are taken in batches (one lock per batch, not per request).
   submission s(*this, bytes / sizeof(aio2_iocb));
+  const allowlist *allow = allowed();
   size_t off = 0;
   int err = 0;
   while (off < bytes) {
     parsed_request pr;
     if ((err = parse_request(p + off, bytes - off, &pr)) != 0) break;
+    if (allow && (err = allow->check(pr.io->nr, pr.attrs, pr.attr_bytes)) != 0) break;
     const exec::plan plan = s.plan_for(pr);
     if (!required_ok(pr, plan.bits())) {
       err = -EOPNOTSUPP;

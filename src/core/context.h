@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
@@ -17,6 +18,7 @@
 #include "aio2/aio2.h"
 #include <signal.h>
 
+#include "core/allowlist.h"
 #include "core/event_ring_queue.h"
 #include "core/legacy_queue.h"
 #include "core/router.h"
@@ -63,6 +65,15 @@ class context {
   long getevents_legacy(long min_nr, long nr, struct io_event *events,
                         const struct timespec *timeout, const sigset_t *sigmask) noexcept;
   int cancel_legacy(struct iocb *cb, struct io_event *result) noexcept;
+  // aio2_restrict: fixes the allowlist, once (-EBUSY after that; -EINVAL
+  // for a malformed entry, which fixes nothing).
+  int restrict_to(const aio2_restriction *r, size_t n) noexcept;
+  // The allowlist in force, or nullptr while the context has none.
+  const allowlist *allowed() const noexcept {
+    // Pairs with the release in restrict_to: a submitter that sees the
+    // pointer sees the bits built behind it.
+    return allow_.load(std::memory_order_acquire);
+  }
   // Wakes waiters and makes every later wait return at once (destroy calls
   // it, then waits for the entry points in progress to return).
   void close() noexcept { queue_.close(); }
@@ -147,6 +158,11 @@ class context {
 
   const uint32_t type_;
   const uint32_t flags_;
+  // The allowlist, built by restrict_to and never changed or freed before
+  // the context is: nullptr until then. Published with release by the one
+  // restrict_to whose compare-exchange wins; submitters read it with
+  // acquire (allowed()).
+  std::atomic<const allowlist *> allow_{nullptr};
   const limits lim_;
   int efd_ = -1;
   router_env env_;
@@ -164,6 +180,8 @@ class context {
 
 // Runs one request synchronously (aio2_call). Returns the event's length or
 // -errno.
-ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes) noexcept;
+// `allow`: the context's allowlist, or nullptr for none.
+ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes,
+                  const allowlist *allow = nullptr) noexcept;
 
 }  // namespace aio2::core

@@ -156,6 +156,17 @@ int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds, bool observ
   return 0;
 }
 
+// Whether the allowlist admits `cb`, translated into `pr`: the system call
+// its opcode became, and the ioprio attribute when it asks for a priority.
+// The attributes an observed context adds itself are the context's, not
+// the caller's, and are not checked. 0 or -EPERM.
+int legacy_allowed(const allowlist *allow, const iocb &cb, const parsed_request &pr) noexcept {
+  if (allow == nullptr) return 0;
+  if (!allow->syscall_allowed(pr.io->nr)) return -EPERM;
+  if ((cb.aio_flags & IOCB_FLAG_IOPRIO) && !allow->attr_allowed(AIO2_ATTR_IOPRIO)) return -EPERM;
+  return 0;
+}
+
 }  // namespace
 
 long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
@@ -163,6 +174,7 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
   if (nr < 0) return -EINVAL;
   if (nr > 0 && !legacy_user_range(iocbs, static_cast<size_t>(nr) * sizeof *iocbs))
     return -EFAULT;
+  const allowlist *allow = allowed();
   long done = 0;
   int err = 0;
   submission s(*this, static_cast<size_t>(nr));
@@ -177,7 +189,8 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
     parsed_request pr;
     exec::plan plan;
     if ((err = translate(*cb, r, s.memo(), flags_ & AIO2_SETUP_LEGACY_OBSERVE)) == 0 &&
-        (err = parse_request(r->legacy.req, sizeof r->legacy.req, &pr)) == 0) {
+        (err = parse_request(r->legacy.req, sizeof r->legacy.req, &pr)) == 0 &&
+        (err = legacy_allowed(allow, *cb, pr)) == 0) {
       plan = s.plan_for(pr);
       err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r) : -EOPNOTSUPP;
     }
