@@ -98,6 +98,9 @@ int aio2_destroy(aio2_ctx *ctx);
  *   other        an attribute's on_submit hook refused the request
  * Ring space never limits submission: completions that find the ring full
  * wait on the overflow list. Every accepted request produces one event.
+ * A request runs with the credentials its submitting thread has when it
+ * submits it, or its event has res -EPERM and it did not run (a pool
+ * worker with other credentials: docs/design.md, "Credentials").
  * Requests routed to the inline path (docs/design.md, "Paths") run inside
  * this call, and under AIO2_POLICY_INLINE may block it. */
 ssize_t aio2_submit(aio2_ctx *ctx, const void *reqs, size_t bytes);

@@ -262,7 +262,7 @@ const char *aio2_strerror(int err) {
     case -EINVAL: return "malformed argument or request (length, alignment, reserved field, flags or attribute record)";
     case -E2BIG: return "request or parameter struct too large";
     case -ENOSYS: return "not a system call on this architecture";
-    case -EPERM: return "refused: a system call that cannot run safely in another thread (see docs/syscalls.md), or one outside the context's allowlist (aio2_restrict)";
+    case -EPERM: return "refused: a system call that cannot run safely in another thread (see docs/syscalls.md), one outside the context's allowlist (aio2_restrict), or credentials that changed in the submitting thread alone";
     case -EOPNOTSUPP: return "a REQUIRED attribute is not supported on the request's path";
     case -EAGAIN: return "in-flight limit reached: reap events, then submit again";
     case -ENOBUFS: return "event buffer too small for the event";

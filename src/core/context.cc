@@ -116,8 +116,38 @@ exec::plan context::submission::plan_for(const parsed_request &pr) noexcept {
   return route(pr, memo_, c_.env_, sqe_);
 }
 
-int context::submission::dispatch(const parsed_request &pr, const exec::plan &plan,
+int context::submission::hand_off(exec::request *r, bool *uring) noexcept {
+  if (creds_err_ == 1) creds_err_ = sys::thread_creds(&creds_);
+  if (creds_err_) return creds_err_;
+  r->creds = creds_;
+  r->has_creds = true;
+  if (*uring) {
+    if (personality_ < 0) personality_ = c_.uring_.personality_for(creds_);
+    r->personality = static_cast<uint16_t>(personality_);
+    *uring = personality_ != 0;
+  }
+  return 0;
+}
+
+int context::submission::dispatch(const parsed_request &pr, const exec::plan &planned,
                                   exec::request *r) noexcept {
+  exec::plan plan = planned;
+  r->has_creds = false;
+  // A request that leaves this thread carries its credentials; one for
+  // io_uring that no personality can hold them for goes to the pool, which
+  // checks them, when its REQUIRED attributes allow.
+  if (plan.path == AIO2_PATH_URING && plan.attempt != exec::attempt::submitter) {
+    bool uring = true;
+    if (int err = hand_off(r, &uring)) return err;
+    if (!uring) {
+      plan.path = AIO2_PATH_POOL;
+      plan.attempt = exec::attempt::none;
+      if (!required_ok(pr, plan.bits())) return -EOPNOTSUPP;
+    }
+  } else if (plan.path == AIO2_PATH_POOL && plan.attempt != exec::attempt::submitter) {
+    bool uring = false;
+    if (int err = hand_off(r, &uring)) return err;
+  }
   try {
     r->attr_bytes.assign(pr.attrs, pr.attrs + pr.attr_bytes);  // keeps capacity across reuse
   } catch (...) {
@@ -135,12 +165,18 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
 
   if (plan.attempt == exec::attempt::submitter) {
     // A nowait-first read: the attempt here, the rest on io_uring when it
-    // takes the rest's arguments, else on the pool.
+    // takes the rest's arguments, else on the pool. The rest leaves this
+    // thread with its credentials; when they cannot be read, it completes
+    // with that error (the attempt's bytes, if any, are its result).
+    bool uring = plan.path == AIO2_PATH_URING;
     if (exec::attempt_here(r)) {
       c_.queue_.complete(r);
       done_here_ = true;
-    } else if (plan.path == AIO2_PATH_URING &&
-               c_.uring_.translate(r->io.nr, r->nowait.rest_args(), r->sqe)) {
+    } else if (int err = hand_off(r, &uring)) {
+      exec::end_unrun(r, err, 0);
+      c_.queue_.complete(r);
+      done_here_ = true;
+    } else if (uring && c_.uring_.translate(r->io.nr, r->nowait.rest_args(), r->sqe)) {
       to_uring_.add(r);
     } else {
       to_pool_.add(r);

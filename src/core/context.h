@@ -26,6 +26,7 @@
 #include "exec/inline.h"
 #include "exec/pool.h"
 #include "exec/uring.h"
+#include "sys/creds.h"
 #include "sys/fd_facts.h"
 
 struct iocb;
@@ -142,6 +143,12 @@ class context {
     void finish() noexcept;
 
    private:
+    // Gives `r` the submitting thread's credentials before it leaves this
+    // thread (read once per call), and for io_uring (`uring`) the
+    // personality that holds them: 0 or -errno; *uring is cleared when
+    // io_uring has no personality for them (the pool runs it then).
+    int hand_off(exec::request *r, bool *uring) noexcept;
+
     context &c_;
     size_t expected_;
     batch to_pool_, to_uring_;
@@ -150,6 +157,9 @@ class context {
     size_t nspare_ = 0;
     sys::fd_memo memo_;
     const sys::fd_memo_scope scope_;  // the hooks share memo_
+    int creds_err_ = 1;    // 1 until creds_ is read, then 0 or its -errno
+    sys::creds creds_;
+    int personality_ = -1;  // -1 until asked, then uring::personality_for's answer
     alignas(8) unsigned char sqe_[sizeof exec::request::sqe];
   };
 
