@@ -21,8 +21,9 @@ tools=(libuv1-dev libaio-dev nlohmann-json3-dev gnuplot-nox)
 # (qemu-utils) on aio2's libaio and watches it with strace.
 tests=(libgtest-dev libgmock-dev nlohmann-json3-dev mandoc fio abigail-tools libaio1 qemu-utils
   strace)
-# pool_bench links the engines of `aio2 bench`.
-bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev "${tools[@]}")
+# pool_bench links the engines of `aio2 bench`; bench/callgrind_requests.sh
+# counts instructions with valgrind's callgrind.
+bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev valgrind "${tools[@]}")
 # dpkg-buildpackage with debhelper builds the packages, which hold the aio2
 # command (its build needs the tools' packages); lintian checks them.
 deb=(dpkg-dev debhelper fakeroot lintian "${tools[@]}")
