@@ -245,6 +245,8 @@ TEST(Restrict, LegacyOpcodesAreChecked) {
 TEST(Restrict, ConcurrentWithSubmitters) {
   ctx_ptr c = make_ctx();
   std::atomic<bool> fixed{false};  // set after restrict returned; read with acquire
+  // Counters only, read after the threads are joined (the join orders
+  // them): relaxed.
   std::atomic<uint64_t> accepted{0}, late_runs{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; t++) {
@@ -265,7 +267,7 @@ TEST(Restrict, ConcurrentWithSubmitters) {
     });
   }
   const aio2_restriction allow[] = {sys_entry(SYS_getppid)};
-  std::atomic<int> wins{0}, busy{0};
+  std::atomic<int> wins{0}, busy{0};  // counters, read after the joins
   std::vector<std::thread> fixers;
   for (int t = 0; t < 3; t++) {
     fixers.emplace_back([&] {
