@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Instructions per request, for callgrind: 20000 requests at QD 32 through
-// one context (policy AUTO, or POOL with a second argument "pool"): cached
+// one context (policy AUTO, or POOL with a second argument "pool"; with a
+// third, "restrict", under an allowlist of the two calls): cached
 // 4 KiB pread64s of a 1 MiB file, or getppid. bench/callgrind_requests.sh
 // builds it against a tree's libaio2.a and runs it under callgrind.
 #define _GNU_SOURCE
@@ -21,6 +22,14 @@ int main(int argc, char **argv) {
   aio2_ctx *c; struct aio2_params p; memset(&p, 0, sizeof p); p.size = sizeof p;
   if (argc > 2 && strcmp(argv[2], "pool") == 0) p.policy = AIO2_POLICY_POOL;
   if (aio2_setup(AIO2_ABI_VERSION, &p, &c)) return 1;
+#ifdef AIO2_FEAT_RESTRICT
+  /* A third argument "restrict": the context's allowlist holds the two calls. */
+  if (argc > 3 && strcmp(argv[3], "restrict") == 0) {
+    const struct aio2_restriction allow[] = {{AIO2_RESTRICT_SYSCALL, 0, SYS_pread64},
+                                             {AIO2_RESTRICT_SYSCALL, 0, SYS_getppid}};
+    if (aio2_restrict(c, allow, 2)) return 1;
+  }
+#endif
   _Alignas(8) struct aio2_iocb reqs[32]; static char bufs[32][4096];
   _Alignas(8) unsigned char evs[32 * 64];
   int done = 0, sent = 0;

@@ -4,6 +4,7 @@
 # against the static library of a build tree, run for cached preads and
 # getppid, on the AUTO and POOL policies.
 #   bench/callgrind_requests.sh [BUILD_DIR]   (default build-bench)
+#   RESTRICT=1 bench/callgrind_requests.sh ... each also under aio2_restrict
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-bench}
@@ -12,10 +13,13 @@ trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/requests" bench/callgrind_requests.c -Iinclude "$build/libaio2.a" \
   $(pkg-config --libs liburing) -lstdc++ -lpthread
 cd "$work"
+# RESTRICT=1 runs each under an allowlist of the two calls too (aio2_restrict).
 for policy in auto pool; do
   for mode in pread getppid; do
-    ir=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null ./requests "$mode" "$policy" \
-      2>&1 | awk '/Collected/ {print $NF}')
-    printf '%-5s %-8s %12s instructions\n' "$policy" "$mode" "$ir"
+    for allow in plain ${RESTRICT:+restrict}; do
+      ir=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null ./requests "$mode" "$policy" \
+        "$allow" 2>&1 | awk '/Collected/ {print $NF}')
+      printf '%-5s %-8s %-8s %12s instructions\n' "$policy" "$mode" "$allow" "$ir"
+    done
   done
 done

@@ -22,8 +22,9 @@ tools=(libuv1-dev libaio-dev nlohmann-json3-dev gnuplot-nox)
 # stressapptest run on it too.
 tests=(libgtest-dev libgmock-dev nlohmann-json3-dev mandoc fio abigail-tools libaio1 qemu-utils
   strace sysbench stressapptest)
-# pool_bench links the engines of `aio2 bench`.
-bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev "${tools[@]}")
+# pool_bench links the engines of `aio2 bench`; bench/callgrind_requests.sh
+# counts instructions with valgrind's callgrind.
+bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev valgrind "${tools[@]}")
 # The fuzz targets (`make fuzz`) are built by clang with libFuzzer, whose
 # runtime (and ASan's and UBSan's for clang) is libclang-rt-14-dev.
 fuzz=(clang libclang-rt-14-dev)

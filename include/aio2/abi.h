@@ -264,6 +264,7 @@ struct aio2_attr_rusage {
  * pool, or inline (docs/design.md, "Paths"). */
 #define AIO2_FEAT_URING 0x80ull
 #define AIO2_FEAT_LEGACY 0x100ull /* LEGACY contexts */
+#define AIO2_FEAT_RESTRICT 0x200ull /* aio2_restrict: a context's allowlist */
 
 /* Owner flags aio2 sets in its completion ring's header
  * (aio2_ring_owner_flags()). A reaper that finds the ring empty while either
@@ -305,6 +306,18 @@ struct aio2_params {
 #define AIO2_PARAMS_SIZE_MIN 16u
 #define AIO2_PARAMS_SIZE_V1 64u
 
+/* ---- Allowlists (aio2_restrict) ------------------------------------------ */
+
+/* One entry of a context's allowlist: a system call number (this
+ * architecture's) or an attribute id that the context may run. */
+struct aio2_restriction {
+	uint16_t kind;     /* AIO2_RESTRICT_* */
+	uint16_t reserved; /* zero */
+	uint32_t value;    /* the system call number, or the attribute id */
+};
+#define AIO2_RESTRICT_SYSCALL 1u /* value: a system call number */
+#define AIO2_RESTRICT_ATTR 2u    /* value: an attribute id (up to 0xffff) */
+
 /* ---- Layout checks --------------------------------------------------------- */
 
 AIO2__STATIC_ASSERT(sizeof(struct aio2_iocb) == 72, "aio2_iocb is 72 bytes");
@@ -331,6 +344,8 @@ AIO2__STATIC_ASSERT(offsetof(struct aio2_params, eventfd) == 36, "params.eventfd
 AIO2__STATIC_ASSERT(offsetof(struct aio2_params, features) == 40, "params.features");
 AIO2__STATIC_ASSERT(offsetof(struct aio2_params, policy) == 48, "params.policy");
 AIO2__STATIC_ASSERT(offsetof(struct aio2_params, uring_entries) == 52, "params.uring_entries");
+AIO2__STATIC_ASSERT(sizeof(struct aio2_restriction) == 8, "aio2_restriction is 8 bytes");
+AIO2__STATIC_ASSERT(offsetof(struct aio2_restriction, value) == 4, "restriction.value");
 AIO2__STATIC_ASSERT((AIO2_EVENT_CANCELED & AIO2_RING_REC_RING_MASK) == 0,
 		    "event flags stay out of the ring's bits");
 

@@ -22,6 +22,7 @@
  *     aio2_consume_event  |             |   with getevents or reap_events
  *   aio2_call             | yes         | yes
  *   aio2_cancel           | yes         | yes
+ *   aio2_restrict         | yes         | yes (one call wins; see there)
  *   aio2_ring_get,        | yes         | yes
  *     aio2_eventfd        |             |
  *   aio2_destroy          | no          | no: every other call on the context
@@ -87,7 +88,9 @@ int aio2_destroy(aio2_ctx *ctx);
  *                attribute's payload of a size its handler does not accept
  *   -E2BIG       a request longer than 65536 bytes
  *   -ENOSYS      `nr` is not a system call on this architecture
- *   -EPERM       `nr` is refused (docs/syscalls.md gives each reason)
+ *   -EPERM       `nr` is refused (docs/syscalls.md gives each reason), or
+ *                outside the context's allowlist, or so is one of the
+ *                request's attribute ids (aio2_restrict)
  *   -EOPNOTSUPP  an attribute marked AIO2_ATTR_F_REQUIRED is unknown, or its
  *                handler cannot serve the path chosen for the request
  *   -EAGAIN      the in-flight limit (aio2_params.max_inflight) is reached
@@ -95,6 +98,9 @@ int aio2_destroy(aio2_ctx *ctx);
  *   other        an attribute's on_submit hook refused the request
  * Ring space never limits submission: completions that find the ring full
  * wait on the overflow list. Every accepted request produces one event.
+ * A request runs with the credentials its submitting thread has when it
+ * submits it, or its event has res -EPERM and it did not run (a pool
+ * worker with other credentials: docs/design.md, "Credentials").
  * Requests routed to the inline path (docs/design.md, "Paths") run inside
  * this call, and under AIO2_POLICY_INLINE may block it. */
 ssize_t aio2_submit(aio2_ctx *ctx, const void *reqs, size_t bytes);
@@ -137,6 +143,26 @@ ssize_t aio2_call(aio2_ctx *ctx, const struct aio2_iocb *req, void *ev, size_t e
  *              completed already)
  *   -EBADF, -EBADFD  as for aio2_submit */
 int aio2_cancel(aio2_ctx *ctx, uint64_t user_data);
+
+/* aio2_restrict - fix, once and for good, what the context may run: the
+ * `n` entries at `r` name the system calls (AIO2_RESTRICT_SYSCALL) and the
+ * attribute ids (AIO2_RESTRICT_ATTR) allowed; everything else is refused
+ * with -EPERM from then on, as aio2_submit, aio2_call and
+ * aio2_legacy_submit report a refused request. `n` 0 allows nothing. The
+ * allowlist only narrows: a system call aio2 refuses always stays refused.
+ * On a LEGACY context the system call is the one each iocb becomes
+ * (docs/compat.md) and IOCB_FLAG_IOPRIO needs AIO2_ATTR_IOPRIO; the
+ * attributes AIO2_SETUP_LEGACY_OBSERVE adds are not checked. Requests
+ * accepted before the call returns are not affected. Returns 0, or
+ *   -EBUSY   the context's allowlist is already fixed (a concurrent call
+ *            won, or an earlier one)
+ *   -EINVAL  r NULL with n > 0; an entry with an unknown kind, a non-zero
+ *            reserved field, a number that is not a system call on this
+ *            architecture, or an attribute id above 0xffff (nothing is
+ *            fixed then: the call may be made again)
+ *   -ENOMEM  out of memory
+ *   -EBADF   NULL or destroyed context */
+int aio2_restrict(aio2_ctx *ctx, const struct aio2_restriction *r, size_t n);
 
 /* aio2_ring_get - the context's completion ring, for reaping without a call
  * (see the helpers below). NULL for a bad or non-RING context. */

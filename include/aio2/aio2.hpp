@@ -584,6 +584,21 @@ class context {
     return r;
   }
 
+  // restrict_to - fix the context's allowlist, once (aio2_restrict): only
+  // the system calls and attribute ids of `allowed` run from then on,
+  // others are refused with EPERM. Errors (EBUSY: already fixed; EINVAL: a
+  // bad entry, nothing fixed; EBADF) go to `ec`.
+  void restrict_to(std::span<const aio2_restriction> allowed, std::error_code &ec) noexcept {
+    const int rc = aio2_restrict(ctx_, allowed.data(), allowed.size());
+    ec = rc < 0 ? detail::make_error(rc) : std::error_code();
+  }
+  // restrict_to - the same; throws std::system_error.
+  void restrict_to(std::span<const aio2_restriction> allowed) {
+    std::error_code ec;
+    restrict_to(allowed, ec);
+    detail::throw_if(ec, "aio2_restrict");
+  }
+
   // call - run one request synchronously in this thread on this context
   // (aio2_call); its event goes to `ev` (8-aligned), not to the ring. `req`
   // holds exactly one request, else EINVAL. An empty context gives EBADF

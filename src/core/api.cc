@@ -95,7 +95,7 @@ bool valid_ring_bytes(uint64_t v) {
 
 constexpr uint64_t kFeatures = AIO2_FEAT_RING | AIO2_FEAT_SYNC | AIO2_FEAT_EVENTFD |
                                AIO2_FEAT_OVERFLOW | AIO2_FEAT_POOL | AIO2_FEAT_CANCEL |
-                               AIO2_FEAT_INLINE | AIO2_FEAT_LEGACY;
+                               AIO2_FEAT_INLINE | AIO2_FEAT_LEGACY | AIO2_FEAT_RESTRICT;
 
 }  // namespace
 
@@ -201,7 +201,12 @@ ssize_t aio2_getevents(aio2_ctx *ctx, unsigned min_events, void *buf, size_t byt
 ssize_t aio2_call(aio2_ctx *ctx, const struct aio2_iocb *req, void *ev, size_t ev_bytes) {
   if (ctx == nullptr) return aio2::core::call_sync(req, ev, ev_bytes);  // the process-wide SYNC context
   ctx_ref c(ctx);
-  return c.get() ? aio2::core::call_sync(req, ev, ev_bytes) : -EBADF;
+  return c.get() ? aio2::core::call_sync(req, ev, ev_bytes, c.get()->allowed()) : -EBADF;
+}
+
+int aio2_restrict(aio2_ctx *ctx, const struct aio2_restriction *r, size_t n) {
+  ctx_ref c(ctx);
+  return c.get() ? c.get()->restrict_to(r, n) : -EBADF;
 }
 
 int aio2_cancel(aio2_ctx *ctx, uint64_t user_data) {
@@ -257,14 +262,14 @@ const char *aio2_strerror(int err) {
     case -EINVAL: return "malformed argument or request (length, alignment, reserved field, flags or attribute record)";
     case -E2BIG: return "request or parameter struct too large";
     case -ENOSYS: return "not a system call on this architecture";
-    case -EPERM: return "system call refused: it cannot run safely in another thread (see docs/syscalls.md)";
+    case -EPERM: return "refused: a system call that cannot run safely in another thread (see docs/syscalls.md), one outside the context's allowlist (aio2_restrict), or credentials that changed in the submitting thread alone";
     case -EOPNOTSUPP: return "a REQUIRED attribute is not supported on the request's path";
     case -EAGAIN: return "in-flight limit reached: reap events, then submit again";
     case -ENOBUFS: return "event buffer too small for the event";
     case -ENOENT: return "no outstanding request with this user_data";
     case -EALREADY: return "the request is running: it was interrupted where possible";
     case -ECANCELED: return "the request was cancelled before it ran";
-    case -EBUSY: return "aio2's cancel signal (SIGRTMAX-2) has another handler";
+    case -EBUSY: return "aio2's cancel signal (SIGRTMAX-2) has another handler, or the context's allowlist is already fixed";
     case -ENOMEM: return "out of memory";
     case -EINTR: return "interrupted by a signal before any event arrived";
     default: return aio2_ring_strerror(err);

@@ -13,13 +13,16 @@
 
 namespace aio2::core {
 
-ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes) noexcept {
+ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes,
+                  const allowlist *allow) noexcept {
   if (req == nullptr || (reinterpret_cast<uintptr_t>(req) & 7u)) return -EINVAL;
   if (ev == nullptr || (reinterpret_cast<uintptr_t>(ev) & 7u)) return -EINVAL;
   parsed_request pr;
   const size_t len = req->len < sizeof *req ? sizeof *req : req->len;
   const auto *bytes = reinterpret_cast<const unsigned char *>(req);
   if (int err = parse_request(bytes, len, &pr)) return err;
+  if (allow)
+    if (int err = allow->check(req->nr, pr.attrs, pr.attr_bytes)) return err;
   if (!required_ok(pr, AIO2_PATH_CALL)) return -EOPNOTSUPP;
   // Each thread reuses one attribute state, so a call allocates nothing
   // once the thread has made one as large; a hook that calls aio2_call from

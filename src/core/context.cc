@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <iterator>
+#include <new>
 
 #include "core/parse.h"
 #include "exec/run.h"
@@ -29,6 +30,27 @@ context::context(uint32_t type, uint32_t flags, const limits &lim) noexcept
 context::~context() {
   shutdown();  // nothing runs after this: every executor is stopped
   if (efd_ >= 0) ::close(efd_);
+  delete allow_.load(std::memory_order_relaxed);  // no entry point runs any more
+}
+
+int context::restrict_to(const aio2_restriction *r, size_t n) noexcept {
+  if (allowed() != nullptr) return -EBUSY;
+  auto *a = new (std::nothrow) allowlist;
+  if (a == nullptr) return -ENOMEM;
+  if (int err = a->build(r, n)) {
+    delete a;
+    return err;
+  }
+  // Release: publishes the bits built above to every submitter that loads
+  // the pointer with acquire (allowed()). Only one caller wins; a
+  // concurrent loser answers -EBUSY and frees its own.
+  const allowlist *none = nullptr;
+  if (!allow_.compare_exchange_strong(none, a, std::memory_order_release,
+                                      std::memory_order_acquire)) {
+    delete a;
+    return -EBUSY;
+  }
+  return 0;
 }
 
 int context::start() noexcept {
@@ -102,8 +124,38 @@ exec::plan context::submission::plan_for(const parsed_request &pr) noexcept {
   return route(pr, memo_, env_, sqe_);
 }
 
-int context::submission::dispatch(const parsed_request &pr, const exec::plan &plan,
+int context::submission::hand_off(exec::request *r, bool *uring) noexcept {
+  if (creds_err_ == 1) creds_err_ = sys::thread_creds(&creds_);
+  if (creds_err_) return creds_err_;
+  r->creds = creds_;
+  r->has_creds = true;
+  if (*uring) {
+    if (personality_ < 0) personality_ = c_.uring_.personality_for(creds_);
+    r->personality = static_cast<uint16_t>(personality_);
+    *uring = personality_ != 0;
+  }
+  return 0;
+}
+
+int context::submission::dispatch(const parsed_request &pr, const exec::plan &planned,
                                   exec::request *r, const int64_t *attempt_made) noexcept {
+  exec::plan plan = planned;
+  r->has_creds = false;
+  // A request that leaves this thread carries its credentials; one for
+  // io_uring that no personality can hold them for goes to the pool, which
+  // checks them, when its REQUIRED attributes allow.
+  if (plan.path == AIO2_PATH_URING && plan.attempt != exec::attempt::submitter) {
+    bool uring = true;
+    if (int err = hand_off(r, &uring)) return err;
+    if (!uring) {
+      plan.path = AIO2_PATH_POOL;
+      plan.attempt = exec::attempt::none;
+      if (!required_ok(pr, plan.bits())) return -EOPNOTSUPP;
+    }
+  } else if (plan.path == AIO2_PATH_POOL && plan.attempt != exec::attempt::submitter) {
+    bool uring = false;
+    if (int err = hand_off(r, &uring)) return err;
+  }
   try {
     r->attr_bytes.assign(pr.attrs, pr.attrs + pr.attr_bytes);  // keeps capacity across reuse
   } catch (...) {
@@ -121,14 +173,20 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
 
   if (plan.attempt == exec::attempt::submitter) {
     // A nowait-first read: the attempt here, the rest on io_uring when it
-    // takes the rest's arguments, else on the pool.
+    // takes the rest's arguments, else on the pool. The rest leaves this
+    // thread with its credentials; when they cannot be read, it completes
+    // with that error (the attempt's bytes, if any, are its result).
+    bool uring = plan.path == AIO2_PATH_URING;
     const bool whole = exec::attempt_here(r, attempt_made);
     if (adapting_) c_.adapt_.outcome(whole);
     if (whole) {
       c_.queue_.complete(r);
       done_here_ = true;
-    } else if (plan.path == AIO2_PATH_URING &&
-               c_.uring_.translate(r->io.nr, r->nowait.rest_args(), r->sqe)) {
+    } else if (int err = hand_off(r, &uring)) {
+      exec::end_unrun(r, err, 0);
+      c_.queue_.complete(r);
+      done_here_ = true;
+    } else if (uring && c_.uring_.translate(r->io.nr, r->nowait.rest_args(), r->sqe)) {
       to_uring_.add(r);
     } else {
       to_pool_.add(r);
@@ -159,11 +217,13 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
   const auto *p = static_cast<const unsigned char *>(reqs);
   // Slots are taken in batches (one lock per batch, not per request).
   submission s(*this, bytes / sizeof(aio2_iocb));
+  const allowlist *allow = allowed();
   size_t off = 0;
   int err = 0;
   while (off < bytes) {
     parsed_request pr;
     if ((err = parse_request(p + off, bytes - off, &pr)) != 0) break;
+    if (allow && (err = allow->check(pr.io->nr, pr.attrs, pr.attr_bytes)) != 0) break;
     const exec::plan plan = s.plan_for(pr);
     if (!required_ok(pr, plan.bits())) {
       err = -EOPNOTSUPP;

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
@@ -17,6 +18,7 @@
 #include "aio2/aio2.h"
 #include <signal.h>
 
+#include "core/allowlist.h"
 #include "core/event_ring_queue.h"
 #include "core/legacy_queue.h"
 #include "core/nowait_adapt.h"
@@ -25,6 +27,7 @@
 #include "exec/inline.h"
 #include "exec/pool.h"
 #include "exec/uring.h"
+#include "sys/creds.h"
 #include "sys/fd_facts.h"
 
 struct iocb;
@@ -64,6 +67,15 @@ class context {
   long getevents_legacy(long min_nr, long nr, struct io_event *events,
                         const struct timespec *timeout, const sigset_t *sigmask) noexcept;
   int cancel_legacy(struct iocb *cb, struct io_event *result) noexcept;
+  // aio2_restrict: fixes the allowlist, once (-EBUSY after that; -EINVAL
+  // for a malformed entry, which fixes nothing).
+  int restrict_to(const aio2_restriction *r, size_t n) noexcept;
+  // The allowlist in force, or nullptr while the context has none.
+  const allowlist *allowed() const noexcept {
+    // Pairs with the release in restrict_to: a submitter that sees the
+    // pointer sees the bits built behind it.
+    return allow_.load(std::memory_order_acquire);
+  }
   // Wakes waiters and makes every later wait return at once (destroy calls
   // it, then waits for the entry points in progress to return).
   void close() noexcept { queue_.close(); }
@@ -135,6 +147,12 @@ class context {
     void finish() noexcept;
 
    private:
+    // Gives `r` the submitting thread's credentials before it leaves this
+    // thread (read once per call), and for io_uring (`uring`) the
+    // personality that holds them: 0 or -errno; *uring is cleared when
+    // io_uring has no personality for them (the pool runs it then).
+    int hand_off(exec::request *r, bool *uring) noexcept;
+
     context &c_;
     size_t expected_;
     batch to_pool_, to_uring_;
@@ -143,6 +161,9 @@ class context {
     size_t nspare_ = 0;
     sys::fd_memo memo_;
     const sys::fd_memo_scope scope_;  // the hooks share memo_
+    int creds_err_ = 1;    // 1 until creds_ is read, then 0 or its -errno
+    sys::creds creds_;
+    int personality_ = -1;  // -1 until asked, then uring::personality_for's answer
     alignas(8) unsigned char sqe_[sizeof exec::request::sqe];
     // The context's router environment, with this call's choice of where
     // nowait-first reads make their attempt (core/nowait_adapt.h).
@@ -155,6 +176,11 @@ class context {
 
   const uint32_t type_;
   const uint32_t flags_;
+  // The allowlist, built by restrict_to and never changed or freed before
+  // the context is: nullptr until then. Published with release by the one
+  // restrict_to whose compare-exchange wins; submitters read it with
+  // acquire (allowed()).
+  std::atomic<const allowlist *> allow_{nullptr};
   const limits lim_;
   int efd_ = -1;
   router_env env_;
@@ -176,6 +202,8 @@ class context {
 
 // Runs one request synchronously (aio2_call). Returns the event's length or
 // -errno.
-ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes) noexcept;
+// `allow`: the context's allowlist, or nullptr for none.
+ssize_t call_sync(const aio2_iocb *req, void *ev, size_t ev_bytes,
+                  const allowlist *allow = nullptr) noexcept;
 
 }  // namespace aio2::core

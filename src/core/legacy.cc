@@ -186,6 +186,17 @@ bool read_on_trust(const iocb &cb, bool observe, sys::fd_memo &memo, int64_t *n)
   return true;
 }
 
+// Whether the allowlist admits `cb`, translated into `pr`: the system call
+// its opcode became, and the ioprio attribute when it asks for a priority.
+// The attributes an observed context adds itself are the context's, not
+// the caller's, and are not checked. 0 or -EPERM.
+int legacy_allowed(const allowlist *allow, const iocb &cb, const parsed_request &pr) noexcept {
+  if (allow == nullptr) return 0;
+  if (!allow->syscall_allowed(pr.io->nr)) return -EPERM;
+  if ((cb.aio_flags & IOCB_FLAG_IOPRIO) && !allow->attr_allowed(AIO2_ATTR_IOPRIO)) return -EPERM;
+  return 0;
+}
+
 }  // namespace
 
 long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
@@ -193,6 +204,7 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
   if (nr < 0) return -EINVAL;
   if (nr > 0 && !legacy_user_range(iocbs, static_cast<size_t>(nr) * sizeof *iocbs))
     return -EFAULT;
+  const allowlist *allow = allowed();
   long done = 0;
   int err = 0;
   submission s(*this, static_cast<size_t>(nr));
@@ -207,10 +219,14 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
     parsed_request pr;
     exec::plan plan;
     const bool observe = flags_ & AIO2_SETUP_LEGACY_OBSERVE;
+    // A read is made on trust only where the allowlist admits it (the
+    // checked way below refuses it otherwise, before anything runs).
     int64_t made = 0;
-    const bool on_trust = read_on_trust(*cb, observe, s.memo(), &made);
+    const bool on_trust = (allow == nullptr || allow->syscall_allowed(SYS_pread64)) &&
+                          read_on_trust(*cb, observe, s.memo(), &made);
     if ((err = translate(*cb, r, s.memo(), observe)) == 0 &&
-        (err = parse_request(r->legacy.req, sizeof r->legacy.req, &pr)) == 0) {
+        (err = parse_request(r->legacy.req, sizeof r->legacy.req, &pr)) == 0 &&
+        (err = legacy_allowed(allow, *cb, pr)) == 0) {
       plan = s.plan_for(pr);
       // The read made on trust is the plan's attempt when the plan has one
       // here; otherwise the request runs as planned (and reads again).

@@ -144,7 +144,16 @@ void pool::worker_main(worker_class *k) noexcept {
     lk.unlock();
     get_help(k, h);
 
-    run_here(r, worker);
+    // Never with other credentials than the submitter had: the C
+    // library's setuid() and its kin change this thread with every other,
+    // but a raw system call, setfsuid() or capset() in the submitting
+    // thread changes that thread alone, and a change after the request was
+    // queued would run it with the new ones.
+    sys::creds mine;
+    if (r->has_creds && (sys::thread_creds(&mine) != 0 || !sys::same_creds(mine, r->creds)))
+      end_unrun(r, -EPERM, 0);
+    else
+      run_here(r, worker);
 
     lk.lock();
     k->running.unlink(r);

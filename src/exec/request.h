@@ -17,6 +17,7 @@
 
 #include "aio2/abi.h"
 #include "attr/registry.h"
+#include "sys/creds.h"
 #include "util/intrusive_list.h"
 
 namespace aio2::exec {
@@ -108,6 +109,15 @@ struct request {
   // it meant. Written by the submitter, read by aio2_cancel; relaxed: it is
   // compared, never used to publish data.
   std::atomic<uint64_t> generation{0};
+
+  // The submitting thread's credentials when it submitted the request
+  // (has_creds), for a request that runs in another thread: a pool worker
+  // runs it only with the same (else it completes with -EPERM); io_uring
+  // runs it with a personality registered with them. Written by the
+  // submitter before the hand-over to the executor, read after it.
+  sys::creds creds;
+  bool has_creds = false;
+  uint16_t personality = 0;  // io_uring: the personality with `creds` (uring::personality_for)
 
   int64_t res = 0;           // the call's result, once it ran
   uint32_t event_flags = 0;  // AIO2_EVENT_* for the event

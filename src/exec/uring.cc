@@ -105,6 +105,9 @@ void uring::submit(request *const *reqs, size_t n) noexcept {
         r->plan.attempt = attempt::none;
       if (r->plan.attempt == attempt::executor) sqe->rw_flags |= RWF_NOWAIT;
     }
+    // The submitter's credentials, wherever and by whichever thread the
+    // kernel issues it.
+    if (r->has_creds) sqe->personality = r->personality;
     go[ngo++] = r;
     if (ngo == std::size(go)) flush();
   }
@@ -215,10 +218,12 @@ size_t uring::harvest(bool wait) noexcept {
         if (r->plan.attempt == attempt::executor && !r->nowait.attempted()) {
           auto *sqe = reinterpret_cast<io_uring_sqe *>(r->sqe);
           const uint16_t prio = sqe->ioprio;  // the hooks' priority, kept
+          const uint16_t who = sqe->personality;  // and the submitter's credentials
           if (r->nowait.attempted(r->io, res[i]) && res[i] != -ECANCELED &&
               !r->cancel_requested.load(std::memory_order_relaxed) &&
               translate(r->io.nr, r->nowait.rest_args(), sqe)) {
             sqe->ioprio = prio;
+            sqe->personality = who;
             again[na++] = r;
             continue;
           }
@@ -245,6 +250,27 @@ size_t uring::harvest(bool wait) noexcept {
     if (m) sink_.batch_done(true);
   }
   return total;
+}
+
+uint16_t uring::personality_for(const sys::creds &mine) noexcept {
+  if (!active()) return 0;
+  std::lock_guard lk(personality_mu_);
+  for (unsigned i = 0; i < npersonalities_; i++)
+    if (sys::same_creds(personalities_[i].creds, mine)) return personalities_[i].id;
+  if (npersonalities_ == kPersonalities) return 0;
+  const int id = io_uring_register_personality(&ring_);
+  if (id <= 0) return 0;
+  // The kernel took this thread's credentials as they were during the
+  // call; another thread's setuid() (which changes this one too) may have
+  // come between the snapshot and the registration. Kept only when the
+  // credentials are still the snapshot's.
+  sys::creds now;
+  if (sys::thread_creds(&now) != 0 || !sys::same_creds(now, mine)) {
+    io_uring_unregister_personality(&ring_, id);
+    return 0;
+  }
+  personalities_[npersonalities_++] = {mine, static_cast<uint16_t>(id)};
+  return static_cast<uint16_t>(id);
 }
 
 uring::cancel_result uring::cancel(uint64_t user_data) noexcept {

@@ -17,6 +17,7 @@
 #include <mutex>
 
 #include "exec/executor.h"
+#include "sys/creds.h"
 
 namespace aio2::exec {
 
@@ -72,6 +73,17 @@ class uring final : public collected_executor {
   // Cancels everything in flight and harvests until nothing is. Idempotent.
   void shutdown() noexcept override;
 
+  // The io_uring personality (IORING_REGISTER_PERSONALITY) that holds the
+  // calling thread's credentials, `mine` (its snapshot, just taken):
+  // registered by the first caller with them and kept for the instance's
+  // life. An entry whose personality is set runs with them wherever the
+  // kernel issues it (in io_uring_enter, on an io-wq worker, in task work)
+  // and whichever thread enters it. 0 when there is none: kPersonalities
+  // sets are registered, or the registration failed, or the credentials
+  // changed while it ran.
+  uint16_t personality_for(const sys::creds &mine) noexcept;
+  static constexpr unsigned kPersonalities = 64;
+
  private:
   void link(request *const *reqs, size_t n) noexcept;
   void queue(request *const *reqs, size_t n) noexcept;
@@ -93,6 +105,16 @@ class uring final : public collected_executor {
   // counted). Raised before the kernel sees them, lowered after their
   // events are posted; seq_cst (see inflight()).
   std::atomic<uint64_t> inflight_{0};
+
+  // Registered personalities, never unregistered before the instance is
+  // torn down (an entry in flight keeps naming its id).
+  struct personality {
+    sys::creds creds;
+    uint16_t id;
+  };
+  std::mutex personality_mu_;
+  personality personalities_[kPersonalities];  // guarded by personality_mu_
+  unsigned npersonalities_ = 0;                // guarded by personality_mu_
 };
 
 }  // namespace aio2::exec
