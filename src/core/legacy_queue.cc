@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "util/fault.h"
+
 namespace aio2::core {
 
 legacy_queue::~legacy_queue() {
@@ -21,6 +23,7 @@ int legacy_queue::create() noexcept {
   const size_t slots = static_cast<size_t>(max_events_) + 1;
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   map_bytes_ = (sizeof(legacy_ring) + slots * sizeof(io_event) + page - 1) / page * page;
+  if (fault::fail(fault::site::legacy_map)) return -ENOMEM;
   void *m = mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return -errno;
   ring_ = static_cast<legacy_ring *>(m);

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "exec/run.h"
+#include "util/fault.h"
 
 namespace aio2::exec {
 
@@ -52,6 +53,7 @@ void pool::deliver(request *r) noexcept {
 }
 
 bool pool::spawn(worker_class *k) noexcept {
+  if (fault::fail(fault::site::thread_create)) return false;
   try {
     std::thread(&pool::worker_main, this, k).detach();
     return true;

@@ -17,6 +17,7 @@
 #include "compat/posix/status.h"
 #include "compat/posix/trace.h"
 #include "compat/posix/wait.h"
+#include "util/fault.h"
 
 namespace aio2::posix {
 
@@ -203,7 +204,9 @@ engine::engine(const struct aioinit *init) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  rc = pthread_create(&thread_, nullptr, completion_main, this);
+  rc = aio2::fault::fail(aio2::fault::site::compat_thread)
+           ? EAGAIN
+           : pthread_create(&thread_, nullptr, completion_main, this);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (rc != 0) {
     error_ = EAGAIN;
@@ -217,9 +220,16 @@ engine::engine(const struct aioinit *init) {
 request *engine::alloc() {
   std::lock_guard<std::mutex> lk(free_mu_);
   if (free_ == nullptr) {
-    auto *chunk = new (std::nothrow) request[kChunk];
+    auto *chunk = aio2::fault::fail(aio2::fault::site::compat_alloc)
+                      ? nullptr
+                      : new (std::nothrow) request[kChunk];
     if (chunk == nullptr) return nullptr;
-    chunks_.push_back(chunk);
+    try {
+      chunks_.push_back(chunk);  // remembered, to be freed with the engine
+    } catch (...) {
+      delete[] chunk;
+      return nullptr;
+    }
     for (size_t i = 0; i < kChunk; i++) {
       chunk[i].next_free = free_;
       free_ = &chunk[i];
@@ -680,7 +690,9 @@ engine *engine_get() {
     g_trace = trace_writer::open_from_env();
     g_atfork_done = true;
   }
-  auto *made = new (std::nothrow) engine(g_init_given ? &g_init : nullptr);
+  auto *made = aio2::fault::fail(aio2::fault::site::compat_alloc)
+                   ? nullptr
+                   : new (std::nothrow) engine(g_init_given ? &g_init : nullptr);
   const int err = made == nullptr ? ENOMEM : made->ok();
   if (err != 0) {
     delete made;

@@ -33,6 +33,7 @@
 #include "compat/posix/notify.h"
 #include "compat/posix/status.h"
 #include "compat/posix/wait.h"
+#include "util/fault.h"
 
 #define AIO2_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -199,7 +200,8 @@ int do_listio(int mode, struct aiocb *const list[], int nent, struct sigevent *s
   if (nent < 0 || (nent > 0 && list == nullptr)) return fail(nullptr, EINVAL);
   if (mode == LIO_NOWAIT && sig != nullptr && check_sigevent(*sig) != 0) return fail(nullptr, EINVAL);
 
-  auto *g = new (std::nothrow) lio_group;
+  auto *g =
+      aio2::fault::fail(aio2::fault::site::compat_alloc) ? nullptr : new (std::nothrow) lio_group;
   if (g == nullptr) return fail(nullptr, EAGAIN);
   g->wait = mode == LIO_WAIT;
   if (mode == LIO_NOWAIT && sig != nullptr) g->sev = *sig;
