@@ -391,6 +391,9 @@ void check_result(round_state &s, size_t i) {
   const bool cancelled = q.cancel_asked && (res == -ECANCELED || res == -EINTR);
   const bool no_thread = s.faults && res == -EAGAIN;  // a worker could not be started
   const char *what = kKindNames[q.kind];
+  static const char *const paths[] = {"path_call", "path_pool", "path_inline", "path_uring"};
+  for (unsigned k = 0; k < 4; k++)
+    if (q.path & (1u << k)) s.c->add(paths[k]);
   if (cancelled || no_thread) {
     s.c->add(cancelled ? "results_cancelled" : "results_eagain_no_worker");
     return;
