@@ -226,7 +226,7 @@ void run_libaio(const options &o, counters &c) {
   }
   std::string data_path;
   const int data_fd = open_data_file(o.dir, &data_path);
-  const std::string scratch_path = o.dir + "/aio2_soak.libaio.scratch";
+  const std::string scratch_path = o.dir + "/aio2_soak.libaio." + std::to_string(getpid());
   const int scratch_fd = open(scratch_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (data_fd < 0 || scratch_fd < 0) {
     fail("libaio mode: data or scratch file cannot be opened");
@@ -411,7 +411,7 @@ void run_posix(const options &o, counters &c) {
   }
   std::string data_path;
   const int data_fd = open_data_file(o.dir, &data_path);
-  const std::string scratch_path = o.dir + "/aio2_soak.posix.scratch";
+  const std::string scratch_path = o.dir + "/aio2_soak.posix." + std::to_string(getpid());
   const int scratch_fd = open(scratch_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (data_fd < 0 || scratch_fd < 0) {
     fail("posix mode: data or scratch file cannot be opened");

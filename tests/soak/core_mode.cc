@@ -424,9 +424,25 @@ void check_result(round_state &s, size_t i) {
         return;
       }
       std::unique_ptr<unsigned char[]> back(new unsigned char[q.len]);
-      if (pread(s.scratch_fd, back.get(), q.len, static_cast<off_t>(q.off)) != q.len ||
-          written_mismatch(back.get(), user_data_of(s.round, i), q.len) != q.len)
-        fail("pwrite's block %zu does not read back as written", i);
+      const ssize_t got = pread(s.scratch_fd, back.get(), q.len, static_cast<off_t>(q.off));
+      const size_t bad = got == q.len ? written_mismatch(back.get(), user_data_of(s.round, i), q.len)
+                                      : 0;
+      if (got != q.len || bad != q.len) {
+        // What is there instead: an earlier round's pattern, zeros, or the
+        // buffer as it is now (something wrote into it).
+        const auto earlier = [&](uint64_t back_rounds) {
+          return s.round > back_rounds &&
+                 back.get()[bad] == written_byte(user_data_of(s.round - back_rounds, i), bad);
+        };
+        const bool buffer_same = std::memcmp(back.get(), q.buf, q.len) == 0;
+        size_t buf_bad = written_mismatch(q.buf, user_data_of(s.round, i), q.len);
+        fail("pwrite's block %zu (%u bytes, path %#x, flags %#x, cancel %d) does not read back: "
+             "byte %zu is %#x, not %#x; round-1's %d, round-2's %d; the file is the buffer: %d; "
+             "the buffer differs from the pattern at %zu",
+             i, q.len, q.path, q.flags, q.cancel_asked, bad, got == q.len ? back.get()[bad] : 0,
+             written_byte(user_data_of(s.round, i), bad), earlier(1), earlier(2), buffer_same,
+             buf_bad);
+      }
       s.c->add("bytes_written_verified", q.len);
       return;
     }
@@ -472,7 +488,8 @@ void run_core(const options &o, counters &c) {
     fail("data file: %s", strerror(-data_fd));
     return;
   }
-  const std::string scratch_path = o.dir + "/aio2_soak.core.scratch";
+  // The writes' file is this process's own: runs may share a directory.
+  const std::string scratch_path = o.dir + "/aio2_soak.core." + std::to_string(getpid());
   const int scratch_fd = open(scratch_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (scratch_fd < 0) {
     fail("scratch file: %s", strerror(errno));

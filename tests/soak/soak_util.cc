@@ -72,7 +72,7 @@ int open_data_file(const std::string &dir, std::string *path) {
     if (ok) return fd;
   }
   if (fd >= 0) close(fd);
-  const std::string tmp = *path + ".tmp";
+  const std::string tmp = *path + "." + std::to_string(getpid());  // renamed when whole
   const int w = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (w < 0) return -errno;
   std::vector<unsigned char> b(1 << 20);
