@@ -20,7 +20,8 @@ std::atomic<uint64_t> g_nth{0};
 std::atomic<uint64_t> g_seed{0};
 std::atomic<uint64_t> g_epoch{0};
 std::atomic<bool> g_armed{false};
-// The one site aio2_fault_arm_site armed, or kSites for every site.
+// The one site aio2_fault_arm_site armed, or kSites for every site
+// (relaxed, like the words above).
 std::atomic<unsigned> g_site{kSites};
 // Calls counted since arming (all sites), to find the nth. Relaxed: a
 // counter, nothing is published through it.

@@ -48,10 +48,16 @@ uint64_t pipe_token(unsigned p) { return 0x2222222222222222ull * (p + 1); }
 enum kind : uint8_t { k_pread, k_pwrite, k_fsync, k_pipe_read, k_kinds };
 const char *const kKindNames[k_kinds] = {"pread", "pwrite", "fsync", "pipe_read"};
 
-void arm_library_faults(const options &o) {
-  if (o.fault_ppm == 0) return;
+// False when faults were asked of a build without the injector.
+bool arm_library_faults(const options &o) {
+  if (o.fault_ppm == 0) return true;
+#ifndef AIO2_FAULT_INJECT
+  fail("--faults needs libraries built with AIO2_FAULT_INJECT (the ASan build)");
+  return false;
+#endif
   const std::string v = std::to_string(o.fault_ppm) + ",0," + std::to_string(o.seed);
   setenv("AIO2_FAULT_INJECT", v.c_str(), 1);  // read by the library as it loads
+  return true;
 }
 
 struct pipes {
@@ -218,7 +224,7 @@ void run_libaio(const options &o, counters &c) {
     fail("no libaio replacement to load (--libaio PATH)");
     return;
   }
-  arm_library_faults(o);
+  if (!arm_library_faults(o)) return;
   const aio2_test::libaio_api a = aio2_test::libaio_api::load("aio2", o.libaio_path.c_str());
   if (!a.ok()) {
     fail("%s", a.error.c_str());
@@ -401,7 +407,7 @@ void run_posix(const options &o, counters &c) {
     fail("no POSIX AIO replacement to load (--posix PATH)");
     return;
   }
-  arm_library_faults(o);
+  if (!arm_library_faults(o)) return;
   void *dl = dlopen(o.posix_path.c_str(), RTLD_NOW | RTLD_LOCAL);
   const aio2_test::posix_api a =
       aio2_test::detail::load(dl, "aio2", true, nullptr, "libaio2-posix");

@@ -482,6 +482,12 @@ void add_fault_counts(counters &c) {
 }  // namespace
 
 void run_core(const options &o, counters &c) {
+#ifndef AIO2_FAULT_INJECT
+  if (o.fault_ppm) {
+    fail("--faults needs a library built with AIO2_FAULT_INJECT (the ASan build)");
+    return;
+  }
+#endif
   std::string data_path;
   const int data_fd = open_data_file(o.dir, &data_path);
   if (data_fd < 0) {
@@ -496,12 +502,6 @@ void run_core(const options &o, counters &c) {
     close(data_fd);
     return;
   }
-#ifndef AIO2_FAULT_INJECT
-  if (o.fault_ppm) {
-    fail("--faults needs a library built with AIO2_FAULT_INJECT (the ASan build)");
-    return;
-  }
-#endif
   std::vector<unsigned char> bufs(kMaxReqs * kMaxRead);
   std::unique_ptr<req[]> reqs;
   signal_storm storm(o.seed ^ 0x5707);
