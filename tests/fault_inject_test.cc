@@ -130,6 +130,40 @@ TEST(FaultInject, SetupFailsWithEnomemAndLeavesNothingOpen) {
   }
 }
 
+// A LEGACY context (the old ABI's ring, and with io_uring a collector
+// thread and its two eventfds): each call at each site failed in turn, the
+// setup answers -ENOMEM or -EAGAIN and leaves no descriptor open, until the
+// site's calls are all passed and the setup succeeds.
+TEST(FaultInject, LegacySetupFailsAtEveryCallAndLeavesNothingOpen) {
+  for (site s : {site::context_new, site::legacy_map, site::eventfd, site::wake_eventfd,
+                 site::thread_create, site::uring_setup}) {
+    bool succeeded = false;
+    for (uint64_t nth = 1; nth <= 8 && !succeeded; nth++) {
+      const size_t fds = open_fds();
+      aio2_params p{};
+      p.size = sizeof p;
+      p.type = AIO2_CTX_LEGACY;
+      p.max_inflight = 8;
+      p.flags = AIO2_SETUP_EVENTFD;
+      aio2_ctx *c = nullptr;
+      aio2_fault_arm_site(idx(s), nth);
+      const int err = aio2_setup(AIO2_ABI_VERSION, &p, &c);
+      const uint64_t failed = failed_at(s);
+      aio2_fault_disarm();
+      if (err == 0) {
+        succeeded = true;
+        EXPECT_EQ(aio2_destroy(c), 0);
+        EXPECT_EQ(open_fds(), fds) << aio2::fault::site_name(s);
+        continue;
+      }
+      EXPECT_EQ(failed, 1u) << aio2::fault::site_name(s) << " call " << nth;
+      EXPECT_TRUE(err == -ENOMEM || err == -EAGAIN) << aio2_strerror(err);
+      EXPECT_EQ(open_fds(), fds) << aio2::fault::site_name(s) << " call " << nth;
+    }
+    EXPECT_TRUE(succeeded) << aio2::fault::site_name(s);
+  }
+}
+
 TEST(FaultInject, IoUringSetupFailingLeavesTheContextOnThePool) {
   aio2_fault_arm_site(idx(site::uring_setup), 1);
   aio2_params p{};

@@ -32,9 +32,9 @@ enum class site : unsigned {
   legacy_map,         // core/legacy_queue: the old ABI's ring pages
   uring_setup,        // exec/uring: io_uring_setup
   uring_cancel_tags,  // exec/uring: the tags cancelled one by one
-  thread_create,      // exec/pool: a worker thread
+  thread_create,      // exec/pool: a worker; core/legacy_queue: the collector
   eventfd,            // core/context: the context's eventfd
-  wake_eventfd,       // core/waiter: the reapers' wake-up eventfd
+  wake_eventfd,       // core/waiter, core/legacy_queue: the reapers' eventfds
   compat_alloc,       // src/compat: the replacements' own allocations
   compat_thread,      // src/compat: the replacements' own threads
   count
