@@ -271,6 +271,15 @@ void submitter(round_state &s, unsigned t, unsigned nthreads, uint64_t seed) {
         fail("aio2_cancel: %s", aio2_strerror(rc));
       s.c->add(rc == 0 ? "cancel_queued" : rc == -EALREADY ? "cancel_running" : "cancel_done_already");
     }
+    // Some of the data file dropped from the page cache now and then, so
+    // that nowait-first reads find part of their range missing and finish
+    // it on io_uring or a worker (the rest of a preadv takes a copy of its
+    // iovecs).
+    if (chance(r, 3)) {
+      const uint64_t at = pick(r, kDataBytes / 4096) * 4096;
+      posix_fadvise(s.data_fd, static_cast<off_t>(at), 256 * 1024, POSIX_FADV_DONTNEED);
+      s.c->add("cache_drops");
+    }
     // A synchronous call now and then (the process-wide SYNC context).
     if (chance(r, 5)) {
       alignas(8) unsigned char io_b[sizeof(aio2_iocb)];
