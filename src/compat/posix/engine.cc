@@ -199,6 +199,14 @@ engine::engine(const struct aioinit *init) {
   }
   trace_ = g_trace;
   ring_ = aio2_ring_get(ctx_);
+  if (!aio2::fault::fail(aio2::fault::site::compat_alloc))
+    events_buf_.reset(new (std::nothrow) unsigned char[kEventBuffer]);  // 16-aligned, as new is
+  if (events_buf_ == nullptr) {
+    error_ = EAGAIN;
+    aio2_destroy(ctx_);
+    ctx_ = nullptr;
+    return;
+  }
   // The completion thread blocks every signal: the program's signals,
   // completion signals included, go to the program's threads.
   sigset_t all, old;
@@ -465,7 +473,7 @@ void *engine::completion_main(void *self) {
 }
 
 void engine::completion_loop() {
-  auto *buf = static_cast<unsigned char *>(::operator new(kEventBuffer, std::align_val_t(8)));
+  unsigned char *const buf = events_buf_.get();
   const struct timespec zero {};
   // How long to sleep in aio2_getevents with events owed: doubled while
   // none comes (a read blocked on a socket), so that an idle wait costs
