@@ -84,9 +84,10 @@ struct round_state {
   bool limited = false;  // an in-flight limit below the round's requests
   bool faults = false;
   pid_t ppid = 0;
-  // Requests accepted (submitters add after each aio2_submit) and events
-  // reaped (reapers add). Release/acquire: a reaper that sees `submit_done`
-  // sees the final `accepted`.
+  // Requests accepted (each submitter adds its count, with release, when
+  // it is done) and events reaped (reapers add, relaxed: a count). A reaper
+  // that sees `submit_done` (acquire; stored with release after both
+  // submitters reported) sees the final `accepted`.
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> reaped{0};
   std::atomic<bool> submit_done{false};
