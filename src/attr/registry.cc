@@ -8,6 +8,7 @@
 #include <new>
 
 #include "attr/builtins.h"
+#include "util/fault.h"
 
 namespace aio2::attr {
 
@@ -30,8 +31,15 @@ int add_locked(const aio2_attr_handler &h, bool builtin) noexcept {
     return -EINVAL;
   if (!builtin && h.id < AIO2_ATTR_USER_MIN) return -ERANGE;
   if (g_table[h.id].load(std::memory_order_acquire) != nullptr) return -EEXIST;
-  auto *copy = new (std::nothrow) aio2_attr_handler(h);
-  if (copy == nullptr) return -ENOMEM;
+  // A built-in handler is a constant of static storage, used as it is (a
+  // copy that failed would leave the id unregistered, without a word); a
+  // user's is copied, since the caller's may go away.
+  const aio2_attr_handler *copy = &h;
+  if (!builtin) {
+    copy = fault::fail(fault::site::attr_handler) ? nullptr
+                                                  : new (std::nothrow) aio2_attr_handler(h);
+    if (copy == nullptr) return -ENOMEM;
+  }
   g_table[h.id].store(copy, std::memory_order_release);
   return 0;
 }
@@ -94,6 +102,7 @@ int request_attrs::prepare(const aio2_iocb &io, const unsigned char *attrs, uint
   ran_ = false;
   befores_ = 0;
   uint32_t result_words = 0;
+  if (fault::fail(fault::site::attr_state)) return -ENOMEM;
   try {
     for (uint32_t off = 0; off < bytes;) {
       aio2_attr a;

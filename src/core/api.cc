@@ -9,12 +9,14 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <vector>
 
 #include "aio2/aio2.h"
 #include "core/context.h"
 #include "exec/pool.h"
+#include "util/fault.h"
 
 // A handle. Handles are never freed: a destroyed one stays readable and
 // answers -EBADF until it is reused by a later aio2_setup, so a stale
@@ -140,6 +142,7 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
   aio2::core::context *c = nullptr;
   aio2_ctx *h = nullptr;
   try {
+    if (aio2::fault::fail(aio2::fault::site::context_new)) throw std::bad_alloc();
     c = new aio2::core::context(in.type, in.flags, lim);
     h = registry().take();
   } catch (...) {

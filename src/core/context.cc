@@ -12,6 +12,7 @@
 #include "core/parse.h"
 #include "exec/run.h"
 #include "sys/fd_facts.h"
+#include "util/fault.h"
 
 namespace aio2::core {
 
@@ -65,6 +66,7 @@ int context::start() noexcept {
     legacy_queue_.observe_into(&ring_queue_);
   }
   if (flags_ & AIO2_SETUP_EVENTFD) {
+    if (fault::fail(fault::site::eventfd)) return -ENOMEM;
     efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd_ < 0) return -errno;
   }
@@ -156,6 +158,7 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
     bool uring = false;
     if (int err = hand_off(r, &uring)) return err;
   }
+  if (fault::fail(fault::site::attr_bytes)) return -ENOMEM;
   try {
     r->attr_bytes.assign(pr.attrs, pr.attrs + pr.attr_bytes);  // keeps capacity across reuse
   } catch (...) {
@@ -168,6 +171,18 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
   if (int err = r->attrs.prepare(r->io, r->attr_bytes.data(), pr.attr_bytes, plan.bits(),
                                  plan.attempt != exec::attempt::none))
     return err;
+  // The room for the event, taken now: the completion that writes it runs
+  // where nothing can fail (event_ring_queue::store), and a slot keeps its
+  // capacity, so only a request larger than any its slot held allocates.
+  const size_t event_room = sizeof(aio2_event) + r->attrs.max_result_bytes();
+  if (r->event.capacity() < event_room) {
+    if (fault::fail(fault::site::event_bytes)) return -ENOMEM;
+    try {
+      r->event.reserve(event_room);
+    } catch (...) {
+      return -ENOMEM;
+    }
+  }
   r->cancel_requested.store(false, std::memory_order_relaxed);
   r->generation.fetch_add(1, std::memory_order_relaxed);
 

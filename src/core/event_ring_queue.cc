@@ -45,7 +45,7 @@ bool event_ring_queue::push_to_ring(const exec::request *r) noexcept {
 
 bool event_ring_queue::store(exec::request *r) noexcept {
   const uint32_t len = static_cast<uint32_t>(sizeof(aio2_event)) + r->attrs.result_bytes();
-  r->event.resize(len);  // no allocation once the slot has held an event this large
+  r->event.resize(len);  // within the capacity dispatch reserved: never allocates
   encode_event(r->event.data(), r->io.user_data, r->res, r->event_flags, r->attrs);
   // While older events wait on the overflow list, newer ones queue behind
   // them, so reapers see completions in posting order.

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "util/fault.h"
+
 namespace aio2::core {
 
 legacy_queue::~legacy_queue() {
@@ -21,6 +23,7 @@ int legacy_queue::create() noexcept {
   const size_t slots = static_cast<size_t>(max_events_) + 1;
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   map_bytes_ = (sizeof(legacy_ring) + slots * sizeof(io_event) + page - 1) / page * page;
+  if (fault::fail(fault::site::legacy_map)) return -ENOMEM;
   void *m = mmap(nullptr, map_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return -errno;
   ring_ = static_cast<legacy_ring *>(m);
@@ -155,10 +158,13 @@ long legacy_queue::getevents(long min_nr, long nr, struct io_event *events,
 
 int legacy_queue::start_collector(exec::collected_executor *collector) noexcept {
   collector_ = collector;
+  if (fault::fail(fault::site::wake_eventfd)) return -ENOMEM;
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) return -errno;
+  if (fault::fail(fault::site::wake_eventfd)) return -ENOMEM;
   reapers_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (reapers_fd_ < 0) return -errno;
+  if (fault::fail(fault::site::thread_create)) return -EAGAIN;
   try {
     collector_thread_ = std::thread(&legacy_queue::collector_main, this);
   } catch (...) {
@@ -198,12 +204,14 @@ void legacy_queue::collector_main() noexcept {
 }
 
 void legacy_queue::stop_collector() noexcept {
-  if (!collector_thread_.joinable()) return;
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t w = ::write(stop_fd_, &one, sizeof one);
-  collector_thread_.join();
-  ::close(stop_fd_);
-  ::close(reapers_fd_);
+  if (collector_thread_.joinable()) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(stop_fd_, &one, sizeof one);
+    collector_thread_.join();
+  }
+  // Also when start_collector failed after making one of them.
+  if (stop_fd_ >= 0) ::close(stop_fd_);
+  if (reapers_fd_ >= 0) ::close(reapers_fd_);
   stop_fd_ = reapers_fd_ = -1;
 }
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "core/slots.h"
 
+#include "util/fault.h"
+
 namespace aio2::core {
 
 size_t slots::take(exec::request **out, size_t n) noexcept {
@@ -8,6 +10,7 @@ size_t slots::take(exec::request **out, size_t n) noexcept {
   size_t got = 0;
   while (got < n) {
     if (free_.empty()) {
+      if (fault::fail(fault::site::slots_chunk)) break;
       try {
         chunks_.emplace_back(new exec::request[kChunk]);
       } catch (...) {

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <climits>
 
+#include "util/fault.h"
+
 namespace aio2::core {
 
 namespace {
@@ -35,6 +37,7 @@ waiter::~waiter() {
 int waiter::start(exec::collected_executor *collector) noexcept {
   collector_ = collector;
   if (collector_ == nullptr) return 0;
+  if (fault::fail(fault::site::wake_eventfd)) return -ENOMEM;
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   return wake_fd_ < 0 ? -errno : 0;
 }

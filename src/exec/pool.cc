@@ -11,12 +11,38 @@
 #include <thread>
 
 #include "exec/run.h"
+#include "util/fault.h"
 
 namespace aio2::exec {
 
 namespace {
 
-void cancel_handler(int) {}
+void cancel_handler(int, siginfo_t *, void *) {}
+
+// Every copy of aio2 in a process (libaio2.so, or the static library linked
+// into a program, and the copy inside each replacement library: libaio.so.1,
+// libaio2-posix.so) installs the same do-nothing handler in the same way,
+// and none can see another's function. A copy therefore takes a handler it
+// finds for its own when it was installed that way: SA_SIGINFO without
+// SA_RESTART, and every signal blocked while it runs (a signature no other
+// use of the signal is likely to share).
+void aio2_signature(struct sigaction *sa) noexcept {
+  sa->sa_sigaction = cancel_handler;
+  sa->sa_flags = SA_SIGINFO;  // no SA_RESTART: a blocked call returns -EINTR
+  sigfillset(&sa->sa_mask);
+}
+
+bool has_aio2_signature(const struct sigaction &sa) noexcept {
+  if (!(sa.sa_flags & SA_SIGINFO) || (sa.sa_flags & SA_RESTART)) return false;
+  if (sa.sa_sigaction == cancel_handler) return true;
+  // The kernel never blocks SIGKILL and SIGSTOP, and the C library keeps
+  // the signals between 31 and SIGRTMIN for itself.
+  for (int s = 1; s <= SIGRTMAX; s++) {
+    if (s == SIGKILL || s == SIGSTOP || (s > 31 && s < SIGRTMIN)) continue;
+    if (!sigismember(&sa.sa_mask, s)) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -27,11 +53,11 @@ int pool::install_cancel_signal() noexcept {
   std::lock_guard lk(mu);
   struct sigaction old {};
   if (sigaction(cancel_signal(), nullptr, &old)) return -errno;
-  if (old.sa_handler == cancel_handler) return 0;
-  if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) return -EBUSY;
+  if (has_aio2_signature(old)) return 0;
+  if ((old.sa_flags & SA_SIGINFO) || (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN))
+    return -EBUSY;
   struct sigaction sa {};
-  sa.sa_handler = cancel_handler;  // no SA_RESTART: a blocked call returns -EINTR
-  sigemptyset(&sa.sa_mask);
+  aio2_signature(&sa);
   return sigaction(cancel_signal(), &sa, nullptr) ? -errno : 0;
 }
 
@@ -52,6 +78,7 @@ void pool::deliver(request *r) noexcept {
 }
 
 bool pool::spawn(worker_class *k) noexcept {
+  if (fault::fail(fault::site::thread_create)) return false;
   try {
     std::thread(&pool::worker_main, this, k).detach();
     return true;

@@ -3,9 +3,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "sys/raw_syscall.h"
 #include "sys/rw_args.h"
+#include "util/fault.h"
 
 namespace aio2::exec {
 
@@ -43,6 +45,7 @@ bool nowait_first::attempted(const aio2_iocb &io, int64_t n) noexcept {
     return false;
   }
   try {
+    if (fault::fail(fault::site::rest_iov)) throw std::bad_alloc();
     rest_iov_.clear();
     uint64_t skip = done;
     for (uint64_t i = 0; i < a[2]; i++) {

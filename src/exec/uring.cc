@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstring>
 #include <iterator>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "exec/run.h"
 #include "sys/rw_args.h"
 #include "sys/syscall_table.h"
+#include "util/fault.h"
 
 namespace aio2::exec {
 
@@ -45,6 +47,7 @@ int uring::init(unsigned entries, int efd) noexcept {
   // SUBMIT_ALL (5.18): one refused entry does not stop the rest of a batch.
   // The completion queue is four times the submission queue; beyond that the
   // kernel keeps completions on its own overflow list (IORING_FEAT_NODROP).
+  if (fault::fail(fault::site::uring_setup)) return -ENOMEM;
   p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
   p.cq_entries = entries * 4 > 65536 ? 65536 : entries * 4;  // the kernel's most
   int rc = io_uring_queue_init_params(entries, &ring_, &p);
@@ -328,6 +331,7 @@ void uring::shutdown() noexcept {
       for (request *r = inflight_list_.front(); r; r = request_list::next(r)) {
         r->cancel_requested.store(true, std::memory_order_relaxed);
         try {
+          if (fault::fail(fault::site::uring_cancel_tags)) throw std::bad_alloc();
           tags.push_back(tag_of(r));
         } catch (...) {
           break;  // what is left finishes on its own

@@ -15,6 +15,8 @@
 #include <map>
 #include <mutex>
 
+#include "util/fault.h"
+
 namespace {
 
 // The length of every mapping the setup calls made, by address. aio2_ring_unmap
@@ -134,6 +136,7 @@ int aio2_ring_attach(const void *mem, size_t mem_bytes) {
 int aio2_ring_new(uint64_t data_bytes, uint32_t flags, uint64_t start_pos, aio2_ring **out) {
   if (out == nullptr || !geometry_ok(data_bytes)) return -EINVAL;
   const size_t bytes = aio2_ring_mem_bytes(data_bytes);
+  if (aio2::fault::fail(aio2::fault::site::ring_map)) return -ENOMEM;
   void *mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return -errno;
   int err = aio2_ring_init(mem, bytes, data_bytes, flags, start_pos);
@@ -150,6 +153,7 @@ int aio2_ring_memfd_create(const char *name, uint64_t data_bytes, uint32_t flags
                            uint64_t start_pos, int fd_inherit, int *fd, aio2_ring **out) {
   if (fd == nullptr || out == nullptr || !geometry_ok(data_bytes)) return -EINVAL;
   const size_t bytes = aio2_ring_mem_bytes(data_bytes);
+  if (aio2::fault::fail(aio2::fault::site::ring_map)) return -ENOMEM;
   const int mfd = memfd_create(name ? name : "aio2-ring", fd_inherit ? 0 : MFD_CLOEXEC);
   if (mfd < 0) return -errno;
   aio2_ring *r = nullptr;

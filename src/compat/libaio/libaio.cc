@@ -21,6 +21,7 @@
 #include "aio2/aio2.h"
 #include "compat/libaio/observe.h"
 #include "core/legacy_queue.h"
+#include "util/fault.h"
 
 // libaio's own types, as <libaio.h> lays them out (struct iocb and struct
 // io_event match <linux/aio_abi.h>'s).
@@ -78,7 +79,7 @@ entry *entry_of(const void *handle, bool make) noexcept {
   middle *m = top.load(std::memory_order_acquire);
   if (m == nullptr) {
     if (!make) return nullptr;
-    m = new (std::nothrow) middle{};
+    m = aio2::fault::fail(aio2::fault::site::compat_alloc) ? nullptr : new (std::nothrow) middle{};
     if (m == nullptr) return nullptr;
     top.store(m, std::memory_order_release);
   }
@@ -86,7 +87,7 @@ entry *entry_of(const void *handle, bool make) noexcept {
   leaf *l = mid.load(std::memory_order_acquire);
   if (l == nullptr) {
     if (!make) return nullptr;
-    l = new (std::nothrow) leaf{};
+    l = aio2::fault::fail(aio2::fault::site::compat_alloc) ? nullptr : new (std::nothrow) leaf{};
     if (l == nullptr) return nullptr;
     mid.store(l, std::memory_order_release);
   }

@@ -17,6 +17,7 @@
 #include "compat/posix/status.h"
 #include "compat/trace_file.h"
 #include "compat/posix/wait.h"
+#include "util/fault.h"
 
 namespace aio2::posix {
 
@@ -123,12 +124,22 @@ engine::engine(const struct aioinit *init) {
   trace_ = g_trace;
   if (trace_ != nullptr) trace_ctx_ = trace_->context_opened(p, 0);
   ring_ = aio2_ring_get(ctx_);
+  if (!aio2::fault::fail(aio2::fault::site::compat_alloc))
+    events_buf_.reset(new (std::nothrow) unsigned char[kEventBuffer]);  // 16-aligned, as new is
+  if (events_buf_ == nullptr) {
+    error_ = EAGAIN;
+    aio2_destroy(ctx_);
+    ctx_ = nullptr;
+    return;
+  }
   // The completion thread blocks every signal: the program's signals,
   // completion signals included, go to the program's threads.
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  rc = pthread_create(&thread_, nullptr, completion_main, this);
+  rc = aio2::fault::fail(aio2::fault::site::compat_thread)
+           ? EAGAIN
+           : pthread_create(&thread_, nullptr, completion_main, this);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (rc != 0) {
     error_ = EAGAIN;
@@ -142,9 +153,16 @@ engine::engine(const struct aioinit *init) {
 request *engine::alloc() {
   std::lock_guard<std::mutex> lk(free_mu_);
   if (free_ == nullptr) {
-    auto *chunk = new (std::nothrow) request[kChunk];
+    auto *chunk = aio2::fault::fail(aio2::fault::site::compat_alloc)
+                      ? nullptr
+                      : new (std::nothrow) request[kChunk];
     if (chunk == nullptr) return nullptr;
-    chunks_.push_back(chunk);
+    try {
+      chunks_.push_back(chunk);  // remembered, to be freed with the engine
+    } catch (...) {
+      delete[] chunk;
+      return nullptr;
+    }
     for (size_t i = 0; i < kChunk; i++) {
       chunk[i].next_free = free_;
       free_ = &chunk[i];
@@ -417,7 +435,7 @@ void *engine::completion_main(void *self) {
 }
 
 void engine::completion_loop() {
-  auto *buf = static_cast<unsigned char *>(::operator new(kEventBuffer, std::align_val_t(8)));
+  unsigned char *const buf = events_buf_.get();
   const struct timespec zero {};
   // How long to sleep in aio2_getevents with events owed: doubled while
   // none comes (a read blocked on a socket), so that an idle wait costs
@@ -661,7 +679,9 @@ engine *engine_get() {
     if (g_trace != nullptr) std::atexit(trace_at_exit);
     g_atfork_done = true;
   }
-  auto *made = new (std::nothrow) engine(g_init_given ? &g_init : nullptr);
+  auto *made = aio2::fault::fail(aio2::fault::site::compat_alloc)
+                   ? nullptr
+                   : new (std::nothrow) engine(g_init_given ? &g_init : nullptr);
   const int err = made == nullptr ? ENOMEM : made->ok();
   if (err != 0) {
     delete made;

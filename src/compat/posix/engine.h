@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -221,6 +222,9 @@ class engine {
   int error_ = 0;
   aio2_ctx *ctx_ = nullptr;
   aio2_ring *ring_ = nullptr;
+  // The completion thread's event buffer, made with the engine and owned by
+  // it (not by the thread, whose stack is its only other holder).
+  std::unique_ptr<unsigned char[]> events_buf_;
   // Events aio2 owes that nobody has reaped yet: raised (seq_cst) by
   // start() before aio2_submit, lowered (seq_cst) by whoever reaps. It never
   // counts fewer than are owed. The completion thread sleeps in

@@ -14,6 +14,7 @@
 #include <new>
 
 #include "compat/posix/engine.h"
+#include "util/fault.h"
 
 namespace aio2::posix {
 
@@ -86,7 +87,9 @@ bool start_pool_thread() noexcept {
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_t t;
-  const int rc = pthread_create(&t, &attr, pool_thread, nullptr);
+  const int rc = aio2::fault::fail(aio2::fault::site::compat_thread)
+                     ? EAGAIN
+                     : pthread_create(&t, &attr, pool_thread, nullptr);
   pthread_attr_destroy(&attr);
   return rc == 0;
 }
@@ -170,7 +173,8 @@ void notify(const struct sigevent &sev) noexcept {
     pool_post(j);
     return;
   }
-  auto *arg = new (std::nothrow) job(j);
+  auto *arg =
+      aio2::fault::fail(aio2::fault::site::compat_alloc) ? nullptr : new (std::nothrow) job(j);
   pthread_t t;
   if (arg != nullptr && pthread_create(&t, attr, own_thread, arg) == 0) {
     // Nobody else knows the thread, so nobody could join it: detach it

@@ -33,6 +33,7 @@
 #include "compat/posix/notify.h"
 #include "compat/posix/status.h"
 #include "compat/posix/wait.h"
+#include "util/fault.h"
 
 #define AIO2_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -199,8 +200,26 @@ int do_listio(int mode, struct aiocb *const list[], int nent, struct sigevent *s
   if (nent < 0 || (nent > 0 && list == nullptr)) return fail(nullptr, EINVAL);
   if (mode == LIO_NOWAIT && sig != nullptr && check_sigevent(*sig) != 0) return fail(nullptr, EINVAL);
 
-  auto *g = new (std::nothrow) lio_group;
-  if (g == nullptr) return fail(nullptr, EAGAIN);
+  // What the call needs, taken before any request is queued: the group,
+  // room for every request and their queued flags. Without them nothing is
+  // queued, and each control block says EAGAIN (its status is read next).
+  auto *g =
+      aio2::fault::fail(aio2::fault::site::compat_alloc) ? nullptr : new (std::nothrow) lio_group;
+  std::vector<request *> reqs;
+  std::unique_ptr<bool[]> queued;
+  if (g != nullptr && !aio2::fault::fail(aio2::fault::site::compat_alloc)) {
+    try {
+      reqs.reserve(static_cast<size_t>(nent));
+      queued.reset(new bool[static_cast<size_t>(nent) + 1]);
+    } catch (...) {
+    }
+  }
+  if (g == nullptr || !queued) {
+    delete g;
+    for (int i = 0; i < nent; i++)
+      if (list[i] != nullptr && list[i]->aio_lio_opcode != LIO_NOP) fail(list[i], EAGAIN);
+    return fail(nullptr, EAGAIN);
+  }
   g->wait = mode == LIO_WAIT;
   if (mode == LIO_NOWAIT && sig != nullptr) g->sev = *sig;
   else g->sev.sigev_notify = SIGEV_NONE;
@@ -211,7 +230,6 @@ int do_listio(int mode, struct aiocb *const list[], int nent, struct sigevent *s
   g->remaining.store(1, std::memory_order_relaxed);
 
   bool shortage = false, invalid = false;
-  std::vector<request *> reqs;
   engine *e = nullptr;
   for (int i = 0; i < nent; i++) {
     struct aiocb *cb = list[i];
@@ -239,13 +257,12 @@ int do_listio(int mode, struct aiocb *const list[], int nent, struct sigevent *s
     }
     prepare(r, cb, cb->aio_lio_opcode == LIO_READ ? op::read : op::write);
     r->group = g;
-    reqs.push_back(r);
+    reqs.push_back(r);  // within the capacity reserved above
   }
   // Counted before any is queued; those that turn out not queued are taken
   // off again (relaxed: this call's own count keeps the group alive).
   g->remaining.fetch_add(static_cast<uint32_t>(reqs.size()), std::memory_order_relaxed);
   if (!reqs.empty()) {
-    std::unique_ptr<bool[]> queued(new bool[reqs.size()]);
     if (e->submit(reqs.data(), reqs.size(), queued.get()) != 0) {
       shortage = true;
       for (size_t i = 0; i < reqs.size(); i++)
