@@ -39,7 +39,8 @@ constexpr const char kHelp[] =
     "by side in one run: the same file, the same queue depth, the same requests.\n"
     "Prints a table per workload with each engine's requests per second, median and\n"
     "99th-percentile latency, CPU time and context switches per request, and its\n"
-    "ratio to raw liburing. docs/bench.md tells more.\n"
+    "ratio to raw liburing with default and with tuned settings, and for aio2 the\n"
+    "path its requests took (measured). docs/bench.md tells more.\n"
     "\n"
     "Engines (--engines; default all, where they can run):\n"
     "  aio2        aio2, context policy AUTO (inline when the call cannot block,\n"
@@ -47,7 +48,12 @@ constexpr const char kHelp[] =
     "  aio2_pool   aio2, policy POOL: its system-call thread pool\n"
     "  aio2_uring  aio2, policy URING: needs a context with AIO2_FEAT_URING\n"
     "              (skipped with a note by default; an error when asked for)\n"
-    "  liburing    io_uring through liburing, used directly: vs_liburing's base\n"
+    "  aio2_no_uring  aio2, AUTO on a context set up with AIO2_SETUP_NO_URING:\n"
+    "              what aio2 does where io_uring is forbidden (inline and pool)\n"
+    "  liburing    io_uring through liburing, default setup: vs_liburing's base\n"
+    "  liburing_tuned  the same with COOP_TASKRUN|TASKRUN_FLAG, SINGLE_ISSUER|\n"
+    "              DEFER_TASKRUN and a registered ring fd, plus a registered file\n"
+    "              and buffers for O_DIRECT: vs_tuned's base\n"
     "  libaio      Linux kernel AIO (io_submit / io_getevents); on buffered files\n"
     "              the kernel runs reads and writes inside io_submit (labelled)\n"
     "  posix_aio   glibc POSIX AIO (aio_read / aio_write / aio_fsync, aio_suspend)\n"
@@ -116,14 +122,19 @@ constexpr const char kHelp[] =
     "measured window; when the window closes nothing more is submitted and what is in\n"
     "flight is drained, not counted. ops/s = requests reaped inside the window / its\n"
     "length. Latency = the clock when the request's completion was reaped minus the\n"
-    "clock just before it was submitted (one reading per batch), for every engine\n"
-    "alike; p50 and p99 come from all latencies of the window. A repetition runs\n"
+    "clock just before it was submitted, one reading per request at each end, for\n"
+    "every engine alike; p50 and p99 come from all latencies of the window. CPU per\n"
+    "request: getrusage across the window only (setup and teardown outside). A repetition runs\n"
     "every cell once, the engines of a workload in turn, the first one rotating with\n"
     "the repetition; the table gives medians over the repetitions. Every read's first\n"
     "8 bytes are checked against the file's, every result against what the call must\n"
     "return; a mismatch stops the run. The file is written with a pattern, fsync'ed,\n"
     "evicted from the page cache (when direct_randread_qd32 runs) and read once whole\n"
     "(when a cached workload runs).\n"
+    "\n"
+    "Path: after each aio2 cell, a few more of its requests carry the executor\n"
+    "attribute; the path column gives the paths they reported, and a row whose path\n"
+    "is not what its engine's name says is labelled in the note.\n"
     "\n"
     "Output: a header (CPUs, kernel, file, file system, settings), then one block per\n"
     "workload. Progress goes to stderr when it is a terminal. Engines that cannot run\n"
@@ -421,6 +432,7 @@ int main_impl(const char *prog, int argc, char **argv) {
   std::vector<engine> engines;
   bool auto_uring = false;
   bool auto_probed = false;
+  std::string tuned_flags;  // liburing_tuned: the setup flags this kernel takes
   for (engine e : o.engines) {
     std::string why;
     bool uring = false;
@@ -432,6 +444,9 @@ int main_impl(const char *prog, int argc, char **argv) {
       }
     } else if (e == engine::liburing) {
       why = probe_liburing();
+    } else if (e == engine::liburing_tuned) {
+      why = probe_liburing();
+      if (why.empty()) why = probe_liburing_tuned(&tuned_flags);
     } else if (e == engine::libaio) {
       why = probe_libaio();
     }
@@ -586,7 +601,7 @@ int main_impl(const char *prog, int argc, char **argv) {
         } else if (wl == workload::mixed && en == engine::libaio && !libaio_fsync_na.empty()) {
           r.na = true;
           r.note = libaio_fsync_na;
-        } else if (wl == workload::getppid && en == engine::liburing) {
+        } else if (wl == workload::getppid && is_liburing(en)) {
           r.note = "IORING_OP_NOP: no system call";
         } else if (en == engine::libaio && buffered) {
           r.note = "buffered: io_submit runs it synchronously";
@@ -624,6 +639,10 @@ int main_impl(const char *prog, int argc, char **argv) {
               workers);
   if (auto_probed) std::printf("; aio2 (AUTO) uses io_uring: %s", auto_uring ? "yes" : "no");
   std::printf("\n");
+  if (!tuned_flags.empty())
+    std::printf("  liburing_tuned: setup flags %s, ring fd registered; O_DIRECT: file and "
+                "buffers registered\n",
+                tuned_flags.c_str());
   std::string sets;
   for (const attr_set &as : o.attr_sets)
     sets += (sets.empty() ? "" : " | ") + (as.label.empty() ? std::string("none") : as.label);
@@ -659,6 +678,9 @@ int main_impl(const char *prog, int argc, char **argv) {
         r.cpu.push_back(res.cpu_us_per_op);
         r.cs.push_back(res.ctxsw_per_op);
         hist_add(r.hist, res.lat_ns);
+        for (size_t p = 0; p < r.paths.size(); p++) r.paths[p] += res.paths[p];
+        if (!res.path_label.empty() && r.path_label.find(res.path_label) == std::string::npos)
+          r.path_label += (r.path_label.empty() ? "" : "; ") + res.path_label;
         if (r.attr_status.size() != res.attr_status.size()) r.attr_status.assign(res.attr_status.size(), {});
         for (size_t a = 0; a < res.attr_status.size(); a++)
           for (size_t s = 0; s < res.attr_status[a].size(); s++) r.attr_status[a][s] += res.attr_status[a][s];
