@@ -126,6 +126,9 @@ struct cell_result {
   // aio2 engines: requests of the path probe (after the window, on the
   // cell's context) by the path their executor attribute reported.
   std::array<uint64_t, kPathKinds> paths{};
+  // liburing and libaio: requests of the submit probe (after the window), and
+  // how many of them had completed when the submitting call returned.
+  uint64_t probed = 0, in_submit = 0;
 };
 
 // A completion, as an engine hands it to the loop.
@@ -222,6 +225,30 @@ void run_cell(cell &c);
 //   void prep(unsigned slot, const op &o, unsigned char *buf);  queue one
 //   void submit();                          send what prep queued (may defer)
 //   unsigned reap(completion *out, unsigned max);  wait for >= 1 (0: stalled)
+// After the window, probe_submit runs rounds of the workload's requests
+// (kProbeRequests at least, one round of qd at a time) and counts how many
+// had completed when the engine's submitting call returned: E also has
+//   unsigned submit_and_count();  submit what prep queued, without waiting;
+//                                 returns how many have completed already
+inline constexpr unsigned kProbeRequests = 64;
+template <typename E>
+void probe_submit(cell &c, E &eng) {
+  const unsigned qd = c.qd();
+  std::vector<completion> done(qd);
+  for (unsigned probed = 0; probed < kProbeRequests; probed += qd) {
+    for (unsigned i = 0; i < qd; i++) eng.prep(i, c.begin(i), c.buf(i));
+    c.out().in_submit += eng.submit_and_count();
+    c.out().probed += qd;
+    for (unsigned left = qd; left;) {
+      const unsigned n = eng.reap(done.data(), left);
+      if (n == 0) c.stalled(left);
+      for (unsigned k = 0; k < n; k++) c.complete(done[k].slot, done[k].res, bench_util::now_ns());
+      left -= n;
+    }
+  }
+  c.check_drained();
+}
+
 // Completed slots are refilled and submitted together, once per reap. Every
 // request is stamped on its own, just before it is prepared (and, for
 // engines whose prep submits, submitted), and every completion just before
@@ -291,6 +318,7 @@ struct row {
   std::vector<uint64_t> hist;                   // latency histogram, all repetitions
   std::vector<std::array<uint64_t, 6>> attr_status;
   std::array<uint64_t, kPathKinds> paths{};  // aio2: the path probes of every repetition
+  uint64_t probed = 0, in_submit = 0;         // liburing, libaio: the submit probes
   std::string path_label;                    // the cells' labels, distinct ones joined by "; "
   double ops_med() const { return bench_util::median(ops); }
 };

@@ -590,8 +590,6 @@ int main_impl(const char *prog, int argc, char **argv) {
         r.wl = wl;
         r.en = en;
         r.attrs = k;
-        const bool buffered = wl == workload::cached_qd1 || wl == workload::cached_qd32 ||
-                              wl == workload::mixed;
         if (wl == workload::getppid && en == engine::posix_aio) {
           r.na = true;
           r.note = "POSIX AIO cannot run getppid";
@@ -603,8 +601,6 @@ int main_impl(const char *prog, int argc, char **argv) {
           r.note = libaio_fsync_na;
         } else if (wl == workload::getppid && is_liburing(en)) {
           r.note = "IORING_OP_NOP: no system call";
-        } else if (en == engine::libaio && buffered) {
-          r.note = "buffered: io_submit runs it synchronously";
         } else if (en == engine::sync && deep(wl)) {
           r.note = "one call at a time (QD 1)";
         } else if (en == engine::posix_aio && deep(wl) && !o.posix_dup) {
@@ -679,6 +675,8 @@ int main_impl(const char *prog, int argc, char **argv) {
         r.cs.push_back(res.ctxsw_per_op);
         hist_add(r.hist, res.lat_ns);
         for (size_t p = 0; p < r.paths.size(); p++) r.paths[p] += res.paths[p];
+        r.probed += res.probed;
+        r.in_submit += res.in_submit;
         if (!res.path_label.empty() && r.path_label.find(res.path_label) == std::string::npos)
           r.path_label += (r.path_label.empty() ? "" : "; ") + res.path_label;
         if (r.attr_status.size() != res.attr_status.size()) r.attr_status.assign(res.attr_status.size(), {});

@@ -38,7 +38,6 @@ constexpr size_t kEventMax = 512;                   // bytes of an event, attrib
 constexpr uint32_t kIoprio = (2u << 13) | 4u;       // IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE, 4)
 constexpr char kTag[16] = "aio2 bench tag";         // the tag attribute's 16 bytes
 constexpr int64_t kDeadlineAheadNs = 3600'000'000'000;  // the deadline: one hour ahead, never met
-constexpr unsigned kProbeRequests = 64;  // the path probe: enough to see a mix, short beside the window
 
 uint32_t policy_of(engine e) {
   switch (e) {

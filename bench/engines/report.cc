@@ -72,6 +72,12 @@ double ratio_vs_liburing(const report_input &in, const row &r) {
 }
 
 std::string path_text(const row &r) {
+  if (r.probed > 0) {  // liburing, libaio: done by the time the submitting call returned
+    if (r.in_submit == r.probed) return "in_submit";
+    if (r.in_submit == 0) return "async";
+    const double pc = 100.0 * static_cast<double>(r.in_submit) / static_cast<double>(r.probed);
+    return fmt("in_submit:%.0f%%", pc) + fmt(",async:%.0f%%", 100 - pc);
+  }
   uint64_t total = 0;
   for (uint64_t n : r.paths) total += n;
   if (total == 0) return "";
@@ -112,6 +118,10 @@ std::string path_note(const row &r) {
         break;
     }
   }
+  // Kernel AIO is asynchronous by name; on buffered files it is not.
+  if (r.en == engine::libaio && r.probed > 0 && r.in_submit * 2 > r.probed)
+    note = r.in_submit == r.probed ? "synchronous: complete when io_submit returns"
+                                   : "mostly synchronous: " + path_text(r);
   if (!r.path_label.empty()) note += (note.empty() ? "" : "; ") + r.path_label;
   return note;
 }
@@ -157,7 +167,7 @@ void print_table(const report_input &in) {
   for (workload wl : in.workloads) {
     const unsigned qd = deep(wl) ? in.qd : 1;
     std::printf("\n%s: %s, QD %u\n", name(wl), describe(wl), qd);
-    std::printf("  %-14s %-*s %11s %9s %9s %11s %8s %9s %8s  %-11s %s\n", "engine", w, "attrs",
+    std::printf("  %-14s %-*s %11s %9s %9s %11s %8s %9s %8s  %-13s %s\n", "engine", w, "attrs",
                 "ops/s", "p50_us", "p99_us", "vs_liburing", "vs_tuned", "cpu_us/op", "ctxsw/op",
                 "path", "note");
     for (const row &r : *in.rows) {
@@ -172,7 +182,7 @@ void print_table(const report_input &in) {
         note += attr_text(r, *in.attr_sets, true);
       }
       if (r.na || r.ops.empty()) {
-        std::printf("  %-14s %-*s %11s %9s %9s %11s %8s %9s %8s  %-11s %s\n", name(r.en), w,
+        std::printf("  %-14s %-*s %11s %9s %9s %11s %8s %9s %8s  %-13s %s\n", name(r.en), w,
                     label.c_str(), "n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "-", note.c_str());
         continue;
       }
@@ -181,7 +191,7 @@ void print_table(const report_input &in) {
       const std::string rs = ratio > 0 ? fmt("%.2fx", ratio) : "-";
       const std::string ts = tuned > 0 ? fmt("%.2fx", tuned) : "-";
       const std::string path = path_text(r);
-      std::printf("  %-14s %-*s %11.0f %9.2f %9.2f %11s %8s %9.2f %8.2f  %-11s %s\n", name(r.en), w,
+      std::printf("  %-14s %-*s %11.0f %9.2f %9.2f %11s %8s %9.2f %8.2f  %-13s %s\n", name(r.en), w,
                   label.c_str(), r.ops_med(), median(r.p50), median(r.p99), rs.c_str(), ts.c_str(),
                   median(r.cpu), median(r.cs), path.empty() ? "-" : path.c_str(), note.c_str());
     }
@@ -192,9 +202,11 @@ void print_table(const report_input &in) {
       "reading per request at each end, in microseconds; vs_liburing, vs_tuned: ops/s\n"
       "over liburing's and liburing_tuned's on the same workload; cpu_us/op, ctxsw/op:\n"
       "CPU time (user + system, every thread of the process) and context switches per\n"
-      "request, getrusage across the window only; path: the paths aio2 requests\n"
-      "reported (executor attribute, a probe after each window). Medians of %u\n"
-      "repetition%s. n/a: the engine cannot run that workload.\n",
+      "request, getrusage across the window only; path: measured by a probe after\n"
+      "each window, for aio2 the paths its executor attribute reported, for liburing\n"
+      "and libaio whether requests had completed when the submitting call returned\n"
+      "(in_submit) or later (async). Medians of %u repetition%s. n/a: the engine\n"
+      "cannot run that workload.\n",
       in.reps, in.reps == 1 ? "" : "s");
   std::fflush(stdout);
 }
