@@ -21,6 +21,9 @@ tools=(libuv1-dev libaio-dev nlohmann-json3-dev gnuplot-nox)
 # (qemu-utils) on aio2's libaio and watches it with strace.
 tests=(libgtest-dev libgmock-dev nlohmann-json3-dev mandoc fio abigail-tools libaio1 qemu-utils
   strace)
+# tool_bench_test checks that `aio2 bench --plot`'s SVG files are well-formed
+# XML with xmllint (libxml2-utils).
+tests+=(libxml2-utils)
 # pool_bench links the engines of `aio2 bench`.
 bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev "${tools[@]}")
 # dpkg-buildpackage with debhelper builds the packages, which hold the aio2

@@ -353,6 +353,23 @@ void write_plot(const report_input &in, const std::string &path, const std::stri
 // Whether --plot's file name ends in .png or .svg (any case).
 bool plot_format_ok(const std::string &path);
 
+// A gnuplot single-quoted string ('' stands for ').
+std::string gp_quote(const std::string &s);
+// Runs gnuplot on `script`; returns "" or the first line it printed on failure.
+std::string run_gnuplot(const std::string &script);
+
+// --scale: the curves of aio2 alone (scale.cc says how each is measured).
+struct scale_options {
+  uint64_t max_inflight = 1u << 20;  // the in-flight curve: 1, 4, 16 ... this
+  unsigned max_threads = 0;          // submitters and reapers: 1, 2, 4 ... this
+  uint64_t ops = 200'000;            // requests per point of those two
+};
+// Prints the curves; with plot_dir, writes inflight, threads and reapers
+// .csv and .svg files into it (each registered for removal until the
+// caller keeps them), and appends their paths to *written.
+void run_scale(const bench_env &env, const scale_options &o, const std::string &plot_dir,
+               std::vector<std::string> *written);
+
 // A row's values as the JSON and CSV give them.
 double ratio_vs_liburing(const report_input &in, const row &r);  // 0: none
 double ratio_vs(const report_input &in, const row &r, engine peer);  // 0: none

@@ -113,9 +113,21 @@ constexpr const char kHelp[] =
     "                       reps, ops_per_s_each, attr_status; n/a rows have null\n"
     "                       numbers\n"
     "  --csv FILE           the same rows and columns as CSV, with a header line\n"
-    "  --plot FILE          latency distributions (CDF, log x axis), one panel per\n"
+    "  --plot FILE|DIR      latency distributions (CDF, log x axis), one panel per\n"
     "                       workload; PNG or SVG by the name's extension; needs\n"
-    "                       gnuplot (Debian: gnuplot-nox)\n"
+    "                       gnuplot (Debian: gnuplot-nox). A name without an\n"
+    "                       extension (or an existing directory) is a directory,\n"
+    "                       created when missing: latency.svg goes there, and with\n"
+    "                       --scale inflight, threads and reapers .svg and .csv\n"
+    "  --scale              after the table, aio2's scale curves: ns and bytes per\n"
+    "                       request against requests in flight, throughput against\n"
+    "                       submitting threads on one context, and against reapers\n"
+    "  --scale-inflight N   the in-flight curve's largest point, 1 to 16777216\n"
+    "                       (default 1048576; points 1, 4, 16 ... N)\n"
+    "  --scale-threads N    the threads and reapers curves' largest point, 1 to 1024\n"
+    "                       (default 4 x the CPUs; points 1, 2, 4 ... N)\n"
+    "  --scale-ops N        requests per point of those two, 100 to 1000000000\n"
+    "                       (default 200000)\n"
     "  -h, --help           this text\n"
     "\n"
     "Method: each cell (workload x engine x attribute set) runs a warm-up, then the\n"
@@ -149,6 +161,9 @@ constexpr unsigned kMaxQD = 1024;
 
 struct options {
   std::string file, dir, json, csv, plot;
+  bool plot_dir = false;  // --plot names a directory
+  bool scale = false;
+  scale_options sc;
   std::optional<uint64_t> size;
   std::optional<double> duration, warmup;
   std::optional<unsigned> reps;
@@ -288,6 +303,11 @@ options parse(int argc, char **argv) {
     else if (a == "--json") o.json = val();
     else if (a == "--csv") o.csv = val();
     else if (a == "--plot") o.plot = val();
+    else if (a == "--scale") o.scale = true;
+    else if (a == "--scale-inflight")
+      o.sc.max_inflight = bench_util::parse_uint("--scale-inflight", val(), 1, 1u << 24);
+    else if (a == "--scale-threads") o.sc.max_threads = bench_util::parse_uint("--scale-threads", val(), 1, 1024);
+    else if (a == "--scale-ops") o.sc.ops = bench_util::parse_uint("--scale-ops", val(), 100, 1'000'000'000);
     else bad("unknown argument '" + a + "' (see 'aio2 bench --help')");
   }
   if (!o.engines_given) o.engines.assign(std::begin(kEngines), std::end(kEngines));
@@ -411,10 +431,24 @@ int main_impl(const char *prog, int argc, char **argv) {
   if (!o.json.empty()) check_output("--json", o.json);
   if (!o.csv.empty()) check_output("--csv", o.csv);
   if (!o.plot.empty()) {
-    check_output("--plot", o.plot);
-    if (!plot_format_ok(o.plot)) bad("--plot " + o.plot + ": the name must end in .png or .svg");
+    struct stat st {};
+    const std::string last = o.plot.substr(o.plot.rfind('/') == std::string::npos ? 0 : o.plot.rfind('/') + 1);
+    if (stat(o.plot.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      o.plot_dir = true;
+      if (access(o.plot.c_str(), W_OK | X_OK) != 0) die("--plot %s: %s", o.plot.c_str(), std::strerror(errno));
+    } else if (!last.empty() && last.find('.') == std::string::npos) {
+      o.plot_dir = true;
+      const std::string parent = dir_of(o.plot);
+      if (access(parent.c_str(), W_OK | X_OK) != 0)
+        die("--plot %s: cannot create it in %s: %s", o.plot.c_str(), parent.c_str(), std::strerror(errno));
+    } else {
+      check_output("--plot", o.plot);
+      if (!plot_format_ok(o.plot))
+        bad("--plot " + o.plot + ": the name must end in .png or .svg, or name a directory");
+    }
     if (!in_path("gnuplot")) die("--plot needs gnuplot, which is not installed (Debian: gnuplot-nox)");
   }
+  if (o.sc.max_threads == 0) o.sc.max_threads = 4 * cpus;
   cleanup_install();
 
   // Every pool gets the same number of threads, set before libuv or glibc
@@ -692,17 +726,28 @@ int main_impl(const char *prog, int argc, char **argv) {
   print_table(in);
   if (!o.json.empty()) write_json(in, o.json);
   if (!o.csv.empty()) write_csv(in, o.csv);
+  std::string latency_plot = o.plot;
+  if (o.plot_dir) {
+    // Made only now, after the table: a run that fails before leaves none.
+    if (mkdir(o.plot.c_str(), 0777) != 0 && errno != EEXIST) die("--plot: mkdir %s: %s", o.plot.c_str(), std::strerror(errno));
+    latency_plot = o.plot + "/latency.svg";
+  }
   if (!o.plot.empty()) {
     std::string pdir = o.dir;
     if (pdir.empty()) {
       const char *t = std::getenv("TMPDIR");
       pdir = t && *t ? t : "/tmp";
     }
-    write_plot(in, o.plot, pdir);
+    write_plot(in, latency_plot, pdir);
+  }
+  std::vector<std::string> scale_files;
+  if (o.scale) {
+    run_scale(env, o.sc, o.plot_dir ? o.plot : std::string(), &scale_files);
   }
   // Every output is written: keep them.
-  for (const std::string *out : {&o.json, &o.csv, &o.plot})
+  for (const std::string *out : {&o.json, &o.csv, &latency_plot})
     if (!out->empty()) cleanup_remove(*out);
+  for (const std::string &f : scale_files) cleanup_remove(f);
 
   libuv_shutdown();
   for (int fd : {rf.f.fd, rf.f.direct_fd, mf.f.fd})

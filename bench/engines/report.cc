@@ -343,12 +343,15 @@ void write_fd(int fd, const std::string &path, const std::string &text) {
   if (close(fd) != 0) die("--plot: writing %s: %s", path.c_str(), std::strerror(errno));
 }
 
-// A gnuplot single-quoted string ('' stands for ').
+}  // namespace
+
 std::string gp_quote(const std::string &s) {
   std::string out = "'";
   for (char ch : s) out += ch == '\'' ? std::string("''") : std::string(1, ch);
   return out + "'";
 }
+
+namespace {
 
 bool ends_with(const std::string &s, const char *suffix) {
   const size_t n = std::strlen(suffix);
@@ -358,7 +361,8 @@ bool ends_with(const std::string &s, const char *suffix) {
   return true;
 }
 
-// Runs gnuplot on `script`; returns "" or the first line it printed on failure.
+}  // namespace
+
 std::string run_gnuplot(const std::string &script) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) die("--plot: pipe: %s", std::strerror(errno));
@@ -402,8 +406,6 @@ std::string run_gnuplot(const std::string &script) {
   return WIFEXITED(status) ? "gnuplot exited with status " + std::to_string(WEXITSTATUS(status))
                            : std::string("gnuplot was killed by a signal");
 }
-
-}  // namespace
 
 bool plot_format_ok(const std::string &path) { return ends_with(path, ".png") || ends_with(path, ".svg"); }
 
