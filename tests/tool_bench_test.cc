@@ -160,14 +160,19 @@ TEST(ToolBench, AttributeSetsNotApplicableRowsAndSvg) {
   EXPECT_EQ(d.entries(), (std::vector<std::string>{"out.csv", "out.json", "out.svg"}));
 }
 
+// These three run a longer window than tiny()'s 0.05 s (0.3 s: the last
+// value given wins), so that a machine loaded by other builds still completes
+// requests inside it; nothing is timed.
+//
 // The rows' path column and labels come from what the requests reported:
 // getppid under AUTO runs inline (and says it is synchronous), POOL runs on
 // the pool, and the context without io_uring never reports io_uring.
 TEST(ToolBench, PathsMeasuredAndLabelled) {
   temp_dir d;
-  const run_result r = run_aio2(tiny(d, {"--engines", "aio2,aio2_pool,aio2_no_uring,sync", "--workloads",
-                                         "cached_randread_qd1,syscall_getppid", "--qd", "4", "--json",
-                                         d / "out.json"}),
+  const run_result r = run_aio2(tiny(d, {"--duration", "0.3", "--engines",
+                                         "aio2,aio2_pool,aio2_no_uring,sync", "--workloads",
+                                         "cached_randread_qd1,syscall_getppid", "--qd", "4",
+                                         "--json", d / "out.json"}),
                                 d.path().string());
   ASSERT_EQ(r.status, 0) << r.err;
   const json rows = json::parse(read_file(d / "out.json"));
@@ -195,9 +200,10 @@ TEST(ToolBench, PathsMeasuredAndLabelled) {
 // its own (vs_tuned 1.0 for itself).
 TEST(ToolBench, UringRowsLabelledAndTunedPeer) {
   temp_dir d;
-  const run_result r = run_aio2(tiny(d, {"--engines", "aio2_uring,liburing,liburing_tuned", "--workloads",
-                                         "cached_randread_qd32,syscall_getppid", "--qd", "4", "--json",
-                                         d / "out.json"}),
+  const run_result r = run_aio2(tiny(d, {"--duration", "0.3", "--engines",
+                                         "aio2_uring,liburing,liburing_tuned", "--workloads",
+                                         "cached_randread_qd32,syscall_getppid", "--qd", "4",
+                                         "--json", d / "out.json"}),
                                 d.path().string());
   if (r.status != 0 && r.err.find("cannot run here") != std::string::npos) GTEST_SKIP() << r.err;
   ASSERT_EQ(r.status, 0) << r.err;
@@ -226,8 +232,8 @@ TEST(ToolBench, UringRowsLabelledAndTunedPeer) {
 TEST(ToolBench, ScaleCurvesPlotDirectory) {
   temp_dir d;
   const std::string plots = d / "plots";
-  const run_result r = run_aio2(tiny(d, {"--engines", "aio2,sync", "--workloads", "cached_randread_qd1",
-                                         "--qd", "4", "--scale", "--scale-inflight", "1024",
+  const run_result r = run_aio2(tiny(d, {"--duration", "0.3", "--engines", "aio2,sync", "--workloads",
+                                         "cached_randread_qd1", "--qd", "4", "--scale", "--scale-inflight", "1024",
                                          "--scale-threads", "2", "--scale-ops", "400", "--plot", plots}),
                                 d.path().string());
   ASSERT_EQ(r.status, 0) << r.err;
@@ -328,12 +334,14 @@ const std::vector<std::vector<std::string>> kBadInputs = {
     {"--engines", "aio2,nosuch"}, {"--workloads", "nosuch"},       {"--qd", "0"},
     {"--qd", "100000"},           {"--size", "0"},                 {"--file", "@/missing.bin"},
     {"--attrs", "timing,nosuch"}, {"--plot", "@/out.jpg"},         {"--duration", "0"},
-    {"--unknown-option"},
+    {"--unknown-option"},         {"--scale-inflight", "0"},       {"--scale-threads", "0"},
+    {"--scale-ops", "10"},
 };
 const char *const kBadInputNames[] = {"UnknownEngine", "UnknownWorkload", "QdZero",
                                       "QdTooLarge",    "SizeZero",        "MissingFile",
                                       "UnknownAttr",   "PlotExtension",   "DurationZero",
-                                      "UnknownOption"};
+                                      "UnknownOption", "ScaleInflightZero", "ScaleThreadsZero",
+                                      "ScaleOpsTooFew"};
 
 std::string bad_input_name(const testing::TestParamInfo<std::vector<std::string>> &p) {
   return kBadInputNames[p.index];

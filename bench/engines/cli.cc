@@ -437,6 +437,7 @@ int main_impl(const char *prog, int argc, char **argv) {
       o.plot_dir = true;
       if (access(o.plot.c_str(), W_OK | X_OK) != 0) die("--plot %s: %s", o.plot.c_str(), std::strerror(errno));
     } else if (!last.empty() && last.find('.') == std::string::npos) {
+      if (stat(o.plot.c_str(), &st) == 0) die("--plot %s: not a directory", o.plot.c_str());
       o.plot_dir = true;
       const std::string parent = dir_of(o.plot);
       if (access(parent.c_str(), W_OK | X_OK) != 0)
