@@ -19,7 +19,7 @@
 //                      aio2_mpmc            ring with flags 0, push / reap
 //                                           into a 4 KiB buffer (1P1C, 2P2C)
 //                      boost_spsc           boost::lockfree::spsc_queue, push /
-//                                           pop of one element (1P1C)
+//                                           pop(T *, n) in bulk (1P1C)
 //                      moodycamel           moodycamel::ConcurrentQueue with
 //                                           tokens, try_enqueue /
 //                                           try_dequeue_bulk (1P1C, 2P2C)
@@ -326,6 +326,8 @@ class BoostSpscEngine {
 
  public:
   static constexpr bool kIsAio2 = false;
+  static constexpr size_t kBatch = kBatchBytes / S;  // 170, 64, 1 records
+  static_assert(kBatch >= 1);
 
   BoostSpscEngine(uint64_t /*data_bytes*/, size_t capacity_records) : q_(capacity_records) {}
   int error() const { return 0; }
@@ -345,25 +347,30 @@ class BoostSpscEngine {
     Rec<S> rec_;
   };
 
+  // Pops up to kBatch elements in one call (spsc_queue::pop(T *, size)), the
+  // same batch as moodycamel's try_dequeue_bulk and aio2's 4 KiB reap.
   class Reaper {
    public:
     explicit Reaper(BoostSpscEngine &e) : q_(e.q_) {}
     int64_t try_reap(Sink &sink)
     {
-      if (!q_.pop(out_)) return 0;  // copies the element out
+      const size_t n = q_.pop(buf_, kBatch);  // copies the elements out
+      if (n == 0) return 0;
       // The whole copy is observable, so the compiler cannot trim it to the
       // two words read below.
-      benchmark::DoNotOptimize(out_);
-      uint64_t seq = out_.w[1];
-      benchmark::DoNotOptimize(seq);
-      if (out_.w[0] != S) return -EBADMSG;
-      sink.take(seq);
-      return 1;
+      benchmark::DoNotOptimize(buf_);
+      for (size_t i = 0; i < n; i++) {
+        uint64_t seq = buf_[i].w[1];
+        benchmark::DoNotOptimize(seq);
+        if (buf_[i].w[0] != S) return -EBADMSG;
+        sink.take(seq);
+      }
+      return static_cast<int64_t>(n);
     }
 
    private:
     Queue &q_;
-    Rec<S> out_{};
+    Rec<S> buf_[kBatch];
   };
 
  private:

@@ -22,6 +22,9 @@ tools=(libuv1-dev libaio-dev nlohmann-json3-dev gnuplot-nox)
 # stressapptest run on it too.
 tests=(libgtest-dev libgmock-dev nlohmann-json3-dev mandoc fio abigail-tools libaio1 qemu-utils
   strace sysbench stressapptest)
+# tool_bench_test checks that `aio2 bench --plot`'s SVG files are well-formed
+# XML with xmllint (libxml2-utils).
+tests+=(libxml2-utils)
 # pool_bench links the engines of `aio2 bench`; bench/callgrind_requests.sh
 # counts instructions with valgrind's callgrind.
 bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev valgrind "${tools[@]}")

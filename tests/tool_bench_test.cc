@@ -5,6 +5,8 @@
 // No test asserts a timing.
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -158,6 +160,119 @@ TEST(ToolBench, AttributeSetsNotApplicableRowsAndSvg) {
   EXPECT_EQ(d.entries(), (std::vector<std::string>{"out.csv", "out.json", "out.svg"}));
 }
 
+// These three run a longer window than tiny()'s 0.05 s (0.3 s: the last
+// value given wins), so that a machine loaded by other builds still completes
+// requests inside it; nothing is timed.
+//
+// The rows' path column and labels come from what the requests reported:
+// getppid under AUTO runs inline (and says it is synchronous), POOL runs on
+// the pool, and the context without io_uring never reports io_uring.
+TEST(ToolBench, PathsMeasuredAndLabelled) {
+  temp_dir d;
+  const run_result r = run_aio2(tiny(d, {"--duration", "0.3", "--engines",
+                                         "aio2,aio2_pool,aio2_no_uring,sync", "--workloads",
+                                         "cached_randread_qd1,syscall_getppid", "--qd", "4",
+                                         "--json", d / "out.json"}),
+                                d.path().string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json rows = json::parse(read_file(d / "out.json"));
+  ASSERT_EQ(rows.size(), 8u);
+  for (const json &row : rows) {
+    ASSERT_TRUE(row.contains("path") && row.contains("vs_liburing_tuned")) << row.dump();
+    const std::string path = row["path"].get<std::string>();
+    const std::string note = row["note"].get<std::string>();
+    if (row["engine"] == "sync") {
+      EXPECT_EQ(path, "") << row.dump();
+    } else if (row["engine"] == "aio2_pool") {
+      EXPECT_EQ(path, "pool") << row.dump();
+    } else if (row["engine"] == "aio2_no_uring") {
+      EXPECT_FALSE(path.empty()) << row.dump();
+      EXPECT_EQ(path.find("uring"), std::string::npos) << row.dump();
+    } else if (row["workload"] == "syscall_getppid") {
+      EXPECT_EQ(path, "inline") << row.dump();
+      EXPECT_NE(note.find("synchronous"), std::string::npos) << row.dump();
+    }
+  }
+}
+
+// Where io_uring runs: aio2_uring's getppid (which io_uring lacks) is
+// labelled with the pool it really ran on, and liburing_tuned is a peer of
+// its own (vs_tuned 1.0 for itself).
+TEST(ToolBench, UringRowsLabelledAndTunedPeer) {
+  temp_dir d;
+  const run_result r = run_aio2(tiny(d, {"--duration", "0.3", "--engines",
+                                         "aio2_uring,liburing,liburing_tuned", "--workloads",
+                                         "cached_randread_qd32,syscall_getppid", "--qd", "4",
+                                         "--json", d / "out.json"}),
+                                d.path().string());
+  if (r.status != 0 && r.err.find("cannot run here") != std::string::npos) GTEST_SKIP() << r.err;
+  ASSERT_EQ(r.status, 0) << r.err;
+  const json rows = json::parse(read_file(d / "out.json"));
+  ASSERT_EQ(rows.size(), 6u);
+  for (const json &row : rows) {
+    const std::string note = row["note"].get<std::string>();
+    if (row["engine"] == "aio2_uring" && row["workload"] == "syscall_getppid") {
+      EXPECT_EQ(row["path"], "pool") << row.dump();
+      EXPECT_NE(note.find("not io_uring"), std::string::npos) << row.dump();
+    } else if (row["engine"] == "aio2_uring") {
+      EXPECT_EQ(row["path"], "uring") << row.dump();
+    } else if (row["engine"] == "liburing_tuned") {
+      EXPECT_EQ(row["vs_liburing_tuned"], 1.0) << row.dump();
+      EXPECT_FALSE(row["path"].get<std::string>().empty()) << row.dump();
+    }
+    if (row["workload"] == "syscall_getppid" && row["engine"] != "aio2_uring") {
+      EXPECT_NE(note.find("IORING_OP_NOP"), std::string::npos) << row.dump();
+    }
+  }
+}
+
+// --scale with --plot DIR: the three curves' CSV files hold every point
+// asked for, with positive costs and rates, and every SVG is well-formed
+// XML (xmllint) with drawn lines. Nothing here is a timing threshold.
+TEST(ToolBench, ScaleCurvesPlotDirectory) {
+  temp_dir d;
+  const std::string plots = d / "plots";
+  const run_result r = run_aio2(tiny(d, {"--duration", "0.3", "--engines", "aio2,sync", "--workloads",
+                                         "cached_randread_qd1", "--qd", "4", "--scale", "--scale-inflight", "1024",
+                                         "--scale-threads", "2", "--scale-ops", "400", "--plot", plots}),
+                                d.path().string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("scale curves"), std::string::npos);
+  const std::vector<std::string> files = {"inflight.csv", "inflight.svg", "latency.svg", "reapers.csv",
+                                          "reapers.svg",  "threads.csv",  "threads.svg"};
+  std::vector<std::string> got;
+  for (const auto &e : std::filesystem::directory_iterator(plots)) got.push_back(e.path().filename());
+  std::sort(got.begin(), got.end());
+  ASSERT_EQ(got, files);
+  for (const std::string &f : files) {
+    const std::string path = plots + "/" + f;
+    if (f.size() > 4 && f.substr(f.size() - 4) == ".svg") {
+      const std::string svg = read_file(path);
+      EXPECT_NE(svg.find("<svg"), std::string::npos) << f;
+      EXPECT_NE(svg.find("<path"), std::string::npos) << f;
+      const std::string cmd = "xmllint --noout '" + path + "' 2>&1";
+      EXPECT_EQ(std::system(cmd.c_str()), 0) << f << " is not well-formed XML";
+    }
+  }
+  auto check_csv = [&](const std::string &f, std::vector<std::string> xs) {
+    const std::vector<std::string> l = lines_of(read_file(plots + "/" + f));
+    ASSERT_EQ(l.size(), xs.size() + 1) << f;
+    const size_t cols = csv_fields(l[0]).size();
+    for (size_t i = 0; i < xs.size(); i++) {
+      const std::vector<std::string> v = csv_fields(l[i + 1]);
+      ASSERT_EQ(v.size(), cols) << f << ": " << l[i + 1];
+      EXPECT_EQ(v[0], xs[i]) << f;
+      // ns per request and ops/s are positive (the in-flight file's bytes
+      // columns, after the two ns columns, may be any sign).
+      const size_t positive = f == "inflight.csv" ? 3 : cols;
+      for (size_t c = 1; c < positive; c++) EXPECT_GT(std::stod(v[c]), 0) << f << ": " << l[i + 1];
+    }
+  };
+  check_csv("inflight.csv", {"1", "4", "16", "64", "256", "1024"});
+  check_csv("threads.csv", {"1", "2"});
+  check_csv("reapers.csv", {"1", "2"});
+}
+
 // --file is only read: its bytes do not change, and mixed_rw_fsync writes
 // into a temporary file of its own, which is gone afterwards.
 TEST(ToolBench, UserFileIsReadOnly) {
@@ -188,7 +303,9 @@ TEST(ToolBench, HelpDocumentsEveryOption) {
   ASSERT_EQ(r.status, 0) << r.err;
   for (const char *opt : {"--quick", "--file", "--size", "--dir", "--qd", "--duration", "--warmup",
                           "--reps", "--engines", "--workloads", "--attrs", "--workers",
-                          "--aio2-no-hint", "--posix-aio-dup-fds", "--json", "--csv", "--plot"})
+                          "--aio2-no-hint", "--posix-aio-dup-fds", "--json", "--csv", "--plot",
+                          "--scale", "--scale-inflight", "--scale-threads", "--scale-ops",
+                          "aio2_no_uring", "liburing_tuned"})
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
   EXPECT_TRUE(d.entries().empty());
 }
@@ -217,12 +334,14 @@ const std::vector<std::vector<std::string>> kBadInputs = {
     {"--engines", "aio2,nosuch"}, {"--workloads", "nosuch"},       {"--qd", "0"},
     {"--qd", "100000"},           {"--size", "0"},                 {"--file", "@/missing.bin"},
     {"--attrs", "timing,nosuch"}, {"--plot", "@/out.jpg"},         {"--duration", "0"},
-    {"--unknown-option"},
+    {"--unknown-option"},         {"--scale-inflight", "0"},       {"--scale-threads", "0"},
+    {"--scale-ops", "10"},
 };
 const char *const kBadInputNames[] = {"UnknownEngine", "UnknownWorkload", "QdZero",
                                       "QdTooLarge",    "SizeZero",        "MissingFile",
                                       "UnknownAttr",   "PlotExtension",   "DurationZero",
-                                      "UnknownOption"};
+                                      "UnknownOption", "ScaleInflightZero", "ScaleThreadsZero",
+                                      "ScaleOpsTooFew"};
 
 std::string bad_input_name(const testing::TestParamInfo<std::vector<std::string>> &p) {
   return kBadInputNames[p.index];

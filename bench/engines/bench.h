@@ -4,6 +4,8 @@
 // engines' loops, and the reports. docs/bench.md describes the method.
 #pragma once
 
+#include <sys/resource.h>
+
 #include <array>
 #include <cstdint>
 #include <string>
@@ -19,21 +21,36 @@ using bench_util::kBlock;
 // Names
 
 enum class workload : uint8_t { cached_qd1, cached_qd32, direct_qd32, getppid, mixed };
-enum class engine : uint8_t { aio2, aio2_pool, aio2_uring, liburing, libaio, posix_aio, libuv, sync };
+enum class engine : uint8_t {
+  aio2,
+  aio2_pool,
+  aio2_uring,
+  aio2_no_uring,
+  liburing,
+  liburing_tuned,
+  libaio,
+  posix_aio,
+  libuv,
+  sync
+};
 
 inline constexpr workload kWorkloads[] = {workload::cached_qd1, workload::cached_qd32,
                                           workload::direct_qd32, workload::getppid, workload::mixed};
-inline constexpr engine kEngines[] = {engine::aio2,      engine::aio2_pool, engine::aio2_uring,
-                                      engine::liburing,  engine::libaio,    engine::posix_aio,
-                                      engine::libuv,     engine::sync};
+inline constexpr engine kEngines[] = {engine::aio2,          engine::aio2_pool,
+                                      engine::aio2_uring,    engine::aio2_no_uring,
+                                      engine::liburing,      engine::liburing_tuned,
+                                      engine::libaio,        engine::posix_aio,
+                                      engine::libuv,         engine::sync};
 
 const char *name(workload w);
 const char *name(engine e);
 // One line on what the workload does, for the table and --help.
 const char *describe(workload w);
 inline bool is_aio2(engine e) {
-  return e == engine::aio2 || e == engine::aio2_pool || e == engine::aio2_uring;
+  return e == engine::aio2 || e == engine::aio2_pool || e == engine::aio2_uring ||
+         e == engine::aio2_no_uring;
 }
+inline bool is_liburing(engine e) { return e == engine::liburing || e == engine::liburing_tuned; }
 // Whether the workload runs at --qd (else at depth 1).
 inline bool deep(workload w) { return w != workload::cached_qd1; }
 
@@ -83,6 +100,12 @@ struct op {
   uint64_t block = 0;
 };
 
+// The paths an aio2 request can report (the executor attribute's bits): one
+// of inline, uring, pool; more than one (a nowait-first read finished by a
+// worker); or no executor result.
+enum path_kind : unsigned { path_inline, path_uring, path_pool, path_several, path_unknown, kPathKinds };
+const char *name(path_kind k);
+
 // What one cell measured.
 struct cell_result {
   uint64_t ops = 0;              // requests reaped in the window
@@ -90,10 +113,22 @@ struct cell_result {
   uint64_t reaps = 0;            // reap batches in the window
   std::vector<uint32_t> lat_ns;  // one per request reaped in the window, sorted at the end
   double ops_per_s = 0, p50_us = 0, p99_us = 0;
-  double cpu_us_per_op = 0, ctxsw_per_op = 0;  // getrusage over the whole cell
+  // getrusage from the first completion reaped in the window to the first
+  // reaped after it, over the requests reaped in the window: the engine's
+  // setup, warm-up, drain and teardown are outside.
+  double cpu_us_per_op = 0, ctxsw_per_op = 0;
   // aio2 only: for each attribute of the set, how many events had each
   // status (AIO2_ATTR_OK..AIO2_ATTR_ERROR; the last slot counts others).
   std::vector<std::array<uint64_t, 6>> attr_status;
+  // What the engine found it ran on, when that is not what its name says
+  // (measured or set up by the engine: see docs/bench.md, "Labels"); "": as named.
+  std::string path_label;
+  // aio2 engines: requests of the path probe (after the window, on the
+  // cell's context) by the path their executor attribute reported.
+  std::array<uint64_t, kPathKinds> paths{};
+  // liburing and libaio: requests of the submit probe (after the window), and
+  // how many of them had completed when the submitting call returned.
+  uint64_t probed = 0, in_submit = 0;
 };
 
 // A completion, as an engine hands it to the loop.
@@ -134,8 +169,13 @@ class cell {
   unsigned char *buf(unsigned i) { return bufs_ + static_cast<size_t>(i) * kBlock; }
   void stamp(unsigned i, int64_t t) { slots_[i].t_sub = t; }
   // Slot i completed with `res` (-errno on failure), reaped at `t`: checks
-  // it, records it; returns whether the slot submits another operation.
+  // it, records it; returns whether the slot submits another operation. The
+  // first completion inside the window and the first after it each take a
+  // getrusage sample (cpu_us/op and ctxsw/op are their difference).
   bool complete(unsigned i, int64_t res, int64_t t);
+  // The CPU time and context switches between the two samples (0 before).
+  double window_cpu_us() const;
+  double window_ctxsw() const;
   // The engine reaped a batch at `t`.
   void batch(int64_t t) {
     if (t >= start_ && t < end_) out_.reaps++;
@@ -165,6 +205,8 @@ class cell {
   uint64_t rng_;
   unsigned writes_since_fsync_ = 0;
   std::vector<slot_state> slots_;
+  int ru_taken_ = 0;     // getrusage samples taken: 0, 1 (window open) or 2
+  rusage ru_[2]{};       // at the window's first completion, and after it
   unsigned char *bufs_ = nullptr;  // qd_ blocks, 4096-aligned (O_DIRECT)
   std::vector<int> dups_;          // posix_aio with --posix-aio-dup-fds: one per slot
 };
@@ -183,7 +225,35 @@ void run_cell(cell &c);
 //   void prep(unsigned slot, const op &o, unsigned char *buf);  queue one
 //   void submit();                          send what prep queued (may defer)
 //   unsigned reap(completion *out, unsigned max);  wait for >= 1 (0: stalled)
-// Completed slots are refilled, stamped and submitted together, once per reap.
+// After the window, probe_submit runs rounds of the workload's requests
+// (kProbeRequests at least, one round of qd at a time) and counts how many
+// had completed when the engine's submitting call returned: E also has
+//   unsigned submit_and_count();  submit what prep queued, without waiting;
+//                                 returns how many have completed already
+inline constexpr unsigned kProbeRequests = 64;
+template <typename E>
+void probe_submit(cell &c, E &eng) {
+  const unsigned qd = c.qd();
+  std::vector<completion> done(qd);
+  for (unsigned probed = 0; probed < kProbeRequests; probed += qd) {
+    for (unsigned i = 0; i < qd; i++) eng.prep(i, c.begin(i), c.buf(i));
+    c.out().in_submit += eng.submit_and_count();
+    c.out().probed += qd;
+    for (unsigned left = qd; left;) {
+      const unsigned n = eng.reap(done.data(), left);
+      if (n == 0) c.stalled(left);
+      for (unsigned k = 0; k < n; k++) c.complete(done[k].slot, done[k].res, bench_util::now_ns());
+      left -= n;
+    }
+  }
+  c.check_drained();
+}
+
+// Completed slots are refilled and submitted together, once per reap. Every
+// request is stamped on its own, just before it is prepared (and, for
+// engines whose prep submits, submitted), and every completion just before
+// it is checked: one clock reading per request at each end, as the libuv and
+// sync loops do.
 template <typename E>
 void run_batched(cell &c, E &eng) {
   const unsigned qd = c.qd();
@@ -191,10 +261,9 @@ void run_batched(cell &c, E &eng) {
   std::vector<completion> done(qd);
   unsigned npending = 0, inflight = 0;
   auto flush = [&] {
-    const int64_t t = bench_util::now_ns();
     for (unsigned k = 0; k < npending; k++) {
       const unsigned i = pending[k];
-      c.stamp(i, t);
+      c.stamp(i, bench_util::now_ns());
       eng.prep(i, c.op_of(i), c.buf(i));
     }
     eng.submit();
@@ -210,11 +279,10 @@ void run_batched(cell &c, E &eng) {
   while (inflight) {
     const unsigned n = eng.reap(done.data(), qd);
     if (n == 0) c.stalled(inflight);
-    const int64_t t = bench_util::now_ns();
-    c.batch(t);
+    c.batch(bench_util::now_ns());
     for (unsigned k = 0; k < n; k++) {
       inflight--;
-      if (c.complete(done[k].slot, done[k].res, t)) {
+      if (c.complete(done[k].slot, done[k].res, bench_util::now_ns())) {
         c.begin(done[k].slot);
         pending[npending++] = done[k].slot;
       }
@@ -227,6 +295,8 @@ void run_batched(cell &c, E &eng) {
 // Probes: "" when the engine can run here, else why not.
 std::string probe_aio2(engine e, bool *uses_uring);
 std::string probe_liburing();
+// liburing_tuned: "" when it can run; *flags: the setup flags this kernel takes.
+std::string probe_liburing_tuned(std::string *flags);
 std::string probe_libaio();
 // Whether kernel AIO accepts IOCB_CMD_FSYNC on `fd`: "" or why not.
 std::string probe_libaio_fsync(int fd);
@@ -247,6 +317,9 @@ struct row {
   std::vector<double> ops, p50, p99, cpu, cs;  // one per repetition
   std::vector<uint64_t> hist;                   // latency histogram, all repetitions
   std::vector<std::array<uint64_t, 6>> attr_status;
+  std::array<uint64_t, kPathKinds> paths{};  // aio2: the path probes of every repetition
+  uint64_t probed = 0, in_submit = 0;         // liburing, libaio: the submit probes
+  std::string path_label;                    // the cells' labels, distinct ones joined by "; "
   double ops_med() const { return bench_util::median(ops); }
 };
 
@@ -280,8 +353,30 @@ void write_plot(const report_input &in, const std::string &path, const std::stri
 // Whether --plot's file name ends in .png or .svg (any case).
 bool plot_format_ok(const std::string &path);
 
+// A gnuplot single-quoted string ('' stands for ').
+std::string gp_quote(const std::string &s);
+// Runs gnuplot on `script`; returns "" or the first line it printed on failure.
+std::string run_gnuplot(const std::string &script);
+
+// --scale: the curves of aio2 alone (scale.cc says how each is measured).
+struct scale_options {
+  uint64_t max_inflight = 1u << 20;  // the in-flight curve: 1, 4, 16 ... this
+  unsigned max_threads = 0;          // submitters and reapers: 1, 2, 4 ... this
+  uint64_t ops = 200'000;            // requests per point of those two
+};
+// Prints the curves; with plot_dir, writes inflight, threads and reapers
+// .csv and .svg files into it (each registered for removal until the
+// caller keeps them), and appends their paths to *written.
+void run_scale(const bench_env &env, const scale_options &o, const std::string &plot_dir,
+               std::vector<std::string> *written);
+
 // A row's values as the JSON and CSV give them.
 double ratio_vs_liburing(const report_input &in, const row &r);  // 0: none
+double ratio_vs(const report_input &in, const row &r, engine peer);  // 0: none
+// The paths the row's aio2 requests reported ("" for other engines), and the
+// labels: what the measured path or the engine's setup says beyond the name.
+std::string path_text(const row &r);
+std::string path_note(const row &r);
 std::string attr_status_text(const row &r, const std::vector<attr_set> &sets);
 
 // ---------------------------------------------------------------------------

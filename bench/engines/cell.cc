@@ -42,11 +42,25 @@ const char *name(engine e) {
     case engine::aio2: return "aio2";
     case engine::aio2_pool: return "aio2_pool";
     case engine::aio2_uring: return "aio2_uring";
+    case engine::aio2_no_uring: return "aio2_no_uring";
     case engine::liburing: return "liburing";
+    case engine::liburing_tuned: return "liburing_tuned";
     case engine::libaio: return "libaio";
     case engine::posix_aio: return "posix_aio";
     case engine::libuv: return "libuv";
     case engine::sync: return "sync";
+  }
+  return "?";
+}
+
+const char *name(path_kind k) {
+  switch (k) {
+    case path_inline: return "inline";
+    case path_uring: return "uring";
+    case path_pool: return "pool";
+    case path_several: return "inline+pool";
+    case path_unknown: return "unknown";
+    case kPathKinds: break;
   }
   return "?";
 }
@@ -177,8 +191,8 @@ bool cell::complete(unsigned i, int64_t res, int64_t t) {
     case op_kind::fsync: what = "fsync"; want = 0; break;
     case op_kind::trivial:
       // liburing has no getppid: it runs IORING_OP_NOP, which returns 0.
-      what = en_ == engine::liburing ? "nop" : "getppid";
-      want = en_ == engine::liburing ? 0 : env_.ppid;
+      what = is_liburing(en_) ? "nop" : "getppid";
+      want = is_liburing(en_) ? 0 : env_.ppid;
       break;
   }
   if (res != want) {
@@ -196,12 +210,23 @@ bool cell::complete(unsigned i, int64_t res, int64_t t) {
                     name(wl_), name(en_), s.o.block, got, file_->expected[s.o.block]);
   }
   out_.all_ops++;
+  if (ru_taken_ == 0 && t >= start_) getrusage(RUSAGE_SELF, &ru_[ru_taken_++]);
+  if (ru_taken_ == 1 && t >= end_) getrusage(RUSAGE_SELF, &ru_[ru_taken_++]);
   if (t >= start_ && t < end_) {
     out_.ops++;
     const int64_t d = t - s.t_sub;
     out_.lat_ns.push_back(d <= 0 ? 0u : d >= UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(d));
   }
   return t < end_;
+}
+
+double cell::window_cpu_us() const {
+  return ru_taken_ == 2 ? bench_util::cpu_us(ru_[1]) - bench_util::cpu_us(ru_[0]) : 0;
+}
+
+double cell::window_ctxsw() const {
+  if (ru_taken_ != 2) return 0;
+  return static_cast<double>(ru_[1].ru_nvcsw - ru_[0].ru_nvcsw + ru_[1].ru_nivcsw - ru_[0].ru_nivcsw);
 }
 
 void cell::stalled(unsigned inflight) const {
@@ -219,19 +244,18 @@ void cell::check_drained() const {
 
 void run_cell(cell &c) {
   cell_result &out = c.out();
-  rusage ru0{}, ru1{};
-  getrusage(RUSAGE_SELF, &ru0);
   switch (c.en()) {
     case engine::aio2:
     case engine::aio2_pool:
-    case engine::aio2_uring: run_aio2(c); break;
-    case engine::liburing: run_liburing(c); break;
+    case engine::aio2_uring:
+    case engine::aio2_no_uring: run_aio2(c); break;
+    case engine::liburing:
+    case engine::liburing_tuned: run_liburing(c); break;
     case engine::libaio: run_libaio(c); break;
     case engine::posix_aio: run_posix_aio(c); break;
     case engine::libuv: run_libuv(c); break;
     case engine::sync: run_sync(c); break;
   }
-  getrusage(RUSAGE_SELF, &ru1);
   const double seconds = static_cast<double>(c.env().duration_ns) / 1e9;
   if (out.ops == 0)
     verify_failed("%s/%s: no request completed inside the %.3f s window (try a longer --duration)",
@@ -239,10 +263,9 @@ void run_cell(cell &c) {
   if (out.lat_ns.size() != out.ops)
     verify_failed("%s/%s: %zu latencies for %" PRIu64 " requests", name(c.wl()), c.engine_name(),
                   out.lat_ns.size(), out.ops);
-  const auto all = static_cast<double>(std::max<uint64_t>(out.all_ops, 1));
-  out.cpu_us_per_op = (bench_util::cpu_us(ru1) - bench_util::cpu_us(ru0)) / all;
-  out.ctxsw_per_op =
-      static_cast<double>(ru1.ru_nvcsw - ru0.ru_nvcsw + ru1.ru_nivcsw - ru0.ru_nivcsw) / all;
+  const auto ops = static_cast<double>(out.ops);
+  out.cpu_us_per_op = c.window_cpu_us() / ops;
+  out.ctxsw_per_op = c.window_ctxsw() / ops;
   out.ops_per_s = static_cast<double>(out.ops) / seconds;
   std::sort(out.lat_ns.begin(), out.lat_ns.end());
   auto pct = [&](double q) {  // nearest rank

@@ -39,7 +39,8 @@ constexpr const char kHelp[] =
     "by side in one run: the same file, the same queue depth, the same requests.\n"
     "Prints a table per workload with each engine's requests per second, median and\n"
     "99th-percentile latency, CPU time and context switches per request, and its\n"
-    "ratio to raw liburing. docs/bench.md tells more.\n"
+    "ratio to raw liburing with default and with tuned settings, and for aio2 the\n"
+    "path its requests took (measured). docs/bench.md tells more.\n"
     "\n"
     "Engines (--engines; default all, where they can run):\n"
     "  aio2        aio2, context policy AUTO (inline when the call cannot block,\n"
@@ -47,7 +48,12 @@ constexpr const char kHelp[] =
     "  aio2_pool   aio2, policy POOL: its system-call thread pool\n"
     "  aio2_uring  aio2, policy URING: needs a context with AIO2_FEAT_URING\n"
     "              (skipped with a note by default; an error when asked for)\n"
-    "  liburing    io_uring through liburing, used directly: vs_liburing's base\n"
+    "  aio2_no_uring  aio2, AUTO on a context set up with AIO2_SETUP_NO_URING:\n"
+    "              what aio2 does where io_uring is forbidden (inline and pool)\n"
+    "  liburing    io_uring through liburing, default setup: vs_liburing's base\n"
+    "  liburing_tuned  the same with COOP_TASKRUN|TASKRUN_FLAG, SINGLE_ISSUER|\n"
+    "              DEFER_TASKRUN and a registered ring fd, plus a registered file\n"
+    "              and buffers for O_DIRECT: vs_tuned's base\n"
     "  libaio      Linux kernel AIO (io_submit / io_getevents); on buffered files\n"
     "              the kernel runs reads and writes inside io_submit (labelled)\n"
     "  posix_aio   glibc POSIX AIO (aio_read / aio_write / aio_fsync, aio_suspend)\n"
@@ -107,23 +113,40 @@ constexpr const char kHelp[] =
     "                       reps, ops_per_s_each, attr_status; n/a rows have null\n"
     "                       numbers\n"
     "  --csv FILE           the same rows and columns as CSV, with a header line\n"
-    "  --plot FILE          latency distributions (CDF, log x axis), one panel per\n"
+    "  --plot FILE|DIR      latency distributions (CDF, log x axis), one panel per\n"
     "                       workload; PNG or SVG by the name's extension; needs\n"
-    "                       gnuplot (Debian: gnuplot-nox)\n"
+    "                       gnuplot (Debian: gnuplot-nox). A name without an\n"
+    "                       extension (or an existing directory) is a directory,\n"
+    "                       created when missing: latency.svg goes there, and with\n"
+    "                       --scale inflight, threads and reapers .svg and .csv\n"
+    "  --scale              after the table, aio2's scale curves: ns and bytes per\n"
+    "                       request against requests in flight, throughput against\n"
+    "                       submitting threads on one context, and against reapers\n"
+    "  --scale-inflight N   the in-flight curve's largest point, 1 to 16777216\n"
+    "                       (default 1048576; points 1, 4, 16 ... N)\n"
+    "  --scale-threads N    the threads and reapers curves' largest point, 1 to 1024\n"
+    "                       (default 4 x the CPUs; points 1, 2, 4 ... N)\n"
+    "  --scale-ops N        requests per point of those two, 100 to 1000000000\n"
+    "                       (default 200000)\n"
     "  -h, --help           this text\n"
     "\n"
     "Method: each cell (workload x engine x attribute set) runs a warm-up, then the\n"
     "measured window; when the window closes nothing more is submitted and what is in\n"
     "flight is drained, not counted. ops/s = requests reaped inside the window / its\n"
     "length. Latency = the clock when the request's completion was reaped minus the\n"
-    "clock just before it was submitted (one reading per batch), for every engine\n"
-    "alike; p50 and p99 come from all latencies of the window. A repetition runs\n"
+    "clock just before it was submitted, one reading per request at each end, for\n"
+    "every engine alike; p50 and p99 come from all latencies of the window. CPU per\n"
+    "request: getrusage across the window only (setup and teardown outside). A repetition runs\n"
     "every cell once, the engines of a workload in turn, the first one rotating with\n"
     "the repetition; the table gives medians over the repetitions. Every read's first\n"
     "8 bytes are checked against the file's, every result against what the call must\n"
     "return; a mismatch stops the run. The file is written with a pattern, fsync'ed,\n"
     "evicted from the page cache (when direct_randread_qd32 runs) and read once whole\n"
     "(when a cached workload runs).\n"
+    "\n"
+    "Path: after each aio2 cell, a few more of its requests carry the executor\n"
+    "attribute; the path column gives the paths they reported, and a row whose path\n"
+    "is not what its engine's name says is labelled in the note.\n"
     "\n"
     "Output: a header (CPUs, kernel, file, file system, settings), then one block per\n"
     "workload. Progress goes to stderr when it is a terminal. Engines that cannot run\n"
@@ -138,6 +161,9 @@ constexpr unsigned kMaxQD = 1024;
 
 struct options {
   std::string file, dir, json, csv, plot;
+  bool plot_dir = false;  // --plot names a directory
+  bool scale = false;
+  scale_options sc;
   std::optional<uint64_t> size;
   std::optional<double> duration, warmup;
   std::optional<unsigned> reps;
@@ -277,6 +303,11 @@ options parse(int argc, char **argv) {
     else if (a == "--json") o.json = val();
     else if (a == "--csv") o.csv = val();
     else if (a == "--plot") o.plot = val();
+    else if (a == "--scale") o.scale = true;
+    else if (a == "--scale-inflight")
+      o.sc.max_inflight = bench_util::parse_uint("--scale-inflight", val(), 1, 1u << 24);
+    else if (a == "--scale-threads") o.sc.max_threads = bench_util::parse_uint("--scale-threads", val(), 1, 1024);
+    else if (a == "--scale-ops") o.sc.ops = bench_util::parse_uint("--scale-ops", val(), 100, 1'000'000'000);
     else bad("unknown argument '" + a + "' (see 'aio2 bench --help')");
   }
   if (!o.engines_given) o.engines.assign(std::begin(kEngines), std::end(kEngines));
@@ -400,10 +431,25 @@ int main_impl(const char *prog, int argc, char **argv) {
   if (!o.json.empty()) check_output("--json", o.json);
   if (!o.csv.empty()) check_output("--csv", o.csv);
   if (!o.plot.empty()) {
-    check_output("--plot", o.plot);
-    if (!plot_format_ok(o.plot)) bad("--plot " + o.plot + ": the name must end in .png or .svg");
+    struct stat st {};
+    const std::string last = o.plot.substr(o.plot.rfind('/') == std::string::npos ? 0 : o.plot.rfind('/') + 1);
+    if (stat(o.plot.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      o.plot_dir = true;
+      if (access(o.plot.c_str(), W_OK | X_OK) != 0) die("--plot %s: %s", o.plot.c_str(), std::strerror(errno));
+    } else if (!last.empty() && last.find('.') == std::string::npos) {
+      if (stat(o.plot.c_str(), &st) == 0) die("--plot %s: not a directory", o.plot.c_str());
+      o.plot_dir = true;
+      const std::string parent = dir_of(o.plot);
+      if (access(parent.c_str(), W_OK | X_OK) != 0)
+        die("--plot %s: cannot create it in %s: %s", o.plot.c_str(), parent.c_str(), std::strerror(errno));
+    } else {
+      check_output("--plot", o.plot);
+      if (!plot_format_ok(o.plot))
+        bad("--plot " + o.plot + ": the name must end in .png or .svg, or name a directory");
+    }
     if (!in_path("gnuplot")) die("--plot needs gnuplot, which is not installed (Debian: gnuplot-nox)");
   }
+  if (o.sc.max_threads == 0) o.sc.max_threads = 4 * cpus;
   cleanup_install();
 
   // Every pool gets the same number of threads, set before libuv or glibc
@@ -421,6 +467,7 @@ int main_impl(const char *prog, int argc, char **argv) {
   std::vector<engine> engines;
   bool auto_uring = false;
   bool auto_probed = false;
+  std::string tuned_flags;  // liburing_tuned: the setup flags this kernel takes
   for (engine e : o.engines) {
     std::string why;
     bool uring = false;
@@ -432,6 +479,9 @@ int main_impl(const char *prog, int argc, char **argv) {
       }
     } else if (e == engine::liburing) {
       why = probe_liburing();
+    } else if (e == engine::liburing_tuned) {
+      why = probe_liburing();
+      if (why.empty()) why = probe_liburing_tuned(&tuned_flags);
     } else if (e == engine::libaio) {
       why = probe_libaio();
     }
@@ -575,8 +625,6 @@ int main_impl(const char *prog, int argc, char **argv) {
         r.wl = wl;
         r.en = en;
         r.attrs = k;
-        const bool buffered = wl == workload::cached_qd1 || wl == workload::cached_qd32 ||
-                              wl == workload::mixed;
         if (wl == workload::getppid && en == engine::posix_aio) {
           r.na = true;
           r.note = "POSIX AIO cannot run getppid";
@@ -586,10 +634,8 @@ int main_impl(const char *prog, int argc, char **argv) {
         } else if (wl == workload::mixed && en == engine::libaio && !libaio_fsync_na.empty()) {
           r.na = true;
           r.note = libaio_fsync_na;
-        } else if (wl == workload::getppid && en == engine::liburing) {
+        } else if (wl == workload::getppid && is_liburing(en)) {
           r.note = "IORING_OP_NOP: no system call";
-        } else if (en == engine::libaio && buffered) {
-          r.note = "buffered: io_submit runs it synchronously";
         } else if (en == engine::sync && deep(wl)) {
           r.note = "one call at a time (QD 1)";
         } else if (en == engine::posix_aio && deep(wl) && !o.posix_dup) {
@@ -624,6 +670,10 @@ int main_impl(const char *prog, int argc, char **argv) {
               workers);
   if (auto_probed) std::printf("; aio2 (AUTO) uses io_uring: %s", auto_uring ? "yes" : "no");
   std::printf("\n");
+  if (!tuned_flags.empty())
+    std::printf("  liburing_tuned: setup flags %s, ring fd registered; O_DIRECT: file and "
+                "buffers registered\n",
+                tuned_flags.c_str());
   std::string sets;
   for (const attr_set &as : o.attr_sets)
     sets += (sets.empty() ? "" : " | ") + (as.label.empty() ? std::string("none") : as.label);
@@ -659,6 +709,11 @@ int main_impl(const char *prog, int argc, char **argv) {
         r.cpu.push_back(res.cpu_us_per_op);
         r.cs.push_back(res.ctxsw_per_op);
         hist_add(r.hist, res.lat_ns);
+        for (size_t p = 0; p < r.paths.size(); p++) r.paths[p] += res.paths[p];
+        r.probed += res.probed;
+        r.in_submit += res.in_submit;
+        if (!res.path_label.empty() && r.path_label.find(res.path_label) == std::string::npos)
+          r.path_label += (r.path_label.empty() ? "" : "; ") + res.path_label;
         if (r.attr_status.size() != res.attr_status.size()) r.attr_status.assign(res.attr_status.size(), {});
         for (size_t a = 0; a < res.attr_status.size(); a++)
           for (size_t s = 0; s < res.attr_status[a].size(); s++) r.attr_status[a][s] += res.attr_status[a][s];
@@ -672,17 +727,28 @@ int main_impl(const char *prog, int argc, char **argv) {
   print_table(in);
   if (!o.json.empty()) write_json(in, o.json);
   if (!o.csv.empty()) write_csv(in, o.csv);
+  std::string latency_plot = o.plot;
+  if (o.plot_dir) {
+    // Made only now, after the table: a run that fails before leaves none.
+    if (mkdir(o.plot.c_str(), 0777) != 0 && errno != EEXIST) die("--plot: mkdir %s: %s", o.plot.c_str(), std::strerror(errno));
+    latency_plot = o.plot + "/latency.svg";
+  }
   if (!o.plot.empty()) {
     std::string pdir = o.dir;
     if (pdir.empty()) {
       const char *t = std::getenv("TMPDIR");
       pdir = t && *t ? t : "/tmp";
     }
-    write_plot(in, o.plot, pdir);
+    write_plot(in, latency_plot, pdir);
+  }
+  std::vector<std::string> scale_files;
+  if (o.scale) {
+    run_scale(env, o.sc, o.plot_dir ? o.plot : std::string(), &scale_files);
   }
   // Every output is written: keep them.
-  for (const std::string *out : {&o.json, &o.csv, &o.plot})
+  for (const std::string *out : {&o.json, &o.csv, &latency_plot})
     if (!out->empty()) cleanup_remove(*out);
+  for (const std::string &f : scale_files) cleanup_remove(f);
 
   libuv_shutdown();
   for (int fd : {rf.f.fd, rf.f.direct_fd, mf.f.fd})

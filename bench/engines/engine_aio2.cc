@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: MIT
 // `aio2 bench`: the aio2 engines. aio2 (policy AUTO), aio2_pool (POOL) and
-// aio2_uring (URING) differ only in the context's policy.
+// aio2_uring (URING) differ only in the context's policy; aio2_no_uring is
+// AUTO on a context set up with AIO2_SETUP_NO_URING (io_uring refused, as
+// where seccomp, kernel.io_uring_disabled or an old kernel forbid it).
+//
+// After the window the engine probes, on the same context, which path its
+// requests really take: a few more rounds of the workload's requests, each
+// with the executor attribute added, their paths counted into
+// cell_result::paths (the table's path column and labels).
 //
 // One RING context per cell. The requests of a cell are built in one buffer
 // allocated when the cell starts: each is the 72-byte aio2_iocb followed by
@@ -12,6 +19,7 @@
 
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
@@ -44,6 +52,7 @@ int setup(engine e, unsigned workers, unsigned qd, aio2_ctx **ctx, uint64_t *fea
   aio2_params p{};
   p.size = sizeof p;
   p.type = AIO2_CTX_RING;
+  if (e == engine::aio2_no_uring) p.flags = AIO2_SETUP_NO_URING;
   p.bounded_workers = workers;  // 0: aio2's default
   p.policy = policy_of(e);
   // Room for every event in flight, so the overflow list stays out of it.
@@ -63,9 +72,11 @@ class aio2_engine {
       die("%s: aio2_setup: %s", c.engine_name(), aio2_strerror(rc));
     if (c.en() == engine::aio2_uring && !(features & AIO2_FEAT_URING))
       die("%s: this aio2 context does not use io_uring (no AIO2_FEAT_URING)", c.engine_name());
+    if (c.en() == engine::aio2_no_uring && (features & AIO2_FEAT_URING))
+      die("%s: AIO2_SETUP_NO_URING gave a context with AIO2_FEAT_URING", c.engine_name());
     ring_ = aio2_ring_get(ctx_);
     if (ring_ == nullptr) die("%s: aio2_ring_get returned NULL", c.engine_name());
-    build_tail();
+    tail_ = build_tail(c.attrs() ? c.attrs()->ids : std::vector<uint16_t>{});
     req_len_ = sizeof(aio2_iocb) + tail_.size();
     reqs_.assign(req_len_ * c.qd(), 0);
     evbuf_.assign(c.qd() * kEventMax / sizeof(uint64_t), 0);
@@ -74,7 +85,15 @@ class aio2_engine {
   }
 
   void prep(unsigned slot, const op &o, unsigned char *buf) {
-    auto *io = reinterpret_cast<aio2_iocb *>(reqs_.data() + queued_);
+    prep_into(reqs_.data() + queued_, tail_, slot, o, buf);
+    queued_ += req_len_;
+  }
+
+  // The request for slot's operation o at `at`, with the attribute records
+  // `tail` behind it.
+  void prep_into(unsigned char *at, const std::vector<unsigned char> &tail, unsigned slot,
+                 const op &o, unsigned char *buf) {
+    auto *io = reinterpret_cast<aio2_iocb *>(at);
     const auto b = reinterpret_cast<uint64_t>(buf);
     const uint64_t off = o.block * kBlock;
     switch (o.kind) {
@@ -84,26 +103,66 @@ class aio2_engine {
       case op_kind::trivial: aio2_prep(io, SYS_getppid, slot, 0, 0, 0, 0, 0, 0); break;
     }
     if (o.kind != op_kind::trivial) io->flags = file_flags_;
-    if (!tail_.empty()) {
-      std::memcpy(reinterpret_cast<unsigned char *>(io) + sizeof *io, tail_.data(), tail_.size());
-      io->len += static_cast<uint32_t>(tail_.size());
+    if (!tail.empty()) {
+      std::memcpy(reinterpret_cast<unsigned char *>(io) + sizeof *io, tail.data(), tail.size());
+      io->len += static_cast<uint32_t>(tail.size());
     }
-    queued_ += req_len_;
   }
 
   // Submits every prepared request in one aio2_submit (more only when it
   // takes a part).
   void submit() {
-    size_t off = 0;
-    while (off < queued_) {
-      const ssize_t rc = aio2_submit(ctx_, reqs_.data() + off, queued_ - off);
-      if (rc < 0) die("%s: aio2_submit: %s", c_.engine_name(), aio2_strerror(static_cast<int>(rc)));
-      off += static_cast<size_t>(rc);
-    }
+    submit_bytes(reqs_.data(), queued_);
     queued_ = 0;
   }
 
   unsigned reap(completion *out, unsigned max) {
+    const size_t len = reap_bytes();
+    const void *buf = evbuf_.data();
+    unsigned n = 0;
+    for (const aio2_event *ev = aio2_event_next(buf, len, nullptr); ev;
+         ev = aio2_event_next(buf, len, ev)) {
+      check_event(ev, n, max);
+      count_attrs(ev);
+      out[n++] = completion{static_cast<unsigned>(ev->user_data), ev->res};
+    }
+    return n;
+  }
+
+  // After the window: kProbeRequests (at least one round of qd) more of the
+  // workload's requests, each carrying the cell's attributes and the
+  // executor attribute, checked like the others; their paths are counted.
+  void probe_paths() {
+    std::vector<uint16_t> ids = c_.attrs() ? c_.attrs()->ids : std::vector<uint16_t>{};
+    if (std::find(ids.begin(), ids.end(), AIO2_ATTR_EXECUTOR) == ids.end())
+      ids.push_back(AIO2_ATTR_EXECUTOR);
+    const std::vector<unsigned char> tail = build_tail(ids);
+    const size_t len = sizeof(aio2_iocb) + tail.size();
+    std::vector<unsigned char> reqs(len * c_.qd());
+    const unsigned qd = c_.qd();
+    for (unsigned done = 0; done < kProbeRequests; done += qd) {
+      for (unsigned i = 0; i < qd; i++) prep_into(reqs.data() + i * len, tail, i, c_.begin(i), c_.buf(i));
+      submit_bytes(reqs.data(), reqs.size());
+      for (unsigned left = qd; left;) {
+        const size_t got = reap_bytes();
+        const void *buf = evbuf_.data();
+        unsigned n = 0;
+        for (const aio2_event *ev = aio2_event_next(buf, got, nullptr); ev;
+             ev = aio2_event_next(buf, got, ev), n++) {
+          check_event(ev, n, left);
+          c_.out().paths[path_of(ev)]++;
+          // After the window: checked, never counted, never continued.
+          c_.complete(static_cast<unsigned>(ev->user_data), ev->res, bench_util::now_ns());
+        }
+        left -= n;
+      }
+    }
+    c_.check_drained();
+  }
+
+  // Events from the ring in user memory, else (empty, or -EAGAIN: the
+  // overflow list or io_uring need a call) from aio2_getevents; bytes read.
+  size_t reap_bytes() {
     void *buf = evbuf_.data();
     const size_t bytes = evbuf_.size() * sizeof(uint64_t);
     int64_t got = aio2_reap_events(ring_, buf, bytes);
@@ -113,19 +172,37 @@ class aio2_engine {
       while (got == -EINTR);
     }
     if (got < 0) die("%s: reaping: %s", c_.engine_name(), aio2_strerror(static_cast<int>(got)));
-    unsigned n = 0;
-    const auto len = static_cast<size_t>(got);
-    for (const aio2_event *ev = aio2_event_next(buf, len, nullptr); ev;
-         ev = aio2_event_next(buf, len, ev)) {
-      if (n == max || ev->user_data >= c_.qd())
-        verify_failed("%s: event for user_data %" PRIu64 ", which is not in flight",
-                      c_.engine_name(), ev->user_data);
-      if (ev->flags & AIO2_EVENT_CANCELED)
-        verify_failed("%s: request %" PRIu64 " was cancelled", c_.engine_name(), ev->user_data);
-      count_attrs(ev);
-      out[n++] = completion{static_cast<unsigned>(ev->user_data), ev->res};
+    return static_cast<size_t>(got);
+  }
+
+  // The n-th event of a reap that expects at most max.
+  void check_event(const aio2_event *ev, unsigned n, unsigned max) const {
+    if (n == max || ev->user_data >= c_.qd())
+      verify_failed("%s: event for user_data %" PRIu64 ", which is not in flight",
+                    c_.engine_name(), ev->user_data);
+    if (ev->flags & AIO2_EVENT_CANCELED)
+      verify_failed("%s: request %" PRIu64 " was cancelled", c_.engine_name(), ev->user_data);
+  }
+
+  void submit_bytes(const unsigned char *reqs, size_t bytes) {
+    size_t off = 0;
+    while (off < bytes) {
+      const ssize_t rc = aio2_submit(ctx_, reqs + off, bytes - off);
+      if (rc < 0) die("%s: aio2_submit: %s", c_.engine_name(), aio2_strerror(static_cast<int>(rc)));
+      off += static_cast<size_t>(rc);
     }
-    return n;
+  }
+
+  static path_kind path_of(const aio2_event *ev) {
+    const auto *x = static_cast<const aio2_attr_executor *>(
+        aio2_event_attr_payload(ev, AIO2_ATTR_EXECUTOR, sizeof(aio2_attr_executor), nullptr));
+    if (x == nullptr) return path_unknown;
+    switch (x->path) {
+      case AIO2_PATH_INLINE: return path_inline;
+      case AIO2_PATH_URING: return path_uring;
+      case AIO2_PATH_POOL: return path_pool;
+      default: return x->path == 0 ? path_unknown : path_several;
+    }
   }
 
   // After the last completion: nothing else may come; then the context goes.
@@ -140,13 +217,13 @@ class aio2_engine {
   }
 
  private:
-  // The attribute records every request of the cell carries.
-  void build_tail() {
-    if (c_.attrs() == nullptr) return;
+  // The attribute records of `ids`, as they follow a request's iocb.
+  std::vector<unsigned char> build_tail(const std::vector<uint16_t> &ids) const {
+    if (ids.empty()) return {};
     uint64_t scratch[128];  // 1 KiB: the iocb and seven attributes fit with room to spare
     auto *io = reinterpret_cast<aio2_iocb *>(scratch);
     aio2_prep(io, 0, 0, 0, 0, 0, 0, 0, 0);
-    for (uint16_t id : c_.attrs()->ids) {
+    for (uint16_t id : ids) {
       const void *payload = nullptr;
       size_t len = 0;
       aio2_attr_deadline dl{};
@@ -169,7 +246,7 @@ class aio2_engine {
         die("%s: the attributes do not fit in a request", c_.engine_name());
     }
     const auto *bytes = reinterpret_cast<const unsigned char *>(io);
-    tail_.assign(bytes + sizeof *io, bytes + io->len);
+    return std::vector<unsigned char>(bytes + sizeof *io, bytes + io->len);
   }
 
   // One result per attribute, in request order, with the attribute's id;
@@ -206,6 +283,7 @@ class aio2_engine {
 void run_aio2(cell &c) {
   aio2_engine e(c);
   run_batched(c, e);
+  e.probe_paths();
   e.close();
 }
 

@@ -61,10 +61,69 @@ std::string fmt(const char *f, double v) {
 
 }  // namespace
 
-double ratio_vs_liburing(const report_input &in, const row &r) {
-  const row *u = find_row(in, r.wl, engine::liburing);
+double ratio_vs(const report_input &in, const row &r, engine peer) {
+  const row *u = find_row(in, r.wl, peer);
   if (r.na || u == nullptr || u->na || u->ops.empty() || r.ops.empty()) return 0;
   return r.ops_med() / u->ops_med();
+}
+
+double ratio_vs_liburing(const report_input &in, const row &r) {
+  return ratio_vs(in, r, engine::liburing);
+}
+
+std::string path_text(const row &r) {
+  if (r.probed > 0) {  // liburing, libaio: done by the time the submitting call returned
+    if (r.in_submit == r.probed) return "in_submit";
+    if (r.in_submit == 0) return "async";
+    const double pc = 100.0 * static_cast<double>(r.in_submit) / static_cast<double>(r.probed);
+    return fmt("in_submit:%.0f%%", pc) + fmt(",async:%.0f%%", 100 - pc);
+  }
+  uint64_t total = 0;
+  for (uint64_t n : r.paths) total += n;
+  if (total == 0) return "";
+  std::vector<unsigned> order;
+  for (unsigned k = 0; k < kPathKinds; k++)
+    if (r.paths[k]) order.push_back(k);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](unsigned a, unsigned b) { return r.paths[a] > r.paths[b]; });
+  if (order.size() == 1) return name(static_cast<path_kind>(order[0]));
+  std::string out;
+  for (unsigned k : order) {
+    // Whole percent, and "<1%" rather than a misleading 0%.
+    const double pc = 100.0 * static_cast<double>(r.paths[k]) / static_cast<double>(total);
+    out += (out.empty() ? "" : ",") + std::string(name(static_cast<path_kind>(k))) +
+           (pc < 1 ? std::string(":<1%") : fmt(":%.0f%%", pc));
+  }
+  return out;
+}
+
+std::string path_note(const row &r) {
+  uint64_t total = 0;
+  for (uint64_t n : r.paths) total += n;
+  std::string note;
+  if (total > 0) {
+    const std::string ran = path_text(r);
+    switch (r.en) {
+      case engine::aio2_uring:
+        if (r.paths[path_uring] != total) note = "ran on " + ran + ", not io_uring";
+        break;
+      case engine::aio2_pool:
+        if (r.paths[path_pool] != total) note = "ran on " + ran + ", not the pool";
+        break;
+      case engine::aio2_no_uring:
+        if (r.paths[path_uring] != 0) note = "ran on " + ran + ", io_uring despite NO_URING";
+        break;
+      default:  // AUTO names no path; say so when it is the caller's own thread
+        if (r.paths[path_inline] == total) note = "synchronous: ran inline in aio2_submit";
+        break;
+    }
+  }
+  // Kernel AIO is asynchronous by name; on buffered files it is not.
+  if (r.en == engine::libaio && r.probed > 0 && r.in_submit * 2 > r.probed)
+    note = r.in_submit == r.probed ? "synchronous: complete when io_submit returns"
+                                   : "mostly synchronous: " + path_text(r);
+  if (!r.path_label.empty()) note += (note.empty() ? "" : "; ") + r.path_label;
+  return note;
 }
 
 namespace {
@@ -108,36 +167,45 @@ void print_table(const report_input &in) {
   for (workload wl : in.workloads) {
     const unsigned qd = deep(wl) ? in.qd : 1;
     std::printf("\n%s: %s, QD %u\n", name(wl), describe(wl), qd);
-    std::printf("  %-10s %-*s %11s %9s %9s %11s %9s %8s  %s\n", "engine", w, "attrs", "ops/s",
-                "p50_us", "p99_us", "vs_liburing", "cpu_us/op", "ctxsw/op", "note");
+    std::printf("  %-14s %-*s %11s %9s %9s %11s %8s %9s %8s  %-13s %s\n", "engine", w, "attrs",
+                "ops/s", "p50_us", "p99_us", "vs_liburing", "vs_tuned", "cpu_us/op", "ctxsw/op",
+                "path", "note");
     for (const row &r : *in.rows) {
       if (r.wl != wl) continue;
       std::string label = attrs_label(in, r);
       if (r.attrs < 0) label = "-";
       else if (label.empty()) label = "none";
       std::string note = r.note;
+      if (const std::string pn = path_note(r); !pn.empty()) note += (note.empty() ? "" : "; ") + pn;
       if (!r.na && r.attrs >= 0 && !attrs_all_ok(r)) {
         if (!note.empty()) note += "; ";
         note += attr_text(r, *in.attr_sets, true);
       }
       if (r.na || r.ops.empty()) {
-        std::printf("  %-10s %-*s %11s %9s %9s %11s %9s %8s%s%s\n", name(r.en), w, label.c_str(),
-                    "n/a", "n/a", "n/a", "n/a", "n/a", "n/a", note.empty() ? "" : "  ", note.c_str());
+        std::printf("  %-14s %-*s %11s %9s %9s %11s %8s %9s %8s  %-13s %s\n", name(r.en), w,
+                    label.c_str(), "n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "-", note.c_str());
         continue;
       }
       const double ratio = ratio_vs_liburing(in, r);
+      const double tuned = ratio_vs(in, r, engine::liburing_tuned);
       const std::string rs = ratio > 0 ? fmt("%.2fx", ratio) : "-";
-      std::printf("  %-10s %-*s %11.0f %9.2f %9.2f %11s %9.2f %8.2f%s%s\n", name(r.en), w,
-                  label.c_str(), r.ops_med(), median(r.p50), median(r.p99), rs.c_str(),
-                  median(r.cpu), median(r.cs), note.empty() ? "" : "  ", note.c_str());
+      const std::string ts = tuned > 0 ? fmt("%.2fx", tuned) : "-";
+      const std::string path = path_text(r);
+      std::printf("  %-14s %-*s %11.0f %9.2f %9.2f %11s %8s %9.2f %8.2f  %-13s %s\n", name(r.en), w,
+                  label.c_str(), r.ops_med(), median(r.p50), median(r.p99), rs.c_str(), ts.c_str(),
+                  median(r.cpu), median(r.cs), path.empty() ? "-" : path.c_str(), note.c_str());
     }
   }
   std::printf(
       "\nops/s: requests completed per second inside the measured window; p50_us,\n"
-      "p99_us: latency from just before submission to the reap, in microseconds;\n"
-      "vs_liburing: ops/s over liburing's on the same workload; cpu_us/op, ctxsw/op:\n"
+      "p99_us: latency from just before a request's submission to its reap, one clock\n"
+      "reading per request at each end, in microseconds; vs_liburing, vs_tuned: ops/s\n"
+      "over liburing's and liburing_tuned's on the same workload; cpu_us/op, ctxsw/op:\n"
       "CPU time (user + system, every thread of the process) and context switches per\n"
-      "request, getrusage over the cell. Medians of %u repetition%s. n/a: the engine\n"
+      "request, getrusage across the window only; path: measured by a probe after\n"
+      "each window, for aio2 the paths its executor attribute reported, for liburing\n"
+      "and libaio whether requests had completed when the submitting call returned\n"
+      "(in_submit) or later (async). Medians of %u repetition%s. n/a: the engine\n"
       "cannot run that workload.\n",
       in.reps, in.reps == 1 ? "" : "s");
   std::fflush(stdout);
@@ -159,13 +227,20 @@ ojson row_json(const report_input &in, const row &r) {
   j["qd"] = r.en == engine::sync || !deep(r.wl) ? 1 : in.qd;
   const bool ok = !r.na && !r.ops.empty();
   j["status"] = ok ? "ok" : "n/a";
-  j["note"] = r.note;
+  {
+    std::string note = r.note;
+    if (const std::string pn = path_note(r); !pn.empty()) note += (note.empty() ? "" : "; ") + pn;
+    j["note"] = note;
+  }
+  j["path"] = path_text(r);
   if (ok) {
     const double ratio = ratio_vs_liburing(in, r);
+    const double tuned = ratio_vs(in, r, engine::liburing_tuned);
     j["ops_per_s"] = round_to(r.ops_med(), 1);
     j["p50_us"] = round_to(median(r.p50), 2);
     j["p99_us"] = round_to(median(r.p99), 2);
     j["vs_liburing"] = ratio > 0 ? ojson(round_to(ratio, 3)) : ojson(nullptr);
+    j["vs_liburing_tuned"] = tuned > 0 ? ojson(round_to(tuned, 3)) : ojson(nullptr);
     j["cpu_us_per_op"] = round_to(median(r.cpu), 3);
     j["ctxsw_per_op"] = round_to(median(r.cs), 3);
     j["reps"] = r.ops.size();
@@ -173,8 +248,8 @@ ojson row_json(const report_input &in, const row &r) {
     for (double v : r.ops) each.push_back(round_to(v, 1));
     j["ops_per_s_each"] = each;
   } else {
-    for (const char *k : {"ops_per_s", "p50_us", "p99_us", "vs_liburing", "cpu_us_per_op",
-                          "ctxsw_per_op"})
+    for (const char *k : {"ops_per_s", "p50_us", "p99_us", "vs_liburing", "vs_liburing_tuned",
+                          "cpu_us_per_op", "ctxsw_per_op"})
       j[k] = nullptr;
     j["reps"] = 0;
     j["ops_per_s_each"] = ojson::array();
@@ -209,10 +284,14 @@ void write_json(const report_input &in, const std::string &path) {
 }
 
 void write_csv(const report_input &in, const std::string &path) {
-  static const char *const kCols[] = {"workload",      "engine",       "attrs",  "qd",
-                                      "status",        "note",         "ops_per_s", "p50_us",
-                                      "p99_us",        "vs_liburing",  "cpu_us_per_op",
-                                      "ctxsw_per_op",  "reps",         "ops_per_s_each",
+  static const char *const kCols[] = {"workload",       "engine",
+                                      "attrs",          "qd",
+                                      "status",         "note",
+                                      "path",           "ops_per_s",
+                                      "p50_us",         "p99_us",
+                                      "vs_liburing",    "vs_liburing_tuned",
+                                      "cpu_us_per_op",  "ctxsw_per_op",
+                                      "reps",           "ops_per_s_each",
                                       "attr_status"};
   std::string text;
   for (const char *c : kCols) text += (text.empty() ? "" : ",") + std::string(c);
@@ -264,12 +343,15 @@ void write_fd(int fd, const std::string &path, const std::string &text) {
   if (close(fd) != 0) die("--plot: writing %s: %s", path.c_str(), std::strerror(errno));
 }
 
-// A gnuplot single-quoted string ('' stands for ').
+}  // namespace
+
 std::string gp_quote(const std::string &s) {
   std::string out = "'";
   for (char ch : s) out += ch == '\'' ? std::string("''") : std::string(1, ch);
   return out + "'";
 }
+
+namespace {
 
 bool ends_with(const std::string &s, const char *suffix) {
   const size_t n = std::strlen(suffix);
@@ -279,7 +361,8 @@ bool ends_with(const std::string &s, const char *suffix) {
   return true;
 }
 
-// Runs gnuplot on `script`; returns "" or the first line it printed on failure.
+}  // namespace
+
 std::string run_gnuplot(const std::string &script) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) die("--plot: pipe: %s", std::strerror(errno));
@@ -324,14 +407,12 @@ std::string run_gnuplot(const std::string &script) {
                            : std::string("gnuplot was killed by a signal");
 }
 
-}  // namespace
-
 bool plot_format_ok(const std::string &path) { return ends_with(path, ".png") || ends_with(path, ".svg"); }
 
 namespace {
 // Line colours, in the order of enum engine.
-constexpr const char *kColours[8] = {"#d62728", "#ff7f0e", "#bcbd22", "#1f77b4",
-                                     "#17becf", "#9467bd", "#2ca02c", "#000000"};
+constexpr const char *kColours[10] = {"#d62728", "#ff7f0e", "#bcbd22", "#e377c2", "#1f77b4",
+                                      "#8c564b", "#17becf", "#9467bd", "#2ca02c", "#000000"};
 }  // namespace
 
 void write_plot(const report_input &in, const std::string &path, const std::string &tmp_dir) {
@@ -363,9 +444,9 @@ void write_plot(const report_input &in, const std::string &path, const std::stri
       // The attribute set, where there is one or several.
       if (r.attrs >= 0 && (in.attr_sets->size() > 1 || !al.empty()))
         title += " [" + (al.empty() ? std::string("none") : al) + "]";
-      if (r.en == engine::liburing && wl == workload::getppid) title += " (NOP)";
+      if (is_liburing(r.en) && wl == workload::getppid) title += " (NOP)";
       // One colour per engine in every panel; a dash pattern per attribute set.
-      const std::string style = std::string(" lc rgb '") + kColours[static_cast<unsigned>(r.en) % 8] +
+      const std::string style = std::string(" lc rgb '") + kColours[static_cast<unsigned>(r.en) % 10] +
                                 "' dt " + std::to_string(r.attrs > 0 ? r.attrs % 5 + 2 : 1);
       cmd += std::string(cmd.empty() ? "plot " : ", ") + "DATA index " + std::to_string(index) +
              " using 1:2 with steps lw 2" + style + " title " + gp_quote(title);
