@@ -49,7 +49,7 @@ int context::start() noexcept {
   // io_uring when allowed and available; any failure (not built into the
   // kernel, kernel.io_uring_disabled, seccomp, too old) leaves the context
   // on the inline path and the pool, which the feature bits show.
-  const bool uring = !(flags_ & AIO2_SETUP_NO_URING) && uring_.init(lim_.uring_entries, efd_) == 0;
+  const bool uring = !(flags_ & AIO2_SETUP_NO_URING) && uring_.init(lim_.uring_entries) == 0;
   env_.policy = lim_.policy;
   env_.nowait_in_submitter = !uring || type_ == AIO2_CTX_LEGACY;
   if (uring) {
@@ -57,10 +57,10 @@ int context::start() noexcept {
     env_.uring = &uring_;
   }
   if (int err = queue_.start(uring ? &uring_ : nullptr, efd_)) return err;
-  // Programs of the old ABI may never call in (they wait on an eventfd and
-  // read the ring): io_uring's completions must reach the ring by
-  // themselves.
-  if (uring && type_ == AIO2_CTX_LEGACY) return legacy_queue_.start_collector(&uring_);
+  // Programs of the old ABI, and programs that wait on the context's
+  // eventfd, may never call in: io_uring's completions must reach the ring
+  // (and the eventfd) by themselves.
+  if (uring && (type_ == AIO2_CTX_LEGACY || efd_ >= 0)) return queue_.start_collector_thread();
   return 0;
 }
 
@@ -201,9 +201,15 @@ int context::cancel(uint64_t user_data) noexcept {
   return -ENOENT;
 }
 
+void context::abandon_after_fork() noexcept {
+  uring_.close_descriptor();
+  if (efd_ >= 0) ::close(efd_);
+  efd_ = -1;
+}
+
 void context::shutdown() noexcept {
   close();
-  legacy_queue_.stop_collector();
+  queue_.stop_collector_thread();
   for (exec::executor *e : {static_cast<exec::executor *>(&inline_),
                             static_cast<exec::executor *>(&pool_),
                             static_cast<exec::executor *>(&uring_)})
