@@ -13,7 +13,9 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +31,7 @@
 
 #include "aio2/aio2.h"
 #include "core/test_hooks.h"
+#include "proc_util.h"
 #include "test_util.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -503,6 +506,327 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(i.param.kind == wait_kind::uring ? "Uring" : "Futex") +
              (i.param.restart ? "SaRestart" : "NoSaRestart");
     });
+
+// ---- aio2_cancel on every route ------------------------------------------------------
+
+// The one event of `ud` among the next `n` events; a failure when there is
+// not exactly one.
+event_copy the_event(aio2_ctx *c, unsigned n, uint64_t ud) {
+  event_copy out;
+  unsigned found = 0;
+  for (const auto &e : wait_events(c, n)) {
+    const auto *ev = reinterpret_cast<const aio2_event *>(e.data());
+    if (ev->user_data != ud) continue;
+    found++;
+    out.words.assign((ev->len + 7) / 8, 0);
+    std::memcpy(out.words.data(), ev, ev->len);
+  }
+  EXPECT_EQ(found, 1u) << "events of " << ud;
+  return out;
+}
+
+// Nothing more comes: every request had exactly one event.
+void expect_no_more_events(aio2_ctx *c) {
+  alignas(8) unsigned char buf[256];
+  const timespec zero{0, 0};
+  EXPECT_EQ(aio2_getevents(c, 0, buf, sizeof buf, &zero), 0);
+}
+
+// A context whose one bounded worker is kept busy by a read of an empty
+// pipe until release() writes to it.
+struct busy_worker {
+  pipe_fds pp;
+  uint64_t sink = 0;
+  void occupy(aio2_ctx *c) {
+    aio2_iocb r = req(SYS_read, 1000, static_cast<uint64_t>(pp.r), u(&sink), 8);
+    r.flags = AIO2_IOCB_BOUNDED | AIO2_IOCB_POLICY(AIO2_POLICY_POOL);
+    ASSERT_EQ(aio2_submit(c, &r, sizeof r), 72);
+    const auto t0 = std::chrono::steady_clock::now();
+    while (!aio2_test::thread_blocked_in(SYS_read, pp.r)) {
+      ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  void release() const { pp.put8(); }
+};
+
+TEST(CancelRoute, QueuedOnThePoolCompletesCanceledWithoutRunning) {
+  aio2_params p{};
+  p.bounded_workers = 1;
+  auto c = make_policy_ctx(AIO2_POLICY_POOL, p);
+  busy_worker busy;
+  busy.occupy(c.get());
+  ASSERT_FALSE(HasFatalFailure());
+  aio2_iocb q = req(SYS_getppid, 2);
+  q.flags = AIO2_IOCB_BOUNDED;
+  ASSERT_EQ(aio2_submit(c.get(), &q, sizeof q), 72);
+  EXPECT_EQ(aio2_cancel(c.get(), 2), 0);
+  EXPECT_EQ(aio2_cancel(c.get(), 2), -ENOENT) << "it is no longer outstanding";
+  const event_copy e = the_event(c.get(), 1, 2);
+  EXPECT_EQ(e.res(), -ECANCELED);
+  EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, AIO2_EVENT_CANCELED);
+  busy.release();
+  EXPECT_EQ(the_event(c.get(), 1, 1000).res(), 8);
+  expect_no_more_events(c.get());
+}
+
+TEST(CancelRoute, RunningOnThePoolIsInterrupted) {
+  auto c = make_policy_ctx(AIO2_POLICY_POOL);
+  pipe_fds pp;
+  uint64_t sink = 0;
+  const aio2_iocb r = req(SYS_read, 3, static_cast<uint64_t>(pp.r), u(&sink), 8);
+  ASSERT_EQ(aio2_submit(c.get(), &r, sizeof r), 72);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!aio2_test::thread_blocked_in(SYS_read, pp.r)) {
+    ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(aio2_cancel(c.get(), 3), -EALREADY);
+  const event_copy e = the_event(c.get(), 1, 3);
+  EXPECT_EQ(e.res(), -EINTR);
+  EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, 0u) << "it ran";
+  expect_no_more_events(c.get());
+}
+
+TEST(CancelRoute, WaitingOnIoUringIsCanceled) {
+  auto c = make_policy_ctx(AIO2_POLICY_URING);
+  if (!has_uring(c.get())) GTEST_SKIP() << "no io_uring here";
+  pipe_fds pp;
+  uint64_t sink = 0;
+  req_buf r(SYS_read, 4, static_cast<uint64_t>(pp.r), u(&sink), 8);
+  r.attr(AIO2_ATTR_EXECUTOR);
+  ASSERT_EQ(aio2_submit(c.get(), r.io(), r.len()), r.len());
+  // A read waiting for data on io_uring has not started its transfer: the
+  // kernel cancels it.
+  EXPECT_EQ(aio2_cancel(c.get(), 4), 0);
+  const event_copy e = the_event(c.get(), 1, 4);
+  EXPECT_EQ(e.res(), -ECANCELED);
+  EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, AIO2_EVENT_CANCELED);
+  EXPECT_EQ(e.path(), static_cast<uint32_t>(AIO2_PATH_URING));
+  pp.put8();
+  uint64_t back = 0;
+  EXPECT_EQ(read(pp.r, &back, sizeof back), 8) << "the cancelled read took nothing";
+  expect_no_more_events(c.get());
+}
+
+TEST(CancelRoute, CompletedInlineIsNotFound) {
+  auto c = make_policy_ctx(AIO2_POLICY_INLINE);
+  const aio2_iocb r = req(SYS_getppid, 5);
+  ASSERT_EQ(aio2_submit(c.get(), &r, sizeof r), 72);
+  EXPECT_EQ(aio2_cancel(c.get(), 5), -ENOENT);
+  const event_copy e = the_event(c.get(), 1, 5);
+  EXPECT_EQ(e.res(), getppid());
+  EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, 0u);
+  expect_no_more_events(c.get());
+}
+
+// A file of `bytes` on the build tree's file system, written, synced and
+// dropped from the page cache from `drop_from` on (the part before is
+// read, so cached).
+struct cold_file {
+  int fd = -1;
+  cold_file(size_t bytes, size_t drop_from) {
+    char path[] = "contract_cold_XXXXXX";
+    fd = mkstemp(path);
+    EXPECT_GE(fd, 0);
+    unlink(path);
+    std::vector<char> data(bytes, 'c');
+    EXPECT_EQ(write(fd, data.data(), bytes), static_cast<ssize_t>(bytes));
+    EXPECT_EQ(fsync(fd), 0);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    if (drop_from) {
+      EXPECT_EQ(pread(fd, data.data(), drop_from, 0), static_cast<ssize_t>(drop_from));
+      posix_fadvise(fd, static_cast<off_t>(drop_from), 0, POSIX_FADV_DONTNEED);
+    }
+  }
+  ~cold_file() { close(fd); }
+  // Bytes of its first `bytes` in the page cache now, by mincore(2) (which,
+  // unlike a RWF_NOWAIT read, starts no readahead).
+  ssize_t cached_now(size_t bytes) const {
+    void *m = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) return -errno;
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    std::vector<unsigned char> vec((bytes + page - 1) / page);
+    ssize_t n = mincore(m, bytes, vec.data()) == 0 ? 0 : -errno;
+    for (size_t i = 0; n >= 0 && i < vec.size(); i++) n += (vec[i] & 1) ? static_cast<ssize_t>(page) : 0;
+    munmap(m, bytes);
+    return n;
+  }
+};
+
+// A context without io_uring whose one bounded worker is busy: a
+// nowait-first read's rest waits in the pool's queue.
+ctx_ptr split_ctx() {
+  aio2_params p{};
+  p.flags = AIO2_SETUP_NO_URING;
+  p.bounded_workers = 1;
+  return make_policy_ctx(AIO2_POLICY_AUTO, p);
+}
+
+TEST(CancelRoute, RestQueuedOnThePoolWithNothingReadCompletesCanceled) {
+  constexpr size_t kBytes = 1 << 20;
+  cold_file f(kBytes, 0);
+  if (f.cached_now(kBytes) != 0) GTEST_SKIP() << "the page cache keeps this file";
+  auto c = split_ctx();
+  busy_worker busy;
+  busy.occupy(c.get());
+  ASSERT_FALSE(HasFatalFailure());
+  std::vector<char> buf(kBytes);
+  req_buf r(SYS_pread64, 6, static_cast<uint64_t>(f.fd), u(buf.data()), kBytes, 0);
+  r.attr(AIO2_ATTR_EXECUTOR);
+  ASSERT_EQ(aio2_submit(c.get(), r.io(), r.len()), r.len());
+  EXPECT_EQ(aio2_cancel(c.get(), 6), 0);
+  const event_copy e = the_event(c.get(), 1, 6);
+  EXPECT_EQ(e.res(), -ECANCELED);
+  EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, AIO2_EVENT_CANCELED);
+  busy.release();
+  EXPECT_EQ(the_event(c.get(), 1, 1000).res(), 8);
+  expect_no_more_events(c.get());
+}
+
+TEST(CancelRoute, RestQueuedOnThePoolAfterAPartialFirstTryKeepsTheBytesRead) {
+  constexpr size_t kBytes = 1 << 20, kCached = kBytes / 2;
+  cold_file f(kBytes, kCached);
+  const ssize_t cached = f.cached_now(kBytes);
+  if (cached <= 0 || cached >= static_cast<ssize_t>(kBytes))
+    GTEST_SKIP() << "could not leave the file part cached (" << cached << ")";
+  auto c = split_ctx();
+  busy_worker busy;
+  busy.occupy(c.get());
+  ASSERT_FALSE(HasFatalFailure());
+  std::vector<char> buf(kBytes);
+  req_buf r(SYS_pread64, 7, static_cast<uint64_t>(f.fd), u(buf.data()), kBytes, 0);
+  ASSERT_EQ(aio2_submit(c.get(), r.io(), r.len()), r.len());
+  EXPECT_EQ(aio2_cancel(c.get(), 7), 0);
+  const event_copy e = the_event(c.get(), 1, 7);
+  // Like a read that stops part-way: the bytes the first try read.
+  EXPECT_GT(e.res(), 0);
+  EXPECT_LT(e.res(), static_cast<int64_t>(kBytes));
+  EXPECT_EQ(e.res() % 4096, 0);
+  EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, 0u);
+  EXPECT_EQ(buf[0], 'c');
+  busy.release();
+  EXPECT_EQ(the_event(c.get(), 1, 1000).res(), 8);
+  expect_no_more_events(c.get());
+}
+
+aio2_ctx *g_hook_ctx = nullptr;
+std::atomic<int> g_hook_rc{1};
+void cancel_in_the_window(uint64_t ud) { g_hook_rc = aio2_cancel(g_hook_ctx, ud); }
+
+struct nowait_hook {
+  explicit nowait_hook(aio2_ctx *c) {
+    g_hook_ctx = c;
+    g_hook_rc = 1;
+    aio2::core::test_hooks::after_nowait_attempt.store(cancel_in_the_window);
+  }
+  ~nowait_hook() { aio2::core::test_hooks::after_nowait_attempt.store(nullptr); }
+};
+
+TEST(CancelRoute, BetweenTheFirstTryAndItsRestIsNotFoundAndTheReadFinishes) {
+  constexpr size_t kBytes = 1 << 20;
+  cold_file f(kBytes, 0);
+  if (f.cached_now(kBytes) != 0) GTEST_SKIP() << "the page cache keeps this file";
+  aio2_params p{};
+  p.flags = AIO2_SETUP_NO_URING;
+  auto c = make_policy_ctx(AIO2_POLICY_AUTO, p);
+  std::vector<char> buf(kBytes);
+  req_buf r(SYS_pread64, 8, static_cast<uint64_t>(f.fd), u(buf.data()), kBytes, 0);
+  r.attr(AIO2_ATTR_EXECUTOR);
+  {
+    nowait_hook h(c.get());
+    ASSERT_EQ(aio2_submit(c.get(), r.io(), r.len()), r.len());
+  }
+  // Inside aio2_submit the request is not outstanding yet: it is not found.
+  EXPECT_EQ(g_hook_rc.load(), -ENOENT) << "the hook ran";
+  const event_copy e = the_event(c.get(), 1, 8);
+  EXPECT_EQ(e.res(), static_cast<int64_t>(kBytes));
+  EXPECT_EQ(e.path(), static_cast<uint32_t>(AIO2_PATH_INLINE | AIO2_PATH_POOL));
+  expect_no_more_events(c.get());
+}
+
+// ---- descriptors closed while requests on them are in flight -----------------------
+
+TEST(ClosedInFlight, QueuedOnThePoolRunsOnTheNumberAsItIsWhenItRuns) {
+  aio2_params p{};
+  p.bounded_workers = 1;
+  auto c = make_policy_ctx(AIO2_POLICY_POOL, p);
+  busy_worker busy;
+  busy.occupy(c.get());
+  ASSERT_FALSE(HasFatalFailure());
+  char first[] = "/tmp/contract_first_XXXXXX", second[] = "/tmp/contract_second_XXXXXX";
+  const int a = mkstemp(first), b = mkstemp(second);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  unlink(first);
+  unlink(second);
+  ASSERT_EQ(write(a, "AAAA", 4), 4);
+  ASSERT_EQ(write(b, "BBBB", 4), 4);
+  char got[4] = {};
+  aio2_iocb r = req(SYS_pread64, 9, static_cast<uint64_t>(a), u(got), 4, 0);
+  r.flags = AIO2_IOCB_BOUNDED;
+  ASSERT_EQ(aio2_submit(c.get(), &r, sizeof r), 72);
+  // The number now names the other file, as if the program had closed it
+  // and opened another before making the call itself.
+  ASSERT_EQ(dup2(b, a), a);
+  busy.release();
+  const event_copy e = the_event(c.get(), 2, 9);
+  EXPECT_EQ(e.res(), 4);
+  EXPECT_EQ(std::memcmp(got, "BBBB", 4), 0) << "the pool makes the call when it runs";
+  expect_no_more_events(c.get());
+  close(a);
+  close(b);
+}
+
+TEST(ClosedInFlight, OnIoUringKeepsTheFileItStartedWith) {
+  auto c = make_policy_ctx(AIO2_POLICY_URING);
+  if (!has_uring(c.get())) GTEST_SKIP() << "no io_uring here";
+  pipe_fds old_pipe, new_pipe;
+  uint64_t sink = 0;
+  req_buf r(SYS_read, 10, static_cast<uint64_t>(old_pipe.r), u(&sink), 8);
+  r.attr(AIO2_ATTR_EXECUTOR);
+  ASSERT_EQ(aio2_submit(c.get(), r.io(), r.len()), r.len());
+  // The number is closed and reused by another pipe's read end: io_uring
+  // holds the file it took at submission, as the kernel does for any call
+  // already under way.
+  const int number = old_pipe.r;
+  ASSERT_EQ(dup2(new_pipe.r, number), number);
+  new_pipe.put8();
+  old_pipe.put8();
+  const event_copy e = the_event(c.get(), 1, 10);
+  EXPECT_EQ(e.res(), 8);
+  EXPECT_EQ(e.path(), static_cast<uint32_t>(AIO2_PATH_URING));
+  uint64_t left = 0;
+  EXPECT_EQ(read(new_pipe.r, &left, sizeof left), 8) << "the new pipe's data is untouched";
+  expect_no_more_events(c.get());
+}
+
+TEST(ClosedInFlight, ALaterRequestSeesTheNewDescriptorsFacts) {
+  auto c = make_ctx();
+  pipe_fds pp;
+  ASSERT_EQ(fcntl(pp.r, F_SETFL, O_NONBLOCK), 0);
+  uint64_t sink = 0;
+  req_buf first(SYS_pread64, 11, static_cast<uint64_t>(pp.r), u(&sink), 8, 0);
+  first.attr(AIO2_ATTR_CACHE);
+  ASSERT_EQ(aio2_submit(c.get(), first.io(), first.len()), first.len());
+  const event_copy a = the_event(c.get(), 1, 11);
+  EXPECT_EQ(a.res(), -ESPIPE);
+  EXPECT_EQ(a.status(AIO2_ATTR_CACHE), AIO2_ATTR_NOT_APPLICABLE) << "a pipe";
+  char path[] = "/tmp/contract_facts_XXXXXX";
+  const int f = mkstemp(path);
+  ASSERT_GE(f, 0);
+  unlink(path);
+  ASSERT_EQ(write(f, "12345678", 8), 8);
+  ASSERT_EQ(dup2(f, pp.r), pp.r);  // the number is a regular file now
+  req_buf second(SYS_pread64, 12, static_cast<uint64_t>(pp.r), u(&sink), 8, 0);
+  second.attr(AIO2_ATTR_CACHE);
+  ASSERT_EQ(aio2_submit(c.get(), second.io(), second.len()), second.len());
+  const event_copy b = the_event(c.get(), 1, 12);
+  EXPECT_EQ(b.res(), 8);
+  EXPECT_EQ(b.status(AIO2_ATTR_CACHE), AIO2_ATTR_OK) << "a regular file, not the pipe it was";
+  EXPECT_EQ(std::memcmp(&sink, "12345678", 8), 0);
+  close(f);
+}
 
 // ---- fork() -----------------------------------------------------------------------
 

@@ -160,7 +160,11 @@ ssize_t aio2_call(aio2_ctx *ctx, const struct aio2_iocb *req, void *ev, size_t e
  *              for a call blocked in the kernel, or its result if it had
  *              finished)
  *   -ENOENT    no outstanding request has this user_data (it may have
- *              completed already)
+ *              completed already; it ran inline; or it is a nowait-first
+ *              read still inside its aio2_submit call)
+ * The rest of a nowait-first read, cancelled while queued, completes with
+ * the bytes its first try read (no AIO2_EVENT_CANCELED) when there were
+ * any. docs/api.md has the table of every route.
  *   -EBADF, -EBADFD  as for aio2_submit */
 int aio2_cancel(aio2_ctx *ctx, uint64_t user_data);
 

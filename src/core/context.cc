@@ -9,10 +9,13 @@
 #include <iterator>
 
 #include "core/parse.h"
+#include "core/test_hooks.h"
 #include "exec/run.h"
 #include "sys/fd_facts.h"
 
 namespace aio2::core {
+
+std::atomic<void (*)(uint64_t)> test_hooks::after_nowait_attempt{nullptr};
 
 context::context(uint32_t type, uint32_t flags, const limits &lim) noexcept
     : type_(type),
@@ -117,8 +120,12 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
     if (exec::attempt_here(r)) {
       c_.queue_.complete(r);
       done_here_ = true;
-    } else if (plan.path == AIO2_PATH_URING &&
-               c_.uring_.translate(r->io.nr, r->nowait.rest_args(), r->sqe)) {
+      return 0;
+    }
+    if (auto *hook = test_hooks::after_nowait_attempt.load(std::memory_order_relaxed))
+      hook(r->io.user_data);
+    if (plan.path == AIO2_PATH_URING &&
+        c_.uring_.translate(r->io.nr, r->nowait.rest_args(), r->sqe)) {
       to_uring_.add(r);
     } else {
       to_pool_.add(r);

@@ -16,4 +16,11 @@ namespace aio2::core::test_hooks {
 // Relaxed: read once by aio2_setup, written by a test before it.
 extern std::atomic<uint64_t> ring_start_pos;
 
+// Called, when set, in the submitting thread when a nowait-first read's
+// first try there left a rest to read, before the rest goes to its
+// executor, with the request's user_data: a test acts inside that window
+// (cancels the request, say). Read only on that path, which hands work to
+// another thread anyway. Relaxed: a test sets it before submitting.
+extern std::atomic<void (*)(uint64_t user_data)> after_nowait_attempt;
+
 }  // namespace aio2::core::test_hooks
