@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <cstdint>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -736,6 +738,7 @@ TEST(EventFd, DrivesAnEpollLoop) {
   ASSERT_EQ(aio2_submit(c.get(), reqs.data(), reqs.size() * sizeof(aio2_iocb)),
             static_cast<ssize_t>(kN * 72));
   unsigned got = 0, wakeups = 0;
+  uint64_t counted = 0;
   alignas(8) unsigned char buf[4096];
   aio2_ring *ring = aio2_ring_get(c.get());
   while (got < kN) {
@@ -744,6 +747,7 @@ TEST(EventFd, DrivesAnEpollLoop) {
     wakeups++;
     uint64_t count;
     ASSERT_EQ(read(efd, &count, sizeof count), 8);
+    counted += count;
     int64_t n;
     while ((n = aio2_reap_events(ring, buf, sizeof buf)) != 0) {
       if (n == -EAGAIN) n = aio2_getevents(c.get(), 0, buf, sizeof buf, nullptr);
@@ -755,6 +759,13 @@ TEST(EventFd, DrivesAnEpollLoop) {
     }
   }
   EXPECT_EQ(got, kN);
+  // One count per event: what the wake-ups read adds up to the events, and
+  // no count is left over.
+  EXPECT_EQ(counted, kN);
+  EXPECT_GE(wakeups, 1u);
+  EXPECT_LE(wakeups, kN);
+  uint64_t left = 0;
+  EXPECT_EQ(read(efd, &left, sizeof left), -1) << left << " counts left after every event";
   RecordProperty("epoll_wakeups", static_cast<int>(wakeups));
   close(ep);
 }
@@ -762,6 +773,7 @@ TEST(EventFd, DrivesAnEpollLoop) {
 // ---- destroy ----------------------------------------------------------------------
 
 TEST(Destroy, WithTenThousandRequestsInFlight) {
+  const size_t threads_before = thread_count();
   aio2_params p{};
   p.ring_bytes = 4096;
   p.bounded_workers = 2;
@@ -783,7 +795,41 @@ TEST(Destroy, WithTenThousandRequestsInFlight) {
   }
   ASSERT_EQ(aio2_submit(c, reqs.data(), reqs.size() * sizeof(aio2_iocb)), 10000 * 72);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(aio2_destroy(c), 0);
+  // A destroy that never returns fails here, with a message, instead of
+  // running into ctest's timeout: 2 workers have at most 10000 naps of 1 ms
+  // to finish even if none were cancelled (20 s), so 120 s is a hang.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool returned = false;
+  std::thread watchdog([&] {
+    std::unique_lock lk(mu);
+    if (!cv.wait_for(lk, std::chrono::seconds(120), [&] { return returned; })) {
+      std::fprintf(stderr, "Destroy.WithTenThousandRequestsInFlight: aio2_destroy did not "
+                           "return within 120 s\n");
+      std::abort();
+    }
+  });
+  const int rc = aio2_destroy(c);
+  {
+    std::lock_guard lk(mu);
+    returned = true;
+  }
+  cv.notify_one();
+  watchdog.join();
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(aio2_destroy(c), -EBADF);
+  // Every worker has exited (destroy waits for them), and the blocked reads
+  // were interrupted, not left to take data written later.
+  const auto t0 = std::chrono::steady_clock::now();
+  while (thread_count() > threads_before &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // an exited worker's last steps
+  EXPECT_EQ(thread_count(), threads_before);
+  const char word[8] = {'s', 't', 'i', 'l', 'l', 'h', 'e', 'r'};
+  ASSERT_EQ(write(fds[1], word, sizeof word), 8);
+  char back[8] = {};
+  EXPECT_EQ(read(fds[0], back, sizeof back), 8);
+  EXPECT_EQ(std::memcmp(back, word, sizeof word), 0);
   close(fds[0]);
   close(fds[1]);
 }

@@ -49,9 +49,9 @@ class recording_sink final : public aio2::exec::completion_sink {
     done_.push_back({r, r->io.user_data, r->res, r->event_flags, this_tid()});
     cv_.notify_all();
   }
-  void batch_done(bool eventfd_signalled) noexcept override {
+  void batch_done(bool collected) noexcept override {
     std::lock_guard lk(mu_);
-    (eventfd_signalled ? batches_signalled_ : batches_)++;
+    (collected ? batches_signalled_ : batches_)++;
   }
 
   size_t count() {

@@ -40,7 +40,7 @@ class UringExec : public ::testing::Test {
  protected:
   void SetUp() override {
     ring = std::make_unique<uring>(sink);
-    const int rc = ring->init(64, -1);
+    const int rc = ring->init(64);
     if (rc < 0) GTEST_SKIP() << "io_uring unavailable here: " << std::strerror(-rc);
     ASSERT_TRUE(ring->active());
   }
@@ -371,36 +371,6 @@ TEST_F(UringExec, ShutdownCompletesEverythingOnce) {
   ring->shutdown();  // idempotent
   ring.reset();      // and the destructor's
   EXPECT_EQ(sink.count(), kReads + 1);
-}
-
-TEST(UringExecEventfd, RegisteredEventfdIsSignalled) {
-  const int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  ASSERT_GE(efd, 0);
-  {
-    recording_sink sink;
-    aio2_test::request_set reqs;
-    uring ring(sink);
-    const int rc = ring.init(8, efd);
-    if (rc < 0) {
-      close(efd);
-      GTEST_SKIP() << "io_uring unavailable here: " << std::strerror(-rc);
-    }
-    aio2_test::pattern_file f(4096);
-    ASSERT_TRUE(f.ok());
-    unsigned char buf[4096];
-    request *r = reqs.add(SYS_pread64, 1, {static_cast<uint64_t>(f.fd()), u(buf), 4096, 0},
-                          AIO2_PATH_URING);
-    ASSERT_TRUE(ring.translate(r->io.nr, r->io.args, r->sqe));
-    ring.submit(&r, 1);
-    pollfd pfd{efd, POLLIN, 0};
-    ASSERT_EQ(poll(&pfd, 1, 30000), 1) << "the kernel signals the eventfd on completion";
-    uint64_t v = 0;
-    EXPECT_EQ(read(efd, &v, sizeof v), static_cast<ssize_t>(sizeof v));
-    EXPECT_GE(v, 1u);
-    ring.shutdown();
-    EXPECT_EQ(sink.count(), 1u);
-  }
-  close(efd);
 }
 
 }  // namespace

@@ -11,6 +11,15 @@
  *
  * All entry points return a negative errno on failure and never throw.
  *
+ * fork(): in the child, a context set up before the fork belongs to the
+ * parent (its worker threads, its io_uring requests and its events stay
+ * there). Every entry point given one answers -ECHILD (aio2_ring_get and
+ * aio2_legacy_ring: NULL; aio2_legacy_observe_dropped: 0), and never
+ * waits; aio2_destroy closes the child's copies of its descriptors (the
+ * eventfd, io_uring's), answers 0, and frees nothing (the parent's threads
+ * may hold its locks). Contexts the child sets up work as usual. The
+ * parent's contexts are untouched by the child, whatever it calls.
+ *
  * Which calls may run at the same time, on one context:
  *
  *   call                  | with itself | with the others
@@ -25,9 +34,19 @@
  *   aio2_restrict         | yes         | yes (one call wins; see there)
  *   aio2_ring_get,        | yes         | yes
  *     aio2_eventfd        |             |
- *   aio2_destroy          | no          | no: every other call on the context
- *                         |             |   must have returned, and none may
- *                         |             |   start; it then waits for requests
+ *   aio2_destroy          | yes (one    | yes with the entry points: a call
+ *                         | answers 0,  |   already inside returns (a waiting
+ *                         | the others  |   getevents with what it took, or
+ *                         | -EBADF)     |   -EBADF), destroy waits for it,
+ *                         |             |   and later calls answer -EBADF;
+ *                         |             |   no with aio2_reap_events,
+ *                         |             |   aio2_peek_event and
+ *                         |             |   aio2_consume_event (the ring is
+ *                         |             |   unmapped)
+ *
+ * After aio2_destroy returns, the handle answers -EBADF only until a later
+ * aio2_setup reuses it: a thread that may still call with it must be done
+ * before the program sets up another context.
  */
 #ifndef AIO2_AIO2_H
 #define AIO2_AIO2_H
@@ -67,8 +86,10 @@ typedef struct aio2_ctx aio2_ctx;
 int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out);
 
 /* aio2_destroy - cancel what is queued (interrupt what runs, on the pool and
- * on io_uring), wait for every request to finish, free everything. Unreaped events are discarded. Returns
- * 0 or -EBADF (NULL or already destroyed context). */
+ * on io_uring), wait for every request to finish, free everything. Unreaped
+ * events are discarded. Threads inside other entry points on the context
+ * are woken and waited for (see the table above). Returns 0 or -EBADF (NULL
+ * or already destroyed context, or a destroy running in another thread). */
 int aio2_destroy(aio2_ctx *ctx);
 
 /* aio2_submit - queue the requests in `reqs` (`bytes` long, 8-byte aligned,
@@ -110,11 +131,16 @@ ssize_t aio2_submit(aio2_ctx *ctx, const void *reqs, size_t bytes);
  * Waits until at least `min_events` were copied or `timeout` (relative,
  * CLOCK_MONOTONIC) passes; timeout NULL waits for ever, zero polls. Returns
  * the bytes written (0 when the timeout passed with nothing), or
- *   -EBADF   NULL or destroyed context;  -EBADFD  not a RING context
+ *   -EBADF   NULL or destroyed context, or destroyed while this call
+ *            waited with nothing taken;  -EBADFD  not a RING context
  *   -EINVAL  buf NULL or misaligned, or timeout invalid, or `bytes` cannot
  *            hold the next event: then, when bytes >= 4, the first 4 bytes
  *            of buf receive (as a uint32_t) the bytes that event needs
- *   -EINTR   a signal arrived before any event did
+ *   -EINTR   a signal handler ran while the call waited, before any event
+ *            was taken; one installed with SA_RESTART too (the call is
+ *            never restarted, as io_getevents(2)). After an event was
+ *            taken, a signal ends the wait and the call returns its bytes
+ *   -ECHILD  the context was set up before fork(), in the parent
  * Never returns part of an event. Clears AIO2_RING_OVERFLOW once the
  * overflow list is empty. */
 ssize_t aio2_getevents(aio2_ctx *ctx, unsigned min_events, void *buf, size_t bytes,
@@ -140,7 +166,11 @@ ssize_t aio2_call(aio2_ctx *ctx, const struct aio2_iocb *req, void *ev, size_t e
  *              for a call blocked in the kernel, or its result if it had
  *              finished)
  *   -ENOENT    no outstanding request has this user_data (it may have
- *              completed already)
+ *              completed already; it ran inline; or it is a nowait-first
+ *              read still inside its aio2_submit call)
+ * The rest of a nowait-first read, cancelled while queued, completes with
+ * the bytes its first try read (no AIO2_EVENT_CANCELED) when there were
+ * any. docs/api.md has the table of every route.
  *   -EBADF, -EBADFD  as for aio2_submit */
 int aio2_cancel(aio2_ctx *ctx, uint64_t user_data);
 
@@ -168,9 +198,16 @@ int aio2_restrict(aio2_ctx *ctx, const struct aio2_restriction *r, size_t n);
  * (see the helpers below). NULL for a bad or non-RING context. */
 struct aio2_ring *aio2_ring_get(aio2_ctx *ctx);
 
-/* aio2_eventfd - the context's eventfd (AIO2_SETUP_EVENTFD), signalled each
- * time events are posted; -ENOENT when the context has none, -EBADF for a
- * bad context. The context owns it: do not close it. */
+/* aio2_eventfd - the context's eventfd (AIO2_SETUP_EVENTFD); -ENOENT when
+ * the context has none, -EBADF for a bad context. The context owns it: do
+ * not close it. Its counter counts events: each event adds exactly 1, on
+ * every path (inline, the pool, io_uring, the overflow list, LEGACY
+ * contexts), written once the event can be reaped, one write per batch of
+ * events; nothing else is counted (aio2's own io_uring entries, a
+ * nowait-first read's first try). So what reads of it add up to is the
+ * number of events posted; a program may wait on it alone, never calling
+ * in (a context with an eventfd and io_uring runs one thread that collects
+ * io_uring's completions). */
 int aio2_eventfd(aio2_ctx *ctx);
 
 /* ---- The old ABI: LEGACY contexts ------------------------------------------- */
@@ -205,7 +242,8 @@ long aio2_legacy_submit(aio2_ctx *ctx, long nr, struct iocb **iocbs);
  * up to `timeout` (relative; NULL: no limit) for min_nr. Returns the count,
  * or -EINVAL (min_nr < 0, nr < 0, min_nr > nr, a bad timeout), -EFAULT
  * (events NULL, or events, timeout or sigmask outside user space), -EINTR
- * (a signal before any event). */
+ * (a signal before any event), -EINVAL also when aio2_destroy ran while it
+ * waited with nothing taken (the kernel's answer after io_destroy). */
 long aio2_legacy_getevents(aio2_ctx *ctx, long min_nr, long nr, struct io_event *events,
 			   const struct timespec *timeout, const void *sigmask);
 

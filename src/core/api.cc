@@ -2,6 +2,7 @@
 // The C entry points. Each one checks its handle, catches everything and
 // returns -errno; the work happens in aio2::core::context.
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +22,9 @@
 // A handle. Handles are never freed: a destroyed one stays readable and
 // answers -EBADF until it is reused by a later aio2_setup, so a stale
 // pointer is an error, not a crash (like a closed file descriptor).
+// In a child made by fork(), a handle made before the fork answers
+// -ECHILD: its executors' threads and its io_uring requests stay with the
+// parent.
 struct aio2_ctx {
   // kLive while usable. seq_cst with `calls`: an entry point increments
   // calls then reads magic; destroy swaps magic then reads calls. One of the
@@ -28,6 +32,9 @@ struct aio2_ctx {
   std::atomic<uint64_t> magic{0};
   std::atomic<uint32_t> calls{0};
   aio2::core::context *impl = nullptr;  // written only while no call can run
+  // The process's fork generation when it was set up (written, like impl,
+  // before magic becomes kLive).
+  uint32_t fork_gen = 0;
   aio2_ctx *next_free = nullptr;  // guarded by the handle registry's mutex
 };
 
@@ -64,15 +71,39 @@ handle_registry &registry() {
   return *r;
 }
 
+// Bumped in the child of each fork(), by the pthread_atfork handler, while
+// the child has one thread. Relaxed: each process only ever reads what its
+// own (single) thread wrote before any other thread existed in it, or what
+// the parent wrote before fork(); it publishes nothing else.
+std::atomic<uint32_t> g_fork_gen{0};
+
+// Holds the registry's mutex across fork(), so that the child's copy is
+// consistent and its own aio2_setup calls work.
+void watch_fork() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    pthread_atfork([] { registry().mu.lock(); }, [] { registry().mu.unlock(); },
+                   [] {
+                     registry().mu.unlock();
+                     g_fork_gen.fetch_add(1, std::memory_order_relaxed);
+                   });
+  });
+}
+
+bool inherited(const aio2_ctx *h) noexcept {
+  return h->fork_gen != g_fork_gen.load(std::memory_order_relaxed);
+}
+
 // Holds a context for the length of one entry point.
 class ctx_ref {
  public:
   explicit ctx_ref(aio2_ctx *h) noexcept : h_(h) {
     if (h_ == nullptr) return;
     h_->calls.fetch_add(1, std::memory_order_seq_cst);
-    if (h_->magic.load(std::memory_order_seq_cst) == kLive) {
+    if (h_->magic.load(std::memory_order_seq_cst) == kLive && !inherited(h_)) {
       impl_ = h_->impl;
     } else {
+      if (h_->magic.load(std::memory_order_relaxed) == kLive) err_ = -ECHILD;
       h_->calls.fetch_sub(1, std::memory_order_seq_cst);
       h_ = nullptr;
     }
@@ -83,10 +114,16 @@ class ctx_ref {
   ctx_ref(const ctx_ref &) = delete;
   ctx_ref &operator=(const ctx_ref &) = delete;
   aio2::core::context *get() const noexcept { return impl_; }
+  // aio2_destroy began while this call was in progress.
+  bool dying() const noexcept { return h_ && h_->magic.load(std::memory_order_seq_cst) != kLive; }
+  // Why get() is null: -EBADF (NULL or destroyed), or -ECHILD (set up
+  // before a fork(), in the child).
+  int error() const noexcept { return err_; }
 
  private:
   aio2_ctx *h_;
   aio2::core::context *impl_ = nullptr;
+  int err_ = -EBADF;
 };
 
 uint32_t or_default(uint32_t v, uint32_t dflt) { return v ? v : dflt; }
@@ -138,6 +175,7 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
                          or_default(in.unbounded_workers, 4096), or_default(in.idle_ms, 2000),
                          in.policy, or_default(in.uring_entries, 256)};
   if (int err = aio2::exec::pool::install_cancel_signal()) return err;
+  watch_fork();
 
   aio2::core::context *c = nullptr;
   aio2_ctx *h = nullptr;
@@ -155,6 +193,7 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
     return err;
   }
   h->impl = c;
+  h->fork_gen = g_fork_gen.load(std::memory_order_relaxed);
   h->magic.store(kLive, std::memory_order_seq_cst);
 
   if (p != nullptr) {
@@ -181,6 +220,14 @@ int aio2_destroy(aio2_ctx *h) {
   uint64_t live = kLive;
   if (!h->magic.compare_exchange_strong(live, kDead, std::memory_order_seq_cst)) return -EBADF;
   aio2::core::context *c = h->impl;
+  if (inherited(h)) {
+    // A parent's context in a fork child: its threads are not here and its
+    // locks may be held by them, so it is neither shut down nor freed; its
+    // descriptors (this process's copies) are closed, and the handle is
+    // never reused (calls in progress at the fork stay counted).
+    c->abandon_after_fork();
+    return 0;
+  }
   // Wake waiters, then wait for every entry point in progress to return.
   c->close();
   while (h->calls.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
@@ -192,47 +239,54 @@ int aio2_destroy(aio2_ctx *h) {
 
 ssize_t aio2_submit(aio2_ctx *ctx, const void *reqs, size_t bytes) {
   ctx_ref c(ctx);
-  return c.get() ? c.get()->submit(reqs, bytes) : -EBADF;
+  return c.get() ? c.get()->submit(reqs, bytes) : c.error();
 }
 
 ssize_t aio2_getevents(aio2_ctx *ctx, unsigned min_events, void *buf, size_t bytes,
                        const struct timespec *timeout) {
   ctx_ref c(ctx);
-  return c.get() ? c.get()->getevents(min_events, buf, bytes, timeout) : -EBADF;
+  if (!c.get()) return c.error();
+  const ssize_t n = c.get()->getevents(min_events, buf, bytes, timeout);
+  // Destroyed while it waited (destroy's close ended the wait): with
+  // nothing taken, the context is gone.
+  return n == 0 && c.dying() ? -EBADF : n;
 }
 
 ssize_t aio2_call(aio2_ctx *ctx, const struct aio2_iocb *req, void *ev, size_t ev_bytes) {
   if (ctx == nullptr) return aio2::core::call_sync(req, ev, ev_bytes);  // the process-wide SYNC context
   ctx_ref c(ctx);
-  return c.get() ? aio2::core::call_sync(req, ev, ev_bytes, c.get()->allowed()) : -EBADF;
+  return c.get() ? aio2::core::call_sync(req, ev, ev_bytes, c.get()->allowed()) : c.error();
 }
 
 int aio2_restrict(aio2_ctx *ctx, const struct aio2_restriction *r, size_t n) {
   ctx_ref c(ctx);
-  return c.get() ? c.get()->restrict_to(r, n) : -EBADF;
+  return c.get() ? c.get()->restrict_to(r, n) : c.error();
 }
 
 int aio2_cancel(aio2_ctx *ctx, uint64_t user_data) {
   ctx_ref c(ctx);
-  return c.get() ? c.get()->cancel(user_data) : -EBADF;
+  return c.get() ? c.get()->cancel(user_data) : c.error();
 }
 
 long aio2_legacy_submit(aio2_ctx *ctx, long nr, struct iocb **iocbs) {
   ctx_ref c(ctx);
-  return c.get() ? c.get()->submit_legacy(nr, iocbs) : -EBADF;
+  return c.get() ? c.get()->submit_legacy(nr, iocbs) : c.error();
 }
 
 long aio2_legacy_getevents(aio2_ctx *ctx, long min_nr, long nr, struct io_event *events,
                            const struct timespec *timeout, const void *sigmask) {
   ctx_ref c(ctx);
-  return c.get() ? c.get()->getevents_legacy(min_nr, nr, events, timeout,
-                                             static_cast<const sigset_t *>(sigmask))
-                 : -EBADF;
+  if (!c.get()) return c.error();
+  const long n = c.get()->getevents_legacy(min_nr, nr, events, timeout,
+                                           static_cast<const sigset_t *>(sigmask));
+  // Destroyed while it waited, with nothing taken: the kernel's answer for
+  // a context destroyed under io_getevents.
+  return n == 0 && c.dying() ? -EINVAL : n;
 }
 
 int aio2_legacy_cancel(aio2_ctx *ctx, struct iocb *iocb, struct io_event *result) {
   ctx_ref c(ctx);
-  return c.get() ? c.get()->cancel_legacy(iocb, result) : -EBADF;
+  return c.get() ? c.get()->cancel_legacy(iocb, result) : c.error();
 }
 
 uint64_t aio2_legacy_observe_dropped(aio2_ctx *ctx) {
@@ -252,7 +306,7 @@ struct aio2_ring *aio2_ring_get(aio2_ctx *ctx) {
 
 int aio2_eventfd(aio2_ctx *ctx) {
   ctx_ref c(ctx);
-  if (!c.get()) return -EBADF;
+  if (!c.get()) return c.error();
   return c.get()->eventfd() >= 0 ? c.get()->eventfd() : -ENOENT;
 }
 
@@ -275,6 +329,7 @@ const char *aio2_strerror(int err) {
     case -EBUSY: return "aio2's cancel signal (SIGRTMAX-2) has another handler, or the context's allowlist is already fixed";
     case -ENOMEM: return "out of memory";
     case -EINTR: return "interrupted by a signal before any event arrived";
+    case -ECHILD: return "the context was set up before fork(): it belongs to the parent process";
     default: return aio2_ring_strerror(err);
   }
 }

@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include "core/completion_queue.h"
 
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
+
+#include "util/fault.h"
 
 namespace aio2::core {
 
@@ -12,6 +18,8 @@ int64_t monotonic_now_ns() noexcept {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000ll + ts.tv_nsec;
 }
+
+completion_queue::~completion_queue() { stop_collector_thread(); }
 
 int completion_queue::start(exec::collected_executor *collector, int eventfd) noexcept {
   collector_ = collector;
@@ -32,21 +40,104 @@ void completion_queue::release(exec::request *r) noexcept {
 
 void completion_queue::complete(exec::request *r) noexcept {
   r->attrs.post(r->io, r->attr_bytes.data(), r->res);
+  // Read before store(): once the event is stored a reaper may release r.
+  const bool counted = efd_ >= 0;
   if (store(r)) release(r);
+  // After the store (release; batch_done's exchange acquires).
+  if (counted) unsignalled_.fetch_add(1, std::memory_order_release);
 }
 
 void completion_queue::signal_eventfd() noexcept {
   if (efd_ < 0) return;
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t w = ::write(efd_, &one, sizeof one);  // cannot fill: 2^64-2
+  // Acquire: pairs with complete()'s release, so the events counted here
+  // are stored before the count is written. A count another batch_done
+  // took is written by that one, after its own events' stores.
+  const uint64_t n = unsignalled_.exchange(0, std::memory_order_acquire);
+  // The counter cannot fill: it would take 2^64 - 2 unread events.
+  if (n) {
+    [[maybe_unused]] ssize_t w = ::write(efd_, &n, sizeof n);
+  }
 }
 
-void completion_queue::batch_done(bool eventfd_signalled) noexcept {
-  // io_uring's batches change its in-flight count; the kernel signalled
-  // the eventfd once per completion.
-  if (eventfd_signalled) sync_need_getevents();
+void completion_queue::batch_done(bool collected) noexcept {
+  // io_uring's batches change its in-flight count.
+  if (collected) sync_need_getevents();
   waiter_.wake();
-  if (!eventfd_signalled) signal_eventfd();
+  signal_eventfd();
+}
+
+int completion_queue::start_collector_thread() noexcept {
+  if (collector_ == nullptr) return 0;
+  if (fault::fail(fault::site::wake_eventfd)) return -ENOMEM;
+  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd_ < 0) return -errno;
+  if (fault::fail(fault::site::wake_eventfd)) return -ENOMEM;
+  reapers_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (reapers_fd_ < 0) return -errno;
+  if (fault::fail(fault::site::thread_create)) return -EAGAIN;
+  try {
+    collector_thread_ = std::thread(&completion_queue::collector_main, this);
+  } catch (...) {
+    return -EAGAIN;
+  }
+  return 0;
+}
+
+void completion_queue::reaper_enters() noexcept {
+  // seq_cst: the reapers' half of the handshake with collector_main().
+  if (reapers_fd_ >= 0) reapers_.fetch_add(1, std::memory_order_seq_cst);
+}
+
+void completion_queue::reaper_leaves() noexcept {
+  if (reapers_fd_ < 0) return;
+  // The last one out wakes the collector thread when it sleeps on the
+  // reapers (a write it finds in its next poll if it has not gone to sleep
+  // yet). seq_cst: the handshake with collector_main() (watching_).
+  if (reapers_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      watching_.load(std::memory_order_seq_cst)) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(reapers_fd_, &one, sizeof one);
+  }
+}
+
+void completion_queue::collector_main() noexcept {
+  // No process signals here: they belong to the program's own threads.
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, nullptr);
+  for (;;) {
+    // While a reaper waits in getevents it collects; this thread waits for
+    // the last one to leave (a write to reapers_fd_ made since this check
+    // is still there for the poll). seq_cst: this thread's half of the
+    // handshake with reaper_leaves() (completion_queue.h).
+    watching_.store(true, std::memory_order_seq_cst);
+    const bool reaper_inside = reapers_.load(std::memory_order_seq_cst) > 0;
+    // Relaxed: only this thread writes it, and a reaper that still sees
+    // true makes one spurious write, read below.
+    if (!reaper_inside) watching_.store(false, std::memory_order_relaxed);
+    pollfd fds[3] = {{stop_fd_, POLLIN, 0}, {reapers_fd_, POLLIN, 0},
+                     {reaper_inside ? -1 : collector_->fd(), POLLIN, 0}};
+    if (poll(fds, 3, -1) < 0 && errno != EINTR) break;
+    if (fds[0].revents) break;
+    if (fds[1].revents) {
+      uint64_t v;
+      [[maybe_unused]] ssize_t rd = ::read(reapers_fd_, &v, sizeof v);
+    }
+    // Blocks for the harvest lock: a reaper harvesting now may leave
+    // completions behind it that only this thread will see.
+    if (!reaper_inside) collector_->harvest(true);
+  }
+}
+
+void completion_queue::stop_collector_thread() noexcept {
+  if (collector_thread_.joinable()) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = ::write(stop_fd_, &one, sizeof one);
+    collector_thread_.join();
+  }
+  if (stop_fd_ >= 0) ::close(stop_fd_);
+  if (reapers_fd_ >= 0) ::close(reapers_fd_);
+  stop_fd_ = reapers_fd_ = -1;
 }
 
 void completion_queue::collector_submitted() noexcept {

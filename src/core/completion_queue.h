@@ -3,9 +3,9 @@
 // and wait to be reaped. Executors hand it finished requests (it is their
 // completion_sink); reapers take events out. The part every event format
 // shares is here: the in-flight limit, the attribute on_post hooks, the
-// wake-up protocol (core/waiter), the context's eventfd, and the
-// NEED_GETEVENTS flag that tells reapers of the mapped ring to call in
-// while requests sit on io_uring. An event format (event_ring_queue: aio2's
+// wake-up protocol (core/waiter), the context's eventfd, the collector
+// thread, and the NEED_GETEVENTS flag that tells reapers of the mapped ring
+// to call in while requests sit on io_uring. An event format (event_ring_queue: aio2's
 // variable-length events in the byte ring) says how an event is encoded,
 // where it goes, and how reapers copy it out.
 //
@@ -14,6 +14,15 @@
 // that finds the event after waking sees every byte of it: the ring's
 // commit (release) pairs with the reap's acquire, and the overflow list is
 // guarded by its mutex.
+//
+// The eventfd counts events: each event adds exactly 1 to its counter, on
+// every path, once the event can be reaped (in the ring, or on the overflow
+// list for aio2_getevents). The count is written at batch_done(), so one
+// write covers a batch. io_uring's completions are collected by aio2 (the
+// kernel never signals the eventfd itself: it would count aio2's own
+// entries and a nowait-first read's first try); where nobody may call in
+// to collect them (a context with an eventfd, or a LEGACY one), a collector
+// thread does.
 #pragma once
 
 #include <atomic>
@@ -21,6 +30,7 @@
 #include <cstdint>
 #include <ctime>
 #include <mutex>
+#include <thread>
 
 #include "attr/registry.h"
 #include "core/slots.h"
@@ -33,7 +43,7 @@ class completion_queue : public exec::completion_sink {
  public:
   completion_queue(slots &s, uint32_t max_inflight) noexcept
       : slots_(s), max_inflight_(max_inflight) {}
-  virtual ~completion_queue() = default;
+  virtual ~completion_queue();
   completion_queue(const completion_queue &) = delete;
   completion_queue &operator=(const completion_queue &) = delete;
 
@@ -49,9 +59,18 @@ class completion_queue : public exec::completion_sink {
   // Takes back an admission whose request was never handed to an executor.
   virtual void unadmit() noexcept { inflight_.fetch_sub(1, std::memory_order_relaxed); }
 
-  // exec::completion_sink: posts the request's event; wakes at batch_done.
+  // exec::completion_sink: posts the request's event; wakes, and adds the
+  // events posted since the last batch_done to the eventfd, at batch_done.
   void complete(exec::request *r) noexcept override;
-  void batch_done(bool eventfd_signalled) noexcept override;
+  void batch_done(bool collected) noexcept override;
+
+  // Starts the thread that collects the collector's completions as they
+  // arrive, for contexts whose programs may never call in (they wait on an
+  // eventfd). While threads wait in a getevents call they collect, and the
+  // thread sleeps. Returns 0 or -errno.
+  int start_collector_thread() noexcept;
+  // Stops it (before the executors shut down). Idempotent.
+  void stop_collector_thread() noexcept;
 
   // The submitter handed requests to the collector: keeps NEED_GETEVENTS in
   // step, posts what already completed (cached reads complete inside
@@ -77,9 +96,10 @@ class completion_queue : public exec::completion_sink {
   // Waits for events on behalf of a getevents call: calls look() (which
   // collects nothing and must not block) until it returns non-zero, the
   // timeout (relative; nullptr: none) passes, close() is called, or a
-  // signal arrives. look() returns > 0 to stop, 0 to wait, < 0 for an error
-  // to return. `got()` says whether something was taken already (a signal
-  // then ends the wait without -EINTR). Returns look()'s stop value, 0 on
+  // signal handler runs (SA_RESTART or not). look() returns > 0 to stop, 0
+  // to wait, < 0 for an error to return. `got()` says whether something was
+  // taken already (a signal then ends the wait with 1 instead of -EINTR).
+  // Returns look()'s stop value, 1 after a signal with something taken, 0 on
   // timeout or close, -EINTR, or -EINVAL for a bad timeout.
   template <class Look, class Got>
   long wait_for(const timespec *timeout, Look look, Got got) noexcept;
@@ -92,6 +112,11 @@ class completion_queue : public exec::completion_sink {
  private:
   void sync_need_getevents() noexcept;
   void signal_eventfd() noexcept;
+  void collector_main() noexcept;
+  // A getevents call starts or ends its wait (the collector thread sleeps
+  // while any waits).
+  void reaper_enters() noexcept;
+  void reaper_leaves() noexcept;
 
   slots &slots_;
   const uint32_t max_inflight_;
@@ -103,6 +128,29 @@ class completion_queue : public exec::completion_sink {
   // before it, so the last call leaves the flag matching the count.
   std::mutex need_mu_;
   bool need_on_ = false;  // guarded by need_mu_
+  // Events posted and not yet added to the eventfd; counted only when
+  // there is one. Release on the increment (after the event is stored),
+  // acquire on batch_done's exchange: the thread that writes a count has
+  // seen the events it counts stored.
+  std::atomic<uint64_t> unsignalled_{0};
+
+  std::thread collector_thread_;
+  int stop_fd_ = -1;  // eventfd that wakes the collector thread to exit
+  // Threads inside getevents: while there are any, they collect io_uring's
+  // completions themselves (the waiter's role), and the collector thread
+  // sleeps on reapers_fd_ alone, so that a completion wakes one thread, not
+  // two. Counted only while the collector thread runs. The last reaper to
+  // leave writes reapers_fd_ only while the collector says it sleeps that
+  // way (`watching_`), so that a program whose completions never go
+  // through io_uring (cached reads, run in its own thread) pays no system
+  // call for the collector. The pair is a Dekker handshake, seq_cst on
+  // both sides: the collector stores watching_ then loads reapers_; a
+  // reaper decrements reapers_ then loads watching_; at least one of them
+  // sees the other's store, so either the collector watches io_uring or
+  // the reaper wakes it.
+  std::atomic<int> reapers_{0};
+  std::atomic<bool> watching_{false};
+  int reapers_fd_ = -1;
 };
 
 // CLOCK_MONOTONIC now, in nanoseconds.
@@ -125,6 +173,11 @@ long completion_queue::wait_for(const timespec *timeout, Look look, Got got) noe
       if (held) w.release_role();
     }
   } guard{waiter_, role};
+  struct reaper_guard {
+    completion_queue &q;
+    explicit reaper_guard(completion_queue &cq) noexcept : q(cq) { q.reaper_enters(); }
+    ~reaper_guard() { q.reaper_leaves(); }
+  } reaping{*this};
   for (;;) {
     // Sampled before looking, so a post after the look changes it and the
     // sleep below returns at once.
@@ -140,7 +193,9 @@ long completion_queue::wait_for(const timespec *timeout, Look look, Got got) noe
       rel.tv_nsec = left % 1000000000;
       relp = &rel;
     }
-    if (waiter_.sleep(seen, relp, &role) == -EINTR && !got()) return -EINTR;
+    // A signal ends the wait: with what was taken (io_getevents' answer),
+    // or -EINTR.
+    if (waiter_.sleep(seen, relp, &role) == -EINTR) return got() ? 1 : -EINTR;
   }
 }
 

@@ -10,11 +10,14 @@
 #include <new>
 
 #include "core/parse.h"
+#include "core/test_hooks.h"
 #include "exec/run.h"
 #include "sys/fd_facts.h"
 #include "util/fault.h"
 
 namespace aio2::core {
+
+std::atomic<void (*)(uint64_t)> test_hooks::after_nowait_attempt{nullptr};
 
 context::context(uint32_t type, uint32_t flags, const limits &lim) noexcept
     : type_(type),
@@ -73,7 +76,7 @@ int context::start() noexcept {
   // io_uring when allowed and available; any failure (not built into the
   // kernel, kernel.io_uring_disabled, seccomp, too old) leaves the context
   // on the inline path and the pool, which the feature bits show.
-  const bool uring = !(flags_ & AIO2_SETUP_NO_URING) && uring_.init(lim_.uring_entries, efd_) == 0;
+  const bool uring = !(flags_ & AIO2_SETUP_NO_URING) && uring_.init(lim_.uring_entries) == 0;
   env_.policy = lim_.policy;
   env_.nowait_in_submitter = !uring || type_ == AIO2_CTX_LEGACY;
   adapt_on_ = uring && type_ == AIO2_CTX_RING;
@@ -82,10 +85,10 @@ int context::start() noexcept {
     env_.uring = &uring_;
   }
   if (int err = queue_.start(uring ? &uring_ : nullptr, efd_)) return err;
-  // Programs of the old ABI may never call in (they wait on an eventfd and
-  // read the ring): io_uring's completions must reach the ring by
-  // themselves.
-  if (uring && type_ == AIO2_CTX_LEGACY) return legacy_queue_.start_collector(&uring_);
+  // Programs of the old ABI, and programs that wait on the context's
+  // eventfd, may never call in: io_uring's completions must reach the ring
+  // (and the eventfd) by themselves.
+  if (uring && (type_ == AIO2_CTX_LEGACY || efd_ >= 0)) return queue_.start_collector_thread();
   return 0;
 }
 
@@ -197,7 +200,11 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
     if (whole) {
       c_.queue_.complete(r);
       done_here_ = true;
-    } else if (int err = hand_off(r, &uring)) {
+      return 0;
+    }
+    if (auto *hook = test_hooks::after_nowait_attempt.load(std::memory_order_relaxed))
+      hook(r->io.user_data);
+    if (int err = hand_off(r, &uring)) {
       exec::end_unrun(r, err, 0);
       c_.queue_.complete(r);
       done_here_ = true;
@@ -286,9 +293,15 @@ int context::cancel(uint64_t user_data) noexcept {
   return -ENOENT;
 }
 
+void context::abandon_after_fork() noexcept {
+  uring_.close_descriptor();
+  if (efd_ >= 0) ::close(efd_);
+  efd_ = -1;
+}
+
 void context::shutdown() noexcept {
   close();
-  legacy_queue_.stop_collector();
+  queue_.stop_collector_thread();
   for (exec::executor *e : {static_cast<exec::executor *>(&inline_),
                             static_cast<exec::executor *>(&pool_),
                             static_cast<exec::executor *>(&uring_)})

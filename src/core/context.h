@@ -84,6 +84,12 @@ class context {
   // entry point runs any more, so no request can be queued behind it.
   void shutdown() noexcept;
 
+  // In the child of a fork(), for a context set up in the parent: closes
+  // this process's copies of its eventfd and io_uring descriptors and
+  // touches nothing else (its executors' threads are not in this process,
+  // their locks may be held, and io_uring's requests are the parent's).
+  void abandon_after_fork() noexcept;
+
   uint32_t type() const noexcept { return type_; }
   aio2_ring *ring() const noexcept { return ring_queue_.ring(); }
   // Events an observed LEGACY context could not mirror (its ring was full).

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "core/event_ring_queue.h"
 
+#include "core/test_hooks.h"
+
 #include <cerrno>
 #include <cstring>
 
 namespace aio2::core {
+
+std::atomic<uint64_t> test_hooks::ring_start_pos{0};
 
 namespace {
 
@@ -26,7 +30,8 @@ event_ring_queue::~event_ring_queue() {
 
 int event_ring_queue::create(uint64_t ring_bytes) noexcept {
   // Many threads post (producers) and any number of threads reap.
-  return aio2_ring_new(ring_bytes, 0, 0, &ring_);
+  return aio2_ring_new(ring_bytes, 0, test_hooks::ring_start_pos.load(std::memory_order_relaxed),
+                       &ring_);
 }
 
 void event_ring_queue::set_need_getevents(bool on) noexcept {

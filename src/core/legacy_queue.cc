@@ -14,7 +14,7 @@
 namespace aio2::core {
 
 legacy_queue::~legacy_queue() {
-  stop_collector();
+  stop_collector_thread();
   if (ring_) munmap(ring_, map_bytes_);
 }
 
@@ -102,8 +102,8 @@ void legacy_queue::mirror(const exec::request *r, int64_t res) noexcept {
   aio2_ring_commit(observe_->ring(), rec, r->event_flags);
 }
 
-void legacy_queue::batch_done(bool eventfd_signalled) noexcept {
-  completion_queue::batch_done(eventfd_signalled);
+void legacy_queue::batch_done(bool collected) noexcept {
+  completion_queue::batch_done(collected);
   // The observer waits on the mirror ring's own waiter.
   if (observe_) observe_->batch_done(true);
 }
@@ -143,76 +143,10 @@ long legacy_queue::getevents(long min_nr, long nr, struct io_event *events,
     pthread_sigmask(SIG_SETMASK, sigmask, &saved);
   }
   static const timespec zero{0, 0};
-  // seq_cst: the reaper's half of the handshake with collector_main().
-  reapers_.fetch_add(1, std::memory_order_seq_cst);
   const long rc = wait_for(interrupted ? &zero : timeout, look, [&] { return got != 0; });
-  if (reapers_.fetch_sub(1, std::memory_order_seq_cst) == 1 && reapers_fd_ >= 0 &&
-      watching_.load(std::memory_order_seq_cst)) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t w = ::write(reapers_fd_, &one, sizeof one);
-  }
   if (sigmask) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   if (rc < 0) return rc;
   return interrupted && got == 0 ? -EINTR : got;
-}
-
-int legacy_queue::start_collector(exec::collected_executor *collector) noexcept {
-  collector_ = collector;
-  if (fault::fail(fault::site::wake_eventfd)) return -ENOMEM;
-  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (stop_fd_ < 0) return -errno;
-  if (fault::fail(fault::site::wake_eventfd)) return -ENOMEM;
-  reapers_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (reapers_fd_ < 0) return -errno;
-  if (fault::fail(fault::site::thread_create)) return -EAGAIN;
-  try {
-    collector_thread_ = std::thread(&legacy_queue::collector_main, this);
-  } catch (...) {
-    return -EAGAIN;
-  }
-  return 0;
-}
-
-void legacy_queue::collector_main() noexcept {
-  // No process signals here: they belong to the program's own threads.
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, nullptr);
-  for (;;) {
-    // While a reaper waits in getevents it collects; this thread waits for
-    // the last one to leave (a write to reapers_fd_ made since this check
-    // is still there for the poll). seq_cst: this thread's half of the
-    // handshake with getevents() (legacy_queue.h); the acquire of reapers_
-    // also pairs with the reapers' decrements.
-    watching_.store(true, std::memory_order_seq_cst);
-    const bool reaper_inside = reapers_.load(std::memory_order_seq_cst) > 0;
-    // Relaxed: only this thread writes it, and a reaper that still sees
-    // true makes one spurious write, read below.
-    if (!reaper_inside) watching_.store(false, std::memory_order_relaxed);
-    pollfd fds[3] = {{stop_fd_, POLLIN, 0}, {reapers_fd_, POLLIN, 0},
-                     {reaper_inside ? -1 : collector_->fd(), POLLIN, 0}};
-    if (poll(fds, 3, -1) < 0 && errno != EINTR) break;
-    if (fds[0].revents) break;
-    if (fds[1].revents) {
-      uint64_t v;
-      [[maybe_unused]] ssize_t rd = ::read(reapers_fd_, &v, sizeof v);
-    }
-    // Blocks for the harvest lock: a reaper harvesting now may leave
-    // completions behind it that only this thread will see.
-    if (!reaper_inside) collector_->harvest(true);
-  }
-}
-
-void legacy_queue::stop_collector() noexcept {
-  if (collector_thread_.joinable()) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t w = ::write(stop_fd_, &one, sizeof one);
-    collector_thread_.join();
-  }
-  // Also when start_collector failed after making one of them.
-  if (stop_fd_ >= 0) ::close(stop_fd_);
-  if (reapers_fd_ >= 0) ::close(reapers_fd_);
-  stop_fd_ = reapers_fd_ = -1;
 }
 
 }  // namespace aio2::core

@@ -8,8 +8,9 @@
 //
 // Events reach the ring, and each request's eventfd (IOCB_FLAG_RESFD) is
 // signalled, without any call into the library: pool workers and
-// submitters post directly, and where requests go to io_uring a collector
-// thread harvests its completion queue as completions arrive. A program
+// submitters post directly, and where requests go to io_uring the
+// completion queue's collector thread harvests its completion queue as
+// completions arrive. A program
 // that waits on the eventfd and then reads the ring never hangs.
 //
 // Outstanding requests are limited to what io_setup(nr) promises: a request
@@ -26,7 +27,6 @@
 #include <cstdint>
 #include <ctime>
 #include <mutex>
-#include <thread>
 
 #include "core/completion_queue.h"
 #include "core/event_ring_queue.h"
@@ -72,12 +72,6 @@ class legacy_queue final : public completion_queue {
   int create() noexcept;
   legacy_ring *ring() const noexcept { return ring_; }
 
-  // Starts the thread that harvests `collector`'s completions as they
-  // arrive (io_uring's: nobody else may ever call in). Returns 0 or -errno.
-  int start_collector(exec::collected_executor *collector) noexcept;
-  // Stops the collector thread (before the executors shut down).
-  void stop_collector() noexcept;
-
   // Also posts each completion's aio2 event, with its attribute results,
   // to the ring of `ring_queue` (AIO2_SETUP_LEGACY_OBSERVE), dropping it
   // there when full, and wakes that queue's reapers with its own.
@@ -101,9 +95,8 @@ class legacy_queue final : public completion_queue {
 
  private:
   bool store(exec::request *r) noexcept override;
-  void batch_done(bool eventfd_signalled) noexcept override;
+  void batch_done(bool collected) noexcept override;
   void set_need_getevents(bool) noexcept override {}  // the collector thread harvests
-  void collector_main() noexcept;
   void mirror(const exec::request *r, int64_t res) noexcept;
 
   const uint32_t max_events_;
@@ -119,23 +112,6 @@ class legacy_queue final : public completion_queue {
   uint64_t admitted_ = 0;  // guarded by admit_mu_
   uint64_t reaped_ = 0;    // guarded by admit_mu_
   unsigned seen_head_ = 0;  // guarded by admit_mu_
-  std::thread collector_thread_;
-  exec::collected_executor *collector_ = nullptr;
-  int stop_fd_ = -1;  // eventfd that wakes the collector thread to exit
-  // Threads inside getevents: while there are any, they collect io_uring's
-  // completions themselves (the waiter's role), and the collector thread
-  // sleeps on reapers_fd_ alone, so that a completion wakes one thread, not
-  // two. The last reaper to leave writes reapers_fd_ only while the
-  // collector says it sleeps that way (`watching_`), so that a program
-  // whose completions never go through io_uring (cached reads, run in its
-  // own thread) pays no system call for the collector. The pair is a
-  // Dekker handshake, seq_cst on both sides: the collector stores
-  // watching_ then loads reapers_; a reaper decrements reapers_ then loads
-  // watching_; at least one of them sees the other's store, so either the
-  // collector watches io_uring or the reaper wakes it.
-  std::atomic<int> reapers_{0};
-  std::atomic<bool> watching_{false};
-  int reapers_fd_ = -1;
   event_ring_queue *observe_ = nullptr;  // set before any request
   // aio2 events the observer's ring had no room for. Relaxed: a counter.
   std::atomic<uint64_t> dropped_{0};

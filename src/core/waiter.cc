@@ -101,7 +101,13 @@ int waiter::sleep(uint32_t seen, const timespec *rel, bool *role) noexcept {
   // With the bit set (seq_cst), look once more for io_uring work nobody
   // waits for; a submitter or a releasing holder that saw the bit wakes us.
   if (collector_inflight() != 0 && !role_.load(std::memory_order_seq_cst)) return 0;
-  return futex_wait(&posted_, want, rel) == -EINTR ? -EINTR : 0;
+  // Always with a timeout: a futex wait with one answers -EINTR to any
+  // signal handler, SA_RESTART or not (without one the kernel restarts it
+  // for SA_RESTART handlers), as ppoll does for the io_uring waiter, so a
+  // getevents call is interrupted the same way on both waits, as
+  // io_getevents(2) is. The caller's loop waits again after an hour.
+  static const timespec kHour{3600, 0};
+  return futex_wait(&posted_, want, rel ? rel : &kHour) == -EINTR ? -EINTR : 0;
 }
 
 void waiter::release_role() noexcept {

@@ -52,7 +52,8 @@ class waiter {
   // Sleeps until a post after `seen`, `rel` (relative; nullptr: no limit)
   // passes, or close(). Takes the io_uring waiter's role when requests are
   // on io_uring and nobody else holds it (*role then stays true until
-  // release_role()). Returns 0 (look again) or -EINTR.
+  // release_role()). Returns 0 (look again) or -EINTR (a signal handler
+  // ran, installed with SA_RESTART or not, on either wait).
   int sleep(uint32_t seen, const timespec *rel, bool *role) noexcept;
   // Gives the io_uring waiter's role up, handing it on.
   void release_role() noexcept;

@@ -22,9 +22,9 @@ class completion_sink {
   // sink owns r from now on. Called from any thread, concurrently.
   virtual void complete(request *r) noexcept = 0;
   // The calls to complete() of one batch are over: wake reapers once.
-  // `eventfd_signalled`: the kernel already signalled the context's eventfd
-  // for each of them (io_uring's registered eventfd).
-  virtual void batch_done(bool eventfd_signalled) noexcept = 0;
+  // `collected`: the batch was collected from a collected_executor (its
+  // in-flight count changed).
+  virtual void batch_done(bool collected) noexcept = 0;
 
  protected:
   ~completion_sink() = default;

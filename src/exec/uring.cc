@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
@@ -42,7 +43,7 @@ uring::~uring() {
   if (entries_) io_uring_queue_exit(&ring_);
 }
 
-int uring::init(unsigned entries, int efd) noexcept {
+int uring::init(unsigned entries) noexcept {
   io_uring_params p{};
   // SUBMIT_ALL (5.18): one refused entry does not stop the rest of a batch.
   // The completion queue is four times the submission queue; beyond that the
@@ -65,13 +66,9 @@ int uring::init(unsigned entries, int efd) noexcept {
     return -EOPNOTSUPP;
   }
   probe_ = io_uring_get_probe_ring(&ring_);
-  if (probe_ == nullptr) rc = -EOPNOTSUPP;
-  else if (efd >= 0) rc = io_uring_register_eventfd(&ring_, efd);
-  if (rc < 0) {
-    if (probe_) io_uring_free_probe(probe_);
-    probe_ = nullptr;
+  if (probe_ == nullptr) {
     io_uring_queue_exit(&ring_);
-    return rc;
+    return -EOPNOTSUPP;
   }
   entries_ = p.sq_entries;
   return 0;
@@ -303,6 +300,12 @@ uring::cancel_result uring::cancel(uint64_t user_data) noexcept {
   else if (rc == -EINVAL) queue_cancel(tag, 0);  // before Linux 6.0: ask asynchronously
   harvest(false);  // the cancelled request's completion is posted by now
   return out;
+}
+
+void uring::close_descriptor() noexcept {
+  if (!active() || ring_.ring_fd < 0) return;
+  ::close(ring_.ring_fd);
+  ring_.ring_fd = -1;
 }
 
 void uring::shutdown() noexcept {

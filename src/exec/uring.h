@@ -29,10 +29,12 @@ class uring final : public collected_executor {
   uring &operator=(const uring &) = delete;
 
   // Sets up an instance with `entries` submission entries and probes the
-  // opcodes. `efd` >= 0 is registered to be signalled on every completion.
-  // Returns 0, or -errno when io_uring cannot be used (then active() is
-  // false and every request goes elsewhere).
-  int init(unsigned entries, int efd) noexcept;
+  // opcodes. No eventfd is registered with the kernel: it would count every
+  // completion entry, aio2's own included, where the context's eventfd
+  // counts events (core/completion_queue.h). Returns 0, or -errno when
+  // io_uring cannot be used (then active() is false and every request goes
+  // elsewhere).
+  int init(unsigned entries) noexcept;
   bool active() const noexcept { return entries_ != 0; }
   unsigned entries() const noexcept { return entries_; }
 
@@ -72,6 +74,10 @@ class uring final : public collected_executor {
   cancel_result cancel(uint64_t user_data) noexcept override;
   // Cancels everything in flight and harvests until nothing is. Idempotent.
   void shutdown() noexcept override;
+  // Closes this process's descriptor of the instance and nothing else (a
+  // fork child's copy of a parent's context): no request is cancelled or
+  // harvested, since they are the parent's.
+  void close_descriptor() noexcept;
 
   // The io_uring personality (IORING_REGISTER_PERSONALITY) that holds the
   // calling thread's credentials, `mine` (its snapshot, just taken):
