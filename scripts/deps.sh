@@ -21,6 +21,8 @@ tools=(libuv1-dev libaio-dev nlohmann-json3-dev gnuplot-nox)
 # (qemu-utils) on aio2's libaio and watches it with strace.
 tests=(libgtest-dev libgmock-dev nlohmann-json3-dev mandoc fio abigail-tools libaio1 qemu-utils
   strace)
+# The ring's model check (tests/model/) is built on relacy, header-only.
+tests+=(relacy-dev)
 # pool_bench links the engines of `aio2 bench`.
 bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev "${tools[@]}")
 # dpkg-buildpackage with debhelper builds the packages, which hold the aio2

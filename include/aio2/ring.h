@@ -56,7 +56,8 @@
  *       writing the payload.                 pairs with A2 (reapers load hdr)
  *   R3  reaper: store-release / CAS-release `head` after reading the records
  *       it frees.                            pairs with A3 (producers load
- *       head before they overwrite freed space)
+ *       head before they overwrite freed space) and A4 (a copying reaper
+ *       loads head, then tail: it must not see a tail older than head)
  *   In SINGLE_PRODUCER mode R1 is issued at commit and does R2's job too.
  *
  * Errors are negative errno values; aio2_ring_strerror() says what each
@@ -541,8 +542,12 @@ static inline int64_t aio2_ring_reap(struct aio2_ring *r, void *buf, size_t cap,
 	unsigned char *out = (unsigned char *)buf;
 
 	for (;;) {
-		/* Relaxed is enough: the CAS below proves head did not move. */
-		const uint64_t h = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+		/* A4: pairs with R3 of the reaper that moved head here. That
+		 * reaper had seen tail at or past h, so the tail we load next is
+		 * too; with a relaxed load, a weakly ordered CPU may read an
+		 * older tail below h and report sound positions as -EUCLEAN.
+		 * (The CAS below proves head did not move while we copied.) */
+		const uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
 		/* A1: pairs with R1. */
 		const uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) & ~(uint64_t)7;
 		uint64_t p = h;
@@ -594,8 +599,14 @@ static inline int64_t aio2_ring_reap(struct aio2_ring *r, void *buf, size_t cap,
 		}
 		if (!err)
 			return 0;
-		/* Errors seen while head moved may be a stale read, not damage. */
-		if (__atomic_load_n(&r->head, __ATOMIC_RELAXED) != p)
+		/* Errors seen while head moved may be a stale read, not damage.
+		 * A read-modify-write reads the newest head (a plain load may
+		 * return the same stale value we started from, and report a
+		 * sound ring as corrupt); this is the error path only. If head
+		 * is still p, tail (A1) ordered the record's header for this
+		 * lap before our read, and no later lap can have begun, so the
+		 * error is real. Acquire: pairs with R3, as A4. */
+		if (__atomic_fetch_add(&r->head, 0, __ATOMIC_ACQUIRE) != p)
 			continue;
 		return err;
 	}
