@@ -308,7 +308,7 @@ TEST(RingAttach, ValidatesEveryHeaderField) {
   r->magic ^= 1;
   EXPECT_EQ(aio2_ring_attach(r.get(), mem), -ENOEXEC);
   r->magic ^= 1;
-  r->version = 2;
+  r->version = AIO2_RING_VERSION + 1;
   EXPECT_EQ(aio2_ring_attach(r.get(), mem), -EPROTONOSUPPORT);
   r->version = AIO2_RING_VERSION;
   r->hdr_bytes = 256;

@@ -22,6 +22,20 @@
 //            on head), one reaper taking one record per call and the other
 //            as many as fit.
 //   peek     2 producers, 1 zero-copy reaper (aio2_ring_peek / consume).
+//   die_locked, die_headers, die_busy
+//            as reap, but producer 0 dies in its second operation: holding
+//            the tail lock before writing anything, holding it after writing
+//            the BUSY (and PAD) headers, or after reserve and before commit.
+//            Producer 1 must take the lock over; the reapers call
+//            aio2_ring_reclaim when they make no progress and must get past
+//            the dead record, which is never delivered.
+// Producer ids and liveness: aio2_ring_producer_id / _alive are system calls
+// in the library; here AIO2__RING_SELF and AIO2__RING_ALIVE give each
+// simulated thread its own id, and a dead thread's flag is set with a release
+// store as it dies and read with an acquire load, as a system call that
+// reports a thread gone orders the dead thread's stores before it returns.
+// AIO2__RING_SPINS and _YIELDS are 2 and 1, so that a waiter asks about the
+// holder soon; the protocol is the same.
 // Each producer pushes, reserves + writes + commits, and reserves + discards,
 // with records of 16 and 24 bytes in a 64-byte ring, so the ring fills
 // (-EAGAIN, retried), wraps, and needs a PAD record at the wrap.
@@ -42,6 +56,7 @@
 //      shows in the reap scenario, as a spurious -EUCLEAN.
 
 #include <sched.h>
+#include <setjmp.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -153,6 +168,39 @@ T fetch_unmodelled(T *, V, int) {
   std::abort();
 }
 
+// Producer deaths. g_die_at: where producer 0 dies in its second operation
+// (0: never). g_dead[i]: thread i has died (release as it dies, acquire in
+// alive()).
+enum { kDieNever = 0, kDieLocked = 1, kDieHeaders = 2, kDieBusy = 3 };
+constexpr uint32_t kIdBase = 100;
+int g_die_at;
+bool g_victim_armed;
+rl::atomic<unsigned> *g_dead;
+// The victim's way out of ring.h when it dies: a longjmp back to produce()
+// (relacy's fibers do not unwind exceptions; ring.h holds no resources).
+jmp_buf g_victim_exit;
+
+inline uint32_t self_id() { return kIdBase + static_cast<uint32_t>(rl::ctx().current_thread()); }
+
+inline int alive(uint32_t id, rl::debug_info_param info) {
+  if (id < kIdBase || id >= kIdBase + 4) {
+    std::fprintf(stderr, "model: unknown producer id %u\n", id);
+    std::abort();
+  }
+  return g_dead[id - kIdBase].load(rl::mo_acquire, info) == 0;
+}
+
+inline void die(rl::debug_info_param info) {
+  g_victim_armed = false;
+  g_dead[rl::ctx().current_thread()].store(1, rl::mo_release, info);
+  longjmp(g_victim_exit, 1);
+}
+
+// AIO2_RING_TEST_HOOK: the armed victim (thread 0) dies at its chosen point.
+inline void hook(int point, rl::debug_info_param info) {
+  if (g_victim_armed && rl::ctx().current_thread() == 0 && point == g_die_at) die(info);
+}
+
 // A spinning thread lets the others run (the pause and sched_yield of the
 // tail lock's spin).
 inline void relax(rl::debug_info_param info) { rl::yield(1, info); }
@@ -169,6 +217,11 @@ inline void relax(rl::debug_info_param info) { rl::yield(1, info); }
 #define __builtin_ia32_pause() model::relax(RL_INFO)
 #undef sched_yield  // relacy's own, replaced by the same yield, named here
 #define sched_yield() (model::relax(RL_INFO), 0)
+#define AIO2__RING_SELF() model::self_id()
+#define AIO2__RING_ALIVE(id) model::alive((id), RL_INFO)
+#define AIO2__RING_SPINS 2u
+#define AIO2__RING_YIELDS 1u
+#define AIO2_RING_TEST_HOOK(point) model::hook(point, RL_INFO)
 // Payloads as word-wise relaxed atomics, so that the model sees them.
 #define AIO2__WORD_COPIES 1
 
@@ -198,10 +251,14 @@ constexpr op kPlan[kProducers][kOps] = {
     {{24, false, false}, {16, true, false}, {24, false, true}},
 };
 
-constexpr unsigned committed_total() {
+// Whether producer p's operation i happens (the victim does not finish its
+// second operation, nor start its third).
+bool happens(unsigned p, unsigned i) { return !(g_die_at != kDieNever && p == 0 && i >= 1); }
+
+unsigned committed_total() {
   unsigned n = 0;
   for (unsigned p = 0; p < kProducers; p++)
-    for (unsigned i = 0; i < kOps; i++) n += kPlan[p][i].discard ? 0 : 1;
+    for (unsigned i = 0; i < kOps; i++) n += !kPlan[p][i].discard && happens(p, i) ? 1 : 0;
   return n;
 }
 
@@ -232,6 +289,7 @@ void account(uint32_t len, uint32_t flags, LoadWord loadw) {
   MODEL_CHECK(p < kProducers && i < kOps);
   if (p >= kProducers || i >= kOps) return;
   MODEL_CHECK(!kPlan[p][i].discard);
+  MODEL_CHECK(happens(p, i));
   MODEL_CHECK(len == kPlan[p][i].len);
   MODEL_CHECK(flags == user_flags(p, i));
   for (unsigned w = 0; w < (len - 8) / 8; w++) MODEL_CHECK(loadw(w) == stamp(p, i, w));
@@ -240,9 +298,25 @@ void account(uint32_t len, uint32_t flags, LoadWord loadw) {
   g_ledger.reaped++;
 }
 
+// The victim's last operation: it dies inside reserve (at the test hook)
+// or after it, before commit, and comes back here by longjmp.
+__attribute__((noinline)) void victim_op(struct aio2_ring *r, uint32_t len) {
+  g_victim_armed = true;
+  if (setjmp(g_victim_exit) != 0) return;
+  struct aio2_ring_rec *rec = nullptr;
+  int err;
+  while ((err = aio2_ring_reserve(r, len, &rec)) == -EAGAIN) rl::yield(1, RL_INFO);
+  MODEL_CHECK(err == 0 && g_die_at == kDieBusy);
+  die(RL_INFO);  // reserved, never committed
+}
+
 void produce(struct aio2_ring *r, unsigned p) {
   for (unsigned i = 0; i < kOps; i++) {
     const op &o = kPlan[p][i];
+    if (p == 0 && i == 1 && g_die_at != kDieNever) {
+      victim_op(r, o.len);
+      return;
+    }
     uint64_t payload[3];
     for (unsigned w = 0; w < 3; w++) payload[w] = stamp(p, i, w);
     for (;;) {
@@ -275,6 +349,8 @@ void reap_loop(struct aio2_ring *r, unsigned max_recs, size_t cap) {
     const int64_t got = aio2_ring_reap(r, buf, cap, max_recs);
     MODEL_CHECK(got >= 0);
     if (got <= 0) {
+      // No progress: perhaps a dead producer's record is at head.
+      MODEL_CHECK(aio2_ring_reclaim(r) >= 0);
       rl::yield(1, RL_INFO);
       continue;
     }
@@ -318,7 +394,9 @@ struct ring_suite : rl::test_suite<Derived, Threads> {
   unsigned char storage[kMem + 64];
   unsigned char *bytes = nullptr;
   rl::atomic<uint64_t> cells[kWords];
+  rl::atomic<unsigned> dead[4];
   uint32_t setup_flags = 0;
+  static constexpr int kDieAt = kDieNever;
 
   struct aio2_ring *ring() { return reinterpret_cast<struct aio2_ring *>(bytes); }
 
@@ -326,6 +404,10 @@ struct ring_suite : rl::test_suite<Derived, Threads> {
     bytes = storage + (64 - reinterpret_cast<uintptr_t>(storage) % 64) % 64;
     g_bytes = bytes;
     g_cells = cells;
+    g_dead = dead;
+    g_die_at = Derived::kDieAt;
+    g_victim_armed = false;
+    for (unsigned i = 0; i < 4; i++) dead[i]($) = 0;
     std::memset(&g_ledger, 0, sizeof g_ledger);
     std::memset(bytes, 0, kMem);
     // aio2_ring_init is library code with real atomics, run before any
@@ -353,8 +435,12 @@ struct ring_suite : rl::test_suite<Derived, Threads> {
   void after() {
     for (unsigned p = 0; p < kProducers; p++)
       for (unsigned i = 0; i < kOps; i++)
-        MODEL_CHECK(g_ledger.seen[p][i] == (kPlan[p][i].discard ? 0u : 1u));
+        MODEL_CHECK(g_ledger.seen[p][i] == (kPlan[p][i].discard || !happens(p, i) ? 0u : 1u));
     uint64_t buf[8];
+    // A dead producer's record may still be at head: reclaim drops it.
+    int dropped = 0;
+    while (aio2_ring_reclaim(ring()) == 1) dropped++;
+    MODEL_CHECK(dropped <= 1);
     MODEL_CHECK(aio2_ring_reap(ring(), buf, sizeof buf, 0) == 0);
     MODEL_CHECK(aio2_ring_used(ring()) == 0);
   }
@@ -369,6 +455,28 @@ struct reap_suite : ring_suite<reap_suite, 4> {
     else
       reap_loop(ring(), 0, 40);
   }
+};
+
+// The victim is producer 0; both reapers copy and reclaim.
+template <class Derived>
+struct die_suite : ring_suite<Derived, 4> {
+  void thread(unsigned idx) {
+    if (idx < kProducers)
+      produce(this->ring(), idx);
+    else if (idx == kProducers)
+      reap_loop(this->ring(), 1, 64);
+    else
+      reap_loop(this->ring(), 0, 40);
+  }
+};
+struct die_locked_suite : die_suite<die_locked_suite> {
+  static constexpr int kDieAt = kDieLocked;
+};
+struct die_headers_suite : die_suite<die_headers_suite> {
+  static constexpr int kDieAt = kDieHeaders;
+};
+struct die_busy_suite : die_suite<die_busy_suite> {
+  static constexpr int kDieAt = kDieBusy;
 };
 
 struct peek_suite : ring_suite<peek_suite, 3> {
@@ -418,7 +526,8 @@ int run(const char *name, const std::string &search, unsigned long n, bool quiet
 }  // namespace
 
 // ring_model [SCENARIO [SEARCH N]]
-//   SCENARIO  reap, peek or all (the default)
+//   SCENARIO  reap, peek, die_locked, die_headers, die_busy or all (the
+//             default)
 //   SEARCH N  random N (N random schedules, the default with N = 20000),
 //             bound N (every schedule with at most N preemptions), full
 int main(int argc, char **argv) {
@@ -440,13 +549,31 @@ int main(int argc, char **argv) {
     if (rc == 2) return 2;
     failed += rc;
   }
+  const struct {
+    const char *key;
+    const char *name;
+    int (*fn)(const char *, const std::string &, unsigned long, bool);
+  } deaths[] = {
+      {"die_locked", "die_locked (producer killed holding the lock)", run<model::die_locked_suite>},
+      {"die_headers", "die_headers (killed after writing headers)", run<model::die_headers_suite>},
+      {"die_busy", "die_busy (killed between reserve and commit)", run<model::die_busy_suite>},
+  };
+  for (const auto &d : deaths) {
+    if (scenario != d.key && scenario != "all") continue;
+    any = true;
+    const int rc = d.fn(d.name, search, n, mutant);
+    if (rc == 2) return 2;
+    failed += rc;
+  }
   if (!any) {
-    std::fprintf(stderr, "usage: ring_model [reap|peek|all] [random N|bound N|full]\n");
+    std::fprintf(stderr,
+                 "usage: ring_model [reap|peek|die_locked|die_headers|die_busy|all] "
+                 "[random N|bound N|full]\n");
     return 2;
   }
   if (!mutant) return failed ? 1 : 0;
   // A weakened order must be caught, in every scenario run.
-  const int scenarios = scenario == "all" ? 2 : 1;
+  const int scenarios = scenario == "all" ? 5 : 1;
   std::printf("mutation %d: %s\n", AIO2_MODEL_WEAKEN,
               failed == scenarios ? "caught by the checker" : "NOT caught");
   return failed == scenarios ? 0 : 1;
