@@ -25,6 +25,8 @@ tests=(libgtest-dev libgmock-dev nlohmann-json3-dev mandoc fio abigail-tools lib
 # tool_bench_test checks that `aio2 bench --plot`'s SVG files are well-formed
 # XML with xmllint (libxml2-utils).
 tests+=(libxml2-utils)
+# The ring's model check (tests/model/) is built on relacy, header-only.
+tests+=(relacy-dev)
 # pool_bench links the engines of `aio2 bench`; bench/callgrind_requests.sh
 # counts instructions with valgrind's callgrind.
 bench=(libbenchmark-dev libboost-dev libconcurrentqueue-dev valgrind "${tools[@]}")

@@ -42,6 +42,8 @@
  *   reap (copy + CAS)    | yes                    | yes, but not with
  *                        |                        | peek/consume
  *   peek/consume         | no: one reaper         | yes with producers
+ *   reclaim              | as the ring's reapers: | yes with producers
+ *                        | reap, or the one peeker|
  *   owner flag set/clear | yes                    | yes
  *   init                 | no                     | no: before any other
  *
@@ -54,9 +56,13 @@
  *       header (and a PAD header).          pairs with A1 (reapers load tail)
  *   R2  producer: store-release the record header with BUSY clear, after
  *       writing the payload.                 pairs with A2 (reapers load hdr)
+ *   R5  producer: store-release tail_owner = 0 (unlock), after R1.
+ *                                             pairs with A5 (the next holder's
+ *       CAS): the headers and tail it wrote come before the next holder's
  *   R3  reaper: store-release / CAS-release `head` after reading the records
  *       it frees.                            pairs with A3 (producers load
- *       head before they overwrite freed space)
+ *       head before they overwrite freed space) and A4 (a copying reaper
+ *       loads head, then tail: it must not see a tail older than head)
  *   In SINGLE_PRODUCER mode R1 is issued at commit and does R2's job too.
  *
  * Errors are negative errno values; aio2_ring_strerror() says what each
@@ -101,7 +107,10 @@ extern "C" {
 
 /* "A2RG" read as a little-endian 32-bit word. */
 #define AIO2_RING_MAGIC 0x47523241u
-#define AIO2_RING_VERSION 1u
+/* 2: the reservation lock is the tail_owner word and records its holder
+ * (version 1 used bit 0 of tail, which version 2 producers would not
+ * respect: the two never share a ring). */
+#define AIO2_RING_VERSION 2u
 
 /* Separation of the header's hot words. 128 bytes, not 64: x86's adjacent
  * line prefetcher pulls 64-byte lines in pairs, so words 64 bytes apart can
@@ -157,16 +166,19 @@ struct aio2_ring {
 	 * unpublished ones. */
 	uint64_t reaper_tail;
 	uint64_t reserved1[(AIO2_RING_LINE - 16) / 8];
-	/* Producers' position: end of the last reserved record. Bit 0 set means
-	 * a producer holds the reservation lock (positions are multiples of 8,
-	 * so bits 0-2 are otherwise zero). Written by producers (R1), read by
-	 * reapers (A1). */
+	/* Producers' position: end of the last reserved record, a multiple of
+	 * 8 (reapers ignore bits 0-2, which version 1 used as the lock).
+	 * Written by the tail_owner (R1), read by reapers (A1). */
 	uint64_t tail;
 	/* The producers' last view of head, so they read the reapers' line only
 	 * when the ring looks full. Written and read under the tail lock (or by
 	 * the single producer). A stale value only understates free space. */
 	uint64_t producer_head;
-	uint64_t reserved2[(AIO2_RING_LINE - 16) / 8];
+	/* The reservation lock: 0 when free, else the holder's producer id
+	 * (aio2_ring_producer_id), so that a holder that died can be known and
+	 * its lock taken over. Taken by CAS (A5), released by a store (R5). */
+	uint64_t tail_owner;
+	uint64_t reserved2[(AIO2_RING_LINE - 24) / 8];
 	/* the data area follows */
 };
 
@@ -322,30 +334,80 @@ static inline void aio2__load_words(void *dst, const void *src, size_t bytes)
 	}
 }
 
-/* Take the reservation lock: set bit 0 of tail. The critical section is two
- * stores (a header, maybe a PAD header) and the release of tail, so spinning
- * is right; after a while we yield in case the holder was preempted (two
- * cores and many producers make that likely). Returns tail without the bit.
- * The acquire pairs with the previous holder's R1 so our header stores are
- * ordered after theirs. */
-static inline uint64_t aio2__tail_lock(struct aio2_ring *r)
+/* Producer identities (in the library).
+ * aio2_ring_producer_id - the calling thread's id as a producer: its kernel
+ * thread id (never 0, below 2^30), cached per thread and renewed in the
+ * child of a fork. The tail lock's owner word holds it, and so does the
+ * BUSY header of a record it reserved, until it commits.
+ * aio2_ring_producer_alive - 0 when the thread `id` is gone (the kernel no
+ * longer knows it, or it is a zombie), 1 when it may still run or this
+ * cannot tell. Ids are those of the caller's pid namespace: every process
+ * sharing a ring must see the same ids. A recycled id reads as alive, which
+ * only delays recovery. */
+uint32_t aio2_ring_producer_id(void);
+int aio2_ring_producer_alive(uint32_t id);
+
+/* The model checker (tests/model/) stands in its own threads for these, and
+ * shortens the spin; test programs stop a producer inside its critical
+ * section with AIO2_RING_TEST_HOOK(point). Nothing else defines them. */
+#ifndef AIO2__RING_SELF
+#define AIO2__RING_SELF() aio2_ring_producer_id()
+#endif
+#ifndef AIO2__RING_ALIVE
+#define AIO2__RING_ALIVE(id) aio2_ring_producer_alive(id)
+#endif
+#ifndef AIO2__RING_SPINS
+#define AIO2__RING_SPINS 128u /* pauses before a yield */
+#endif
+#ifndef AIO2__RING_YIELDS
+#define AIO2__RING_YIELDS 64u /* yields before asking whether the holder lives */
+#endif
+#define AIO2_RING_HOOK_LOCKED 1  /* lock taken, nothing written */
+#define AIO2_RING_HOOK_HEADERS 2 /* BUSY (and PAD) headers written, tail not */
+#ifndef AIO2_RING_TEST_HOOK
+#define AIO2_RING_TEST_HOOK(point) ((void)0)
+#endif
+
+/* Take the reservation lock: tail_owner from 0 to `self`. The critical
+ * section is two stores (a header, maybe a PAD header) and the release of
+ * tail, so spinning is right; after a while we yield in case the holder was
+ * preempted (two cores and many producers make that likely), and now and
+ * then ask whether the holder is still alive. A holder that died (a process
+ * killed inside the critical section) has written nothing below tail, and
+ * tail changes in one store, so the ring is consistent whatever point it
+ * reached: we take its lock over. Returns tail. */
+static inline uint64_t aio2__tail_lock(struct aio2_ring *r, uint32_t self)
 {
-	unsigned spins = 0;
-	uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+	unsigned spins = 0, yields = 0;
 	for (;;) {
-		if (!(t & 1u) && __atomic_compare_exchange_n(&r->tail, &t, t | 1u, 1,
-							     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-			return t;
-		if (t & 1u) {
-			if (++spins < 128) {
-				aio2__cpu_relax();
-			} else {
-				spins = 0;
-				sched_yield();
-			}
-			t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+		uint64_t o = 0;
+		/* A5: pairs with the previous holder's R5, so its header and tail
+		 * stores happen before ours. */
+		if (__atomic_compare_exchange_n(&r->tail_owner, &o, (uint64_t)self, 1, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			break;
+		if (++spins < AIO2__RING_SPINS) {
+			aio2__cpu_relax();
+			continue;
+		}
+		spins = 0;
+		sched_yield();
+		/* The lock is not re-entrant, so an owner word equal to our own id
+		 * was left by a dead thread whose id the kernel has given us. */
+		if (o != 0 && ++yields % AIO2__RING_YIELDS == 0 &&
+		    (o == self || !AIO2__RING_ALIVE((uint32_t)o))) {
+			uint64_t dead = o;
+			/* Take over; the CAS fails if another waiter did first.
+			 * Learning of the death (a system call) orders the dead
+			 * holder's stores before ours. */
+			if (__atomic_compare_exchange_n(&r->tail_owner, &dead, (uint64_t)self, 0,
+							__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+				break;
 		}
 	}
+	/* A5 (or the death) orders the last holder's R1 before this load.
+	 * Acquire: after a takeover it also pairs with the dead holder's R1. */
+	return __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -370,20 +432,27 @@ static inline int aio2_ring_reserve(struct aio2_ring *r, uint32_t len, struct ai
 {
 	const uint64_t size = r->data_bytes;
 	const int single = (r->setup_flags & AIO2_RING_F_SINGLE_PRODUCER) != 0;
+	uint32_t self = 0;
 	uint64_t t, h, off, pad;
 
 	if (len < AIO2_RING_REC_HDR || (len & 7u))
 		return -EINVAL;
 	if (len > aio2_ring_max_record(r))
 		return -E2BIG;
-	/* Single producer: tail is ours, nobody else writes it. */
-	t = single ? __atomic_load_n(&r->tail, __ATOMIC_RELAXED) : aio2__tail_lock(r);
+	/* Single producer: tail is ours, nobody else writes it, and a BUSY
+	 * record is never seen (tail moves at commit), so it carries no id. */
+	if (single) {
+		t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+	} else {
+		self = AIO2__RING_SELF();
+		t = aio2__tail_lock(r, self);
+		AIO2_RING_TEST_HOOK(AIO2_RING_HOOK_LOCKED);
+	}
 	if (t & 7u) {
-		/* Bits 1-2 of tail are never set by a sound producer (and bit 0
-		 * only by one holding the lock, which a single producer never
-		 * takes): a record written there would be misaligned. */
-		if (!single)
-			__atomic_store_n(&r->tail, t, __ATOMIC_RELEASE); /* unlock */
+		/* A sound producer never leaves tail off a multiple of 8: a record
+		 * written there would be misaligned. */
+		if (!single) /* R5: unlock */
+			__atomic_store_n(&r->tail_owner, 0, __ATOMIC_RELEASE);
 		return -EUCLEAN;
 	}
 	off = t & (size - 1);
@@ -397,8 +466,8 @@ static inline int aio2_ring_reserve(struct aio2_ring *r, uint32_t len, struct ai
 		 * this load by the tail lock. */
 		h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
 		if (t - h > size || (h & 7u) || pad + len > size - (t - h)) {
-			if (!single)
-				__atomic_store_n(&r->tail, t, __ATOMIC_RELEASE); /* unlock */
+			if (!single) /* R5: unlock */
+				__atomic_store_n(&r->tail_owner, 0, __ATOMIC_RELEASE);
 			return t - h > size || (h & 7u) ? -EUCLEAN : -EAGAIN;
 		}
 		r->producer_head = h;
@@ -406,12 +475,17 @@ static inline int aio2_ring_reserve(struct aio2_ring *r, uint32_t len, struct ai
 	if (pad)
 		__atomic_store_n(aio2__ring_word(r, t), aio2__rec_word((uint32_t)pad, AIO2_RING_REC_PAD),
 				 __ATOMIC_RELAXED);
-	__atomic_store_n(aio2__ring_word(r, t + pad), aio2__rec_word(len, AIO2_RING_REC_BUSY),
+	/* BUSY, with our id in the user bits until commit, so that reapers
+	 * can tell whether the record's producer still lives. */
+	__atomic_store_n(aio2__ring_word(r, t + pad), aio2__rec_word(len, AIO2_RING_REC_BUSY | self),
 			 __ATOMIC_RELAXED);
-	/* R1: publish the BUSY (and PAD) headers and release the lock. Single
-	 * producer: tail is published at commit instead. */
-	if (!single)
+	/* R1: publish the BUSY (and PAD) headers; then R5 releases the lock.
+	 * Single producer: tail is published at commit instead. */
+	if (!single) {
+		AIO2_RING_TEST_HOOK(AIO2_RING_HOOK_HEADERS);
 		__atomic_store_n(&r->tail, t + pad + len, __ATOMIC_RELEASE);
+		__atomic_store_n(&r->tail_owner, 0, __ATOMIC_RELEASE);
+	}
 	*out = (struct aio2_ring_rec *)(void *)aio2__ring_word(r, t + pad);
 	return 0;
 }
@@ -554,8 +628,12 @@ static inline int64_t aio2_ring_reap(struct aio2_ring *r, void *buf, size_t cap,
 	unsigned char *out = (unsigned char *)buf;
 
 	for (;;) {
-		/* Relaxed is enough: the CAS below proves head did not move. */
-		const uint64_t h = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+		/* A4: pairs with R3 of the reaper that moved head here. That
+		 * reaper had seen tail at or past h, so the tail we load next is
+		 * too; with a relaxed load, a weakly ordered CPU may read an
+		 * older tail below h and report sound positions as -EUCLEAN.
+		 * (The CAS below proves head did not move while we copied.) */
+		const uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
 		/* A1: pairs with R1. */
 		const uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) & ~(uint64_t)7;
 		uint64_t p = h;
@@ -607,8 +685,14 @@ static inline int64_t aio2_ring_reap(struct aio2_ring *r, void *buf, size_t cap,
 		}
 		if (!err)
 			return 0;
-		/* Errors seen while head moved may be a stale read, not damage. */
-		if (__atomic_load_n(&r->head, __ATOMIC_RELAXED) != p)
+		/* Errors seen while head moved may be a stale read, not damage.
+		 * A read-modify-write reads the newest head (a plain load may
+		 * return the same stale value we started from, and report a
+		 * sound ring as corrupt); this is the error path only. If head
+		 * is still p, tail (A1) ordered the record's header for this
+		 * lap before our read, and no later lap can have begun, so the
+		 * error is real. Acquire: pairs with R3, as A4. */
+		if (__atomic_fetch_add(&r->head, 0, __ATOMIC_ACQUIRE) != p)
 			continue;
 		return err;
 	}
@@ -636,6 +720,66 @@ static inline uint32_t aio2_ring_next_len(struct aio2_ring *r)
 		p += len;
 	}
 	return 0;
+}
+
+/* Whether head has moved from h: what a reaper asks before it reports
+ * corruption, which a stale h can fake. A read-modify-write reads the newest
+ * head, where a plain load may return the same stale value again; this is
+ * the error path only. Acquire: pairs with R3, as A4. */
+static inline int aio2__head_moved(struct aio2_ring *r, uint64_t h)
+{
+	return __atomic_fetch_add(&r->head, 0, __ATOMIC_ACQUIRE) != h;
+}
+
+/* aio2_ring_reclaim - drop the record at head if its producer died before
+ * committing it (its BUSY header names the producer; see
+ * aio2_ring_producer_alive), so that reapers are not stopped there for
+ * ever. The record is never delivered: its payload was never finished. A
+ * reaper that makes no progress while aio2_ring_used() is not 0 calls this
+ * now and then (it makes a system call when the record at head is BUSY).
+ * Returns 1 when it dropped a record (call again: the next may be another),
+ * 0 when the record at head is not one to drop (none, committed, or its
+ * producer may be alive), -EUCLEAN or -EBADMSG on corruption. It is a
+ * reaper operation: any copying reaper may call it, or the single zero-copy
+ * reaper itself (never beside it). */
+static inline int aio2_ring_reclaim(struct aio2_ring *r)
+{
+	const uint64_t size = r->data_bytes;
+	/* A4: pairs with R3, so the tail loaded next is not older than h. */
+	const uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	/* A1: pairs with R1; the header at h is written. */
+	const uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) & ~(uint64_t)7;
+	uint64_t w, expect = h;
+	uint32_t len, id;
+
+	if (t == h)
+		return 0;
+	if (t - h > size || (h & 7u))
+		return aio2__head_moved(r, h) ? 0 : -EUCLEAN;
+	/* A2: pairs with R2. */
+	w = __atomic_load_n(aio2__ring_word(r, h), __ATOMIC_ACQUIRE);
+	len = (uint32_t)w;
+	id = (uint32_t)(w >> 32) & AIO2_RING_REC_USER_MASK;
+	if (!((w >> 32) & AIO2_RING_REC_BUSY) || id == 0)
+		return 0;
+	if (!aio2__rec_sound(len, h & (size - 1), t - h, size))
+		return aio2__head_moved(r, h) ? 0 : -EBADMSG;
+	if (AIO2__RING_ALIVE(id))
+		return 0;
+	/* The producer is gone, and learning so ordered all its stores before
+	 * this load: if it committed before dying, the header says so now. */
+	if (__atomic_load_n(aio2__ring_word(r, h), __ATOMIC_ACQUIRE) != w)
+		return 0;
+	/* R3: frees the record. Success proves head stayed at h (positions
+	 * never repeat), so the header we judged is the one at head. */
+	if (r->setup_flags & AIO2_RING_F_SINGLE_REAPER) {
+		__atomic_store_n(&r->head, h + len, __ATOMIC_RELEASE);
+		return 1;
+	}
+	return __atomic_compare_exchange_n(&r->head, &expect, h + len, 0, __ATOMIC_RELEASE,
+					   __ATOMIC_RELAXED)
+		       ? 1
+		       : 0;
 }
 
 /* aio2_ring_used - bytes reserved and not yet reaped (a snapshot). */

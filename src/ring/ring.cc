@@ -5,12 +5,16 @@
 
 #include "aio2/ring.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -38,6 +42,34 @@ int remember(void *mem, size_t bytes) {
     return -ENOMEM;
   }
   return 0;
+}
+
+// The calling thread's producer id, 0 until first asked. A fork's child
+// runs in a copy of the forking thread, whose cached id is the parent
+// thread's: the child handler forgets it.
+thread_local uint32_t producer_id_cache = 0;
+pthread_once_t producer_id_once = PTHREAD_ONCE_INIT;
+void forget_producer_id() { producer_id_cache = 0; }
+void register_forget() { pthread_atfork(nullptr, nullptr, forget_producer_id); }
+
+// The state letter of /proc/ID/stat ("pid (comm) S ..."; comm may hold
+// spaces and parentheses, so look after the last ')'), or 0 if unreadable.
+char proc_state(uint32_t id, int *open_errno) {
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%u/stat", id);
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *open_errno = errno;
+    return 0;
+  }
+  char buf[512];
+  const ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  *open_errno = 0;
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char *paren = std::strrchr(buf, ')');
+  return paren && paren[1] == ' ' ? paren[2] : 0;
 }
 
 bool is_pow2(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
@@ -73,8 +105,8 @@ int validate_positions(const aio2_ring *r) {
   const uint64_t ph = __atomic_load_n(&r->producer_head, __ATOMIC_ACQUIRE);
   const uint64_t h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
   const uint64_t rt = __atomic_load_n(&r->reaper_tail, __ATOMIC_ACQUIRE);
-  const uint64_t raw_tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-  const uint64_t t = raw_tail & ~uint64_t{1};
+  // The reservation lock is tail_owner: every bit of tail below 8 is corrupt.
+  const uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
   if ((h | t | ph | rt) & 7) return -EUCLEAN;
   if (t - h > size) return -EUCLEAN;
   if (ahead(ph, h) || ahead(rt, t)) return -EUCLEAN;
@@ -202,6 +234,32 @@ int aio2_ring_unmap(aio2_ring *r) {
     mappings().erase(it);
   }
   return munmap(r, bytes) ? -errno : 0;
+}
+
+uint32_t aio2_ring_producer_id(void) {
+  uint32_t id = producer_id_cache;
+  if (id == 0) {
+    pthread_once(&producer_id_once, register_forget);
+    id = static_cast<uint32_t>(gettid());
+    producer_id_cache = id;
+  }
+  return id;
+}
+
+// Gone: the kernel no longer knows the id, or it is a zombie (a killed
+// process its parent has not waited for: it runs no more). Everything else,
+// including what cannot be read (a hidepid /proc, or none), counts as alive,
+// since taking over from a live producer would corrupt the ring.
+int aio2_ring_producer_alive(uint32_t id) {
+  if (id == 0 || id > static_cast<uint32_t>(INT32_MAX)) return 1;
+  int open_errno = 0;
+  const char state = proc_state(id, &open_errno);
+  if (state == 'Z' || state == 'X' || state == 'x') return 0;
+  if (state != 0 || open_errno != ENOENT) return 1;
+  // No /proc entry: gone, or a /proc that hides it or is not mounted. kill(2)
+  // with signal 0 tells (ESRCH: no such thread; EPERM: it exists).
+  if (kill(static_cast<pid_t>(id), 0) == 0 || errno != ESRCH) return 1;
+  return 0;
 }
 
 const char *aio2_ring_strerror(int err) {

@@ -142,7 +142,7 @@ int many_threads(int part_no) {
   constexpr unsigned kProducers = 3, kReapers = 3;
   constexpr uint64_t kPerProducer = 400000;
   demo_part(part_no, "Many threads on one ring: 3 producers, 3 reapers, 1.2 million records in 64 KiB",
-            "Producers reserve space under a lock bit in the tail word, held for two stores. "
+            "Producers reserve space under a lock word beside the tail, held for two stores. "
             "Reapers take no lock: each copies whole records out, then claims them with one "
             "compare-and-swap of the 64-bit head, and throws its copy away when another reaper "
             "claimed them first. The positions start 1 MiB below 2^64, so they wrap round "
