@@ -51,12 +51,7 @@ using aio2_test::make_policy_ctx;
 using aio2_test::req_buf;
 using aio2_test::wait_events;
 
-aio2_iocb req(long nr, uint64_t ud, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0,
-              uint64_t a3 = 0) {
-  aio2_iocb io;
-  aio2_prep(&io, nr, ud, a0, a1, a2, a3, 0, 0);
-  return io;
-}
+using aio2_test::req;
 
 uint64_t u(const void *p) { return reinterpret_cast<uint64_t>(p); }
 
@@ -405,6 +400,26 @@ struct eintr_case {
 
 class GeteventsSignal : public ::testing::TestWithParam<eintr_case> {};
 
+// Sends SIGUSR1 to `waiter` until it says it is `done` (a signal sent
+// before the thread sleeps is handled before it and does not count), then
+// joins it. The pipe's read is completed after 10 s, so that a call that
+// never returns fails the test instead of hanging it; returns whether that
+// had to be done.
+static bool signal_until_done(std::thread &waiter, const std::atomic<bool> &done, pipe_fds &pp) {
+  const auto t0 = std::chrono::steady_clock::now();
+  bool completed = false;
+  while (!done.load()) {
+    pthread_kill(waiter.native_handle(), SIGUSR1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (!completed && std::chrono::steady_clock::now() - t0 > std::chrono::seconds(10)) {
+      pp.put8();
+      completed = true;
+    }
+  }
+  waiter.join();
+  return completed;
+}
+
 TEST_P(GeteventsSignal, AnswersEintrBeforeAnyEvent) {
   const eintr_case k = GetParam();
   // A read blocked on an empty pipe: on the pool (reapers wait on the futex)
@@ -424,21 +439,7 @@ TEST_P(GeteventsSignal, AnswersEintrBeforeAnyEvent) {
     rc = aio2_getevents(c.get(), 1, buf, sizeof buf, nullptr);
     done = true;
   });
-  // Signals until the call returns (one sent before the thread sleeps is
-  // handled before it and does not count); the read is completed after
-  // 10 s so that a call that never returns fails the test instead of
-  // hanging it.
-  const auto t0 = std::chrono::steady_clock::now();
-  bool completed = false;
-  while (!done.load()) {
-    pthread_kill(waiter.native_handle(), SIGUSR1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (!completed && std::chrono::steady_clock::now() - t0 > std::chrono::seconds(10)) {
-      pp.put8();
-      completed = true;
-    }
-  }
-  waiter.join();
+  const bool completed = signal_until_done(waiter, done, pp);
   EXPECT_FALSE(completed) << "aio2_getevents went on waiting through the signals";
   EXPECT_EQ(rc.load(), -EINTR);
   EXPECT_GT(g_handled.load(), 0);
@@ -481,17 +482,7 @@ TEST_P(GeteventsSignal, ReturnsWhatItTookWhenInterruptedAfterIt) {
     rc = aio2_getevents(c.get(), 2, buf, sizeof buf, nullptr);
     done = true;
   });
-  const auto t0 = std::chrono::steady_clock::now();
-  bool completed = false;
-  while (!done.load()) {
-    pthread_kill(waiter.native_handle(), SIGUSR1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (!completed && std::chrono::steady_clock::now() - t0 > std::chrono::seconds(10)) {
-      pp.put8();
-      completed = true;
-    }
-  }
-  waiter.join();
+  const bool completed = signal_until_done(waiter, done, pp);
   EXPECT_FALSE(completed) << "aio2_getevents went on waiting through the signals";
   EXPECT_EQ(rc.load(), static_cast<long>(sizeof(aio2_event))) << "the event it had taken";
   if (!completed) pp.put8();

@@ -186,6 +186,14 @@ inline ::testing::AssertionResult path_is(uint32_t policy, const route &r, bool 
 
 // ---- requests and events -----------------------------------------------------
 
+// A request without attributes.
+inline aio2_iocb req(long nr, uint64_t ud, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0,
+                     uint64_t a3 = 0) {
+  aio2_iocb io;
+  aio2_prep(&io, nr, ud, a0, a1, a2, a3, 0, 0);
+  return io;
+}
+
 // A request with attributes, in its own 8-aligned buffer.
 struct req_buf {
   alignas(8) unsigned char b[1024] = {};
