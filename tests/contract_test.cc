@@ -41,6 +41,9 @@
 #define CONTRACT_TSAN 1
 #endif
 #endif
+#if defined(__SANITIZE_ADDRESS__)
+#define CONTRACT_ASAN 1
+#endif
 
 namespace {
 
@@ -876,7 +879,12 @@ TEST(ClosedInFlight, ALaterRequestSeesTheNewDescriptorsFacts) {
   aio2_ctx *mine = nullptr;
   CHILD_CHECK(aio2_setup(AIO2_ABI_VERSION, nullptr, &mine) == 0);
   aio2_iocb two[2] = {req(SYS_getppid, 1), req(SYS_getppid, 2)};
+#ifndef CONTRACT_ASAN
+  // One on a pool worker, started in the child. (AddressSanitizer's runtime
+  // cannot start a thread in the child of a multi-threaded fork: its locks
+  // may be held by threads the child does not have. Both run inline there.)
   two[1].flags = AIO2_IOCB_POLICY(AIO2_POLICY_POOL);
+#endif
   CHILD_CHECK(aio2_submit(mine, two, sizeof two) == 144);
   size_t got = 0;
   const timespec ten{10, 0};
