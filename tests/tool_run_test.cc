@@ -43,49 +43,7 @@ namespace tf = aio2_compat;
 
 constexpr uint64_t kFileBytes = 16u << 20;
 
-// Runs `argv` with `env` added to (or replacing in) the environment and
-// TMPDIR set to `tmpdir`; stdout and stderr are collected.
-run_result spawn(const std::vector<std::string> &args, const std::vector<std::string> &env,
-                 const std::string &tmpdir) {
-  temp_dir scratch;
-  const std::string out = scratch / "stdout", err = scratch / "stderr";
-  std::vector<std::string> argv_s = args, env_s;
-  std::vector<std::string> add = env;
-  add.push_back("TMPDIR=" + tmpdir);
-  for (char **e = environ; *e; e++) {
-    const std::string v = *e;
-    const bool replaced = std::any_of(add.begin(), add.end(), [&](const std::string &a) {
-      return v.compare(0, a.find('=') + 1, a, 0, a.find('=') + 1) == 0;
-    });
-    if (!replaced) env_s.push_back(v);
-  }
-  env_s.insert(env_s.end(), add.begin(), add.end());
-  std::vector<char *> argv, envp;
-  for (std::string &a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (std::string &e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  run_result r;
-  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    r.err = std::string("posix_spawn: ") + std::strerror(rc);
-    return r;
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = aio2_tool_test::read_file(out);
-  r.err = aio2_tool_test::read_file(err);
-  return r;
-}
+using aio2_tool_test::spawn;
 
 run_result run_aio2(const temp_dir &dir, std::vector<std::string> args) {
   args.insert(args.begin(), "run");

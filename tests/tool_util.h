@@ -69,25 +69,31 @@ struct run_result {
   std::string out, err;
 };
 
-// Runs `aio2 args...` with TMPDIR set to `tmpdir` and standard input from
-// /dev/null; stdout and stderr go to files in a scratch directory of their
-// own, so `tmpdir` holds only what the command leaves.
-inline run_result run_aio2(const std::vector<std::string> &args, const std::string &tmpdir) {
+// Runs `args` (argv[0] found on PATH unless it has a slash) with `env`
+// added to the environment, replacing variables of the same names, and
+// TMPDIR set to `tmpdir`; standard input is /dev/null, and stdout and
+// stderr go to files in a scratch directory of their own, so `tmpdir` holds
+// only what the command leaves.
+inline run_result spawn(const std::vector<std::string> &args, const std::vector<std::string> &env,
+                        const std::string &tmpdir) {
   temp_dir scratch;
   const std::string out = scratch / "stdout", err = scratch / "stderr";
-  std::vector<std::string> argv_s = {AIO2_TOOL_PATH};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char *> argv;
+  std::vector<std::string> argv_s = args, env_s;
+  std::vector<std::string> add = env;
+  add.push_back("TMPDIR=" + tmpdir);
+  for (char **e = environ; *e; e++) {
+    const std::string v = *e;
+    const bool replaced = std::any_of(add.begin(), add.end(), [&](const std::string &a) {
+      return v.compare(0, a.find('=') + 1, a, 0, a.find('=') + 1) == 0;
+    });
+    if (!replaced) env_s.push_back(v);
+  }
+  env_s.insert(env_s.end(), add.begin(), add.end());
+  std::vector<char *> argv, envp;
   for (std::string &a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
-  std::vector<std::string> env_s;
-  for (char **e = environ; *e; e++)
-    if (std::strncmp(*e, "TMPDIR=", 7) != 0) env_s.emplace_back(*e);
-  env_s.push_back("TMPDIR=" + tmpdir);
-  std::vector<char *> envp;
   for (std::string &e : env_s) envp.push_back(e.data());
   envp.push_back(nullptr);
-
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -95,7 +101,7 @@ inline run_result run_aio2(const std::vector<std::string> &args, const std::stri
   posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid = -1;
   run_result r;
-  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
+  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) {
     r.err = std::string("posix_spawn: ") + std::strerror(rc);
@@ -108,6 +114,13 @@ inline run_result run_aio2(const std::vector<std::string> &args, const std::stri
   r.out = read_file(out);
   r.err = read_file(err);
   return r;
+}
+
+// Runs `aio2 args...` with TMPDIR set to `tmpdir` (spawn).
+inline run_result run_aio2(const std::vector<std::string> &args, const std::string &tmpdir) {
+  std::vector<std::string> argv = {AIO2_TOOL_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return spawn(argv, {}, tmpdir);
 }
 
 }  // namespace aio2_tool_test
