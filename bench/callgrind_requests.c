@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Instructions per request, for callgrind: 20000 requests at QD 32 through
-// one context (policy AUTO, or POOL with a second argument "pool"; with a
-// third, "restrict", under an allowlist of the two calls): cached
-// 4 KiB pread64s of a 1 MiB file, or getppid. bench/callgrind_requests.sh
+// one context (policy AUTO, or POOL or URING with a second argument "pool"
+// or "uring"; with a third, "restrict", under an allowlist of the two
+// calls; with a fourth, "attrs", each request carries the timing and cache
+// attributes): cached 4 KiB pread64s of a 1 MiB file, or getppid. bench/callgrind_requests.sh
 // builds it against a tree's libaio2.a and runs it under callgrind.
 #define _GNU_SOURCE
 #include <aio2/aio2.h>
@@ -21,6 +22,8 @@ int main(int argc, char **argv) {
   if (pwrite(fd, blk, sizeof blk, 0) != (ssize_t)sizeof blk) return 1;
   aio2_ctx *c; struct aio2_params p; memset(&p, 0, sizeof p); p.size = sizeof p;
   if (argc > 2 && strcmp(argv[2], "pool") == 0) p.policy = AIO2_POLICY_POOL;
+  if (argc > 2 && strcmp(argv[2], "uring") == 0) p.policy = AIO2_POLICY_URING;
+  const int attrs = argc > 4 && strcmp(argv[4], "attrs") == 0;
   if (aio2_setup(AIO2_ABI_VERSION, &p, &c)) return 1;
 #ifdef AIO2_FEAT_RESTRICT
   /* A third argument "restrict": the context's allowlist holds the two calls. */
@@ -30,17 +33,24 @@ int main(int argc, char **argv) {
     if (aio2_restrict(c, allow, 2)) return 1;
   }
 #endif
-  _Alignas(8) struct aio2_iocb reqs[32]; static char bufs[32][4096];
-  _Alignas(8) unsigned char evs[32 * 64];
+  /* Each request in a slot of its own, room for two attributes. */
+  enum { kSlot = 256 };
+  _Alignas(8) static unsigned char reqs[32 * kSlot]; static char bufs[32][4096];
+  _Alignas(8) static unsigned char evs[32 * 256];
   int done = 0, sent = 0;
   while (done < n) {
     int k = 0;
+    size_t bytes = 0;
     while (sent - done + k < qd && sent + k < n) {
-      if (getppid_mode) aio2_prep(&reqs[k], SYS_getppid, 1, 0, 0, 0, 0, 0, 0);
-      else aio2_prep(&reqs[k], SYS_pread64, 1, fd, (unsigned long)bufs[k], 4096, (unsigned long)((sent + k) % 256) * 4096, 0, 0);
+      struct aio2_iocb *io = (struct aio2_iocb *)(reqs + bytes);
+      if (getppid_mode) aio2_prep(io, SYS_getppid, 1, 0, 0, 0, 0, 0, 0);
+      else aio2_prep(io, SYS_pread64, 1, fd, (unsigned long)bufs[k], 4096, (unsigned long)((sent + k) % 256) * 4096, 0, 0);
+      if (attrs && (!aio2_attr_add(io, kSlot, AIO2_ATTR_TIMING, 0, NULL, 0) ||
+                    !aio2_attr_add(io, kSlot, AIO2_ATTR_CACHE, 0, NULL, 0))) return 3;
+      bytes += io->len;
       k++;
     }
-    if (k) { if (aio2_submit(c, reqs, k * sizeof reqs[0]) != (ssize_t)(k * sizeof reqs[0])) return 2; sent += k; }
+    if (k) { if (aio2_submit(c, reqs, bytes) != (ssize_t)bytes) return 2; sent += k; }
     ssize_t b = aio2_getevents(c, 1, evs, sizeof evs, NULL);
     for (const struct aio2_event *e = aio2_event_next(evs, (size_t)b, NULL); e; e = aio2_event_next(evs, (size_t)b, e)) done++;
   }

@@ -5,6 +5,8 @@
 # getppid, on the AUTO and POOL policies.
 #   bench/callgrind_requests.sh [BUILD_DIR]   (default build-bench)
 #   RESTRICT=1 bench/callgrind_requests.sh ... each also under aio2_restrict
+#   ATTRS=1 bench/callgrind_requests.sh ...    each also with the timing and
+#       cache attributes on every request, and the URING policy too
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-bench}
@@ -14,12 +16,14 @@ cc -O2 -o "$work/requests" bench/callgrind_requests.c -Iinclude "$build/libaio2.
   $(pkg-config --libs liburing) -lstdc++ -lpthread
 cd "$work"
 # RESTRICT=1 runs each under an allowlist of the two calls too (aio2_restrict).
-for policy in auto pool; do
+for policy in auto pool ${ATTRS:+uring}; do
   for mode in pread getppid; do
     for allow in plain ${RESTRICT:+restrict}; do
-      ir=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null ./requests "$mode" "$policy" \
-        "$allow" 2>&1 | awk '/Collected/ {print $NF}')
-      printf '%-5s %-8s %-8s %12s instructions\n' "$policy" "$mode" "$allow" "$ir"
+      for attrs in none ${ATTRS:+attrs}; do
+        ir=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null ./requests "$mode" "$policy" \
+          "$allow" "$attrs" 2>&1 | awk '/Collected/ {print $NF}')
+        printf '%-5s %-8s %-8s %-5s %12s instructions\n' "$policy" "$mode" "$allow" "$attrs" "$ir"
+      done
     done
   done
 done

@@ -2,6 +2,7 @@
 #include "core/context.h"
 
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -233,6 +234,26 @@ void context::submission::finish() noexcept {
   if (done_here_) c_.queue_.batch_done(false);
 }
 
+namespace {
+
+// A plain pread64 (no attribute, no policy of its own, not bound to this
+// thread) made with RWF_NOWAIT before the router asks about its
+// descriptor, when the descriptor's facts can be taken on trust
+// (sys::read_on_trust, as the old ABI's plain reads do): the answer checks
+// the facts, so a call that does not wait makes only its own system call.
+bool read_on_trust(const parsed_request &pr, sys::fd_memo &memo, int64_t *n) noexcept {
+  const aio2_iocb &io = *pr.io;
+  const uint32_t field = io.flags & AIO2_IOCB_POLICY_MASK;
+  if (io.nr != SYS_pread64 || pr.attr_bytes != 0 || pr.thread_bound ||
+      (field != 0 && field != AIO2_IOCB_POLICY(AIO2_POLICY_AUTO)))
+    return false;
+  return sys::read_on_trust(static_cast<int>(io.args[0]), reinterpret_cast<void *>(io.args[1]),
+                            static_cast<size_t>(io.args[2]), static_cast<int64_t>(io.args[3]),
+                            memo, n);
+}
+
+}  // namespace
+
 ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
   if (type_ != AIO2_CTX_RING) return -EBADFD;
   if ((reqs == nullptr && bytes) || (reinterpret_cast<uintptr_t>(reqs) & 7u)) return -EINVAL;
@@ -246,14 +267,17 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
     parsed_request pr;
     if ((err = parse_request(p + off, bytes - off, &pr)) != 0) break;
     if (allow && (err = allow->check(pr.io->nr, pr.attrs, pr.attr_bytes)) != 0) break;
-    const exec::plan plan = s.plan_for(pr);
-    if (!required_ok(pr, plan.bits())) {
-      err = -EOPNOTSUPP;
-      break;
-    }
     exec::request *r = s.admit(&err);
     if (r == nullptr) break;
-    if ((err = s.dispatch(pr, plan, r)) != 0) {
+    int64_t made = 0;
+    const bool on_trust = s.reads_here() && read_on_trust(pr, s.memo(), &made);
+    const exec::plan plan = s.plan_for(pr);
+    // The read made on trust is the plan's attempt when the plan has one
+    // here; otherwise the request runs as planned (and reads again).
+    const bool use = on_trust && plan.attempt == exec::attempt::submitter;
+    err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r, use ? &made : nullptr)
+                                       : -EOPNOTSUPP;
+    if (err) {
       s.refuse(r);
       break;
     }

@@ -135,6 +135,8 @@ class context {
     // `expected`: how many requests the call may hold.
     submission(context &c, size_t expected) noexcept;
     sys::fd_memo &memo() noexcept { return memo_; }
+    // This call's nowait-first reads make their attempts here.
+    bool reads_here() const noexcept { return env_.nowait_in_submitter; }
     // Admits one more request against the queue's limit and takes its
     // slot; nullptr with *err -EAGAIN (the limit) or -ENOMEM.
     exec::request *admit(int *err) noexcept;

@@ -169,21 +169,10 @@ int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds, bool observ
 // attribute qualify (none of their hooks must run before the read).
 bool read_on_trust(const iocb &cb, bool observe, sys::fd_memo &memo, int64_t *n) noexcept {
   if (cb.aio_lio_opcode != IOCB_CMD_PREAD || observe || (cb.aio_flags & IOCB_FLAG_IOPRIO) ||
-      cb.aio_rw_flags != 0 || cb.aio_reserved2 != 0 ||
-      cb.aio_nbytes > static_cast<uint64_t>(SSIZE_MAX) || cb.aio_offset < 0)
+      cb.aio_rw_flags != 0 || cb.aio_reserved2 != 0)
     return false;
-  const int fd = static_cast<int>(cb.aio_fildes);
-  sys::fd_facts f{};
-  if (!sys::trusted_cached_read(fd, &f)) return false;
-  iovec one{reinterpret_cast<void *>(cb.aio_buf), static_cast<size_t>(cb.aio_nbytes)};
-  const long got = syscall(SYS_preadv2, fd, &one, 1, cb.aio_offset, 0L, RWF_NOWAIT);
-  if (got < 0 && errno != EAGAIN) {
-    sys::distrust(fd);
-    return false;
-  }
-  *n = got < 0 ? -EAGAIN : got;
-  memo.seed(fd, f);
-  return true;
+  return sys::read_on_trust(static_cast<int>(cb.aio_fildes), reinterpret_cast<void *>(cb.aio_buf),
+                            static_cast<size_t>(cb.aio_nbytes), cb.aio_offset, memo, n);
 }
 
 // Whether the allowlist admits `cb`, translated into `pr`: the system call

@@ -3,9 +3,13 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstdint>
 
 namespace aio2::sys {
@@ -77,6 +81,22 @@ bool trusted_cached_read(int fd, fd_facts *out) noexcept {
 
 void distrust(int fd) noexcept {
   if (fd >= 0 && fd < kSlots) g_slots[fd].store(0, std::memory_order_relaxed);
+}
+
+bool read_on_trust(int fd, void *buf, size_t len, int64_t off, fd_memo &memo,
+                   int64_t *n) noexcept {
+  if (len > static_cast<size_t>(SSIZE_MAX) || off < 0) return false;
+  fd_facts f{};
+  if (!trusted_cached_read(fd, &f)) return false;
+  iovec one{buf, len};
+  const long got = syscall(SYS_preadv2, fd, &one, 1, static_cast<long>(off), 0L, RWF_NOWAIT);
+  if (got < 0 && errno != EAGAIN) {
+    distrust(fd);
+    return false;
+  }
+  *n = got < 0 ? -EAGAIN : got;
+  memo.seed(fd, f);
+  return true;
 }
 
 bool reads_through_cache(const fd_facts &f) noexcept {

@@ -18,6 +18,9 @@
 // when the device is not seekable).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 namespace aio2::sys {
 
 struct fd_facts {
@@ -95,5 +98,16 @@ constexpr unsigned kTrustedUses = 63;
 bool trusted_cached_read(int fd, fd_facts *out) noexcept;
 // Forgets what get_fd_facts() learnt of `fd`: its next use asks again.
 void distrust(int fd) noexcept;
+
+// A submitter's cached read made on trust, checked by itself: when
+// trusted_cached_read() gives `fd`'s facts, reads `len` bytes at `off`
+// into `buf` with preadv2(RWF_NOWAIT). Bytes or -EAGAIN: the facts held;
+// `memo` is seeded with them (the router plans with them, no system call)
+// and *n is that answer, true. Any other answer: the facts were wrong,
+// distrust(fd), false: the caller takes the checked way (which asks the
+// kernel again and gets its own answer). False without reading when the
+// facts are not on trust, or `len` or `off` is one the call refuses.
+bool read_on_trust(int fd, void *buf, size_t len, int64_t off, fd_memo &memo,
+                   int64_t *n) noexcept;
 
 }  // namespace aio2::sys

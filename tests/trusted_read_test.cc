@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+// Plain cached pread64s of the new ABI take their descriptor's facts on
+// trust (sys::read_on_trust, core/context.cc): the RWF_NOWAIT read is made
+// before the router asks about the descriptor, and its answer checks the
+// facts. Here a descriptor number is reused after reads made on trust -
+// closed, or dup2'd onto a write-only file, a pipe, a directory or another
+// file - and the next read must get exactly the answer the kernel gives
+// pread64 on what the number names now. The system-call count of lone
+// cached reads is checked by tests/trusted_read_syscalls.sh, which runs
+// LoneCachedReads under strace.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "fs_util.h"
+#include "test_util.h"
+
+namespace {
+
+using aio2_test::event_copy;
+using aio2_test::req_buf;
+
+enum class reuse { closed, wronly, pipe, directory, other_file };
+
+std::string reuse_name(const ::testing::TestParamInfo<reuse> &info) {
+  switch (info.param) {
+    case reuse::closed: return "closed";
+    case reuse::wronly: return "wronly";
+    case reuse::pipe: return "pipe";
+    case reuse::directory: return "directory";
+    case reuse::other_file: return "other_file";
+  }
+  return "unknown";
+}
+
+// A pread64 of `len` bytes at `off` of `fd` into `buf`, alone in its call,
+// with the context's policy (AUTO).
+event_copy pread_alone(aio2_ctx *c, int fd, void *buf, uint64_t len, uint64_t off, uint64_t ud) {
+  req_buf r(SYS_pread64, ud, static_cast<uint64_t>(fd), reinterpret_cast<uint64_t>(buf), len, off);
+  return aio2_test::submit_wait(c, r, 10);
+}
+
+class TrustedRead : public ::testing::TestWithParam<reuse> {};
+
+TEST_P(TrustedRead, ReusedDescriptorGetsTheKernelsAnswer) {
+  aio2_test::ctx_ptr ctx = aio2_test::make_ctx();
+  aio2_test::pattern_file f(1 << 16);
+  ASSERT_TRUE(f.ok());
+  f.warm(0, f.size());
+  // A copy of the file's descriptor under a number of its own, to reuse.
+  const int fd = dup(f.fd());
+  ASSERT_GE(fd, 0);
+  std::vector<unsigned char> buf(4096);
+  // Reads on trust: the first asks the kernel about the descriptor, the
+  // next ones take its facts on trust.
+  for (uint64_t i = 0; i < 4; i++) {
+    std::memset(buf.data(), 0, buf.size());
+    ASSERT_EQ(pread_alone(ctx.get(), fd, buf.data(), 4096, i * 4096, i).res(), 4096);
+    ASSERT_TRUE(aio2_test::pattern_holds(buf.data(), i * 4096, 4096));
+  }
+  aio2_test::scratch_dir dir;
+  int pfd[2] = {-1, -1};
+  int other = -1;
+  switch (GetParam()) {
+    case reuse::closed:
+      ASSERT_EQ(close(fd), 0);
+      break;
+    case reuse::wronly:
+      other = open((dir.path() + "/w").c_str(), O_WRONLY | O_CREAT, 0600);
+      break;
+    case reuse::pipe:
+      ASSERT_EQ(pipe(pfd), 0);
+      ASSERT_EQ(write(pfd[1], "abc", 3), 3);
+      other = pfd[0];
+      break;
+    case reuse::directory:
+      other = open(dir.path().c_str(), O_RDONLY | O_DIRECTORY);
+      break;
+    case reuse::other_file: {
+      other = open((dir.path() + "/o").c_str(), O_RDWR | O_CREAT, 0600);
+      ASSERT_GE(other, 0);
+      const std::vector<unsigned char> xs(8192, 'x');
+      ASSERT_EQ(pwrite(other, xs.data(), xs.size(), 0), 8192);
+      break;
+    }
+  }
+  if (GetParam() != reuse::closed) {
+    ASSERT_GE(other, 0);
+    ASSERT_EQ(dup2(other, fd), fd);
+  }
+  // What the kernel's pread64 answers on the number now.
+  std::vector<unsigned char> want(4096), got(4096);
+  errno = 0;
+  const ssize_t kernel = pread(fd, want.data(), 4096, 4096);
+  const int64_t kernel_res = kernel < 0 ? -errno : kernel;
+  if (GetParam() == reuse::pipe) {
+    EXPECT_EQ(kernel_res, -ESPIPE);  // the pipe keeps its bytes
+  }
+  const event_copy e = pread_alone(ctx.get(), fd, got.data(), 4096, 4096, 99);
+  EXPECT_EQ(e.res(), kernel_res);
+  if (kernel_res > 0) {
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), static_cast<size_t>(kernel_res)), 0);
+  }
+  if (GetParam() == reuse::pipe) {
+    char left[8] = {};
+    EXPECT_EQ(read(pfd[0], left, sizeof left), 3) << "the read took the pipe's bytes";
+  }
+  if (GetParam() != reuse::closed) close(fd);
+  if (other >= 0) close(other);
+  if (pfd[1] >= 0) close(pfd[1]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Reuse, TrustedRead,
+                         ::testing::Values(reuse::closed, reuse::wronly, reuse::pipe,
+                                           reuse::directory, reuse::other_file),
+                         reuse_name);
+
+// 2000 lone cached reads, each checked; run under strace by
+// tests/trusted_read_syscalls.sh, which counts the system calls they made.
+TEST(TrustedReadCount, LoneCachedReads) {
+  aio2_test::ctx_ptr ctx = aio2_test::make_ctx();
+  aio2_test::pattern_file f(1 << 20);
+  ASSERT_TRUE(f.ok());
+  f.warm(0, f.size());
+  std::vector<unsigned char> buf(4096);
+  for (uint64_t i = 0; i < 2000; i++) {
+    const uint64_t off = (i * 7 % 256) * 4096;
+    ASSERT_EQ(pread_alone(ctx.get(), f.fd(), buf.data(), 4096, off, i).res(), 4096);
+    ASSERT_TRUE(aio2_test::pattern_holds(buf.data(), off, 4096)) << "read " << i;
+  }
+}
+
+}  // namespace
