@@ -17,7 +17,12 @@
 //   - one thread drops with the raw system calls (that thread alone): its
 //     requests get -EACCES inline and on io_uring (a personality with its
 //     credentials), -EPERM on the pool (the workers are still root), and the
-//     other threads' requests still succeed.
+//     other threads' requests still succeed;
+//   - in such a thread, a call whose result does not depend on who runs it
+//     (a pread of a descriptor opened as root: the kernel checked it at
+//     open) carries no snapshot and runs on the pool, while a pwrite (a
+//     write's effects depend on the writer's capabilities) still gets
+//     -EPERM there.
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/stat.h>
@@ -265,6 +270,52 @@ TEST_F(Creds, RawSyscallChangesOneThreadOnly) {
     each_route(c, sub_, 0, 0, "root again, other thread");
     aio2_destroy(c);
   });
+}
+
+TEST_F(Creds, OnlyCredentialSensitiveCallsCarryThem) {
+  const std::string file = dir_ + "/data";
+  in_child([&] {
+    aio2_ctx *c = setup();
+    // Root's file in root's 0700 directory, opened as root.
+    const int fd = c ? open(file.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    if (fd < 0 || pwrite(fd, "abcd", 4, 0) != 4) {
+      failures++;
+      return;
+    }
+    // The pool's one bounded worker starts now, as root (a thread started
+    // by the dropped one below would be nobody like it).
+    aio2_test::req_buf warm(SYS_getppid, 19);
+    warm.path(AIO2_POLICY_POOL).attr(AIO2_ATTR_EXECUTOR);
+    const outcome w = run(c, warm);
+    CHILD_CHECK(w.res == getppid() && w.path == AIO2_PATH_POOL, "getppid on the pool: %lld",
+                (long long)w.res);
+    std::thread t([&] {
+      CHILD_CHECK(syscall(SYS_setgroups, 0, nullptr) == 0, "setgroups: %s", strerror(errno));
+      CHILD_CHECK(syscall(SYS_setgid, gid_) == 0, "setgid: %s", strerror(errno));
+      CHILD_CHECK(syscall(SYS_setuid, uid_) == 0, "setuid: %s", strerror(errno));
+      for (size_t i = 0; i < std::size(kRoutes); i++) {
+        char got[4] = {};
+        aio2_test::req_buf rd(SYS_pread64, 20, static_cast<uint64_t>(fd),
+                              reinterpret_cast<uint64_t>(got), sizeof got, 0);
+        rd.path(kRoutes[i]).attr(AIO2_ATTR_EXECUTOR);
+        const outcome o = run(c, rd);
+        CHILD_CHECK(o.res == 4 && std::memcmp(got, "abcd", 4) == 0,
+                    "pread as nobody of root's open file on route %s: %lld",
+                    aio2_test::policy_name(kRoutes[i]), (long long)o.res);
+        CHILD_CHECK(o.path == kRoutePath[i], "pread ran on path %u, not %u", o.path,
+                    kRoutePath[i]);
+      }
+      aio2_test::req_buf wr(SYS_pwrite64, 21, static_cast<uint64_t>(fd),
+                            reinterpret_cast<uint64_t>("efgh"), 4, 0);
+      wr.path(AIO2_POLICY_POOL);
+      const outcome o = run(c, wr);
+      CHILD_CHECK(o.res == -EPERM, "pwrite on the pool, the workers root: %lld", (long long)o.res);
+    });
+    t.join();
+    close(fd);
+    aio2_destroy(c);
+  });
+  unlink(file.c_str());
 }
 
 }  // namespace

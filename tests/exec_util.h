@@ -122,7 +122,7 @@ class request_set {
     for (uint64_t a : args) r->io.args[i++] = a;
     r->plan.path = path;
     r->plan.unbounded = unbounded;
-    r->nowait.reset();
+    EXPECT_EQ(r->nowait.reset(true), 0);  // tests may make it nowait-first
     EXPECT_EQ(r->attrs.prepare(r->io, nullptr, 0, path, false), 0);
     r->generation.fetch_add(1, std::memory_order_relaxed);
     reqs_.push_back(std::move(r));

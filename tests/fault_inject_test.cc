@@ -52,10 +52,12 @@ aio2_ctx *setup(uint32_t policy, uint32_t flags, int *err) {
 
 // One getppid request with the timing attribute.
 struct getppid_req {
-  alignas(8) unsigned char b[128] = {};
-  explicit getppid_req(uint64_t ud) {
+  alignas(8) unsigned char b[256] = {};
+  // `timings` timing attributes: 16 make an event (24 + 16 * 40 bytes)
+  // too large to encode on the stack, which reserves its own room.
+  explicit getppid_req(uint64_t ud, int timings = 1) {
     aio2_prep(io(), SYS_getppid, ud, 0, 0, 0, 0, 0, 0);
-    aio2_attr_add(io(), sizeof b, AIO2_ATTR_TIMING, 0, nullptr, 0);
+    for (int i = 0; i < timings; i++) aio2_attr_add(io(), sizeof b, AIO2_ATTR_TIMING, 0, nullptr, 0);
   }
   aio2_iocb *io() { return reinterpret_cast<aio2_iocb *>(b); }
 };
@@ -187,7 +189,7 @@ TEST(FaultInject, SubmitSitesRefuseWithEnomem) {
     int err = 0;
     aio2_ctx *c = setup(AIO2_POLICY_POOL, 0, &err);
     ASSERT_EQ(err, 0);
-    getppid_req r(9);
+    getppid_req r(9, s == site::event_bytes ? 16 : 1);
     aio2_fault_arm_site(idx(s), 1);
     EXPECT_EQ(aio2_submit(c, r.b, r.io()->len), -ENOMEM) << aio2::fault::site_name(s);
     EXPECT_EQ(failed_at(s), 1u) << aio2::fault::site_name(s);

@@ -17,7 +17,11 @@
 
 namespace {
 
-using aio2::exec::nowait_first;
+// The state as dispatch readies it for a nowait-first read (reset(true)
+// makes the room for the rest).
+struct nowait_first : aio2::exec::nowait_first {
+  nowait_first() { EXPECT_EQ(reset(true), 0); }
+};
 
 uint64_t u(const void *p) { return reinterpret_cast<uint64_t>(p); }
 
@@ -296,7 +300,7 @@ TEST(NowaitFirst, ResetForgetsEverything) {
   ASSERT_TRUE(nw.attempted(io, 30));
   uint32_t flags = 0;
   ASSERT_EQ(nw.combine(70, &flags), 100);
-  nw.reset();
+  nw.reset(true);
   EXPECT_FALSE(nw.attempted());
   EXPECT_EQ(nw.attempt_bytes(), -1);
   EXPECT_FALSE(nw.rest_pending());
@@ -312,7 +316,7 @@ TEST(NowaitFirst, ResetDropsAPendingRest) {
   nowait_first nw;
   ASSERT_TRUE(nw.attempted(io, 30));
   ASSERT_TRUE(nw.rest_pending());
-  nw.reset();
+  nw.reset(true);
   EXPECT_FALSE(nw.rest_pending());
   uint32_t flags = 0;
   EXPECT_EQ(nw.combine(-EIO, &flags), -EIO);

@@ -187,7 +187,7 @@ class UringNowaitFirst : public UringExec {
     r->io = *io;
     r->attr_bytes.assign(b + sizeof(aio2_iocb), b + io->len);
     r->plan.attempt = aio2::exec::attempt::executor;
-    r->nowait.reset();
+    EXPECT_EQ(r->nowait.reset(true), 0);
     EXPECT_EQ(r->attrs.prepare(r->io, r->attr_bytes.data(),
                                static_cast<uint32_t>(r->attr_bytes.size()), AIO2_PATH_URING, true),
               0);

@@ -14,6 +14,7 @@
 #include "core/test_hooks.h"
 #include "exec/run.h"
 #include "sys/fd_facts.h"
+#include "sys/syscall_table.h"
 #include "util/fault.h"
 
 namespace aio2::core {
@@ -130,10 +131,46 @@ exec::plan context::submission::plan_for(const parsed_request &pr) noexcept {
   return route(pr, memo_, env_, sqe_);
 }
 
+namespace {
+
+// Whether the request's outcome may depend on who runs it: its call's
+// (sys::syscall_info::creds_free), or an attribute's hooks, which run in
+// the executing thread (ioprio's ioprio_set checks CAP_SYS_ADMIN there; a
+// registered handler may do anything). The built-ins listed only read
+// clocks, the page cache (through the request's own descriptor) or the
+// thread's resource usage.
+bool creds_matter(const parsed_request &pr) noexcept {
+  if (!pr.info->creds_free) return true;
+  for (uint32_t off = 0; off < pr.attr_bytes;) {
+    aio2_attr a;
+    std::memcpy(&a, pr.attrs + off, sizeof a);  // parse_request checked every record
+    switch (a.id) {
+      case AIO2_ATTR_TIMING:
+      case AIO2_ATTR_TAG:
+      case AIO2_ATTR_DEADLINE:
+      case AIO2_ATTR_EXECUTOR:
+      case AIO2_ATTR_CACHE:
+      case AIO2_ATTR_RUSAGE: break;
+      default: return true;
+    }
+    off += a.len;
+  }
+  return false;
+}
+
+}  // namespace
+
 int context::submission::hand_off(exec::request *r, bool *uring) noexcept {
-  if (creds_err_ == 1) creds_err_ = sys::thread_creds(&creds_);
+  if (creds_err_ == 1) {
+    creds_err_ = sys::thread_creds(&creds_);
+    if (creds_err_ == 0 && (held_ = c_.slots_.creds().hold(creds_)) == nullptr) creds_err_ = -ENOMEM;
+    held_first_ = held_ != nullptr;
+  }
   if (creds_err_) return creds_err_;
-  r->creds = creds_;
+  // The call's first hold is the one hold() made; every later one adds to it.
+  if (held_first_) held_first_ = false;
+  else sys::creds_table::hold_again(held_);
+  r->creds = held_;
   r->has_creds = true;
   if (*uring) {
     if (personality_ < 0) personality_ = c_.uring_.personality_for(creds_);
@@ -146,11 +183,13 @@ int context::submission::hand_off(exec::request *r, bool *uring) noexcept {
 int context::submission::dispatch(const parsed_request &pr, const exec::plan &planned,
                                   exec::request *r, const int64_t *attempt_made) noexcept {
   exec::plan plan = planned;
-  r->has_creds = false;
-  // A request that leaves this thread carries its credentials; one for
-  // io_uring that no personality can hold them for goes to the pool, which
-  // checks them, when its REQUIRED attributes allow.
-  if (plan.path == AIO2_PATH_URING && plan.attempt != exec::attempt::submitter) {
+  // A request that leaves this thread carries its credentials when its
+  // outcome depends on them; one for io_uring that no personality can hold
+  // them for goes to the pool, which checks them, when its REQUIRED
+  // attributes allow. A slot comes with none (slots::put dropped them).
+  const bool carry = creds_matter(pr);
+  const bool leaves = plan.attempt != exec::attempt::submitter;  // now, not after an attempt
+  if (carry && leaves && plan.path == AIO2_PATH_URING) {
     bool uring = true;
     if (int err = hand_off(r, &uring)) return err;
     if (!uring) {
@@ -158,7 +197,7 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
       plan.attempt = exec::attempt::none;
       if (!required_ok(pr, plan.bits())) return -EOPNOTSUPP;
     }
-  } else if (plan.path == AIO2_PATH_POOL && plan.attempt != exec::attempt::submitter) {
+  } else if (carry && leaves && plan.path == AIO2_PATH_POOL) {
     bool uring = false;
     if (int err = hand_off(r, &uring)) return err;
   }
@@ -170,16 +209,17 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
   }
   r->io = *pr.io;
   r->plan = plan;
-  r->nowait.reset();
+  if (int err = r->nowait.reset(plan.attempt != exec::attempt::none)) return err;
   // Attribute handlers, and their on_submit hooks, which may refuse it.
   if (int err = r->attrs.prepare(r->io, r->attr_bytes.data(), pr.attr_bytes, plan.bits(),
                                  plan.attempt != exec::attempt::none))
     return err;
-  // The room for the event, taken now: the completion that writes it runs
-  // where nothing can fail (event_ring_queue::store), and a slot keeps its
-  // capacity, so only a request larger than any its slot held allocates.
+  // The room for an event too large to encode on the stack, taken now: the
+  // completion that writes it runs where nothing can fail
+  // (event_ring_queue::store), and a slot keeps its capacity, so only a
+  // request larger than any its slot held allocates.
   const size_t event_room = sizeof(aio2_event) + r->attrs.max_result_bytes();
-  if (r->event.capacity() < event_room) {
+  if (event_room > event_ring_queue::kStackEvent && r->event.capacity() < event_room) {
     if (fault::fail(fault::site::event_bytes)) return -ENOMEM;
     try {
       r->event.reserve(event_room);
@@ -205,7 +245,7 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
     }
     if (auto *hook = test_hooks::after_nowait_attempt.load(std::memory_order_relaxed))
       hook(r->io.user_data);
-    if (int err = hand_off(r, &uring)) {
+    if (int err = carry ? hand_off(r, &uring) : 0) {
       exec::end_unrun(r, err, 0);
       c_.queue_.complete(r);
       done_here_ = true;
@@ -227,6 +267,8 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
 }
 
 void context::submission::finish() noexcept {
+  // hold()'s own count, when no request took it over.
+  if (held_first_) sys::creds_table::drop(held_);
   to_pool_.flush();
   const bool uring_used = to_uring_.flush();
   while (nspare_) c_.slots_.put(spare_[--nspare_]);

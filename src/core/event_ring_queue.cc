@@ -39,22 +39,29 @@ void event_ring_queue::set_need_getevents(bool on) noexcept {
   else aio2_ring_owner_flags_clear(ring_, AIO2_RING_NEED_GETEVENTS);
 }
 
-bool event_ring_queue::push_to_ring(const exec::request *r) noexcept {
-  const auto len = static_cast<uint32_t>(r->event.size());
+bool event_ring_queue::push_to_ring(const unsigned char *event, uint32_t len,
+                                    uint32_t flags) noexcept {
   aio2_ring_rec *rec = nullptr;
   if (aio2_ring_reserve(ring_, len, &rec) != 0) return false;  // full, or larger than a record
-  aio2_ring_write(ring_, rec, 0, r->event.data() + AIO2_RING_REC_HDR, len - AIO2_RING_REC_HDR);
-  aio2_ring_commit(ring_, rec, r->event_flags);
+  aio2_ring_write(ring_, rec, 0, event + AIO2_RING_REC_HDR, len - AIO2_RING_REC_HDR);
+  aio2_ring_commit(ring_, rec, flags);
   return true;
 }
 
 bool event_ring_queue::store(exec::request *r) noexcept {
   const uint32_t len = static_cast<uint32_t>(sizeof(aio2_event)) + r->attrs.result_bytes();
-  r->event.resize(len);  // within the capacity dispatch reserved: never allocates
-  encode_event(r->event.data(), r->io.user_data, r->res, r->event_flags, r->attrs);
   // While older events wait on the overflow list, newer ones queue behind
   // them, so reapers see completions in posting order.
-  if (ovf_count_.load(std::memory_order_acquire) == 0 && push_to_ring(r)) return true;
+  if (ovf_count_.load(std::memory_order_acquire) == 0) {
+    alignas(8) unsigned char here[kStackEvent];
+    unsigned char *event = here;
+    if (len > sizeof here) {
+      r->event.resize(len);  // within the capacity dispatch reserved: never allocates
+      event = r->event.data();
+    }
+    encode_event(event, r->io.user_data, r->res, r->event_flags, r->attrs);
+    if (push_to_ring(event, len, r->event_flags)) return true;
+  }
   std::lock_guard lk(ovf_mu_);
   overflow_.push_back(r);
   ovf_count_.fetch_add(1, std::memory_order_release);
@@ -78,12 +85,13 @@ int event_ring_queue::drain(unsigned char *buf, size_t bytes, size_t &got, unsig
   if (ovf_count_.load(std::memory_order_acquire) == 0) return 0;
   std::lock_guard lk(ovf_mu_);
   while (exec::request *r = overflow_.front()) {
-    const size_t len = r->event.size();
+    // Encoded from the request, whose results are final since it posted.
+    const size_t len = sizeof(aio2_event) + r->attrs.result_bytes();
     if (len > bytes - got) {
       *need = static_cast<uint32_t>(len);
       return -ENOBUFS;
     }
-    std::memcpy(buf + got, r->event.data(), len);
+    encode_event(buf + got, r->io.user_data, r->res, r->event_flags, r->attrs);
     got += len;
     events++;
     overflow_.unlink(r);

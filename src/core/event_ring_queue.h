@@ -19,6 +19,13 @@ namespace aio2::core {
 
 class event_ring_queue final : public completion_queue {
  public:
+  // Events up to this many bytes are encoded on the stack on their way into
+  // the ring; a request whose event may be larger reserves room for it in
+  // exec::request::event at submission (so that store() cannot fail). An
+  // event on the overflow list is encoded again, from the request, straight
+  // into the reaper's buffer: most requests need no event bytes of their own.
+  static constexpr size_t kStackEvent = 512;
+
   event_ring_queue(slots &s, uint32_t max_inflight) noexcept
       : completion_queue(s, max_inflight) {}
   ~event_ring_queue() override;
@@ -35,7 +42,7 @@ class event_ring_queue final : public completion_queue {
  private:
   bool store(exec::request *r) noexcept override;
   void set_need_getevents(bool on) noexcept override;
-  bool push_to_ring(const exec::request *r) noexcept;
+  bool push_to_ring(const unsigned char *event, uint32_t len, uint32_t flags) noexcept;
   // Copies events into buf from the ring, then from the overflow list.
   // Returns 0, or -ENOBUFS with *need set, or a ring error.
   int drain(unsigned char *buf, size_t bytes, size_t &got, unsigned &events,

@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <new>
 
 #include "core/context.h"
 #include "core/parse.h"
@@ -52,7 +53,7 @@ bool ioprio_valid(uint32_t v) noexcept {
 // the kernel that runs the call judges these, the rest are refused here.
 constexpr uint32_t kKnownRwFlags = 0xff;
 
-// Translates `cb` into r's aio2 request (r->legacy.req) and legacy fields,
+// Translates `cb` into r's aio2 request (r->legacy->req) and legacy fields,
 // asking `fds` about its descriptor. Returns 0 or the -errno io_submit
 // gives for it, checked in the kernel's order (fs/aio.c): the iocb's own
 // fields, the descriptor, the eventfd, then what the opcode needs. Bits of
@@ -66,7 +67,7 @@ int translate(const iocb &cb, exec::request *r, sys::fd_lookup &fds, bool observ
   // The descriptor must be open (O_PATH ones are not, for I/O).
   sys::fd_facts f{};
   if (fds.get(static_cast<int>(cb.aio_fildes), &f) != 0 || (f.flags & O_PATH)) return -EBADF;
-  exec::request::legacy_fields &l = r->legacy;
+  exec::request::legacy_fields &l = *r->legacy;
   l.data = cb.aio_data;
   l.obj = reinterpret_cast<uint64_t>(&cb);
   l.opcode = cb.aio_lio_opcode;
@@ -205,6 +206,12 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
     }
     exec::request *r = s.admit(&err);
     if (r == nullptr) break;
+    if (!r->legacy) r->legacy.reset(new (std::nothrow) exec::request::legacy_fields);
+    if (!r->legacy) {
+      err = -ENOMEM;
+      s.refuse(r);
+      break;
+    }
     parsed_request pr;
     exec::plan plan;
     const bool observe = flags_ & AIO2_SETUP_LEGACY_OBSERVE;
@@ -214,7 +221,7 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
     const bool on_trust = (allow == nullptr || allow->syscall_allowed(SYS_pread64)) &&
                           read_on_trust(*cb, observe, s.memo(), &made);
     if ((err = translate(*cb, r, s.memo(), observe)) == 0 &&
-        (err = parse_request(r->legacy.req, sizeof r->legacy.req, &pr)) == 0 &&
+        (err = parse_request(r->legacy->req, sizeof r->legacy->req, &pr)) == 0 &&
         (err = legacy_allowed(allow, *cb, pr)) == 0) {
       plan = s.plan_for(pr);
       // The read made on trust is the plan's attempt when the plan has one

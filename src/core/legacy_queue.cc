@@ -60,15 +60,15 @@ void legacy_queue::unadmit() noexcept {
 
 bool legacy_queue::store(exec::request *r) noexcept {
   io_event ev{};
-  ev.data = r->legacy.data;
-  ev.obj = r->legacy.obj;
+  ev.data = r->legacy->data;
+  ev.obj = r->legacy->obj;
   ev.res = r->res;
   ev.res2 = 0;
   // A poll completes with the events it found, as the kernel's does; one
   // cancelled (interrupted on a worker, or cancelled on io_uring) found
   // none, which the kernel reports as res 0.
-  if (r->legacy.opcode == IOCB_CMD_POLL) {
-    if (r->res >= 0) ev.res = r->legacy.pfd.revents;
+  if (r->legacy->opcode == IOCB_CMD_POLL) {
+    if (r->res >= 0) ev.res = r->legacy->pfd.revents;
     else if (r->res == -EINTR || r->res == -ECANCELED) ev.res = 0;
   }
   {
@@ -78,9 +78,9 @@ bool legacy_queue::store(exec::request *r) noexcept {
     // Release: a reaper that sees the new tail (acquire) sees the event.
     __atomic_store_n(&ring_->tail, tail + 1 == ring_->nr ? 0 : tail + 1, __ATOMIC_RELEASE);
   }
-  if (r->legacy.resfd >= 0) {
+  if (r->legacy->resfd >= 0) {
     const uint64_t one = 1;
-    [[maybe_unused]] ssize_t w = ::write(r->legacy.resfd, &one, sizeof one);
+    [[maybe_unused]] ssize_t w = ::write(r->legacy->resfd, &one, sizeof one);
   }
   if (observe_) mirror(r, ev.res);
   return true;

@@ -25,6 +25,9 @@ size_t slots::take(exec::request **out, size_t n) noexcept {
 }
 
 void slots::put(exec::request *r) noexcept {
+  if (r->creds != nullptr) sys::creds_table::drop(r->creds);
+  r->creds = nullptr;
+  r->has_creds = false;
   std::lock_guard lk(mu_);
   free_.push_front(r);  // the next take reuses it while it is warm in the cache
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "exec/request.h"
+#include "sys/creds.h"
 
 namespace aio2::core {
 
@@ -18,11 +19,14 @@ class slots {
   // Takes up to `n` free slots into `out` (allocating chunks as needed,
   // under one lock); returns how many (fewer only when memory ran out).
   size_t take(exec::request **out, size_t n) noexcept;
-  // Gives a slot back.
+  // Gives a slot back, and the credentials snapshot it held.
   void put(exec::request *r) noexcept;
+  // The snapshots the context's requests hold (exec::request::creds).
+  sys::creds_table &creds() noexcept { return creds_; }
 
  private:
   static constexpr size_t kChunk = 64;  // slots allocated at a time
+  sys::creds_table creds_;
   std::mutex mu_;
   std::vector<std::unique_ptr<exec::request[]>> chunks_;  // guarded by mu_
   exec::request_list free_;                               // guarded by mu_

@@ -177,7 +177,7 @@ void pool::worker_main(worker_class *k) noexcept {
     // thread changes that thread alone, and a change after the request was
     // queued would run it with the new ones.
     sys::creds mine;
-    if (r->has_creds && (sys::thread_creds(&mine) != 0 || !sys::same_creds(mine, r->creds)))
+    if (r->has_creds && (sys::thread_creds(&mine) != 0 || !sys::same_creds(mine, *r->creds)))
       end_unrun(r, -EPERM, 0);
     else
       run_here(r, worker);

@@ -12,7 +12,10 @@
 #include <sys/uio.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <vector>
 
 #include "aio2/abi.h"
@@ -52,9 +55,15 @@ struct plan {
 // makes the attempt: this is its state and its arithmetic.
 class nowait_first {
  public:
-  void reset() noexcept {
+  // Readies the state for a new request: a nowait-first one (`first`)
+  // needs room for its rest's arguments, made once and kept with the slot
+  // (a plain call needs none). 0, or -ENOMEM when that room could not be
+  // made.
+  int reset(bool first) noexcept {
     done_ = -1;
     rest_pending_ = combined_ = false;
+    if (first && !rest_) rest_.reset(new (std::nothrow) rest_state);
+    return first && !rest_ ? -ENOMEM : 0;
   }
   // The attempt at the read `io` returned `n`. Returns false when that
   // finished the read (n is 0, the end of the file, or everything asked
@@ -69,7 +78,7 @@ class nowait_first {
   // The rest still has to run, or to be accounted for.
   bool rest_pending() const noexcept { return rest_pending_; }
   // The arguments of the call that reads the rest.
-  const uint64_t *rest_args() const noexcept { return rest_args_; }
+  const uint64_t *rest_args() const noexcept { return rest_->args; }
   // The result of the whole read, given what the rest returned (or
   // -ECANCELED when it never ran): the attempt's bytes plus the rest's;
   // when the rest failed, the attempt's bytes if any, like a read that
@@ -82,8 +91,13 @@ class nowait_first {
   int64_t done_ = -1;
   bool rest_pending_ = false;
   bool combined_ = false;
-  uint64_t rest_args_[6] = {};
-  std::vector<iovec> rest_iov_;  // the iovecs left of a vectored read
+  // What the rest needs, apart from the request: only nowait-first reads
+  // have one (reset(true) made it), so the plain calls' slots stay small.
+  struct rest_state {
+    uint64_t args[6] = {};
+    std::vector<iovec> iov;  // the iovecs left of a vectored read
+  };
+  std::unique_ptr<rest_state> rest_;
 };
 
 struct request {
@@ -111,11 +125,13 @@ struct request {
   std::atomic<uint64_t> generation{0};
 
   // The submitting thread's credentials when it submitted the request
-  // (has_creds), for a request that runs in another thread: a pool worker
+  // (has_creds), for a request that runs in another thread and whose call
+  // depends on them (sys::syscall_info::creds_free is false): a pool worker
   // runs it only with the same (else it completes with -EPERM); io_uring
-  // runs it with a personality registered with them. Written by the
-  // submitter before the hand-over to the executor, read after it.
-  sys::creds creds;
+  // runs it with a personality registered with them. A shared snapshot
+  // (sys::creds_table), held until the slot goes back (core/slots). Written
+  // by the submitter before the hand-over to the executor, read after it.
+  const sys::creds *creds = nullptr;
   bool has_creds = false;
   uint16_t personality = 0;  // io_uring: the personality with `creds` (uring::personality_for)
 
@@ -128,7 +144,9 @@ struct request {
 
   // A request of the old ABI (LEGACY contexts), whose io.user_data is its
   // struct iocb's address: what its io_event echoes, the eventfd to
-  // signal, and the memory its translated call points into.
+  // signal, and the memory its translated call points into. Out of line:
+  // made by a LEGACY context's first use of the slot and kept with it, so
+  // the other contexts' slots do not carry it.
   struct legacy_fields {
     uint64_t data = 0;    // the iocb's aio_data
     uint64_t obj = 0;     // the iocb's address
@@ -138,7 +156,8 @@ struct request {
     iovec iov{};          // a read or write with aio_rw_flags: preadv2, pwritev2
     // The translated aio2 request: the fixed part and an ioprio attribute.
     alignas(8) unsigned char req[128] = {};
-  } legacy;
+  };
+  std::unique_ptr<legacy_fields> legacy;
 };
 
 using request_list = util::intrusive_list<request, &request::link>;

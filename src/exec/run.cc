@@ -13,7 +13,8 @@ namespace aio2::exec {
 
 bool nowait_first::attempted(const aio2_iocb &io, int64_t n) noexcept {
   const uint64_t *a = io.args;
-  std::memcpy(rest_args_, a, sizeof rest_args_);
+  uint64_t *rest = rest_->args;  // reset(true) made it
+  std::memcpy(rest, a, sizeof rest_->args);
   rest_pending_ = true;
   if (n < 0) {  // the whole call again gives the authoritative answer
     done_ = 0;
@@ -31,9 +32,9 @@ bool nowait_first::attempted(const aio2_iocb &io, int64_t n) noexcept {
       rest_pending_ = false;
       return false;
     }
-    rest_args_[1] = a[1] + done;
-    rest_args_[2] = a[2] - done;
-    if (at_offset) rest_args_[3] = a[3] + done;
+    rest[1] = a[1] + done;
+    rest[2] = a[2] - done;
+    if (at_offset) rest[3] = a[3] + done;
     return true;
   }
   // The iovecs are readable: the kernel has just read them.
@@ -46,7 +47,7 @@ bool nowait_first::attempted(const aio2_iocb &io, int64_t n) noexcept {
   }
   try {
     if (fault::fail(fault::site::rest_iov)) throw std::bad_alloc();
-    rest_iov_.clear();
+    rest_->iov.clear();
     uint64_t skip = done;
     for (uint64_t i = 0; i < a[2]; i++) {
       iovec v = iov[i];
@@ -57,15 +58,15 @@ bool nowait_first::attempted(const aio2_iocb &io, int64_t n) noexcept {
       v.iov_base = static_cast<char *>(v.iov_base) + skip;
       v.iov_len -= skip;
       skip = 0;
-      rest_iov_.push_back(v);
+      rest_->iov.push_back(v);
     }
   } catch (...) {
     rest_pending_ = false;  // no memory for the rest: a short read, as the call may give
     return false;
   }
-  rest_args_[1] = reinterpret_cast<uint64_t>(rest_iov_.data());
-  rest_args_[2] = rest_iov_.size();
-  if (at_offset) rest_args_[3] = a[3] + done;
+  rest[1] = reinterpret_cast<uint64_t>(rest_->iov.data());
+  rest[2] = rest_->iov.size();
+  if (at_offset) rest[3] = a[3] + done;
   return true;
 }
 

@@ -9,6 +9,7 @@
 #include <iterator>
 #include <memory>
 #include <new>
+#include <type_traits>
 
 #include "sys/raw_syscall.h"
 
@@ -75,6 +76,45 @@ int thread_creds(creds *out) noexcept {
 
 bool same_creds(const creds &a, const creds &b) noexcept {
   return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+const creds *creds_table::hold(const creds &c) noexcept {
+  static_assert(std::is_standard_layout_v<entry>, "an entry's creds is at its address");
+  std::lock_guard lk(mu_);
+  entry *unused = nullptr;
+  for (const std::unique_ptr<entry> &e : entries_) {
+    // Acquire pairs with drop's release: at 0, the last holder is done.
+    const uint32_t n = e->holders.load(std::memory_order_acquire);
+    if (n == 0) {
+      if (unused == nullptr) unused = e.get();
+    } else if (same_creds(e->c, c)) {
+      e->holders.fetch_add(1, std::memory_order_relaxed);
+      return &e->c;
+    }
+  }
+  if (unused == nullptr) {
+    try {
+      entries_.push_back(std::make_unique<entry>());
+    } catch (...) {
+      return nullptr;
+    }
+    unused = entries_.back().get();
+  }
+  // Only hold() raises a count from 0, under mu_: nobody else writes it.
+  unused->c = c;
+  unused->holders.store(1, std::memory_order_relaxed);
+  return &unused->c;
+}
+
+void creds_table::hold_again(const creds *held) noexcept {
+  // Relaxed: the caller's own hold keeps the entry from being reused.
+  reinterpret_cast<entry *>(const_cast<creds *>(held))->holders.fetch_add(1, std::memory_order_relaxed);
+}
+
+void creds_table::drop(const creds *held) noexcept {
+  // Release: this holder's reads of the entry come before a reuse (the
+  // acquire in hold()).
+  reinterpret_cast<entry *>(const_cast<creds *>(held))->holders.fetch_sub(1, std::memory_order_release);
 }
 
 }  // namespace aio2::sys

@@ -10,7 +10,11 @@
 // credentials than its submitter had when it submitted it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 namespace aio2::sys {
 
@@ -31,5 +35,33 @@ struct creds {
 int thread_creds(creds *out) noexcept;
 
 bool same_creds(const creds &a, const creds &b) noexcept;
+
+// Snapshots shared by the requests that carry them: a request holds a
+// pointer to one, not a copy. Almost every program has one set of
+// credentials at a time, so the table holds one entry, or a few after
+// setuid and its kin; an entry no request holds is reused for the next
+// new set, so the table never grows beyond the sets in flight at once.
+class creds_table {
+ public:
+  // An entry equal to `c` with one more holder (a new one when none is),
+  // or nullptr when no memory was left for a new entry.
+  const creds *hold(const creds &c) noexcept;
+  // One more holder of `held`, which the caller holds already.
+  static void hold_again(const creds *held) noexcept;
+  // One holder less of an entry hold() returned.
+  static void drop(const creds *held) noexcept;
+
+ private:
+  struct entry {
+    creds c;  // first: a creds* of an entry is the entry's address
+    // Requests that hold the entry. Raised under mu_ by hold() (or by a
+    // holder, hold_again); lowered by drop() without the lock, with
+    // release, so that an entry hold() sees at 0 (acquire) is read by no
+    // one and may be overwritten.
+    std::atomic<uint32_t> holders{0};
+  };
+  std::mutex mu_;
+  std::vector<std::unique_ptr<entry>> entries_;  // guarded by mu_; entries never move
+};
 
 }  // namespace aio2::sys

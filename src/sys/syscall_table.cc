@@ -1457,10 +1457,22 @@ constexpr long max_nr() {
 
 constexpr long k_size = max_nr() + 1;
 
+// The calls whose behaviour does not depend on their caller's credentials
+// (syscall_info::creds_free). Reads check access when the descriptor is
+// opened: the kernel's read handlers use the file's credentials, never the
+// reader's. The identifiers and the clock read nothing a credential
+// guards. Anything not listed carries its submitter's credentials.
+constexpr long k_creds_free[] = {
+    __NR_read,  __NR_pread64, __NR_readv,  __NR_preadv, __NR_preadv2, __NR_fsync,
+    __NR_fdatasync, __NR_getpid, __NR_getppid, __NR_gettid, __NR_clock_gettime,
+};
+
 constexpr std::array<syscall_info, k_size> build() {
   std::array<syscall_info, k_size> t{};
   for (syscall_info &s : t) s = syscall_info{nullptr, 0, blocking::never, -1, nullptr};
   for (const entry &e : k_entries) t[static_cast<size_t>(e.nr)] = e.info;
+  for (const long nr : k_creds_free)
+    if (nr >= 0 && nr < k_size) t[static_cast<size_t>(nr)].creds_free = true;
   return t;
 }
 
@@ -1516,6 +1528,15 @@ static_assert(numbers_valid_and_unique(), "every entry needs its own non-negativ
 static_assert(fd_args_valid(), "fd_args: bits 0-5 only, and fd_dependent needs a descriptor");
 static_assert(refusals_valid(), "a refused call has uring_op -1 and a one-sentence reason");
 static_assert(uring_ops_valid(), "uring_op is -1 or an IORING_OP_* of the installed header");
+
+constexpr bool creds_free_valid() {
+  for (const long nr : k_creds_free)
+    if (nr < 0 || nr >= k_size || k_table[static_cast<size_t>(nr)].name == nullptr ||
+        k_table[static_cast<size_t>(nr)].refused != nullptr)
+      return false;
+  return true;
+}
+static_assert(creds_free_valid(), "k_creds_free names allowed calls of the table");
 static_assert(k_size > __NR_read && k_table[__NR_read].name != nullptr, "the table is empty");
 
 }  // namespace

@@ -64,6 +64,14 @@ struct syscall_info {
   // nullptr: allowed; otherwise the one-sentence reason it is refused (aio2
   // returns -EPERM).
   const char *refused;
+  // The call does not look at its caller's credentials: it acts on a
+  // descriptor whose access the kernel checked when it was opened (reads,
+  // fsync), or on nothing (getpid). Such a request may run in any thread,
+  // whatever credentials it has, so aio2 takes no snapshot of its
+  // submitter's (exec/request.h). False for everything else, writes
+  // included: a write clears a file's set-user-ID bit unless the writer has
+  // CAP_FSETID, and may use blocks reserved for CAP_SYS_RESOURCE.
+  bool creds_free = false;
 };
 
 // The entry for `nr`, or nullptr when nr is negative, beyond the table, or
