@@ -81,19 +81,20 @@ class CompletionQueue : public ::testing::Test {
     r->io.len = sizeof r->io;
     r->io.nr = SYS_getppid;
     r->io.user_data = user_data;
-    r->attr_bytes.clear();
+    uint32_t attr_len = 0;
     if (tag) {
       alignas(8) unsigned char b[sizeof(aio2_iocb) + 8 + AIO2_TAG_MAX];
       auto *io = reinterpret_cast<aio2_iocb *>(b);
       *io = r->io;
       const char t[AIO2_TAG_MAX] = "tagged";
       ASSERT_NE(aio2_attr_add(io, sizeof b, AIO2_ATTR_TAG, 0, t, sizeof t), nullptr);
-      r->attr_bytes.assign(b + sizeof(aio2_iocb), b + io->len);
+      attr_len = io->len - static_cast<uint32_t>(sizeof(aio2_iocb));
+      ASSERT_EQ(r->attrs.keep_records(b + sizeof(aio2_iocb), attr_len), 0);
       r->io.len = io->len;
+    } else {
+      ASSERT_EQ(r->attrs.keep_records(nullptr, 0), 0);
     }
-    ASSERT_EQ(r->attrs.prepare(r->io, r->attr_bytes.data(),
-                               static_cast<uint32_t>(r->attr_bytes.size()), AIO2_PATH_POOL, false),
-              0);
+    ASSERT_EQ(r->attrs.prepare(r->io, r->attrs.records(), attr_len, AIO2_PATH_POOL, false), 0);
     r->res = res;
     r->event_flags = flags;
     q->complete(r);

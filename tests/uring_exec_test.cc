@@ -185,12 +185,11 @@ class UringNowaitFirst : public UringExec {
     EXPECT_NE(aio2_attr_add(io, sizeof b, AIO2_ATTR_CACHE, 0, nullptr, 0), nullptr);
     request *r = reqs.add(SYS_pread64, 77, {}, AIO2_PATH_URING);
     r->io = *io;
-    r->attr_bytes.assign(b + sizeof(aio2_iocb), b + io->len);
+    const auto attr_len = io->len - static_cast<uint32_t>(sizeof(aio2_iocb));
+    EXPECT_EQ(r->attrs.keep_records(b + sizeof(aio2_iocb), attr_len), 0);
     r->plan.attempt = aio2::exec::attempt::executor;
     EXPECT_EQ(r->nowait.reset(true), 0);
-    EXPECT_EQ(r->attrs.prepare(r->io, r->attr_bytes.data(),
-                               static_cast<uint32_t>(r->attr_bytes.size()), AIO2_PATH_URING, true),
-              0);
+    EXPECT_EQ(r->attrs.prepare(r->io, r->attrs.records(), attr_len, AIO2_PATH_URING, true), 0);
     EXPECT_TRUE(r->attrs.wants_nowait());
     EXPECT_TRUE(ring->translate(r->io.nr, r->io.args, r->sqe));
     return r;
@@ -207,7 +206,7 @@ class UringNowaitFirst : public UringExec {
     EXPECT_TRUE(r->nowait.attempted());
     EXPECT_FALSE(r->nowait.rest_pending());
     // What the completion queue does when it posts: the on_post hooks.
-    r->attrs.post(r->io, r->attr_bytes.data(), r->res);
+    r->attrs.post(r->io, r->attrs.records(), r->res);
     std::vector<unsigned char> res(r->attrs.result_bytes());
     r->attrs.write_results(res.data());
     aio2_attr_ret ret{};

@@ -92,17 +92,58 @@ int add(const aio2_attr_handler &h, bool builtin) noexcept {
 
 // ---- per-request state ------------------------------------------------------
 
+bool request_attrs::make() noexcept {
+  if (d_) return true;
+  d_.reset(new (std::nothrow) data);
+  return d_ != nullptr;
+}
+
+int request_attrs::keep_records(const unsigned char *src, uint32_t n) noexcept {
+  if (n == 0) {
+    if (d_) d_->records.clear();
+    return 0;
+  }
+  if (fault::fail(fault::site::attr_bytes) || !make()) return -ENOMEM;
+  try {
+    d_->records.assign(src, src + n);  // keeps capacity across reuse
+  } catch (...) {
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+int request_attrs::reserve_event(size_t len) noexcept {
+  if (d_ && d_->event.capacity() >= len) return 0;
+  if (fault::fail(fault::site::event_bytes) || !make()) return -ENOMEM;
+  try {
+    d_->event.reserve(len);
+  } catch (...) {
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+unsigned char *request_attrs::event_room(size_t len) noexcept {
+  d_->event.resize(len);  // within the capacity reserve_event took: never allocates
+  return d_->event.data();
+}
+
 int request_attrs::prepare(const aio2_iocb &io, const unsigned char *attrs, uint32_t bytes,
                            uint32_t path, bool nowait_first) noexcept {
-  insts_.clear();
-  path_ = path;
-  nowait_first_ = nowait_first;
-  nowait_done_ = -1;
-  ioprio_ = -1;
-  ran_ = false;
-  befores_ = 0;
+  if (bytes == 0) {  // nothing to set up: the hooks never run
+    if (d_) d_->insts.clear();
+    return 0;
+  }
+  if (fault::fail(fault::site::attr_state) || !make()) return -ENOMEM;
+  data &d = *d_;
+  d.insts.clear();
+  d.path = path;
+  d.nowait_first = nowait_first;
+  d.nowait_done = -1;
+  d.ioprio = -1;
+  d.ran = false;
+  d.befores = 0;
   uint32_t result_words = 0;
-  if (fault::fail(fault::site::attr_state)) return -ENOMEM;
   try {
     for (uint32_t off = 0; off < bytes;) {
       aio2_attr a;
@@ -113,15 +154,16 @@ int request_attrs::prepare(const aio2_iocb &io, const unsigned char *attrs, uint
       if (in.h == nullptr) in.status = AIO2_ATTR_UNSUPPORTED;
       else if (!(in.h->paths & path)) in.status = AIO2_ATTR_UNAVAILABLE;
       else result_words += in.h->result_size / 8;
-      insts_.push_back(in);
+      d.insts.push_back(in);
       off += a.len;
     }
-    results_.assign(result_words, 0);  // keeps capacity across reuse
+    d.results.assign(result_words, 0);  // keeps capacity across reuse
   } catch (...) {
+    d.insts.clear();
     return -ENOMEM;
   }
-  for (size_t i = 0; i < insts_.size(); i++) {
-    instance &in = insts_[i];
+  for (size_t i = 0; i < d.insts.size(); i++) {
+    instance &in = d.insts[i];
     if (in.status != AIO2_ATTR_OK || in.h->on_submit == nullptr) continue;
     aio2_attr_hook h = hook(i, io, attrs, 0, 0);
     if (int err = in.h->on_submit(&h)) return err < 0 ? err : -EINVAL;
@@ -133,21 +175,22 @@ int request_attrs::prepare(const aio2_iocb &io, const unsigned char *attrs, uint
 aio2_attr_hook request_attrs::hook(size_t index, const aio2_iocb &io,
                                    const unsigned char *attrs, uint32_t worker,
                                    int64_t res) noexcept {
-  const instance &in = insts_[index];
+  const data &d = *d_;
+  const instance &in = d.insts[index];
   aio2_attr_hook h{};
   h.req = &io;
   h.payload = attrs + in.payload_off;
   h.payload_len = in.payload_len;
-  h.path = path_;
-  h.result = reinterpret_cast<unsigned char *>(results_.data()) + in.result_off;
+  h.path = d.path;
+  h.result = reinterpret_cast<unsigned char *>(d_->results.data()) + in.result_off;
   h.result_len = in.h->result_size;
   h.status = in.status;
-  h.ran = ran_;
+  h.ran = d.ran;
   h.res = res;
   h.worker = worker;
-  h.started = index < befores_;
-  h.nowait_first = nowait_first_;
-  h.nowait_done = nowait_done_;
+  h.started = index < d.befores;
+  h.nowait_first = d.nowait_first;
+  h.nowait_done = d.nowait_done;
   h.ioprio = -1;
   h.user = in.h->user;
   return h;
@@ -157,33 +200,36 @@ void request_attrs::take(instance &in, const aio2_attr_hook &h) noexcept { in.st
 
 bool request_attrs::before(const aio2_iocb &io, const unsigned char *attrs, uint32_t worker,
                            int64_t *res) noexcept {
+  if (empty()) return true;
   // In request order, up to the first hook that says not to run the call:
   // later attributes never see a before (nor an after) for a call that will
   // not run.
-  ran_ = true;
-  befores_ = 0;
-  while (befores_ < insts_.size()) {
-    const size_t i = befores_++;
-    instance &in = insts_[i];
+  data &d = *d_;
+  d.ran = true;
+  d.befores = 0;
+  while (d.befores < d.insts.size()) {
+    const size_t i = d.befores++;
+    instance &in = d.insts[i];
     if (in.status != AIO2_ATTR_OK || in.h->before == nullptr) continue;
     aio2_attr_hook h = hook(i, io, attrs, worker, 0);
     const int rc = in.h->before(&h);
     take(in, h);
-    if (h.ioprio >= 0) ioprio_ = h.ioprio;
+    if (h.ioprio >= 0) d.ioprio = h.ioprio;
     if (rc == 1) {
       *res = h.res;
-      ran_ = false;
+      d.ran = false;
       break;
     }
   }
-  return ran_;
+  return d.ran;
 }
 
 void request_attrs::after(const aio2_iocb &io, const unsigned char *attrs, uint32_t worker,
                           int64_t res) noexcept {
+  if (empty()) return;
   // Reverse order, and only for the attributes whose before turn came.
-  for (size_t i = befores_; i-- > 0;) {
-    instance &in = insts_[i];
+  for (size_t i = d_->befores; i-- > 0;) {
+    instance &in = d_->insts[i];
     if (in.status != AIO2_ATTR_OK || in.h->after == nullptr) continue;
     aio2_attr_hook h = hook(i, io, attrs, worker, res);
     in.h->after(&h);
@@ -192,8 +238,9 @@ void request_attrs::after(const aio2_iocb &io, const unsigned char *attrs, uint3
 }
 
 void request_attrs::post(const aio2_iocb &io, const unsigned char *attrs, int64_t res) noexcept {
-  for (size_t i = 0; i < insts_.size(); i++) {
-    instance &in = insts_[i];
+  if (empty()) return;
+  for (size_t i = 0; i < d_->insts.size(); i++) {
+    instance &in = d_->insts[i];
     if (in.status != AIO2_ATTR_OK || in.h->on_post == nullptr) continue;
     aio2_attr_hook h = hook(i, io, attrs, 0, res);
     in.h->on_post(&h);
@@ -202,29 +249,33 @@ void request_attrs::post(const aio2_iocb &io, const unsigned char *attrs, int64_
 }
 
 bool request_attrs::wants_nowait() const noexcept {
-  for (const instance &in : insts_)
+  if (empty()) return false;
+  for (const instance &in : d_->insts)
     if (in.status == AIO2_ATTR_OK && (in.h->flags & AIO2_ATTR_HANDLER_NOWAIT)) return true;
   return false;
 }
 
 uint32_t request_attrs::result_bytes() const noexcept {
+  if (empty()) return 0;
   uint32_t n = 0;
-  for (const instance &in : insts_)
+  for (const instance &in : d_->insts)
     n += static_cast<uint32_t>(sizeof(aio2_attr_ret)) +
          (in.status == AIO2_ATTR_OK ? in.h->result_size : 0);
   return n;
 }
 
 uint32_t request_attrs::max_result_bytes() const noexcept {
+  if (empty()) return 0;
   uint32_t n = 0;
-  for (const instance &in : insts_)
+  for (const instance &in : d_->insts)
     n += static_cast<uint32_t>(sizeof(aio2_attr_ret)) + (in.h ? in.h->result_size : 0);
   return n;
 }
 
 void request_attrs::write_results(unsigned char *dst) const noexcept {
-  const auto *res = reinterpret_cast<const unsigned char *>(results_.data());
-  for (const instance &in : insts_) {
+  if (empty()) return;
+  const auto *res = reinterpret_cast<const unsigned char *>(d_->results.data());
+  for (const instance &in : d_->insts) {
     const uint32_t payload = in.status == AIO2_ATTR_OK ? in.h->result_size : 0;
     const aio2_attr_ret r{in.id, in.status, static_cast<uint32_t>(sizeof(aio2_attr_ret)) + payload};
     std::memcpy(dst, &r, sizeof r);

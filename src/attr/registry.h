@@ -4,7 +4,9 @@
 // request's attribute hooks in order and lays out their results.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "aio2/aio2.h"
@@ -45,8 +47,15 @@ struct instance {
 
 // The attributes of one request and their results, from submit to event.
 // Every attribute of the request has exactly one instance, in order.
+// What it holds lives out of line, made by the first request with
+// attributes and kept (with its capacity) for the next ones: a request
+// without attributes carries one null pointer, and costs no allocation.
 class request_attrs {
  public:
+  // Keeps a copy of the request's attribute records (`n` bytes at `src`),
+  // which records() gives from then on. 0, or -ENOMEM (nothing is kept).
+  int keep_records(const unsigned char *src, uint32_t n) noexcept;
+  const unsigned char *records() const noexcept { return d_ ? d_->records.data() : nullptr; }
   // Sets up from validated attribute records (`attrs`, `bytes` long) for a
   // request that will run on `path` (AIO2_PATH_* bits), as a nowait-first
   // read when `nowait_first`, then runs the on_submit hooks. Returns 0 or
@@ -68,35 +77,51 @@ class request_attrs {
   // The most result_bytes() can be, whatever the outcome.
   uint32_t max_result_bytes() const noexcept;
   void write_results(unsigned char *dst) const noexcept;
-  bool empty() const noexcept { return insts_.empty(); }
+  bool empty() const noexcept { return !d_ || d_->insts.empty(); }
+  // Room for the request's encoded event when it is too large for the
+  // stack: reserve_event(len) at submit (0 or -ENOMEM), then event_room(len)
+  // when it posts, which never allocates.
+  int reserve_event(size_t len) noexcept;
+  unsigned char *event_room(size_t len) noexcept;
   // The path bits that ran the request, as hooks see them from now on (a
   // nowait-first read that finished in the submitter reports INLINE alone).
-  void set_path(uint32_t path) noexcept { path_ = path; }
+  void set_path(uint32_t path) noexcept {
+    if (d_) d_->path = path;
+  }
   // A nowait-first read's RWF_NOWAIT attempt read `done` bytes: what later
   // hooks see as nowait_done.
-  void set_nowait_bytes(int64_t done) noexcept { nowait_done_ = done; }
+  void set_nowait_bytes(int64_t done) noexcept {
+    if (d_) d_->nowait_done = done;
+  }
   // Some attribute that measures a RWF_NOWAIT attempt
   // (AIO2_ATTR_HANDLER_NOWAIT) still applies (its status is OK).
   bool wants_nowait() const noexcept;
   // The I/O priority a before hook asked the executor to give the call
   // (aio2_attr_hook.ioprio), or -1.
-  int32_t run_ioprio() const noexcept { return ioprio_; }
-  size_t size() const noexcept { return insts_.size(); }
+  int32_t run_ioprio() const noexcept { return d_ ? d_->ioprio : -1; }
+  size_t size() const noexcept { return d_ ? d_->insts.size() : 0; }
 
  private:
+  struct data {
+    std::vector<instance> insts;         // keeps its capacity across reuse
+    std::vector<uint64_t> results;       // result payloads, 8-aligned
+    std::vector<unsigned char> records;  // keep_records' copy
+    std::vector<unsigned char> event;    // reserve_event's room
+    uint32_t path = 0;
+    bool nowait_first = false;
+    int64_t nowait_done = -1;
+    int32_t ioprio = -1;
+    size_t befores = 0;  // instances whose before turn came (after runs for these)
+    bool ran = false;
+  };
+  // Makes d_ when there is none: false when memory ran out.
+  bool make() noexcept;
   aio2_attr_hook hook(size_t index, const aio2_iocb &io, const unsigned char *attrs,
                       uint32_t worker, int64_t res) noexcept;
   // Keeps the status a hook reported.
   static void take(instance &in, const aio2_attr_hook &h) noexcept;
 
-  std::vector<instance> insts_;    // keeps its capacity across reuse
-  std::vector<uint64_t> results_;  // result payloads, 8-aligned
-  uint32_t path_ = 0;
-  bool nowait_first_ = false;
-  int64_t nowait_done_ = -1;
-  int32_t ioprio_ = -1;
-  size_t befores_ = 0;  // instances whose before turn came (after runs for these)
-  bool ran_ = false;
+  std::unique_ptr<data> d_;
 };
 
 }  // namespace aio2::attr

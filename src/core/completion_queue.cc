@@ -39,7 +39,7 @@ void completion_queue::release(exec::request *r) noexcept {
 }
 
 void completion_queue::complete(exec::request *r) noexcept {
-  r->attrs.post(r->io, r->attr_bytes.data(), r->res);
+  r->attrs.post(r->io, r->attrs.records(), r->res);
   // Read before store(): once the event is stored a reaper may release r.
   const bool counted = efd_ >= 0;
   if (store(r)) release(r);

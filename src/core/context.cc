@@ -201,17 +201,12 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
     bool uring = false;
     if (int err = hand_off(r, &uring)) return err;
   }
-  if (fault::fail(fault::site::attr_bytes)) return -ENOMEM;
-  try {
-    r->attr_bytes.assign(pr.attrs, pr.attrs + pr.attr_bytes);  // keeps capacity across reuse
-  } catch (...) {
-    return -ENOMEM;
-  }
+  if (int err = r->attrs.keep_records(pr.attrs, pr.attr_bytes)) return err;
   r->io = *pr.io;
   r->plan = plan;
   if (int err = r->nowait.reset(plan.attempt != exec::attempt::none)) return err;
   // Attribute handlers, and their on_submit hooks, which may refuse it.
-  if (int err = r->attrs.prepare(r->io, r->attr_bytes.data(), pr.attr_bytes, plan.bits(),
+  if (int err = r->attrs.prepare(r->io, r->attrs.records(), pr.attr_bytes, plan.bits(),
                                  plan.attempt != exec::attempt::none))
     return err;
   // The room for an event too large to encode on the stack, taken now: the
@@ -219,13 +214,8 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
   // (event_ring_queue::store), and a slot keeps its capacity, so only a
   // request larger than any its slot held allocates.
   const size_t event_room = sizeof(aio2_event) + r->attrs.max_result_bytes();
-  if (event_room > event_ring_queue::kStackEvent && r->event.capacity() < event_room) {
-    if (fault::fail(fault::site::event_bytes)) return -ENOMEM;
-    try {
-      r->event.reserve(event_room);
-    } catch (...) {
-      return -ENOMEM;
-    }
+  if (event_room > event_ring_queue::kStackEvent) {
+    if (int err = r->attrs.reserve_event(event_room)) return err;
   }
   r->cancel_requested.store(false, std::memory_order_relaxed);
   r->generation.fetch_add(1, std::memory_order_relaxed);

@@ -55,10 +55,7 @@ bool event_ring_queue::store(exec::request *r) noexcept {
   if (ovf_count_.load(std::memory_order_acquire) == 0) {
     alignas(8) unsigned char here[kStackEvent];
     unsigned char *event = here;
-    if (len > sizeof here) {
-      r->event.resize(len);  // within the capacity dispatch reserved: never allocates
-      event = r->event.data();
-    }
+    if (len > sizeof here) event = r->attrs.event_room(len);  // reserved at submit
     encode_event(event, r->io.user_data, r->res, r->event_flags, r->attrs);
     if (push_to_ring(event, len, r->event_flags)) return true;
   }

@@ -107,8 +107,9 @@ struct request {
   util::list_link<request> link;
 
   aio2_iocb io{};                    // copy of the fixed part
-  std::vector<unsigned char> attr_bytes;  // copy of the attribute records
-  attr::request_attrs attrs;         // their handlers, statuses and results
+  // The copy of its attribute records, their handlers, statuses and
+  // results, and room for a large event (out of line, null without any).
+  attr::request_attrs attrs;
   exec::plan plan;
   exec::nowait_first nowait;
 
@@ -139,8 +140,6 @@ struct request {
   uint32_t event_flags = 0;  // AIO2_EVENT_* for the event
   // The io_uring submission entry (io_uring_sqe), translated at submit.
   alignas(8) unsigned char sqe[64] = {};
-  // The encoded event, built by the completion queue when it posts.
-  std::vector<unsigned char> event;
 
   // A request of the old ABI (LEGACY contexts), whose io.user_data is its
   // struct iocb's address: what its io_event echoes, the eventfd to

@@ -93,7 +93,7 @@ void tell_attrs(request *r) noexcept {
 // The before hooks: false (with *res, the result to report) when one
 // completed the request without the call.
 bool before_hooks(request *r, uint32_t worker, int64_t *res) noexcept {
-  return r->attrs.empty() || r->attrs.before(r->io, r->attr_bytes.data(), worker, res);
+  return r->attrs.empty() || r->attrs.before(r->io, r->attrs.records(), worker, res);
 }
 
 }  // namespace
@@ -109,7 +109,7 @@ void finish(request *r, int64_t res, uint32_t worker) noexcept {
   r->event_flags = 0;
   r->res = r->nowait.combine(res, &r->event_flags);
   tell_attrs(r);
-  if (!r->attrs.empty()) r->attrs.after(r->io, r->attr_bytes.data(), worker, r->res);
+  if (!r->attrs.empty()) r->attrs.after(r->io, r->attrs.records(), worker, r->res);
 }
 
 void end_unrun(request *r, int64_t res, uint32_t event_flags) noexcept {
