@@ -18,6 +18,11 @@
 //                                           4 KiB buffer (1P1C)
 //                      aio2_mpmc            ring with flags 0, push / reap
 //                                           into a 4 KiB buffer (1P1C, 2P2C)
+//                      aio2_sp_copy         ring F_SINGLE_PRODUCER: the
+//                                           producer takes no lock, the
+//                                           reapers still claim by CAS (1P1C;
+//                                           beside aio2_mpmc it shows what the
+//                                           multi-producer lock costs)
 //                      boost_spsc           boost::lockfree::spsc_queue, push /
 //                                           pop(T *, n) in bulk (1P1C)
 //                      moodycamel           moodycamel::ConcurrentQueue with
@@ -55,7 +60,12 @@
 //   records/s, bytes_per_second, recs_per_reap (records per successful reap
 //   call, a hint of how full the queue ran) and, for aio2 engines, pad_frac
 //   (share of the bytes the ring's tail advanced over that were PAD records).
-//   --benchmark_out files get every repetition. Then a ratio table of the
+//   --benchmark_out files get every repetition. The ring_bench_stats build
+//   (same source, AIO2_RING_BENCH_STATS) adds, for aio2 engines, the ring's
+//   slow steps per record: lock_spin (failed CAS on the tail lock),
+//   lock_yield, head_load (producers reading head), full (-EAGAIN), reap_lost
+//   (reaps that lost the CAS on head), reap_wasted (records those copied),
+//   reap_busy (reaps stopped at a BUSY record), pads. Then a ratio table of the
 //   medians: each engine's records/s divided by boost_spsc's (1P1C) and
 //   moodycamel's (both configurations) for the same configuration and size,
 //   with pad_frac, the cv, and the cross-CPU cache-line round trip measured
@@ -69,6 +79,20 @@
 //   ./build-bench/bin/ring_bench --benchmark_filter='1P1C/64/'  # a subset
 //   ./build-bench/bin/ring_bench --benchmark_format=json        # table -> stderr
 //   ./build-bench/bin/ring_bench --benchmark_out=r.json --benchmark_out_format=json
+
+#include <cstdint>
+
+#ifdef AIO2_RING_BENCH_STATS
+// ring_bench_stats: the same program, counting the ring's slow steps
+// (AIO2_RING_STAT in aio2/ring.h) per thread; the counts are added up when
+// each thread ends and reported per record. Thread-local, so counting adds
+// no shared cache line; use this build for the counts, ring_bench for time.
+namespace ring_stats {
+constexpr int kEvents = 8;
+inline thread_local uint64_t local[kEvents];
+}  // namespace ring_stats
+#define AIO2_RING_STAT(event, n) (ring_stats::local[(event)] += (uint64_t)(n))
+#endif
 
 #include "aio2/ring.h"
 
@@ -186,6 +210,27 @@ struct Sink {
     }
   }
 };
+
+// The ring's slow-step counts of the threads of the current iteration
+// (ring_bench_stats only; zero otherwise).
+struct RingStats {
+  std::atomic<uint64_t> n[8] = {};
+  void flush()
+  {
+#ifdef AIO2_RING_BENCH_STATS
+    for (int i = 0; i < ring_stats::kEvents; i++) {
+      n[i].fetch_add(ring_stats::local[i], std::memory_order_relaxed);
+      ring_stats::local[i] = 0;
+    }
+#endif
+  }
+};
+
+RingStats &ring_stats_total()
+{
+  static RingStats s;
+  return s;
+}
 
 // Zero-filled, so that the pages are faulted in before the timed run.
 void *prefaulted_alloc(size_t bytes)
@@ -518,6 +563,7 @@ void producer_main(E &e, Control &ctl, uint64_t first_seq, uint64_t count)
   ctl.ready.fetch_add(1, std::memory_order_acq_rel);
   ctl.wait_go();
   for (; ok && seq < end; ++seq) ok = push_one(prod, seq, ctl);
+  ring_stats_total().flush();
   ctl.producers_done.fetch_add(1, std::memory_order_acq_rel);
 }
 
@@ -554,6 +600,7 @@ void reaper_main(E &e, Control &ctl, int producers, bool ordered, ReaperOut &out
   benchmark::DoNotOptimize(sink.sum);
   out.sink = sink;
   out.reaps = reaps;
+  ring_stats_total().flush();
   ctl.reapers_done.fetch_add(1, std::memory_order_acq_rel);
 }
 
@@ -660,6 +707,7 @@ void bench_engine(benchmark::State &state, const std::string &name, int producer
   const uint64_t want_sum = total * (total + 1) / 2;
   uint64_t advanced = 0;
   uint64_t reaps = 0;
+  for (auto &c : ring_stats_total().n) c.store(0, std::memory_order_relaxed);
 
   for (auto _ : state) {
     E e(data_bytes, capacity);
@@ -698,6 +746,18 @@ void bench_engine(benchmark::State &state, const std::string &name, int producer
     const double rec_bytes = static_cast<double>(total * S) * static_cast<double>(iters);
     const double adv = static_cast<double>(advanced);
     state.counters["pad_frac"] = adv > 0 ? (adv - rec_bytes) / adv : 0.0;
+#ifdef AIO2_RING_BENCH_STATS
+    // Per record: failed CAS on the tail lock, yields while waiting for it,
+    // loads of head, reaps that lost the CAS on head, records copied by
+    // those and thrown away, reaps stopped at a BUSY record, PAD records,
+    // reserves that found the ring full.
+    const double recs = static_cast<double>(total) * static_cast<double>(iters);
+    static const char *const kNames[] = {"lock_spin", "lock_yield", "head_load", "reap_lost",
+                                         "reap_wasted", "reap_busy", "pads", "full"};
+    for (int i = 0; i < ring_stats::kEvents; i++)
+      state.counters[kNames[i]] =
+          static_cast<double>(ring_stats_total().n[i].load(std::memory_order_relaxed)) / recs;
+#endif
   }
 }
 
@@ -793,6 +853,7 @@ void register_1p1c()
   add<Aio2Engine<S, kSpsc, Aio2Reap::kZeroCopy>, S>("1P1C", 1, 1, "aio2_spsc_zero_copy");
   add<Aio2Engine<S, kSpsc, Aio2Reap::kCopy>, S>("1P1C", 1, 1, "aio2_spsc_copy");
   add<Aio2Engine<S, 0, Aio2Reap::kCopy>, S>("1P1C", 1, 1, "aio2_mpmc");
+  add<Aio2Engine<S, AIO2_RING_F_SINGLE_PRODUCER, Aio2Reap::kCopy>, S>("1P1C", 1, 1, "aio2_sp_copy");
   add<BoostSpscEngine<S>, S>("1P1C", 1, 1, "boost_spsc");
   add<MoodyEngine<S>, S>("1P1C", 1, 1, "moodycamel");
 }

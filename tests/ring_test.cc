@@ -233,6 +233,25 @@ TEST(Ring, ReapCopiesWholeRecordsAndHonoursLimits) {
   EXPECT_EQ(aio2_ring_reap(r.get(), buf, sizeof buf, 0), 0);
 }
 
+// Every payload size from 0 to 120 bytes: reap copies small payloads in
+// fixed-size pieces (8, two of 16, two of 32) and larger ones with memcpy;
+// each comes out byte for byte, and nothing is written past its record.
+TEST(Ring, ReapCopiesEveryPayloadSizeExactly) {
+  auto r = make_ring(4096);
+  for (uint32_t len = 8; len <= 128; len += 8) {
+    SCOPED_TRACE(len);
+    ASSERT_EQ(push(r.get(), len, len), 0);
+    alignas(8) unsigned char buf[256];
+    std::memset(buf, 0xa5, sizeof buf);
+    ASSERT_EQ(aio2_ring_reap(r.get(), buf, sizeof buf, 0), static_cast<int64_t>(len));
+    aio2_ring_rec hdr;
+    std::memcpy(&hdr, buf, sizeof hdr);
+    EXPECT_EQ(hdr.len, len);
+    EXPECT_TRUE(same(buf + 8, payload(len, len)));
+    for (size_t i = len; i < sizeof buf; i++) ASSERT_EQ(buf[i], 0xa5) << "byte " << i;
+  }
+}
+
 TEST(Ring, SingleProducerModePublishesAtCommit) {
   auto r = make_ring(128, AIO2_RING_F_SINGLE_PRODUCER | AIO2_RING_F_SINGLE_REAPER);
   ASSERT_EQ(push(r.get(), 48, 1), 0);

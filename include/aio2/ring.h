@@ -325,7 +325,22 @@ static inline void aio2__load_words(void *dst, const void *src, size_t bytes)
 	size_t i;
 
 	if (!AIO2__WORD_COPIES) {
-		memcpy(dst, src, bytes);
+		/* Small payloads, the common case, in two overlapping fixed-size
+		 * copies the compiler inlines: a call to memcpy and its size
+		 * dispatch cost more than the copy (ring_bench's 24-byte
+		 * records: 16 bytes each). Both stay within [src, src + bytes). */
+		const unsigned char *sb = (const unsigned char *)src;
+		if (bytes == 8) {
+			memcpy(d, sb, 8);
+		} else if (bytes >= 16 && bytes <= 32) {
+			memcpy(d, sb, 16);
+			memcpy(d + bytes - 16, sb + bytes - 16, 16);
+		} else if (bytes > 32 && bytes <= 64) {
+			memcpy(d, sb, 32);
+			memcpy(d + bytes - 32, sb + bytes - 32, 32);
+		} else {
+			memcpy(dst, src, bytes);
+		}
 		return;
 	}
 	for (i = 0; i < bytes / 8; i++) {
@@ -367,6 +382,20 @@ int aio2_ring_producer_alive(uint32_t id);
 #ifndef AIO2_RING_TEST_HOOK
 #define AIO2_RING_TEST_HOOK(point) ((void)0)
 #endif
+/* Contention counts: a benchmark that defines AIO2_RING_STAT(event, n)
+ * before including this header learns how often each slow step happens
+ * (bench/ring_bench.cc, the ring_bench_stats build). Nothing else does. */
+#define AIO2_RING_STAT_LOCK_SPIN 0   /* a failed CAS on tail_owner */
+#define AIO2_RING_STAT_LOCK_YIELD 1  /* a waiter gave its CPU away */
+#define AIO2_RING_STAT_HEAD_LOAD 2   /* producer_head too old: head loaded */
+#define AIO2_RING_STAT_REAP_LOST 3   /* a reap lost its CAS on head */
+#define AIO2_RING_STAT_REAP_WASTED 4 /* records copied by a lost reap (n) */
+#define AIO2_RING_STAT_REAP_BUSY 5   /* a reap stopped at a BUSY record */
+#define AIO2_RING_STAT_PAD 6         /* a PAD record written at the wrap */
+#define AIO2_RING_STAT_FULL 7        /* a reserve found no room (-EAGAIN) */
+#ifndef AIO2_RING_STAT
+#define AIO2_RING_STAT(event, n) ((void)0)
+#endif
 
 /* Take the reservation lock: tail_owner from 0 to `self`. The critical
  * section is two stores (a header, maybe a PAD header) and the release of
@@ -386,11 +415,13 @@ static inline uint64_t aio2__tail_lock(struct aio2_ring *r, uint32_t self)
 		if (__atomic_compare_exchange_n(&r->tail_owner, &o, (uint64_t)self, 1, __ATOMIC_ACQUIRE,
 						__ATOMIC_RELAXED))
 			break;
+		AIO2_RING_STAT(AIO2_RING_STAT_LOCK_SPIN, 1);
 		if (++spins < AIO2__RING_SPINS) {
 			aio2__cpu_relax();
 			continue;
 		}
 		spins = 0;
+		AIO2_RING_STAT(AIO2_RING_STAT_LOCK_YIELD, 1);
 		sched_yield();
 		/* The lock is not re-entrant, so an owner word equal to our own id
 		 * was left by a dead thread whose id the kernel has given us. */
@@ -464,17 +495,21 @@ static inline int aio2_ring_reserve(struct aio2_ring *r, uint32_t len, struct ai
 		/* A3: pairs with R3; the reapers are done reading what lies below
 		 * head. A later producer that uses producer_head is ordered after
 		 * this load by the tail lock. */
+		AIO2_RING_STAT(AIO2_RING_STAT_HEAD_LOAD, 1);
 		h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
 		if (t - h > size || (h & 7u) || pad + len > size - (t - h)) {
 			if (!single) /* R5: unlock */
 				__atomic_store_n(&r->tail_owner, 0, __ATOMIC_RELEASE);
+			AIO2_RING_STAT(AIO2_RING_STAT_FULL, 1);
 			return t - h > size || (h & 7u) ? -EUCLEAN : -EAGAIN;
 		}
 		r->producer_head = h;
 	}
-	if (pad)
+	if (pad) {
+		AIO2_RING_STAT(AIO2_RING_STAT_PAD, 1);
 		__atomic_store_n(aio2__ring_word(r, t), aio2__rec_word((uint32_t)pad, AIO2_RING_REC_PAD),
 				 __ATOMIC_RELAXED);
+	}
 	/* BUSY, with our id in the user bits until commit, so that reapers
 	 * can tell whether the record's producer still lives. */
 	__atomic_store_n(aio2__ring_word(r, t + pad), aio2__rec_word(len, AIO2_RING_REC_BUSY | self),
@@ -645,13 +680,19 @@ static inline int64_t aio2_ring_reap(struct aio2_ring *r, void *buf, size_t cap,
 			err = -EUCLEAN;
 		while (!err && p != t && (max_recs == 0 || n < max_recs)) {
 			/* A2: pairs with R2. */
-			const uint64_t w = __atomic_load_n(aio2__ring_word(r, p), __ATOMIC_ACQUIRE);
+			/* The mask from the size read once: the acquire loads would
+			 * make the compiler read data_bytes again for every record. */
+			const uint64_t off = p & (size - 1);
+			const unsigned char *rec = aio2__ring_data(r) + off;
+			const uint64_t w = __atomic_load_n((const uint64_t *)(const void *)rec, __ATOMIC_ACQUIRE);
 			const uint32_t len = (uint32_t)w;
 			const uint32_t flags = (uint32_t)(w >> 32);
 
-			if (flags & AIO2_RING_REC_BUSY)
+			if (flags & AIO2_RING_REC_BUSY) {
+				AIO2_RING_STAT(AIO2_RING_STAT_REAP_BUSY, 1);
 				break;
-			if (!aio2__rec_sound(len, p & (size - 1), t - p, size)) {
+			}
+			if (!aio2__rec_sound(len, off, t - p, size)) {
 				err = -EBADMSG;
 				break;
 			}
@@ -661,8 +702,7 @@ static inline int64_t aio2_ring_reap(struct aio2_ring *r, void *buf, size_t cap,
 					break;
 				}
 				memcpy(out + got, &w, 8);
-				aio2__load_words(out + got + 8, (const unsigned char *)aio2__ring_word(r, p) + 8,
-						 len - 8);
+				aio2__load_words(out + got + 8, rec + 8, len - 8);
 				got += len;
 				n++;
 			}
@@ -677,8 +717,11 @@ static inline int64_t aio2_ring_reap(struct aio2_ring *r, void *buf, size_t cap,
 			if (r->setup_flags & AIO2_RING_F_SINGLE_REAPER)
 				__atomic_store_n(&r->head, p, __ATOMIC_RELEASE);
 			else if (!__atomic_compare_exchange_n(&r->head, &expect, p, 0, __ATOMIC_RELEASE,
-							      __ATOMIC_RELAXED))
+							      __ATOMIC_RELAXED)) {
+				AIO2_RING_STAT(AIO2_RING_STAT_REAP_LOST, 1);
+				AIO2_RING_STAT(AIO2_RING_STAT_REAP_WASTED, n);
 				continue;
+			}
 			if (got || !err)
 				return (int64_t)got;
 			/* Only PADs were claimed before the error: fall through. */
