@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -600,6 +601,66 @@ TEST(CancelRoute, WaitingOnIoUringIsCanceled) {
   pp.put8();
   uint64_t back = 0;
   EXPECT_EQ(read(pp.r, &back, sizeof back), 8) << "the cancelled read took nothing";
+  expect_no_more_events(c.get());
+}
+
+// A stream socket pair: a read of `a` blocks until `b` writes.
+struct socket_fds {
+  int a = -1, b = -1;
+  socket_fds() {
+    int fds[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    a = fds[0];
+    b = fds[1];
+  }
+  ~socket_fds() {
+    close(a);
+    close(b);
+  }
+};
+
+TEST(CancelRoute, SocketReadRunningOnThePoolIsInterrupted) {
+  auto c = make_policy_ctx(AIO2_POLICY_POOL);
+  socket_fds sp;
+  uint64_t sink = 0;
+  const aio2_iocb r = req(SYS_read, 6, static_cast<uint64_t>(sp.a), u(&sink), 8);
+  ASSERT_EQ(aio2_submit(c.get(), &r, sizeof r), 72);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!aio2_test::thread_blocked_in(SYS_read, sp.a)) {
+    ASSERT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(aio2_cancel(c.get(), 6), -EALREADY);
+  const event_copy e = the_event(c.get(), 1, 6);
+  EXPECT_EQ(e.res(), -EINTR);
+  EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, 0u) << "it ran";
+  // The interrupted read took nothing: what is written next is still there.
+  const uint64_t v = 42;
+  ASSERT_EQ(write(sp.b, &v, sizeof v), 8);
+  uint64_t back = 0;
+  EXPECT_EQ(read(sp.a, &back, sizeof back), 8);
+  EXPECT_EQ(back, v);
+  expect_no_more_events(c.get());
+}
+
+TEST(CancelRoute, SocketReadWaitingOnIoUringIsCanceled) {
+  auto c = make_policy_ctx(AIO2_POLICY_URING);
+  if (!has_uring(c.get())) GTEST_SKIP() << "no io_uring here";
+  socket_fds sp;
+  uint64_t sink = 0;
+  req_buf r(SYS_read, 7, static_cast<uint64_t>(sp.a), u(&sink), 8);
+  r.attr(AIO2_ATTR_EXECUTOR);
+  ASSERT_EQ(aio2_submit(c.get(), r.io(), r.len()), r.len());
+  EXPECT_EQ(aio2_cancel(c.get(), 7), 0);
+  const event_copy e = the_event(c.get(), 1, 7);
+  EXPECT_EQ(e.res(), -ECANCELED);
+  EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, AIO2_EVENT_CANCELED);
+  EXPECT_EQ(e.path(), static_cast<uint32_t>(AIO2_PATH_URING));
+  const uint64_t v = 43;
+  ASSERT_EQ(write(sp.b, &v, sizeof v), 8);
+  uint64_t back = 0;
+  EXPECT_EQ(read(sp.a, &back, sizeof back), 8) << "the cancelled read took nothing";
+  EXPECT_EQ(back, v);
   expect_no_more_events(c.get());
 }
 

@@ -49,14 +49,27 @@ uint64_t next_random() noexcept {
   return t_state * 0x2545f4914f6cdd1dull;
 }
 
-// AIO2_FAULT_INJECT=ppm[,nth[,seed]]: arms the process as it loads the
-// library, for programs that cannot call aio2_fault_arm (a replacement
-// library loaded into another program).
+// AIO2_FAULT_INJECT=ppm[,nth[,seed]] or =site:NAME,nth: arms the process
+// as it loads the library, for programs that cannot call aio2_fault_arm or
+// aio2_fault_arm_site (a replacement library loaded into another program).
 struct from_environment {
   from_environment() noexcept {
     const char *v = std::getenv("AIO2_FAULT_INJECT");
     if (v == nullptr || *v == 0) return;
     char *end = nullptr;
+    if (std::strncmp(v, "site:", 5) == 0) {
+      const char *name = v + 5;
+      const char *comma = std::strchr(name, ',');
+      if (comma == nullptr) return;
+      const unsigned long long nth = std::strtoull(comma + 1, &end, 10);
+      for (unsigned i = 0; i < kSites; i++) {
+        const char *known = site_name(static_cast<site>(i));
+        if (std::strlen(known) == static_cast<size_t>(comma - name) &&
+            std::strncmp(known, name, static_cast<size_t>(comma - name)) == 0 && nth >= 1)
+          aio2_fault_arm_site(i, nth);
+      }
+      return;
+    }
     const unsigned long ppm = std::strtoul(v, &end, 10);
     unsigned long long nth = 0, seed = 1;
     if (*end == ',') nth = std::strtoull(end + 1, &end, 10);
@@ -73,7 +86,8 @@ const char *site_name(site s) noexcept {
       "context_new", "slots_chunk",  "attr_bytes",        "event_bytes",
       "attr_state",  "attr_handler", "rest_iov",          "ring_map",
       "legacy_map",  "uring_setup",  "uring_cancel_tags", "thread_create",
-      "eventfd",     "wake_eventfd", "compat_alloc",      "compat_thread"};
+      "eventfd",     "wake_eventfd", "compat_alloc",      "compat_thread",
+      "compat_container"};
   const auto i = static_cast<unsigned>(s);
   return i < kSites ? names[i] : "?";
 }

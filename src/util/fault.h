@@ -37,6 +37,8 @@ enum class site : unsigned {
   wake_eventfd,       // core/waiter, core/legacy_queue: the reapers' eventfds
   compat_alloc,       // src/compat: the replacements' own allocations
   compat_thread,      // src/compat: the replacements' own threads
+  compat_container,   // src/compat/posix: a standard container about to grow
+                      // (std::bad_alloc thrown where the container would)
   count
 };
 

@@ -246,19 +246,42 @@ struct op {
   bool discard;
   bool push;
 };
-constexpr op kPlan[kProducers][kOps] = {
+// The long scenarios: three operations each, so the ring fills, wraps and
+// needs a PAD record at the wrap whatever the order.
+constexpr op kPlanLong[kProducers][kOps] = {
     {{16, false, true}, {24, false, false}, {16, true, false}},
     {{24, false, false}, {16, true, false}, {24, false, true}},
 };
+// The small scenarios, for the exhaustive searches: one record each, the
+// first one at data offset 48 (positions start 16 below 2^64). Producer 0's
+// 24 bytes do not fit in the 16 left before the end: when it goes first it
+// writes a PAD record and its record at offset 0, crossing 2^64; when
+// producer 1's 16 bytes go first they end exactly at the end, and producer
+// 0's record starts the next lap with no PAD. The two reapers race for
+// the same records, so the CAS on head fails and is retried.
+constexpr op kPlanSmall[kProducers][kOps] = {
+    {{24, false, true}, {0, false, false}, {0, false, false}},
+    {{16, false, false}, {0, false, false}, {0, false, false}},
+};
 
-// Whether producer p's operation i happens (the victim does not finish its
-// second operation, nor start its third).
-bool happens(unsigned p, unsigned i) { return !(g_die_at != kDieNever && p == 0 && i >= 1); }
+// The current scenario's plan (set by the suite's before()): the
+// operations, how many each producer does, which one the victim dies in.
+const op (*g_plan)[kOps] = kPlanLong;
+unsigned g_ops = kOps;
+unsigned g_victim_op = 1;
+// Calls each reaper makes in the small scenarios (see reaper_continues).
+constexpr unsigned kSmallReapTries = 2;
+
+// Whether producer p's operation i happens (the victim does not finish the
+// operation it dies in, nor start a later one).
+bool happens(unsigned p, unsigned i) {
+  return i < g_ops && !(g_die_at != kDieNever && p == 0 && i >= g_victim_op);
+}
 
 unsigned committed_total() {
   unsigned n = 0;
   for (unsigned p = 0; p < kProducers; p++)
-    for (unsigned i = 0; i < kOps; i++) n += !kPlan[p][i].discard && happens(p, i) ? 1 : 0;
+    for (unsigned i = 0; i < g_ops; i++) n += !g_plan[p][i].discard && happens(p, i) ? 1 : 0;
   return n;
 }
 
@@ -288,9 +311,9 @@ void account(uint32_t len, uint32_t flags, LoadWord loadw) {
   const unsigned i = static_cast<unsigned>((first >> 20) & 0xfffff);
   MODEL_CHECK(p < kProducers && i < kOps);
   if (p >= kProducers || i >= kOps) return;
-  MODEL_CHECK(!kPlan[p][i].discard);
   MODEL_CHECK(happens(p, i));
-  MODEL_CHECK(len == kPlan[p][i].len);
+  MODEL_CHECK(!g_plan[p][i].discard);
+  MODEL_CHECK(len == g_plan[p][i].len);
   MODEL_CHECK(flags == user_flags(p, i));
   for (unsigned w = 0; w < (len - 8) / 8; w++) MODEL_CHECK(loadw(w) == stamp(p, i, w));
   g_ledger.seen[p][i]++;
@@ -311,9 +334,9 @@ __attribute__((noinline)) void victim_op(struct aio2_ring *r, uint32_t len) {
 }
 
 void produce(struct aio2_ring *r, unsigned p) {
-  for (unsigned i = 0; i < kOps; i++) {
-    const op &o = kPlan[p][i];
-    if (p == 0 && i == 1 && g_die_at != kDieNever) {
+  for (unsigned i = 0; i < g_ops; i++) {
+    const op &o = g_plan[p][i];
+    if (p == 0 && i == g_victim_op && g_die_at != kDieNever) {
       victim_op(r, o.len);
       return;
     }
@@ -342,9 +365,35 @@ void produce(struct aio2_ring *r, unsigned p) {
   }
 }
 
+// Accounts for the records of a copying reap (`got` bytes in `buf`).
+void account_copies(const uint64_t *buf, size_t got) {
+  size_t at = 0;
+  while (at < got) {
+    uint32_t len, flags;
+    std::memcpy(&len, reinterpret_cast<const unsigned char *>(buf) + at, 4);
+    std::memcpy(&flags, reinterpret_cast<const unsigned char *>(buf) + at + 4, 4);
+    MODEL_CHECK(len >= 8 && at + len <= got);
+    if (len < 8 || at + len > got) return;
+    const uint64_t *words = buf + at / 8 + 1;
+    account(len, flags, [words](unsigned w) { return words[w]; });
+    at += len;
+  }
+}
+
+// How many calls each reaper makes at most in the small scenarios (0: until
+// every record is reaped). The exhaustive searches need every thread to
+// end after a bounded number of steps: a reaper that spins on an empty
+// ring multiplies the schedules without end. What the reapers leave is
+// reaped, checked and counted after the threads end (ring_suite::after).
+unsigned g_reap_tries = 0;
+
+bool reaper_continues(unsigned tries) {
+  return g_ledger.reaped < committed_total() && (g_reap_tries == 0 || tries < g_reap_tries);
+}
+
 // Copying reaper: `max_recs` records per call at most, into a `cap`-byte buffer.
 void reap_loop(struct aio2_ring *r, unsigned max_recs, size_t cap) {
-  while (g_ledger.reaped < committed_total()) {
+  for (unsigned tries = 0; reaper_continues(tries); tries++) {
     uint64_t buf[8];
     const int64_t got = aio2_ring_reap(r, buf, cap, max_recs);
     MODEL_CHECK(got >= 0);
@@ -354,23 +403,13 @@ void reap_loop(struct aio2_ring *r, unsigned max_recs, size_t cap) {
       rl::yield(1, RL_INFO);
       continue;
     }
-    size_t at = 0;
-    while (at < static_cast<size_t>(got)) {
-      uint32_t len, flags;
-      std::memcpy(&len, reinterpret_cast<unsigned char *>(buf) + at, 4);
-      std::memcpy(&flags, reinterpret_cast<unsigned char *>(buf) + at + 4, 4);
-      MODEL_CHECK(len >= 8 && at + len <= static_cast<size_t>(got));
-      if (len < 8 || at + len > static_cast<size_t>(got)) return;
-      const uint64_t *words = buf + at / 8 + 1;
-      account(len, flags, [words](unsigned w) { return words[w]; });
-      at += len;
-    }
+    account_copies(buf, static_cast<size_t>(got));
   }
 }
 
 // Zero-copy reaper: reads each record in place, then consumes it.
 void peek_loop(struct aio2_ring *r) {
-  while (g_ledger.reaped < committed_total()) {
+  for (unsigned tries = 0; reaper_continues(tries); tries++) {
     struct aio2_ring_rec *rec = nullptr;
     const int n = aio2_ring_peek(r, &rec);
     MODEL_CHECK(n >= 0);
@@ -397,6 +436,9 @@ struct ring_suite : rl::test_suite<Derived, Threads> {
   rl::atomic<unsigned> dead[4];
   uint32_t setup_flags = 0;
   static constexpr int kDieAt = kDieNever;
+  // The small plan (one record each, the first at the end of the data
+  // area) instead of the long one.
+  static constexpr bool kSmall = false;
 
   struct aio2_ring *ring() { return reinterpret_cast<struct aio2_ring *>(bytes); }
 
@@ -406,6 +448,10 @@ struct ring_suite : rl::test_suite<Derived, Threads> {
     g_cells = cells;
     g_dead = dead;
     g_die_at = Derived::kDieAt;
+    g_plan = Derived::kSmall ? kPlanSmall : kPlanLong;
+    g_ops = Derived::kSmall ? 1 : kOps;
+    g_victim_op = Derived::kSmall ? 0 : 1;
+    g_reap_tries = Derived::kSmall ? kSmallReapTries : 0;
     g_victim_armed = false;
     for (unsigned i = 0; i < 4; i++) dead[i]($) = 0;
     std::memset(&g_ledger, 0, sizeof g_ledger);
@@ -414,7 +460,8 @@ struct ring_suite : rl::test_suite<Derived, Threads> {
     // simulated thread; its result becomes the shadows' initial values.
     // Positions start just below 2^64, so the run also crosses the wrap of
     // the 64-bit counters.
-    MODEL_CHECK(aio2_ring_init(bytes, kMem, kData, setup_flags, ~uint64_t{0} - 63) == 0);
+    const uint64_t start = Derived::kSmall ? ~uint64_t{0} - 15 : ~uint64_t{0} - 63;
+    MODEL_CHECK(aio2_ring_init(bytes, kMem, kData, setup_flags, start) == 0);
     for (size_t w = 0; w < kWords; w++) {
       uint64_t v;
       std::memcpy(&v, bytes + 8 * w, 8);
@@ -433,10 +480,23 @@ struct ring_suite : rl::test_suite<Derived, Threads> {
   // Every committed record was delivered once, none discarded was, and
   // what is left is only PAD or discarded records.
   void after() {
+    uint64_t buf[8];
+    // What the reapers of a small scenario left (the producers are done,
+    // so one reap takes every committed record left).
+    if (Derived::kSmall) {
+      const int64_t got = aio2_ring_reap(ring(), buf, sizeof buf, 0);
+      MODEL_CHECK(got >= 0);
+      if (got > 0) account_copies(buf, static_cast<size_t>(got));
+      // A dead producer's record may be at head, before committed ones.
+      if (aio2_ring_reclaim(ring()) == 1) {
+        const int64_t more = aio2_ring_reap(ring(), buf, sizeof buf, 0);
+        MODEL_CHECK(more >= 0);
+        if (more > 0) account_copies(buf, static_cast<size_t>(more));
+      }
+    }
     for (unsigned p = 0; p < kProducers; p++)
       for (unsigned i = 0; i < kOps; i++)
-        MODEL_CHECK(g_ledger.seen[p][i] == (kPlan[p][i].discard || !happens(p, i) ? 0u : 1u));
-    uint64_t buf[8];
+        MODEL_CHECK(g_ledger.seen[p][i] == (!happens(p, i) || g_plan[p][i].discard ? 0u : 1u));
     // A dead producer's record may still be at head: reclaim drops it.
     int dropped = 0;
     while (aio2_ring_reclaim(ring()) == 1) dropped++;
@@ -488,6 +548,42 @@ struct peek_suite : ring_suite<peek_suite, 3> {
   }
 };
 
+// The small scenarios, for the exhaustive searches (see kPlanSmall).
+struct wrap_reap_suite : ring_suite<wrap_reap_suite, 4> {
+  static constexpr bool kSmall = true;
+  void thread(unsigned idx) {
+    if (idx < kProducers)
+      produce(ring(), idx);
+    else if (idx == kProducers)
+      reap_loop(ring(), 1, 64);
+    else
+      reap_loop(ring(), 0, 40);
+  }
+};
+struct wrap_peek_suite : ring_suite<wrap_peek_suite, 3> {
+  static constexpr bool kSmall = true;
+  void thread(unsigned idx) {
+    if (idx < kProducers)
+      produce(ring(), idx);
+    else
+      peek_loop(ring());
+  }
+};
+// Producer 0 dies in its only operation (its 24 bytes would need the PAD).
+template <class Derived>
+struct wrap_die_suite : die_suite<Derived> {
+  static constexpr bool kSmall = true;
+};
+struct wrap_die_locked_suite : wrap_die_suite<wrap_die_locked_suite> {
+  static constexpr int kDieAt = kDieLocked;
+};
+struct wrap_die_headers_suite : wrap_die_suite<wrap_die_headers_suite> {
+  static constexpr int kDieAt = kDieHeaders;
+};
+struct wrap_die_busy_suite : wrap_die_suite<wrap_die_busy_suite> {
+  static constexpr int kDieAt = kDieBusy;
+};
+
 }  // namespace model
 
 namespace {
@@ -535,46 +631,48 @@ int main(int argc, char **argv) {
   const std::string search = argc > 2 ? argv[2] : "random";
   const unsigned long n = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 20000;
   const bool mutant = AIO2_MODEL_WEAKEN != 0;
-  int failed = 0;
-  bool any = false;
-  if (scenario == "reap" || scenario == "all") {
-    any = true;
-    const int rc = run<model::reap_suite>("reap (2 producers, 2 copying reapers)", search, n, mutant);
-    if (rc == 2) return 2;
-    failed += rc;
-  }
-  if (scenario == "peek" || scenario == "all") {
-    any = true;
-    const int rc = run<model::peek_suite>("peek (2 producers, 1 zero-copy reaper)", search, n, mutant);
-    if (rc == 2) return 2;
-    failed += rc;
-  }
+  // `all` is the long scenarios, `small` the small ones.
   const struct {
     const char *key;
+    bool small;
     const char *name;
     int (*fn)(const char *, const std::string &, unsigned long, bool);
-  } deaths[] = {
-      {"die_locked", "die_locked (producer killed holding the lock)", run<model::die_locked_suite>},
-      {"die_headers", "die_headers (killed after writing headers)", run<model::die_headers_suite>},
-      {"die_busy", "die_busy (killed between reserve and commit)", run<model::die_busy_suite>},
+  } scenarios[] = {
+      {"reap", false, "reap (2 producers, 2 copying reapers)", run<model::reap_suite>},
+      {"peek", false, "peek (2 producers, 1 zero-copy reaper)", run<model::peek_suite>},
+      {"die_locked", false, "die_locked (producer killed holding the lock)", run<model::die_locked_suite>},
+      {"die_headers", false, "die_headers (killed after writing headers)", run<model::die_headers_suite>},
+      {"die_busy", false, "die_busy (killed between reserve and commit)", run<model::die_busy_suite>},
+      {"wrap_reap", true, "wrap_reap (1 record each at the wrap, 2 copying reapers)",
+       run<model::wrap_reap_suite>},
+      {"wrap_peek", true, "wrap_peek (1 record each at the wrap, 1 zero-copy reaper)",
+       run<model::wrap_peek_suite>},
+      {"wrap_die_locked", true, "wrap_die_locked (killed holding the lock, at the wrap)",
+       run<model::wrap_die_locked_suite>},
+      {"wrap_die_headers", true, "wrap_die_headers (killed after writing BUSY and PAD)",
+       run<model::wrap_die_headers_suite>},
+      {"wrap_die_busy", true, "wrap_die_busy (killed between reserve and commit, at the wrap)",
+       run<model::wrap_die_busy_suite>},
   };
-  for (const auto &d : deaths) {
-    if (scenario != d.key && scenario != "all") continue;
-    any = true;
-    const int rc = d.fn(d.name, search, n, mutant);
+  int failed = 0, ran = 0;
+  for (const auto &sc : scenarios) {
+    if (scenario != sc.key && !(scenario == "all" && !sc.small) && !(scenario == "small" && sc.small))
+      continue;
+    ran++;
+    const int rc = sc.fn(sc.name, search, n, mutant);
     if (rc == 2) return 2;
     failed += rc;
   }
-  if (!any) {
+  if (ran == 0) {
     std::fprintf(stderr,
-                 "usage: ring_model [reap|peek|die_locked|die_headers|die_busy|all] "
-                 "[random N|bound N|full]\n");
+                 "usage: ring_model [reap|peek|die_locked|die_headers|die_busy|all|\n"
+                 "                   wrap_reap|wrap_peek|wrap_die_locked|wrap_die_headers|"
+                 "wrap_die_busy|small] [random N|bound N|full]\n");
     return 2;
   }
   if (!mutant) return failed ? 1 : 0;
   // A weakened order must be caught, in every scenario run.
-  const int scenarios = scenario == "all" ? 5 : 1;
   std::printf("mutation %d: %s\n", AIO2_MODEL_WEAKEN,
-              failed == scenarios ? "caught by the checker" : "NOT caught");
-  return failed == scenarios ? 0 : 1;
+              failed == ran ? "caught by the checker" : "NOT caught");
+  return failed == ran ? 0 : 1;
 }

@@ -158,8 +158,9 @@ request *engine::alloc() {
                       : new (std::nothrow) request[kChunk];
     if (chunk == nullptr) return nullptr;
     try {
+      compat_may_throw();
       chunks_.push_back(chunk);  // remembered, to be freed with the engine
-    } catch (...) {
+    } catch (const std::bad_alloc &) {
       delete[] chunk;
       return nullptr;
     }
@@ -213,74 +214,91 @@ size_t engine::build(const request *r, unsigned char *out) const {
   return io->len;
 }
 
-int engine::submit(request **reqs, size_t n, bool *queued) {
-  request *go_few[kBatch];
-  std::vector<request *> go_many;
-  request **go = go_few;
-  if (n > kBatch) {
-    go_many.resize(n);
-    go = go_many.data();
+fd_entry *engine::entry_locked(shard &s, int fd) {
+  auto it = s.fds.find(fd);
+  if (it != s.fds.end()) return &it->second;
+  try {
+    compat_may_throw();
+    return &s.fds[fd];
+  } catch (const std::bad_alloc &) {
+    return nullptr;
   }
-  size_t ready = 0;
+}
+
+fd_entry &engine::linked_entry_locked(shard &s, int fd) { return s.fds.find(fd)->second; }
+
+int engine::submit(request **reqs, size_t n, bool *queued) {
+  request_list go, withdrawn;
+  size_t own = 0, refused = 0;
   for (size_t i = 0; i < n; i++) {
     request *r = reqs[i];
+    shard &s = shard_of(r->fd);
+    std::unique_lock<std::mutex> lk(s.mu);
+    fd_entry *e = entry_locked(s, r->fd);
+    if (e == nullptr) {
+      // Not queued: nobody else has seen it.
+      lk.unlock();
+      queued[i] = false;
+      store_status(r->cb, -1, EAGAIN);
+      release(r);
+      refused++;
+      continue;
+    }
     queued[i] = true;
     // In progress before anyone can find it, so that a completion (or an
     // aio_cancel) that follows at once is not overwritten.
     store_status(r->cb, 0, EINPROGRESS);
-    shard &s = shard_of(r->fd);
-    std::lock_guard<std::mutex> lk(s.mu);
-    fd_entry &e = s.fds[r->fd];
-    e.all.push_back(r);
+    e->all.push_back(r);
     bool hold = false;
     if (r->kind == op::write) {
-      r->wseq = e.next_wseq++;
-      hold = r->ordered && !e.writes.empty();
-      e.writes.push_back(r);
+      r->wseq = e->next_wseq++;
+      hold = r->ordered && !e->writes.empty();
+      e->writes.push_back(r);
     } else if (r->kind == op::fsync || r->kind == op::fdatasync) {
       // POSIX: the sync covers every write queued on the descriptor before
       // it, so it starts when they have completed.
-      r->wseq = e.next_wseq;
-      hold = !e.writes.empty();
+      r->wseq = e->next_wseq;
+      hold = !e->writes.empty();
     }
     if (hold) {
       r->held = true;
-      e.held.push_back(r);
+      e->held.push_back(r);
     } else {
-      go[ready++] = r;
+      go.push_back(r);
+      own++;
     }
   }
-  std::vector<request *> withdrawn;
   // Counted before they start: a request's record may be written at once.
-  if (trace_ != nullptr) trace_requests_.fetch_add(n, std::memory_order_relaxed);
-  start(go, ready, ready, &withdrawn);
-  if (trace_ != nullptr && !withdrawn.empty())
-    trace_requests_.fetch_sub(withdrawn.size(), std::memory_order_relaxed);
-  reap_here();
+  if (trace_ != nullptr) trace_requests_.fetch_add(n - refused, std::memory_order_relaxed);
+  start(&go, own, &withdrawn);
+  size_t nwithdrawn = 0;
   // Requests aio2 could not take for lack of resources were not queued:
   // the call fails for them. (The others may be done and reused by now:
   // they are not looked at again.)
-  for (request *w : withdrawn) {
+  while (request *w = withdrawn.pop_front()) {
     for (size_t i = 0; i < n; i++)
       if (reqs[i] == w) queued[i] = false;
     release(w);
+    nwithdrawn++;
   }
-  return withdrawn.empty() ? 0 : EAGAIN;
+  if (trace_ != nullptr && nwithdrawn != 0)
+    trace_requests_.fetch_sub(nwithdrawn, std::memory_order_relaxed);
+  reap_here();
+  return nwithdrawn == 0 && refused == 0 ? 0 : EAGAIN;
 }
 
-void engine::start(request **reqs, size_t n, size_t own, std::vector<request *> *withdrawn) {
+void engine::start(request_list *go, size_t own, request_list *withdrawn) {
   // Requests go to aio2 kBatch at a time, built on the stack. Completing a
-  // refused request may release held ones: they join `more`, after.
-  std::vector<request *> more;
+  // refused request may release held ones: they join `go`, after.
   alignas(8) unsigned char buf[kBatch * kMaxIocb];
   size_t lens[kBatch];
   request *batch[kBatch];
-  size_t next = 0;
-  while (next < n + more.size()) {
-    const size_t first = next;
+  size_t taken = 0;  // requests taken off `go` so far
+  while (!go->empty()) {
+    const size_t first = taken;
     size_t k = 0, bytes = 0;
-    for (; k < kBatch && next < n + more.size(); k++, next++) {
-      batch[k] = next < n ? reqs[next] : more[next - n];
+    for (; k < kBatch && !go->empty(); k++, taken++) {
+      batch[k] = go->pop_front();
       lens[k] = build(batch[k], buf + bytes);
       bytes += lens[k];
     }
@@ -298,30 +316,28 @@ void engine::start(request **reqs, size_t n, size_t own, std::vector<request *> 
       const bool mine = first + idx < own;
       pos += lens[idx++];
       pending_.fetch_sub(1, std::memory_order_seq_cst);  // refused: no event
-      std::vector<request *> ready;
       if ((rc == -EAGAIN || rc == -ENOMEM) && mine) {
-        withdraw(r, EAGAIN, &ready);
+        withdraw(r, EAGAIN, go);
         withdrawn->push_back(r);
       } else {
         // aio2 refused the request itself (a bad descriptor, a negative
         // offset), or, for one queued earlier, had no room: that is its
         // result, as if the call had returned it.
-        finish(r, rc == -ENOMEM ? -EAGAIN : rc, nullptr, &ready);
+        finish(r, rc == -ENOMEM ? -EAGAIN : rc, nullptr, go);
         release(r);
       }
-      more.insert(more.end(), ready.begin(), ready.end());
     }
   }
 }
 
-void engine::withdraw(request *r, int err, std::vector<request *> *ready) {
+void engine::withdraw(request *r, int err, request_list *ready) {
   shard &s = shard_of(r->fd);
   std::lock_guard<std::mutex> lk(s.mu);
-  unlink_locked(s.fds[r->fd], r, ready);
+  unlink_locked(linked_entry_locked(s, r->fd), r, ready);
   store_status(r->cb, -1, err);
 }
 
-void engine::unlink_locked(fd_entry &e, request *r, std::vector<request *> *ready) {
+void engine::unlink_locked(fd_entry &e, request *r, request_list *ready) {
   r->completed = true;
   e.all.unlink(r);
   if (r->held) {
@@ -368,13 +384,13 @@ void engine::record_locked(const request *r, int64_t res, const aio2_event *ev,
   rec.res = res == -EINTR && r->cancel_requested ? -ECANCELED : res;
 }
 
-bool engine::finish(request *r, int64_t res, const aio2_event *ev, std::vector<request *> *ready) {
+bool engine::finish(request *r, int64_t res, const aio2_event *ev, request_list *ready) {
   shard &s = shard_of(r->fd);
   completion c;
   bool done = false;
   {
     std::lock_guard<std::mutex> lk(s.mu);
-    fd_entry &e = s.fds[r->fd];
+    fd_entry &e = linked_entry_locked(s, r->fd);
     // The record goes to the trace before the status is stored: a program
     // that exits as soon as it sees its requests done (fio's jobs _exit)
     // leaves every record in the file. Lock order: shard, then the trace
@@ -511,13 +527,15 @@ void engine::handle_event(const aio2_event *ev) {
     // A descriptor that cannot seek (a pipe, a socket): the read or write
     // happens at its position instead, as glibc does.
     r->stream = true;
-    start(&r, 1, 0, nullptr);
+    request_list again;
+    again.push_back(r);
+    start(&again, 0, nullptr);
     return;
   }
-  std::vector<request *> ready;
+  request_list ready;
   finish(r, ev->res, ev, &ready);
   release(r);
-  if (!ready.empty()) start(ready.data(), ready.size(), 0, nullptr);
+  if (!ready.empty()) start(&ready, 0, nullptr);
 }
 
 int engine::cancel(int fd, struct aiocb *cb) {
@@ -528,29 +546,49 @@ int engine::cancel(int fd, struct aiocb *cb) {
   // pread to read), and a signal may land before its call blocks.
   shard &s = shard_of(fd);
   const uint64_t limit_ns = now_ns() + kCancelWaitNs;
+  // The vectors get their room in the first pass, under the lock, before
+  // anything changes (each later pass holds a subset of the targets): a
+  // call that cannot have it answers EAGAIN having cancelled nothing.
   std::vector<request *> targets;  // the requests in flight at the first pass
   std::vector<struct aiocb *> asked;
+  std::vector<request *> this_pass;
+  std::vector<completion> done;
   size_t canceled = 0;
   bool first = true;
   for (;;) {
-    std::vector<completion> done;
-    std::vector<request *> ready, never_ran;
+    request_list ready, never_ran;
     size_t running = 0;
+    this_pass.clear();
+    done.clear();
     {
       std::lock_guard<std::mutex> lk(s.mu);
       auto it = s.fds.find(fd);
       if (it != s.fds.end()) {
         fd_entry &e = it->second;
-        std::vector<request *> now;
+        if (first) {
+          size_t matching = 0;
+          for (request *r = e.all.front(); r != nullptr; r = e.all.next(r))
+            if (cb == nullptr || r->cb == cb) matching++;
+          try {
+            if (matching != 0) compat_may_throw();
+            targets.reserve(matching);
+            asked.reserve(matching);
+            this_pass.reserve(matching);
+            done.reserve(matching);
+          } catch (const std::bad_alloc &) {
+            errno = EAGAIN;
+            return -1;
+          }
+        }
         for (request *r = e.all.front(); r != nullptr; r = e.all.next(r)) {
           if (cb != nullptr && r->cb != cb) continue;
-          if (first) targets.push_back(r);
+          if (first) targets.push_back(r);  // within the room reserved
           else if (std::find(targets.begin(), targets.end(), r) == targets.end()) continue;
-          now.push_back(r);
+          this_pass.push_back(r);  // a subset of the targets
         }
-        for (request *r : now) {
-          if (r->held) {
-            never_ran.push_back(r);
+        for (request *r : this_pass) {
+          const bool was_held = r->held;
+          if (was_held) {
             if (trace_ != nullptr) {
               // Before its status, as in finish().
               aio2_compat::trace_request rec;
@@ -562,27 +600,30 @@ int engine::cancel(int fd, struct aiocb *cb) {
             // Running (interrupted where it can be), or its event is on
             // its way: its status tells.
             r->cancel_requested = true;
-            if (std::find(asked.begin(), asked.end(), r->cb) == asked.end()) asked.push_back(r->cb);
+            if (std::find(asked.begin(), asked.end(), r->cb) == asked.end())
+              asked.push_back(r->cb);  // at most one per target
             running++;
             continue;
           }
           // It will not run: cancelled now. A request aio2 had is released
-          // when its event (-ECANCELED) arrives.
+          // when its event (-ECANCELED) arrives; a held one, never given to
+          // aio2, here (off `held` now, so its link is free).
           unlink_locked(e, r, &ready);
+          if (was_held) never_ran.push_back(r);
           store_status(r->cb, -1, ECANCELED);
           completion c;
           c.error = ECANCELED;
           c.sev = r->sev;
           c.group = r->group;
-          done.push_back(c);
+          done.push_back(c);  // at most one per target
         }
       }
     }
     for (const completion &c : done) deliver(c);
     if (!done.empty()) epoch_publish();
-    for (request *r : never_ran) release(r);
+    while (request *r = never_ran.pop_front()) release(r);
     if (!ready.empty()) {
-      start(ready.data(), ready.size(), 0, nullptr);
+      start(&ready, 0, nullptr);
       kick();
     }
     canceled += done.size();

@@ -26,12 +26,14 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <new>
 #include <string>
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
 #include "aio2/aio2.h"
+#include "util/fault.h"
 #include "util/intrusive_list.h"
 
 namespace aio2_compat {
@@ -40,6 +42,13 @@ struct trace_request;
 }
 
 namespace aio2::posix {
+
+// compat_may_throw - called where a container is about to allocate: throws
+// std::bad_alloc when the injector fails the compat_container site, so that
+// the tests take the path a real std::bad_alloc takes there.
+inline void compat_may_throw() {
+  if (aio2::fault::fail(aio2::fault::site::compat_container)) throw std::bad_alloc();
+}
 
 // What a request does.
 enum class op : uint8_t { read, write, fsync, fdatasync };
@@ -83,6 +92,13 @@ struct request {
   // the free list's (free_mu_)
   request *next_free = nullptr;
 };
+
+// A list of requests through `held_link`, which is free whenever a request
+// is not on its descriptor's `held`: the held requests a completion let go
+// (ready to start), the requests a submit hands to aio2 or withdraws.
+// Moving requests onto one allocates nothing, so no path that completes or
+// starts requests can fail for want of memory.
+using request_list = util::intrusive_list<request, &request::held_link>;
 
 // The requests of one lio_listio call: notified (LIO_NOWAIT) or woken
 // (LIO_WAIT) when the last one completes.
@@ -141,8 +157,9 @@ class engine {
   // writes that must wait, hand the rest to aio2 in one batch. Requests aio2
   // refuses for a reason of their own (bad descriptor, offset...) complete
   // with that error. Returns 0, or an errno when some request could not be
-  // queued for lack of resources (EAGAIN): those are completed with it and
-  // `queued[i]` is false for them.
+  // queued for lack of resources (EAGAIN: aio2 had no room, or the
+  // descriptor's entry could not be made): their status is EAGAIN, they
+  // are released, and `queued[i]` is false for them.
   int submit(request **reqs, size_t n, bool *queued);
 
   // cancel - aio_cancel(fd, cb): AIO_CANCELED, AIO_NOTCANCELED, AIO_ALLDONE,
@@ -185,14 +202,20 @@ class engine {
   // Builds `r`'s aio2 request into `out` (room for kMaxIocb bytes); returns
   // its length.
   size_t build(const request *r, unsigned char *out) const;
-  // Hands requests that may start to aio2, in one aio2_submit when it takes
-  // them all. A request aio2 refuses for a reason of its own completes with
-  // that error; one refused for lack of resources (EAGAIN, ENOMEM) is
+  // Hands the requests on `go` to aio2 (emptying it), kBatch to an
+  // aio2_submit. A request aio2 refuses for a reason of its own completes
+  // with that error; one refused for lack of resources (EAGAIN, ENOMEM) is
   // withdrawn when it is among the first `own` (the caller's, which then
-  // fails the call: they are added to `withdrawn`) and completes with
+  // fails the call: they are moved to `withdrawn`) and completes with
   // EAGAIN otherwise. Held requests that completions release on the way
-  // are started too.
-  void start(request **reqs, size_t n, size_t own, std::vector<request *> *withdrawn);
+  // join `go` and are started too.
+  void start(request_list *go, size_t own, request_list *withdrawn);
+  // Under the shard lock: the entry of descriptor `fd`, made on first use;
+  // nullptr when it cannot be made (no memory).
+  fd_entry *entry_locked(shard &s, int fd);
+  // Under the shard lock: the entry of a descriptor that has a request
+  // linked (entries are never removed).
+  static fd_entry &linked_entry_locked(shard &s, int fd);
   // The trace record of `r`, completed with `res` (what the program sees:
   // bytes or -errno) and its event `ev` (nullptr when aio2 never ran it:
   // the attributes' statuses are then "missing"). Under the shard lock.
@@ -202,12 +225,12 @@ class engine {
   // `ev`, its event, for the trace (nullptr when aio2 never ran it).
   // Collects in `ready` the held requests that may now start. Returns
   // false when `r` was already completed (cancelled).
-  bool finish(request *r, int64_t res, const aio2_event *ev, std::vector<request *> *ready);
+  bool finish(request *r, int64_t res, const aio2_event *ev, request_list *ready);
   // Withdraws `r`, which was not queued: status `err`, no notification.
-  void withdraw(request *r, int err, std::vector<request *> *ready);
+  void withdraw(request *r, int err, request_list *ready);
   // Under the shard lock: marks `r` completed, takes it off its lists, and
   // moves the held requests that may now start to `ready`.
-  void unlink_locked(fd_entry &e, request *r, std::vector<request *> *ready);
+  void unlink_locked(fd_entry &e, request *r, request_list *ready);
   // Notifies a completed request (its status is already stored).
   void deliver(const completion &c);
 

@@ -97,7 +97,17 @@ bool start_pool_thread() noexcept {
 void pool_post(const job &j) noexcept {
   notify_pool &p = *g_pool;
   std::unique_lock<std::mutex> lk(p.mu);
-  p.queue.push_back(j);
+  try {
+    compat_may_throw();
+    p.queue.push_back(j);
+  } catch (const std::bad_alloc &) {
+    // No room in the queue: this thread runs it, as when no thread can be
+    // made.
+    lk.unlock();
+    message("SIGEV_THREAD: no memory to queue the notification; it runs in the completing thread");
+    j.fn(j.value);
+    return;
+  }
   if (p.queue.size() <= p.idle) {
     p.cv.notify_one();
     return;

@@ -209,9 +209,10 @@ int do_listio(int mode, struct aiocb *const list[], int nent, struct sigevent *s
   std::unique_ptr<bool[]> queued;
   if (g != nullptr && !aio2::fault::fail(aio2::fault::site::compat_alloc)) {
     try {
+      compat_may_throw();
       reqs.reserve(static_cast<size_t>(nent));
       queued.reset(new bool[static_cast<size_t>(nent) + 1]);
-    } catch (...) {
+    } catch (const std::bad_alloc &) {
     }
   }
   if (g == nullptr || !queued) {
