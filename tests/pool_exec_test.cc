@@ -116,6 +116,30 @@ TEST_F(PoolExec, QueuedRequestsRunInBatches) {
   EXPECT_LT(sink.batches(false), 1 + kQueued) << "one batch_done per request: no batch taken";
 }
 
+// Quick unbounded requests first (a class whose work is quick takes it in
+// batches, were it bounded), then two pipe reads in one submit: each gets a
+// worker of its own, since unbounded work may wait for ever and a request
+// taken behind it would wait with it.
+TEST_F(PoolExec, UnboundedRequestsAreTakenOneAtATime) {
+  test_pipe tp1, tp2;
+  ASSERT_TRUE(tp1.ok() && tp2.ok());
+  make(1, 2);
+  std::vector<request *> quick;
+  for (unsigned i = 0; i < 20; i++) quick.push_back(getppid_req(100 + i, /*unbounded=*/true));
+  p->submit(quick.data(), quick.size());
+  ASSERT_TRUE(sink.wait_for_count(quick.size()));
+  request *both[2] = {pipe_read(1, tp1, /*unbounded=*/true), pipe_read(2, tp2, true)};
+  p->submit(both, 2);
+  wait_reading(tp1);
+  wait_reading(tp2);
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_EQ(write(tp1.wr, "1", 1), 1);
+  ASSERT_EQ(write(tp2.wr, "2", 1), 1);
+  ASSERT_TRUE(sink.wait_for_count(quick.size() + 2));
+  EXPECT_EQ(sink.of(1).at(0).res, 1);
+  EXPECT_EQ(sink.of(2).at(0).res, 1);
+}
+
 // One submit of two bounded requests to a class of one worker: the worker
 // takes both, and blocks in the first (a pipe read). The second is taken
 // and not started: cancelling it completes it with -ECANCELED, from the

@@ -180,12 +180,23 @@ void pool::enqueue(worker_class *k, request *const *reqs, size_t n) noexcept {
 
 // Under k->mu, with work queued: moves this worker's share of the queue to
 // the running list, not started (worker_tid 0), into `out`; returns how
-// many. The share is the queue divided among the workers that could take
+// many. Bounded work: the queue divided among the workers that could take
 // part of it now (this one, idle ones not yet woken, ones that may still
-// start), at most kTakeMax: one wake-up serves several requests, and a
-// queue of slow requests still spreads over every worker it can have.
+// start), or more for quick work (kBatchWork), at most kTakeMax: one
+// wake-up serves several requests, and a queue of slow requests still
+// spreads over every worker it can have.
 size_t pool::take_share(worker_class *k, request **out) noexcept {
   const uint32_t queued = k->nqueued.load(std::memory_order_relaxed);
+  // Unbounded work may wait for ever: one request behind another there
+  // would wait with it. One at a time, as many workers as requests.
+  if (k == &unbounded_) {
+    request *r = k->queued.pop_front();
+    r->worker_tid = 0;
+    k->running.push_back(r);
+    out[0] = r;
+    k->nqueued.store(queued - 1, std::memory_order_relaxed);
+    return 1;
+  }
   const unsigned helpers =
       1 + (k->idle > k->waking ? k->idle - k->waking : 0) + (k->max > k->live ? k->max - k->live : 0);
   size_t want = (queued + helpers - 1) / helpers;
@@ -352,6 +363,8 @@ pool::cancel_result pool::cancel(uint64_t user_data) noexcept {
       std::lock_guard lk(k->mu);
       for (request *r = k->running.front(); r && !running; r = request_list::next(r)) {
         if (r->io.user_data != user_data) continue;
+        // Taken, not started and cancelled already: as good as gone.
+        if (r->worker_tid == 0 && r->cancel_requested.load(std::memory_order_relaxed)) continue;
         // A worker that took it and has not started reads this first
         // (under this mutex, after it sets worker_tid) and completes it
         // with -ECANCELED.
@@ -367,7 +380,9 @@ pool::cancel_result pool::cancel(uint64_t user_data) noexcept {
       }
       for (request *r = k->queued.front(); r && !running && !queued;
            r = request_list::next(r)) {
-        if (r->io.user_data != user_data) continue;
+        // One a worker gave back after a cancel completes with -ECANCELED.
+        if (r->io.user_data != user_data || r->cancel_requested.load(std::memory_order_relaxed))
+          continue;
         k->queued.unlink(r);
         k->nqueued.store(k->nqueued.load(std::memory_order_relaxed) - 1,
                          std::memory_order_relaxed);
