@@ -244,12 +244,18 @@ bool pool::spin_for_work(worker_class *k, std::unique_lock<std::mutex> &lk) noex
   return true;
 }
 
-void pool::worker_main(worker_class *k) noexcept {
-  // Workers take no process signals but the cancel signal (and the
-  // synchronous ones, which cannot be blocked usefully).
+// What a thread running pool work blocks: every process signal but the
+// cancel signal (and the synchronous ones, which cannot be blocked usefully).
+sigset_t pool::work_sigmask() noexcept {
   sigset_t set;
   sigfillset(&set);
   for (int s : {cancel_signal(), SIGSEGV, SIGBUS, SIGFPE, SIGILL}) sigdelset(&set, s);
+  return set;
+}
+
+void pool::worker_main(worker_class *k) noexcept {
+  // Workers take no process signals: they belong to the program's threads.
+  const sigset_t set = work_sigmask();
   pthread_sigmask(SIG_SETMASK, &set, nullptr);
   const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
   const uint32_t worker = next_worker_.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -344,7 +350,14 @@ bool pool::run_queued_here() noexcept {
     r->worker_tid = kRunByCaller;
     k->running.push_back(r);
   }
+  // The program's signals wait until the call is over, as they would
+  // on a worker: a handler that ran here could interrupt a call that a
+  // worker finishes (a read on FUSE, say).
+  static const sigset_t set = work_sigmask();  // built once: seven calls
+  sigset_t old;
+  pthread_sigmask(SIG_BLOCK, &set, &old);
   run_here(r, 0);  // worker 0: the thread that waits for events
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   {
     std::lock_guard lk(k->mu);
     k->running.unlink(r);

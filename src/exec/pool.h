@@ -16,6 +16,8 @@
 // sleep in getevents runs queued bounded work itself (caller_work).
 #pragma once
 
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -86,7 +88,10 @@ class pool final : public executor, public caller_work {
   // caller_work: runs the oldest queued bounded request in this thread when
   // it was submitted with this thread's credentials (the check a worker
   // makes, made before taking it, so that a thread with other credentials
-  // leaves it to a worker). Unbounded work may wait for ever: never here.
+  // leaves it to a worker), with the program's signals blocked as on a
+  // worker, and never interrupted by a cancel (it is bounded: it finishes).
+  // Its executor attribute says worker 0. Unbounded work may wait for ever:
+  // never here.
   bool run_queued_here() noexcept override;
 
   // The most requests a worker takes at once.
@@ -97,6 +102,7 @@ class pool final : public executor, public caller_work {
   void enqueue(worker_class *k, request *const *reqs, size_t n) noexcept;
   help help_needed(worker_class *k) noexcept;
   void get_help(worker_class *k, help h) noexcept;
+  static sigset_t work_sigmask() noexcept;
   void worker_main(worker_class *k) noexcept;
   size_t take_share(worker_class *k, request **out) noexcept;
   void learn_run_time(worker_class *k, std::chrono::steady_clock::duration took) noexcept;
