@@ -13,6 +13,7 @@
 // made certain by the classes' limits and by waiting until a worker is seen
 // blocked in read(2) (/proc), never by sleeping.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -43,13 +44,27 @@ constexpr unsigned kIdleMs = 60000;  // workers stay for the test unless it says
 
 class PoolExec : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_EQ(pool::install_cancel_signal(), 0); }
+  void SetUp() override {
+    ASSERT_EQ(pool::install_cancel_signal(), 0);
+    devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(devnull, 0);
+  }
+  void TearDown() override {
+    p.reset();
+    if (devnull >= 0) close(devnull);
+  }
 
   void make(unsigned bounded, unsigned unbounded, unsigned idle_ms = kIdleMs) {
     p = std::make_unique<pool>(bounded, unbounded, idle_ms, sink);
   }
   request *getppid_req(uint64_t ud, bool unbounded = false) {
     return reqs.add(SYS_getppid, ud, {}, AIO2_PATH_POOL, unbounded);
+  }
+  // A write of one byte to /dev/null: a call a waiting caller may run.
+  request *null_write(uint64_t ud, bool unbounded = false) {
+    return reqs.add(SYS_write, ud, {static_cast<uint64_t>(devnull),
+                                    reinterpret_cast<uint64_t>(byte), 1},
+                    AIO2_PATH_POOL, unbounded);
   }
   request *pipe_read(uint64_t ud, const test_pipe &tp, bool unbounded) {
     return reqs.add(SYS_read, ud, {static_cast<uint64_t>(tp.rd), reinterpret_cast<uint64_t>(byte),
@@ -64,6 +79,7 @@ class PoolExec : public ::testing::Test {
   }
 
   unsigned char byte[8] = {};
+  int devnull = -1;
   // Declared so that the pool goes first: it refers to the sink and the
   // requests until it is shut down.
   recording_sink sink;
@@ -165,9 +181,10 @@ TEST_F(PoolExec, CancelTakenRequestThatHasNotStarted) {
   EXPECT_EQ(sink.count(), 2u);
 }
 
-// With the only bounded worker blocked, queued bounded work runs in the
-// thread that asks (a reaper in getevents), the oldest first; unbounded
-// work and work from other credentials never do.
+// With the only bounded worker blocked, queued bounded reads and writes run
+// in the thread that asks (a reaper in getevents), the oldest first;
+// unbounded work, other calls (getppid: a call may depend on its thread)
+// and work from other credentials never do.
 TEST_F(PoolExec, CallerRunsQueuedBoundedWork) {
   test_pipe bounded_pipe, unbounded_pipe;
   ASSERT_TRUE(bounded_pipe.ok() && unbounded_pipe.ok());
@@ -183,39 +200,42 @@ TEST_F(PoolExec, CallerRunsQueuedBoundedWork) {
   ASSERT_EQ(aio2::sys::thread_creds(&mine), 0);
   other = mine;
   other.uid[3] ^= 1;  // another file-system uid
-  request *foreign = getppid_req(10);
+  request *foreign = null_write(10);
   foreign->creds = other;
   foreign->has_creds = true;
-  request *own = getppid_req(11);
+  request *own = null_write(11);
   own->creds = mine;
   own->has_creds = true;
-  submit(getppid_req(12, /*unbounded=*/true));
+  submit(null_write(12, /*unbounded=*/true));
   submit(own);
-  submit(getppid_req(13));
+  submit(null_write(13));
+  submit(getppid_req(14));
   EXPECT_TRUE(p->run_queued_here());
   EXPECT_TRUE(p->run_queued_here());
-  EXPECT_FALSE(p->run_queued_here()) << "the queue is empty";
+  EXPECT_FALSE(p->run_queued_here()) << "getppid ran outside the pool";
+  EXPECT_TRUE(sink.of(14).empty());
   const pid_t me = aio2_test::this_tid();
   for (uint64_t ud : {11, 13}) {
     const auto c = sink.of(ud);
     ASSERT_EQ(c.size(), 1u) << ud;
-    EXPECT_EQ(c[0].res, getppid()) << ud;
+    EXPECT_EQ(c[0].res, 1) << ud;
     EXPECT_EQ(c[0].tid, me) << ud;
   }
   EXPECT_EQ(sink.all().at(0).user_data, 11u) << "the oldest first";
   EXPECT_TRUE(sink.of(12).empty()) << "unbounded work ran outside the pool";
 
+  EXPECT_EQ(p->cancel(14), executor::cancel_result::cancelled);
   submit(foreign);
   EXPECT_FALSE(p->run_queued_here()) << "ran a request of other credentials";
   EXPECT_EQ(p->cancel(10), executor::cancel_result::cancelled) << "it is still queued";
 
   ASSERT_EQ(write(bounded_pipe.wr, "r", 1), 1);
   ASSERT_EQ(write(unbounded_pipe.wr, "r", 1), 1);
-  ASSERT_TRUE(sink.wait_for_count(6));
+  ASSERT_TRUE(sink.wait_for_count(7));
   p->shutdown();
-  EXPECT_EQ(sink.of(12).at(0).res, getppid());
+  EXPECT_EQ(sink.of(12).at(0).res, 1);
   EXPECT_EQ(sink.of(10).at(0).res, -ECANCELED);
-  EXPECT_EQ(sink.count(), 6u);
+  EXPECT_EQ(sink.count(), 7u);
   EXPECT_EQ(sink.unannounced(), 0u);
 }
 
@@ -233,12 +253,14 @@ TEST_F(PoolExec, SubmittersCallersAndCancelsConserveRequests) {
   constexpr unsigned kSubmitters = 3, kCallers = 2, kChunk = 16;
   constexpr uint64_t kTotal = uint64_t{kSubmitters} * kPerSubmitter;
   make(2, 2);
-  std::vector<aio2_test::request_set> sets(kSubmitters);
   std::vector<std::vector<request *>> made(kSubmitters);
   for (unsigned s = 0; s < kSubmitters; s++)
     for (unsigned i = 0; i < kPerSubmitter; i++) {
       const uint64_t ud = uint64_t{s} * kPerSubmitter + i;
-      made[s].push_back(sets[s].add(SYS_getppid, ud, {}, AIO2_PATH_POOL, i % 7 == 0));
+      // Writes (which callers may run) and getppids (which they may not),
+      // bounded and unbounded.
+      request *r = i % 2 ? null_write(ud, i % 7 == 0) : getppid_req(ud, i % 7 == 0);
+      made[s].push_back(r);
     }
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> cancelled_ok{0};
@@ -280,7 +302,7 @@ TEST_F(PoolExec, SubmittersCallersAndCancelsConserveRequests) {
       cancelled++;
       EXPECT_EQ(c.flags, AIO2_EVENT_CANCELED);
     } else {
-      EXPECT_EQ(c.res, getppid()) << c.user_data;
+      EXPECT_EQ(c.res, c.r->io.nr == SYS_write ? 1 : getppid()) << c.user_data;
     }
     for (pid_t t : caller_tids) by_callers += c.tid == t;
   }

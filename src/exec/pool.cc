@@ -21,6 +21,9 @@ namespace {
 // work, which finishes; that thread is the program's, so a cancel never
 // signals it. (0: not started; > 0: the worker running it.)
 constexpr pid_t kRunByCaller = -1;
+// The executor attribute's worker number of a request a thread in
+// getevents ran (workers count from 1).
+constexpr uint32_t kCallerWorker = UINT32_MAX;
 
 // How long a worker that ran out of work looks for more before it sleeps:
 // longer than a reaper takes to reap a completion and submit again (a few
@@ -35,6 +38,23 @@ constexpr auto kSpin = std::chrono::microseconds(20);
 // longer gives back what it has not started.
 constexpr auto kBatchWork = std::chrono::microseconds(50);
 constexpr uint64_t kBatchWorkNs = std::chrono::nanoseconds(kBatchWork).count();
+
+// Calls whose effect does not depend on the thread that makes them: reads,
+// writes and syncs of a descriptor (bounded: of a regular file or a block
+// device). Only they run in a thread waiting in getevents; any other call
+// may read or change its thread's state (gettid, prctl, unshare, setns,
+// sched_setaffinity(0), open as that thread's credentials...), which must
+// be a worker's, not the program's thread's.
+bool runs_anywhere(uint32_t nr) noexcept {
+  switch (nr) {
+    case SYS_read: case SYS_pread64: case SYS_readv: case SYS_preadv: case SYS_preadv2:
+    case SYS_write: case SYS_pwrite64: case SYS_writev: case SYS_pwritev: case SYS_pwritev2:
+    case SYS_fsync: case SYS_fdatasync:
+      return true;
+    default:
+      return false;
+  }
+}
 
 inline void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -343,7 +363,8 @@ bool pool::run_queued_here() noexcept {
   {
     std::lock_guard lk(k->mu);
     r = k->queued.front();
-    if (r == nullptr || k->stopping || (r->has_creds && !sys::same_creds(mine, r->creds)))
+    if (r == nullptr || k->stopping || !runs_anywhere(r->io.nr) ||
+        (r->has_creds && !sys::same_creds(mine, r->creds)))
       return false;
     k->queued.pop_front();
     k->nqueued.store(k->nqueued.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
@@ -356,7 +377,7 @@ bool pool::run_queued_here() noexcept {
   static const sigset_t set = work_sigmask();  // built once: seven calls
   sigset_t old;
   pthread_sigmask(SIG_BLOCK, &set, &old);
-  run_here(r, 0);  // worker 0: the thread that waits for events
+  run_here(r, kCallerWorker);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   {
     std::lock_guard lk(k->mu);

@@ -86,11 +86,12 @@ class pool final : public executor, public caller_work {
   static int cancel_signal() noexcept;
 
   // caller_work: runs the oldest queued bounded request in this thread when
-  // it was submitted with this thread's credentials (the check a worker
+  // it is a read, write or sync (a call whose effect does not depend on the
+  // thread) submitted with this thread's credentials (the check a worker
   // makes, made before taking it, so that a thread with other credentials
   // leaves it to a worker), with the program's signals blocked as on a
   // worker, and never interrupted by a cancel (it is bounded: it finishes).
-  // Its executor attribute says worker 0. Unbounded work may wait for ever:
+  // Its executor attribute says worker UINT32_MAX. Unbounded work may wait for ever:
   // never here.
   bool run_queued_here() noexcept override;
 
