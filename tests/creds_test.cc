@@ -63,13 +63,9 @@ struct outcome {
 };
 
 // Submits `io` (with an executor attribute) and waits for its event.
-outcome run(aio2_ctx *c, aio2_test::req_buf &r) {
+// The next event of `c` (10 s at most): its result and path.
+outcome reap_one(aio2_ctx *c) {
   outcome o;
-  const ssize_t n = aio2_submit(c, r.b, r.len());
-  if (n != static_cast<ssize_t>(r.len())) {
-    o.res = n;  // refused at submit
-    return o;
-  }
   alignas(8) unsigned char buf[1024];
   const timespec ts{10, 0};
   ssize_t got;
@@ -86,6 +82,16 @@ outcome run(aio2_ctx *c, aio2_test::req_buf &r) {
     o.path = e.path;
   }
   return o;
+}
+
+outcome run(aio2_ctx *c, aio2_test::req_buf &r) {
+  const ssize_t n = aio2_submit(c, r.b, r.len());
+  if (n != static_cast<ssize_t>(r.len())) {
+    outcome o;
+    o.res = n;  // refused at submit
+    return o;
+  }
+  return reap_one(c);
 }
 
 const uint32_t kRoutes[] = {AIO2_POLICY_INLINE, AIO2_POLICY_URING, AIO2_POLICY_POOL};
@@ -305,13 +311,25 @@ TEST_F(Creds, OnlyCredentialSensitiveCallsCarryThem) {
         CHILD_CHECK(o.path == kRoutePath[i], "pread ran on path %u, not %u", o.path,
                     kRoutePath[i]);
       }
+    });
+    t.join();
+    // Submitted as nobody, reaped as root: neither the root worker nor this
+    // root thread running queued work while it waits (exec/pool) may run
+    // it.
+    std::thread u([&] {
+      CHILD_CHECK(syscall(SYS_setgroups, 0, nullptr) == 0, "setgroups: %s", strerror(errno));
+      CHILD_CHECK(syscall(SYS_setgid, gid_) == 0, "setgid: %s", strerror(errno));
+      CHILD_CHECK(syscall(SYS_setuid, uid_) == 0, "setuid: %s", strerror(errno));
       aio2_test::req_buf wr(SYS_pwrite64, 21, static_cast<uint64_t>(fd),
                             reinterpret_cast<uint64_t>("efgh"), 4, 0);
       wr.path(AIO2_POLICY_POOL);
-      const outcome o = run(c, wr);
-      CHILD_CHECK(o.res == -EPERM, "pwrite on the pool, the workers root: %lld", (long long)o.res);
+      CHILD_CHECK(aio2_submit(c, wr.b, wr.len()) == static_cast<ssize_t>(wr.len()),
+                  "pwrite refused at submit");
     });
-    t.join();
+    u.join();
+    const outcome o = reap_one(c);
+    CHILD_CHECK(o.res == -EPERM, "pwrite on the pool as nobody, run as root: %lld",
+                (long long)o.res);
     close(fd);
     aio2_destroy(c);
   });

@@ -47,11 +47,21 @@ class recording_sink final : public aio2::exec::completion_sink {
   void complete(aio2::exec::request *r) noexcept override {
     std::lock_guard lk(mu_);
     done_.push_back({r, r->io.user_data, r->res, r->event_flags, this_tid()});
+    unannounced_[this_tid()]++;
     cv_.notify_all();
   }
   void batch_done(bool collected) noexcept override {
     std::lock_guard lk(mu_);
     (collected ? batches_signalled_ : batches_)++;
+    unannounced_.erase(this_tid());
+  }
+  // Completions that no batch_done from the thread that made them has
+  // followed yet (reapers would not be woken for them).
+  size_t unannounced() {
+    std::lock_guard lk(mu_);
+    size_t n = 0;
+    for (const auto &[tid, count] : unannounced_) n += count;
+    return n;
   }
 
   size_t count() {
@@ -106,6 +116,7 @@ class recording_sink final : public aio2::exec::completion_sink {
   std::condition_variable cv_;
   std::vector<completion> done_;
   unsigned batches_ = 0, batches_signalled_ = 0;
+  std::map<pid_t, size_t> unannounced_;  // per thread
 };
 
 // Requests owned by a test; each is prepared with no attributes (unless the

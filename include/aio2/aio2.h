@@ -282,7 +282,7 @@ struct aio2_attr_hook {
 	uint16_t ran;                /* after, post: 1 when the system call ran */
 	int64_t res;                 /* before: the result to report when it
 				      * returns 1; after, post: the call's result */
-	uint32_t worker;             /* pool path: the worker's number */
+	uint32_t worker;             /* pool path: the worker's number (from 1; UINT32_MAX: a thread in aio2_getevents) */
 	uint16_t started;            /* after, post: 1 when this attribute's
 				      * before turn came (0: the request was
 				      * cancelled while queued, or an earlier

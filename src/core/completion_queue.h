@@ -81,6 +81,11 @@ class completion_queue : public exec::completion_sink {
   // Wakes every waiter and makes every later wait return at once.
   void close() noexcept { waiter_.close(); }
 
+  // Queued work (the pool's bounded requests) that a getevents call runs
+  // itself where it would otherwise sleep; nullptr: none. Set before any
+  // wait.
+  void set_caller_work(exec::caller_work *w) noexcept { caller_work_ = w; }
+
  protected:
   // The format: encodes r's event (its attribute results are final) and
   // stores it, in the ring or on the overflow list. Returns true when the
@@ -122,6 +127,7 @@ class completion_queue : public exec::completion_sink {
   const uint32_t max_inflight_;
   int efd_ = -1;
   exec::collected_executor *collector_ = nullptr;
+  exec::caller_work *caller_work_ = nullptr;
   // Orders NEED_GETEVENTS updates: each change of the collector's count is
   // followed, in the same thread, by sync_need_getevents(); under the mutex
   // each call reads the count after every change whose own call came
@@ -193,6 +199,10 @@ long completion_queue::wait_for(const timespec *timeout, Look look, Got got) noe
       rel.tv_nsec = left % 1000000000;
       relp = &rel;
     }
+    // Rather than sleep while bounded work is queued on the pool, run it
+    // here: its event is there for the next look, and nobody sleeps or
+    // wakes for it.
+    if (caller_work_ && caller_work_->run_queued_here()) continue;
     // A signal ends the wait: with what was taken (io_getevents' answer),
     // or -EINTR.
     if (waiter_.sleep(seen, relp, &role) == -EINTR) return got() ? 1 : -EINTR;

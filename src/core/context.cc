@@ -87,6 +87,7 @@ int context::start() noexcept {
     env_.uring = &uring_;
   }
   if (int err = queue_.start(uring ? &uring_ : nullptr, efd_)) return err;
+  queue_.set_caller_work(&pool_);
   // Programs of the old ABI, and programs that wait on the context's
   // eventfd, may never call in: io_uring's completions must reach the ring
   // (and the eventfd) by themselves.

@@ -49,6 +49,18 @@ class executor {
   virtual void shutdown() noexcept = 0;
 };
 
+// Queued work that a thread waiting for events may run itself instead of
+// sleeping (the pool's bounded requests, which finish).
+class caller_work {
+ public:
+  // Runs one queued request in this thread and hands it to the sink;
+  // returns false when nothing this thread may run is queued.
+  virtual bool run_queued_here() noexcept = 0;
+
+ protected:
+  ~caller_work() = default;
+};
+
 // An executor whose completions wait in a kernel queue until some thread
 // collects them (io_uring's completion queue). Reapers that find no event
 // collect them; one of them at a time sleeps on fd().

@@ -17,6 +17,53 @@ namespace aio2::exec {
 
 namespace {
 
+// request::worker_tid of a request a thread in getevents runs: bounded
+// work, which finishes; that thread is the program's, so a cancel never
+// signals it. (0: not started; > 0: the worker running it.)
+constexpr pid_t kRunByCaller = -1;
+// The executor attribute's worker number of a request a thread in
+// getevents ran (workers count from 1).
+constexpr uint32_t kCallerWorker = UINT32_MAX;
+
+// How long a worker that ran out of work looks for more before it sleeps:
+// longer than a reaper takes to reap a completion and submit again (a few
+// microseconds), short enough that a spinning worker costs little CPU when
+// no more comes.
+constexpr auto kSpin = std::chrono::microseconds(20);
+
+// How much work a worker takes at once, in time: requests that finish
+// quicker than a wake-up of another worker costs (cached reads: about a
+// microsecond, against several for a wake-up and a context switch) go in
+// batches that hold this much, by the class's average; a batch that runs
+// longer gives back what it has not started.
+constexpr auto kBatchWork = std::chrono::microseconds(50);
+constexpr uint64_t kBatchWorkNs = std::chrono::nanoseconds(kBatchWork).count();
+
+// Calls whose effect does not depend on the thread that makes them: reads,
+// writes and syncs of a descriptor (bounded: of a regular file or a block
+// device). Only they run in a thread waiting in getevents; any other call
+// may read or change its thread's state (gettid, prctl, unshare, setns,
+// sched_setaffinity(0), open as that thread's credentials...), which must
+// be a worker's, not the program's thread's.
+bool runs_anywhere(uint32_t nr) noexcept {
+  switch (nr) {
+    case SYS_read: case SYS_pread64: case SYS_readv: case SYS_preadv: case SYS_preadv2:
+    case SYS_write: case SYS_pwrite64: case SYS_writev: case SYS_pwritev: case SYS_pwritev2:
+    case SYS_fsync: case SYS_fdatasync:
+      return true;
+    default:
+      return false;
+  }
+}
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 void cancel_handler(int, siginfo_t *, void *) {}
 
 // Every copy of aio2 in a process (libaio2.so, or the static library linked
@@ -92,8 +139,11 @@ bool pool::spawn(worker_class *k) noexcept {
 // request and still sees work queued does the same, so help arrives in a
 // chain only as long as there is work for it, instead of a herd woken at
 // once that preempts the submitter (measured in docs/design.md).
+//
+// A worker that spins for work takes it (and passes the rest on) without a
+// wake-up.
 pool::help pool::help_needed(worker_class *k) noexcept {
-  if (k->queued.empty()) return help::none;
+  if (k->queued.empty() || k->spinning) return help::none;
   if (k->idle > k->waking) {
     k->waking++;  // this idle worker is spoken for until it runs
     return help::wake;
@@ -115,7 +165,10 @@ void pool::get_help(worker_class *k, help h) noexcept {
   {
     std::lock_guard lk(k->mu);
     k->live--;
-    if (k->live == 0) orphans = k->queued.take_all();
+    if (k->live == 0) {
+      orphans = k->queued.take_all();
+      k->nqueued.store(0, std::memory_order_relaxed);
+    }
   }
   while (request *r = orphans.pop_front()) {
     end_unrun(r, -EAGAIN, 0);
@@ -138,55 +191,161 @@ void pool::enqueue(worker_class *k, request *const *reqs, size_t n) noexcept {
   {
     std::lock_guard lk(k->mu);
     for (size_t i = 0; i < n; i++) k->queued.push_back(reqs[i]);
+    k->nqueued.store(k->nqueued.load(std::memory_order_relaxed) + static_cast<uint32_t>(n),
+                     std::memory_order_relaxed);
     h = help_needed(k);
   }
   get_help(k, h);
 }
 
-void pool::worker_main(worker_class *k) noexcept {
-  // Workers take no process signals but the cancel signal (and the
-  // synchronous ones, which cannot be blocked usefully).
+// Under k->mu, with work queued: moves this worker's share of the queue to
+// the running list, not started (worker_tid 0), into `out`; returns how
+// many. Bounded work: the queue divided among the workers that could take
+// part of it now (this one, idle ones not yet woken, ones that may still
+// start), or more for quick work (kBatchWork), at most kTakeMax: one
+// wake-up serves several requests, and a queue of slow requests still
+// spreads over every worker it can have.
+size_t pool::take_share(worker_class *k, request **out) noexcept {
+  const uint32_t queued = k->nqueued.load(std::memory_order_relaxed);
+  // Unbounded work may wait for ever: one request behind another there
+  // would wait with it. One at a time, as many workers as requests.
+  if (k == &unbounded_) {
+    request *r = k->queued.pop_front();
+    r->worker_tid = 0;
+    k->running.push_back(r);
+    out[0] = r;
+    k->nqueued.store(queued - 1, std::memory_order_relaxed);
+    return 1;
+  }
+  const unsigned helpers =
+      1 + (k->idle > k->waking ? k->idle - k->waking : 0) + (k->max > k->live ? k->max - k->live : 0);
+  size_t want = (queued + helpers - 1) / helpers;
+  // Quick work: as much as one worker runs in kBatchWork.
+  if (k->run_ns != 0 && kBatchWorkNs / k->run_ns > want) want = kBatchWorkNs / k->run_ns;
+  if (want == 0) want = 1;
+  if (want > kTakeMax) want = kTakeMax;
+  size_t n = 0;
+  while (n < want && !k->queued.empty()) {
+    request *r = k->queued.pop_front();
+    r->worker_tid = 0;
+    k->running.push_back(r);
+    out[n++] = r;
+  }
+  k->nqueued.store(queued - static_cast<uint32_t>(n), std::memory_order_relaxed);
+  return n;
+}
+
+// Under k->mu: a request of k ran for `took`: the class's average moves an
+// eighth of the way toward it.
+void pool::learn_run_time(worker_class *k, std::chrono::steady_clock::duration took) noexcept {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
+  const uint64_t sample = ns <= 0 ? 1 : static_cast<uint64_t>(ns);
+  k->run_ns = k->run_ns == 0 ? sample : k->run_ns - k->run_ns / 8 + sample / 8;
+  if (k->run_ns == 0) k->run_ns = 1;
+}
+
+// Under k->mu (released while it spins), with nothing queued: one worker
+// per class looks for work for kSpin before it sleeps, so that work
+// submitted right behind its completions (a program that reaps and submits
+// again) costs no wake-up call and this worker no sleep. One: more would
+// take CPUs from the threads that submit. Returns true when it spun (look
+// at the queue again), false when another worker spins.
+bool pool::spin_for_work(worker_class *k, std::unique_lock<std::mutex> &lk) noexcept {
+  if (k->spinning) return false;
+  k->spinning++;
+  lk.unlock();
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (unsigned i = 1; k->nqueued.load(std::memory_order_relaxed) == 0; i++) {
+    if (i % 64 == 0 && std::chrono::steady_clock::now() >= until) break;
+    cpu_relax();
+  }
+  lk.lock();
+  k->spinning--;
+  return true;
+}
+
+// What a thread running pool work blocks: every process signal but the
+// cancel signal (and the synchronous ones, which cannot be blocked usefully).
+sigset_t pool::work_sigmask() noexcept {
   sigset_t set;
   sigfillset(&set);
   for (int s : {cancel_signal(), SIGSEGV, SIGBUS, SIGFPE, SIGILL}) sigdelset(&set, s);
+  return set;
+}
+
+void pool::worker_main(worker_class *k) noexcept {
+  // Workers take no process signals: they belong to the program's threads.
+  const sigset_t set = work_sigmask();
   pthread_sigmask(SIG_SETMASK, &set, nullptr);
   const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
   const uint32_t worker = next_worker_.fetch_add(1, std::memory_order_relaxed) + 1;
   const auto idle_for = std::chrono::milliseconds(idle_ms_);
+  request *batch[kTakeMax];
 
   std::unique_lock lk(k->mu);
   for (;;) {
+    bool spun = false;  // since this worker last found work
     while (k->queued.empty()) {
       if (k->stopping) goto out;
+      if (!spun) {
+        spun = true;
+        if (spin_for_work(k, lk)) continue;
+      }
       k->idle++;
       const bool timed_out = k->work_cv.wait_for(lk, idle_for) == std::cv_status::timeout;
       k->idle--;
       if (k->waking) k->waking--;  // a wake-up (or its stand-in) was used
       if (timed_out && k->queued.empty()) goto out;
     }
-    request *r = k->queued.pop_front();
-    r->worker_tid = tid;
-    k->running.push_back(r);
+    const size_t n = take_share(k, batch);
+    batch[0]->worker_tid = tid;  // started: a cancel signals this thread
     const help h = help_needed(k);  // more queued: pass the work on
     lk.unlock();
     get_help(k, h);
 
-    // Never with other credentials than the submitter had: the C
-    // library's setuid() and its kin change this thread with every other,
-    // but a raw system call, setfsuid() or capset() in the submitting
-    // thread changes that thread alone, and a change after the request was
-    // queued would run it with the new ones.
-    sys::creds mine;
-    if (r->has_creds && (sys::thread_creds(&mine) != 0 || !sys::same_creds(mine, *r->creds)))
-      end_unrun(r, -EPERM, 0);
-    else
-      run_here(r, worker);
+    size_t n_left = n;
+    const auto batch_start = std::chrono::steady_clock::now();
+    auto started = batch_start;
+    for (size_t i = 0; i < n_left; i++) {
+      request *r = batch[i];
+      // Never with other credentials than the submitter had: the C
+      // library's setuid() and its kin change this thread with every other,
+      // but a raw system call, setfsuid() or capset() in the submitting
+      // thread changes that thread alone, and a change after the request was
+      // queued would run it with the new ones.
+      sys::creds mine;
+      if (r->has_creds && (sys::thread_creds(&mine) != 0 || !sys::same_creds(mine, *r->creds)))
+        end_unrun(r, -EPERM, 0);
+      else
+        run_here(r, worker);
 
-    lk.lock();
-    k->running.unlink(r);
-    r->worker_tid = 0;
-    lk.unlock();
-    deliver(r);
+      const auto ended = std::chrono::steady_clock::now();
+      lk.lock();
+      k->running.unlink(r);
+      r->worker_tid = 0;
+      learn_run_time(k, ended - started);
+      started = ended;
+      help back = help::none;
+      if (i + 1 < n_left && ended - batch_start > kBatchWork) {
+        // Slower than the average promised: what has not started goes
+        // back to the head of the queue, in order, for other workers.
+        for (size_t j = n_left; j-- > i + 1;) {
+          k->running.unlink(batch[j]);
+          k->queued.push_front(batch[j]);
+        }
+        k->nqueued.store(k->nqueued.load(std::memory_order_relaxed) +
+                             static_cast<uint32_t>(n_left - i - 1),
+                         std::memory_order_relaxed);
+        n_left = i + 1;
+        back = help_needed(k);
+      } else if (i + 1 < n_left) {
+        batch[i + 1]->worker_tid = tid;
+      }
+      lk.unlock();
+      get_help(k, back);
+      sink_.complete(r);  // r belongs to the sink now
+    }
+    sink_.batch_done(false);  // one wake-up for the batch
     lk.lock();
   }
 out:
@@ -194,34 +353,98 @@ out:
   k->exit_cv.notify_all();
 }
 
+bool pool::run_queued_here() noexcept {
+  worker_class *k = &bounded_;
+  if (k->nqueued.load(std::memory_order_relaxed) == 0) return false;
+  // The worker's credential check, made before the request is taken, for
+  // a request that carries credentials; this thread's are read (six system
+  // calls) only when the oldest request has some, outside the lock, and
+  // then looked at again.
+  sys::creds mine;
+  bool have_mine = false;
+  request *r;
+  for (;;) {
+    bool need_mine = false;
+    {
+      std::lock_guard lk(k->mu);
+      r = k->queued.front();
+      if (r == nullptr || k->stopping || !runs_anywhere(r->io.nr)) return false;
+      if (r->has_creds && !have_mine) {
+        need_mine = true;
+      } else if (r->has_creds && !sys::same_creds(mine, *r->creds)) {
+        return false;
+      } else {
+        k->queued.pop_front();
+        k->nqueued.store(k->nqueued.load(std::memory_order_relaxed) - 1,
+                         std::memory_order_relaxed);
+        r->worker_tid = kRunByCaller;
+        k->running.push_back(r);
+      }
+    }
+    if (!need_mine) break;
+    if (sys::thread_creds(&mine) != 0) return false;
+    have_mine = true;
+  }
+  // The program's signals wait until the call is over, as they would
+  // on a worker: a handler that ran here could interrupt a call that a
+  // worker finishes (a read on FUSE, say).
+  static const sigset_t set = work_sigmask();  // built once: seven calls
+  sigset_t old;
+  pthread_sigmask(SIG_BLOCK, &set, &old);
+  run_here(r, kCallerWorker);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  {
+    std::lock_guard lk(k->mu);
+    k->running.unlink(r);
+    r->worker_tid = 0;
+  }
+  deliver(r);
+  return true;
+}
+
 pool::cancel_result pool::cancel(uint64_t user_data) noexcept {
   for (worker_class *k : {&bounded_, &unbounded_}) {
     request *running = nullptr, *queued = nullptr;
     uint64_t generation = 0;
+    bool signalled = false, taken = false;
     {
       std::lock_guard lk(k->mu);
       for (request *r = k->running.front(); r && !running; r = request_list::next(r)) {
         if (r->io.user_data != user_data) continue;
+        // Taken, not started and cancelled already: as good as gone.
+        if (r->worker_tid == 0 && r->cancel_requested.load(std::memory_order_relaxed)) continue;
+        // A worker that took it and has not started reads this first
+        // (under this mutex, after it sets worker_tid) and completes it
+        // with -ECANCELED.
         r->cancel_requested.store(true, std::memory_order_relaxed);
+        running = r;
+        taken = r->worker_tid == 0;
+        generation = r->generation.load(std::memory_order_relaxed);
+        if (r->worker_tid <= 0) continue;  // not started, or run by a caller
         // The worker cannot leave the running list without this mutex, so
         // its thread is alive and still inside this request.
         syscall(SYS_tgkill, getpid(), r->worker_tid, cancel_signal());
-        running = r;
-        generation = r->generation.load(std::memory_order_relaxed);
+        signalled = true;
       }
       for (request *r = k->queued.front(); r && !running && !queued;
            r = request_list::next(r)) {
-        if (r->io.user_data != user_data) continue;
+        // One a worker gave back after a cancel completes with -ECANCELED.
+        if (r->io.user_data != user_data || r->cancel_requested.load(std::memory_order_relaxed))
+          continue;
         k->queued.unlink(r);
+        k->nqueued.store(k->nqueued.load(std::memory_order_relaxed) - 1,
+                         std::memory_order_relaxed);
         queued = r;
       }
     }
+    if (taken) return cancel_result::cancelled;
     if (queued) {
       cancelled(queued);
       deliver(queued);
       return cancel_result::cancelled;
     }
     if (!running) continue;
+    if (!signalled) return cancel_result::running;
     // The signal is lost when it lands after the worker checked
     // cancel_requested and before it entered the kernel. Send it again for a
     // short while, as long as the same request is still running.
@@ -231,7 +454,7 @@ pool::cancel_result pool::cancel(uint64_t user_data) noexcept {
       request *r = k->running.front();
       while (r && !(r == running && r->generation.load(std::memory_order_relaxed) == generation))
         r = request_list::next(r);
-      if (!r) break;
+      if (!r || r->worker_tid <= 0) break;
       syscall(SYS_tgkill, getpid(), r->worker_tid, cancel_signal());
     }
     return cancel_result::running;
@@ -248,6 +471,7 @@ void pool::shutdown() noexcept {
       std::lock_guard lk(k->mu);
       k->stopping = true;
       queued = k->queued.take_all();
+      k->nqueued.store(0, std::memory_order_relaxed);
     }
     k->work_cv.notify_all();
     while (request *r = queued.pop_front()) {
@@ -262,8 +486,9 @@ void pool::shutdown() noexcept {
     for (worker_class *k : {&bounded_, &unbounded_}) {
       std::lock_guard lk(k->mu);
       for (request *r = k->running.front(); r; r = request_list::next(r)) {
+        // Taken and not started: its worker completes it with -ECANCELED.
         r->cancel_requested.store(true, std::memory_order_relaxed);
-        syscall(SYS_tgkill, getpid(), r->worker_tid, cancel_signal());
+        if (r->worker_tid > 0) syscall(SYS_tgkill, getpid(), r->worker_tid, cancel_signal());
         running = true;
       }
     }

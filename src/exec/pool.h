@@ -7,9 +7,19 @@
 // waiting, so that a waiting request can never starve one that would finish.
 // Idle workers exit after a timeout. A running request can be interrupted
 // by a signal for cancellation.
+//
+// Hand-off costs are paid per batch, not per request: a worker takes its
+// share of what is queued at once, hands a batch of completions to the
+// sink with one batch_done (one wake-up of the reapers), and spins briefly
+// (one worker per class) before it sleeps, so that work submitted right
+// after a completion needs no wake-up system call. A thread that would
+// sleep in getevents runs queued bounded work itself (caller_work).
 #pragma once
 
+#include <signal.h>
+
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -29,12 +39,18 @@ struct worker_class {
   unsigned live = 0;                // workers alive; guarded by mu
   unsigned idle = 0;                // workers waiting for work; guarded by mu
   unsigned waking = 0;              // idle workers already notified; guarded by mu
+  unsigned spinning = 0;            // workers looking for work before they sleep; guarded by mu
+  uint64_t run_ns = 0;              // average run time of a request, ns (0: none yet); guarded by mu
+  // How many requests are queued: written under mu; read without it by a
+  // spinning worker and by caller_work as a hint (what they take, they take
+  // under mu). Relaxed: it publishes nothing.
+  std::atomic<uint32_t> nqueued{0};
   unsigned max = 0;                 // most workers; set before any use
   bool stopping = false;            // guarded by mu
   const char *name = "";
 };
 
-class pool final : public executor {
+class pool final : public executor, public caller_work {
  public:
   pool(unsigned bounded_max, unsigned unbounded_max, unsigned idle_ms,
        completion_sink &sink) noexcept;
@@ -43,16 +59,21 @@ class pool final : public executor {
   pool &operator=(const pool &) = delete;
 
   // Queues the requests on their classes (plan.unbounded), each class under
-  // one lock, and gets one worker on each (waking an idle one or starting
-  // one, up to the class's limit); workers that find more queued pull in
-  // the next, one at a time. Each request reaches the sink from a worker
-  // (or, cancelled while queued, from the cancelling thread), followed by
-  // sink.batch_done(false).
+  // one lock, and gets one worker on each (none when one spins for work,
+  // else waking an idle one or starting one, up to the class's limit); a
+  // worker takes its share of the queue (take_share) and, when more is
+  // queued, pulls in the next, one at a time. Each request reaches the sink
+  // from a worker, from a thread in getevents (run_queued_here) or,
+  // cancelled while queued, from the cancelling thread; a worker follows
+  // each batch it took with one sink.batch_done(false), the others each
+  // request.
   void submit(request *const *reqs, size_t n) noexcept override;
 
   // A running request (the oldest first) is interrupted with the cancel
-  // signal; otherwise a queued one is removed and completed with
-  // -ECANCELED.
+  // signal (one run by a thread in getevents is bounded and left to
+  // finish); one a worker took and has not started completes with
+  // -ECANCELED from that worker; otherwise a queued one is removed and
+  // completed with -ECANCELED.
   cancel_result cancel(uint64_t user_data) noexcept override;
 
   // Completes everything queued with -ECANCELED, interrupts what runs until
@@ -64,12 +85,30 @@ class pool final : public executor {
   static int install_cancel_signal() noexcept;
   static int cancel_signal() noexcept;
 
+  // caller_work: runs the oldest queued bounded request in this thread when
+  // it is a read, write or sync (a call whose effect does not depend on the
+  // thread) submitted with this thread's credentials (the check a worker
+  // makes, made before taking it, so that a thread with other credentials
+  // leaves it to a worker), with the program's signals blocked as on a
+  // worker, and never interrupted by a cancel (it is bounded: it finishes).
+  // Its executor attribute says worker UINT32_MAX. Unbounded work may wait for ever:
+  // never here.
+  bool run_queued_here() noexcept override;
+
+  // The most requests a worker takes at once.
+  static constexpr size_t kTakeMax = 32;
+
  private:
   enum class help { none, wake, start };
   void enqueue(worker_class *k, request *const *reqs, size_t n) noexcept;
   help help_needed(worker_class *k) noexcept;
   void get_help(worker_class *k, help h) noexcept;
+  static sigset_t work_sigmask() noexcept;
   void worker_main(worker_class *k) noexcept;
+  size_t take_share(worker_class *k, request **out) noexcept;
+  void learn_run_time(worker_class *k, std::chrono::steady_clock::duration took) noexcept;
+  bool spin_for_work(worker_class *k, std::unique_lock<std::mutex> &lk) noexcept;
+  void run_checked(request *r, uint32_t worker) noexcept;
   bool spawn(worker_class *k) noexcept;
   // Hands a request whose result is set to the sink, and wakes.
   void deliver(request *r) noexcept;
