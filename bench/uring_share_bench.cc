@@ -16,18 +16,19 @@
 //    on 4 KiB random reads of a cached file at QD 1 (latency-bound: the
 //    hand-off is the whole difference) and QD 32.
 //
-// 2. How several submitting threads share the io_uring instance. aio2 puts
-//    one io_uring in each context, shared by every thread that submits to
-//    it under one mutex per batch:
-//      shared       2 threads, each QD 16, one context
-//      per-thread   2 threads, each QD 16, a context each
-//    (4 KiB cached random reads; ops/s of both threads together).
+// 2. How several submitting threads share one context. For T = 1, 2, 4 ...
+//    --threads (default 4 x the CPUs) submitting threads, each keeping QD 16
+//    reads in flight and reaping (any thread's events):
+//      ctx-each     T threads, a context each
+//      shared       T threads, one context
+//    (4 KiB cached random reads; ops/s of all T threads together; the ratio
+//    is shared over ctx-each).
 //
 // Each cell runs --duration seconds (default 1) after a 0.2 s warm-up, for
 // --reps repetitions (default 3) with the cells' order rotating; the table
 // gives the median ops/s, and the ratio to the first row of its block.
 //
-// Usage: uring_share_bench [--duration S] [--reps N] [--dir DIR]
+// Usage: uring_share_bench [--duration S] [--reps N] [--dir DIR] [--threads T]
 
 #include <fcntl.h>
 #include <liburing.h>
@@ -219,19 +220,17 @@ double run_aio2(const run_cfg &cfg, unsigned qd) {
   return static_cast<double>(n) / cfg.duration;
 }
 
-// Two submitting threads, QD 16 each, on one context or a context each.
-double run_two_threads(const run_cfg &cfg, bool shared) {
-  aio2_ctx *c[2];
-  c[0] = make_ctx();
-  c[1] = shared ? c[0] : make_ctx();
+// T submitting threads, QD 16 each, on one context or a context each.
+double run_threads(const run_cfg &cfg, unsigned nthreads, bool shared) {
+  std::vector<aio2_ctx *> c(nthreads);
+  for (unsigned i = 0; i < nthreads; i++) c[i] = shared && i > 0 ? c[0] : make_ctx();
   const window w(0.2, cfg.duration);
   std::atomic<uint64_t> total{0};
-  std::thread t[2];
-  for (unsigned i = 0; i < 2; i++)
-    t[i] = std::thread([&, i] { total += aio2_loop(c[i], cfg, 16, i, w); });
+  std::vector<std::thread> t;
+  for (unsigned i = 0; i < nthreads; i++)
+    t.emplace_back([&, i] { total += aio2_loop(c[i], cfg, 16, i, w); });
   for (auto &x : t) x.join();
-  aio2_destroy(c[0]);
-  if (!shared) aio2_destroy(c[1]);
+  for (unsigned i = 0; i < (shared ? 1 : nthreads); i++) aio2_destroy(c[i]);
   return static_cast<double>(total.load()) / cfg.duration;
 }
 
@@ -246,9 +245,12 @@ struct cell {
 
 int main(int argc, char **argv) {
   bench_util::g_prog = "uring_share_bench";
-  bench_util::g_usage = "usage: uring_share_bench [--duration S] [--reps N] [--dir DIR]\n";
+  bench_util::g_usage =
+      "usage: uring_share_bench [--duration S] [--reps N] [--dir DIR] [--threads T]\n";
   double duration = 1.0;
   unsigned reps = 3;
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  unsigned max_threads = 4 * static_cast<unsigned>(cpus > 0 ? cpus : 1);
   std::string dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
@@ -260,6 +262,7 @@ int main(int argc, char **argv) {
     if (a == "--duration") duration = bench_util::parse_seconds("--duration", argv[++i], 0.05);
     else if (a == "--reps") reps = bench_util::parse_uint("--reps", argv[++i], 1, 100);
     else if (a == "--dir") dir = argv[++i];
+    else if (a == "--threads") max_threads = bench_util::parse_uint("--threads", argv[++i], 1, 256);
     else bench_util::die("%s", ("unknown option " + a).c_str());
   }
   const int fd = bench_util::make_pattern_file(dir, kFileBytes, pattern);
@@ -273,11 +276,22 @@ int main(int argc, char **argv) {
       {"completions, QD 32", "liburing+thread",
        [](const run_cfg &c) { return run_liburing_thread(c, 32); }, {}},
       {"completions, QD 32", "aio2_uring", [](const run_cfg &c) { return run_aio2(c, 32); }, {}},
-      {"2 submitting threads, QD 16 each", "per-thread",
-       [](const run_cfg &c) { return run_two_threads(c, false); }, {}},
-      {"2 submitting threads, QD 16 each", "shared",
-       [](const run_cfg &c) { return run_two_threads(c, true); }, {}},
   };
+  // Block names must outlive the cells (they are compared by content).
+  std::vector<std::string> names;
+  std::vector<unsigned> counts;
+  for (unsigned t = 1; t < max_threads; t *= 2) counts.push_back(t);
+  counts.push_back(max_threads);
+  names.reserve(counts.size());
+  const size_t first_threads_cell = cells.size();
+  for (unsigned t : counts) {
+    names.push_back(std::to_string(t) + " submitting thread" + (t == 1 ? "" : "s") +
+                    ", QD 16 each");
+    cells.push_back({names.back().c_str(), "ctx-each",
+                     [t](const run_cfg &c) { return run_threads(c, t, false); }, {}});
+    cells.push_back({names.back().c_str(), "shared",
+                     [t](const run_cfg &c) { return run_threads(c, t, true); }, {}});
+  }
   for (unsigned r = 0; r < reps; r++) {
     for (size_t k = 0; k < cells.size(); k++) {
       cell &c = cells[(k + r) % cells.size()];
@@ -301,6 +315,14 @@ int main(int argc, char **argv) {
     std::printf("  %-16s %12.0f %7.2fx  (reps:", c.name, m, m / base);
     for (double v : c.reps) std::printf(" %.0f", v);
     std::printf(")\n");
+  }
+  // The threads blocks again, one row per T: shared against a context each.
+  std::printf("\nsubmitting threads on one context (QD 16 each)\n  %7s %14s %14s %8s\n", "threads",
+              "shared_ops/s", "ctx_each_ops/s", "ratio");
+  for (size_t k = 0; k < counts.size(); k++) {
+    const double each = bench_util::median(cells[first_threads_cell + 2 * k].reps);
+    const double one = bench_util::median(cells[first_threads_cell + 2 * k + 1].reps);
+    std::printf("  %7u %14.0f %14.0f %7.2fx\n", counts[k], one, each, one / each);
   }
   close(fd);
   return 0;
