@@ -78,7 +78,7 @@ test-plain: build/.configured-tests
 test-tsan: build-tsan/.configured
 	@cmake --build build-tsan -j$(JOBS) >/dev/null
 	@echo "== ThreadSanitizer build" && cd build-tsan && \
-	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch -R ctest -j$(JOBS) --output-on-failure
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" setarch -R ctest -j$(JOBS) --output-on-failure
 
 test-asan: build-asan/.configured
 	@cmake --build build-asan -j$(JOBS) >/dev/null

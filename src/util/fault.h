@@ -23,8 +23,8 @@ namespace aio2::fault {
 enum class site : unsigned {
   context_new,        // api.cc: the context object and its handle
   slots_chunk,        // core/slots: a chunk of request slots
-  attr_bytes,         // core/context: a request's copy of its attributes
-  event_bytes,        // core/context: the room for a request's event
+  attr_bytes,         // attr/registry: a request's copy of its attribute records
+  event_bytes,        // attr/registry: the room for a request's large event
   attr_state,         // attr/registry: per-request attribute state
   attr_handler,       // attr/registry: a user attribute's handler copy
   rest_iov,           // exec/run: the iovecs left after a nowait attempt

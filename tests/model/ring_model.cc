@@ -506,16 +506,19 @@ struct ring_suite : rl::test_suite<Derived, Threads> {
   }
 };
 
-struct reap_suite : ring_suite<reap_suite, 4> {
+// Two producers; a reaper with a 64-byte buffer and one with 40.
+template <class Derived>
+struct reap_body : ring_suite<Derived, 4> {
   void thread(unsigned idx) {
     if (idx < kProducers)
-      produce(ring(), idx);
+      produce(this->ring(), idx);
     else if (idx == kProducers)
-      reap_loop(ring(), 1, 64);
+      reap_loop(this->ring(), 1, 64);
     else
-      reap_loop(ring(), 0, 40);
+      reap_loop(this->ring(), 0, 40);
   }
 };
+struct reap_suite : reap_body<reap_suite> {};
 
 // The victim is producer 0; both reapers copy and reclaim.
 template <class Derived>
@@ -539,35 +542,24 @@ struct die_busy_suite : die_suite<die_busy_suite> {
   static constexpr int kDieAt = kDieBusy;
 };
 
-struct peek_suite : ring_suite<peek_suite, 3> {
+// Two producers and one zero-copy reaper.
+template <class Derived>
+struct peek_body : ring_suite<Derived, 3> {
   void thread(unsigned idx) {
     if (idx < kProducers)
-      produce(ring(), idx);
+      produce(this->ring(), idx);
     else
-      peek_loop(ring());
+      peek_loop(this->ring());
   }
 };
+struct peek_suite : peek_body<peek_suite> {};
 
 // The small scenarios, for the exhaustive searches (see kPlanSmall).
-struct wrap_reap_suite : ring_suite<wrap_reap_suite, 4> {
+struct wrap_reap_suite : reap_body<wrap_reap_suite> {
   static constexpr bool kSmall = true;
-  void thread(unsigned idx) {
-    if (idx < kProducers)
-      produce(ring(), idx);
-    else if (idx == kProducers)
-      reap_loop(ring(), 1, 64);
-    else
-      reap_loop(ring(), 0, 40);
-  }
 };
-struct wrap_peek_suite : ring_suite<wrap_peek_suite, 3> {
+struct wrap_peek_suite : peek_body<wrap_peek_suite> {
   static constexpr bool kSmall = true;
-  void thread(unsigned idx) {
-    if (idx < kProducers)
-      produce(ring(), idx);
-    else
-      peek_loop(ring());
-  }
 };
 // Producer 0 dies in its only operation (its 24 bytes would need the PAD).
 template <class Derived>
