@@ -15,9 +15,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cerrno>
+#include <ctime>
+#include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fs_util.h"
@@ -136,6 +140,72 @@ TEST(TrustedReadCount, LoneCachedReads) {
     ASSERT_EQ(pread_alone(ctx.get(), f.fd(), buf.data(), 4096, off, i).res(), 4096);
     ASSERT_TRUE(aio2_test::pattern_holds(buf.data(), off, 4096)) << "read " << i;
   }
+}
+
+// One thread reads a descriptor number alone in each call, on trust while
+// the facts allow, while another points the number at another file, a pipe
+// holding bytes, or nothing, as fast as it can. Every read gets one event
+// with an answer pread64 could have given for one of them at some moment:
+// 4096 bytes all of one file (at the offset asked), -EBADF or -ESPIPE. The
+// pipe never loses a byte (a read that went to io_uring with facts taken
+// from a regular file would consume them).
+TEST(TrustedReadStress, NumberRepointedDuringReads) {
+  aio2_test::ctx_ptr ctx = aio2_test::make_ctx();
+  aio2_test::pattern_file a(1 << 16);
+  ASSERT_TRUE(a.ok());
+  a.warm(0, a.size());
+  aio2_test::scratch_dir dir;
+  const int b = open((dir.path() + "/b").c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(b, 0);
+  const std::vector<unsigned char> xs(1 << 16, 'x');
+  ASSERT_EQ(pwrite(b, xs.data(), xs.size(), 0), static_cast<ssize_t>(xs.size()));
+  int pfd[2];
+  ASSERT_EQ(pipe(pfd), 0);
+  ASSERT_EQ(write(pfd[1], "pipe", 4), 4);
+  const int num = dup(a.fd());
+  ASSERT_GE(num, 0);
+  std::atomic<bool> stop{false};  // relaxed: a flag, publishes nothing
+  std::thread flipper([&] {
+    const int targets[] = {b, pfd[0], -1, a.fd()};
+    for (unsigned i = 0; !stop.load(std::memory_order_relaxed); i++) {
+      const int t = targets[i % 4];
+      if (t < 0) close(num);
+      else dup2(t, num);
+      // Each state lasts a few reads, and a flip can land in any part of one.
+      const timespec pause{0, static_cast<long>(5000 + (i * 7919) % 20000)};
+      nanosleep(&pause, nullptr);
+    }
+  });
+  std::vector<unsigned char> buf(4096);
+  unsigned from_a = 0, from_b = 0, badf = 0, spipe = 0;
+  for (uint64_t i = 0; i < 20000 && !HasFailure(); i++) {
+    const uint64_t off = (i % 16) * 4096;
+    std::memset(buf.data(), 0, buf.size());
+    const event_copy e = pread_alone(ctx.get(), num, buf.data(), 4096, off, i);
+    const int64_t res = e.res();
+    if (res == -EBADF) {
+      badf++;
+    } else if (res == -ESPIPE) {
+      spipe++;
+    } else if (res == 4096 && aio2_test::pattern_holds(buf.data(), off, 4096)) {
+      from_a++;
+    } else if (res == 4096 && std::memcmp(buf.data(), xs.data(), 4096) == 0) {
+      from_b++;
+    } else {
+      ADD_FAILURE() << "read " << i << ": " << res << ", not an answer of one of the files";
+    }
+  }
+  stop.store(true, std::memory_order_relaxed);
+  flipper.join();
+  char left[8] = {};
+  ASSERT_EQ(fcntl(pfd[0], F_SETFL, O_NONBLOCK), 0);  // an empty pipe fails the check, not hangs
+  EXPECT_EQ(read(pfd[0], left, sizeof left), 4) << "a read took the pipe's bytes";
+  EXPECT_GT(from_a + from_b, 0u);
+  std::printf("file a %u, file b %u, -EBADF %u, -ESPIPE %u\n", from_a, from_b, badf, spipe);
+  close(num);
+  close(b);
+  close(pfd[0]);
+  close(pfd[1]);
 }
 
 }  // namespace

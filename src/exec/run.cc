@@ -16,8 +16,19 @@ bool nowait_first::attempted(const aio2_iocb &io, int64_t n) noexcept {
   uint64_t *rest = rest_->args;  // reset(true) made it
   std::memcpy(rest, a, sizeof rest_->args);
   rest_pending_ = true;
-  if (n < 0) {  // the whole call again gives the authoritative answer
+  if (n < 0) {
     done_ = 0;
+    // What the descriptor was when the attempt ran: the call itself gives
+    // the same answer then, whatever RWF_NOWAIT (a number closed, or reused
+    // for a pipe or a directory). Running the whole call again later could
+    // meet another file under the number (io_uring would read a pipe there,
+    // ignoring the offset). Any other error (-EAGAIN: not cached;
+    // -EOPNOTSUPP: no RWF_NOWAIT here) is the flag's: the whole call again
+    // gives the answer.
+    if (n == -EBADF || n == -ESPIPE || n == -EISDIR) {
+      rest_pending_ = false;
+      return false;
+    }
     return true;
   }
   done_ = n;
@@ -144,7 +155,7 @@ bool attempt_here(request *r, const int64_t *made) noexcept {
   const int64_t n = made ? *made : sys::read_nowait(r->io, r->io.args[3]);
   if (!r->nowait.attempted(r->io, n)) {
     r->attrs.set_path(AIO2_PATH_INLINE);
-    finish(r, 0, 0);  // the attempt's bytes are the result
+    finish(r, n < 0 ? n : 0, 0);  // the attempt's bytes, or its error, are the result
     return true;
   }
   return false;
