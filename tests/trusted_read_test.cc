@@ -208,4 +208,57 @@ TEST(TrustedReadStress, NumberRepointedDuringReads) {
   close(pfd[1]);
 }
 
+// The same window, hit every time: a user attribute's before hook, which
+// runs in the submitter after the router took the descriptor's facts (a
+// cached file) and just before the RWF_NOWAIT attempt, points the number
+// at a pipe holding bytes. The attempt answers -ESPIPE, which is what
+// pread64 answers for the pipe, and is the read's result: nothing runs the
+// read again (io_uring would read the pipe, ignoring the offset).
+std::atomic<int> g_flip_to{-1};  // relaxed: set and read by the test's own thread
+std::atomic<int> g_flip_num{-1};
+
+int flip_before(aio2_attr_hook *) {
+  const int to = g_flip_to.load(std::memory_order_relaxed);
+  if (to >= 0) dup2(to, g_flip_num.load(std::memory_order_relaxed));
+  return 0;
+}
+
+constexpr uint16_t kFlipAttr = AIO2_ATTR_USER_MIN + 0x4f;
+const aio2_attr_handler kFlipHandler = {
+    sizeof(aio2_attr_handler), kFlipAttr, 0, 0, 0, 0, AIO2_PATH_ALL, "flip", nullptr, flip_before,
+    nullptr, nullptr, nullptr};
+
+TEST(TrustedReadStress, NumberRepointedToAPipeJustBeforeTheAttempt) {
+  static const int registered = aio2_attr_register(&kFlipHandler);
+  ASSERT_EQ(registered, 0);
+  aio2_test::ctx_ptr ctx = aio2_test::make_ctx();
+  aio2_test::pattern_file a(1 << 16);
+  ASSERT_TRUE(a.ok());
+  a.warm(0, a.size());
+  int pfd[2];
+  ASSERT_EQ(pipe(pfd), 0);
+  ASSERT_EQ(write(pfd[1], "pipe", 4), 4);
+  const int num = dup(a.fd());
+  ASSERT_GE(num, 0);
+  g_flip_num.store(num, std::memory_order_relaxed);
+  std::vector<unsigned char> buf(4096);
+  for (uint64_t i = 0; i < 8; i++) {
+    ASSERT_EQ(dup2(a.fd(), num), num);
+    g_flip_to.store(pfd[0], std::memory_order_relaxed);
+    req_buf r(SYS_pread64, i, static_cast<uint64_t>(num), reinterpret_cast<uint64_t>(buf.data()),
+              4096, 4096);
+    r.attr(kFlipAttr).attr(AIO2_ATTR_EXECUTOR);
+    const event_copy e = aio2_test::submit_wait(ctx.get(), r, 10);
+    g_flip_to.store(-1, std::memory_order_relaxed);
+    EXPECT_EQ(e.res(), -ESPIPE) << "read " << i;
+    EXPECT_EQ(e.path(), static_cast<uint32_t>(AIO2_PATH_INLINE)) << "read " << i;
+  }
+  char left[8] = {};
+  ASSERT_EQ(fcntl(pfd[0], F_SETFL, O_NONBLOCK), 0);
+  EXPECT_EQ(read(pfd[0], left, sizeof left), 4) << "a read took the pipe's bytes";
+  close(num);
+  close(pfd[0]);
+  close(pfd[1]);
+}
+
 }  // namespace

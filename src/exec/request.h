@@ -61,6 +61,7 @@ class nowait_first {
   // made.
   int reset(bool first) noexcept {
     done_ = -1;
+    error_ = 0;
     rest_pending_ = combined_ = false;
     if (first && !rest_) rest_.reset(new (std::nothrow) rest_state);
     return first && !rest_ ? -ENOMEM : 0;
@@ -89,6 +90,7 @@ class nowait_first {
 
  private:
   int64_t done_ = -1;
+  int32_t error_ = 0;  // the attempt's error when it is the read's answer
   bool rest_pending_ = false;
   bool combined_ = false;
   // What the rest needs, apart from the request: only nowait-first reads

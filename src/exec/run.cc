@@ -26,6 +26,7 @@ bool nowait_first::attempted(const aio2_iocb &io, int64_t n) noexcept {
     // -EOPNOTSUPP: no RWF_NOWAIT here) is the flag's: the whole call again
     // gives the answer.
     if (n == -EBADF || n == -ESPIPE || n == -EISDIR) {
+      error_ = static_cast<int32_t>(n);
       rest_pending_ = false;
       return false;
     }
@@ -86,7 +87,8 @@ int64_t nowait_first::combine(int64_t rest_res, uint32_t *event_flags) noexcept 
   combined_ = true;
   const bool pending = rest_pending_;
   rest_pending_ = false;
-  if (!pending) return done_;  // the attempt read everything there was
+  // The attempt read everything there was, or its error is the answer.
+  if (!pending) return error_ ? error_ : done_;
   if (rest_res < 0 && done_ > 0) {
     *event_flags &= ~AIO2_EVENT_CANCELED;
     return done_;
@@ -155,7 +157,7 @@ bool attempt_here(request *r, const int64_t *made) noexcept {
   const int64_t n = made ? *made : sys::read_nowait(r->io, r->io.args[3]);
   if (!r->nowait.attempted(r->io, n)) {
     r->attrs.set_path(AIO2_PATH_INLINE);
-    finish(r, n < 0 ? n : 0, 0);  // the attempt's bytes, or its error, are the result
+    finish(r, 0, 0);  // the attempt's bytes, or its error, are the result (combine)
     return true;
   }
   return false;
