@@ -165,12 +165,12 @@ int context::submission::hand_off(exec::request *r, bool *uring) noexcept {
   if (creds_err_ == 1) {
     creds_err_ = sys::thread_creds(&creds_);
     if (creds_err_ == 0 && (held_ = c_.slots_.creds().hold(creds_)) == nullptr) creds_err_ = -ENOMEM;
-    held_first_ = held_ != nullptr;
   }
   if (creds_err_) return creds_err_;
-  // The call's first hold is the one hold() made; every later one adds to it.
-  if (held_first_) held_first_ = false;
-  else sys::creds_table::hold_again(held_);
+  // hold()'s count is this call's until finish(): a request that took one
+  // of its own and has already completed cannot let the entry be reused
+  // under the call's next request.
+  sys::creds_table::hold_again(held_);
   r->creds = held_;
   r->has_creds = true;
   if (*uring) {
@@ -258,8 +258,8 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
 }
 
 void context::submission::finish() noexcept {
-  // hold()'s own count, when no request took it over.
-  if (held_first_) sys::creds_table::drop(held_);
+  // hold()'s own count, this call's.
+  if (held_) sys::creds_table::drop(held_);
   to_pool_.flush();
   const bool uring_used = to_uring_.flush();
   while (nspare_) c_.slots_.put(spare_[--nspare_]);

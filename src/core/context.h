@@ -171,10 +171,9 @@ class context {
     const sys::fd_memo_scope scope_;  // the hooks share memo_
     int creds_err_ = 1;    // 1 until creds_ is read, then 0 or its -errno
     sys::creds creds_;
-    // creds_ interned (the context's sys::creds_table), held by this call;
-    // held_first_ while no request took that hold over yet.
+    // creds_ interned (the context's sys::creds_table): hold()'s count is
+    // this call's until finish(); each request takes one more.
     const sys::creds *held_ = nullptr;
-    bool held_first_ = false;
     int personality_ = -1;  // -1 until asked, then uring::personality_for's answer
     alignas(8) unsigned char sqe_[sizeof exec::request::sqe];
     // The context's router environment, with this call's choice of where
