@@ -19,10 +19,22 @@
 // 2. How several submitting threads share one context. For T = 1, 2, 4 ...
 //    --threads (default 4 x the CPUs) submitting threads, each keeping QD 16
 //    reads in flight and reaping (any thread's events):
-//      ctx-each     T threads, a context each
-//      shared       T threads, one context
+//      ctx-each       T threads, a context each
+//      shared         T threads, one context; each call reaps at most 16
+//                     events (a thread takes a batch its own size, as the
+//                     threads of a server that share a queue do)
+//      shared-greedy  the same, but each call reaps every event there is:
+//                     a thread that takes another's events resubmits them
+//                     as its own, and since io_uring reads a cached block
+//                     inside the submitter's io_uring_enter, the work
+//                     gathers in whichever thread reaps, while the other
+//                     waits (this row measures that imbalance)
+//      shared-1ring   "shared" with the context's io_uring instances
+//                     limited to one (AIO2_URING_INSTANCES=1): the threads
+//                     take turns in the kernel, which reads under the
+//                     instance's lock
 //    (4 KiB cached random reads; ops/s of all T threads together; the ratio
-//    is shared over ctx-each).
+//    is each row over ctx-each).
 //
 // Each cell runs --duration seconds (default 1) after a 0.2 s warm-up, for
 // --reps repetitions (default 3) with the cells' order rotating; the table
@@ -44,6 +56,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "aio2/aio2.h"
@@ -168,12 +181,14 @@ double run_liburing_thread(const run_cfg &cfg, unsigned qd) {
   return static_cast<double>(n) / cfg.duration;
 }
 
-aio2_ctx *make_ctx() {
+aio2_ctx *make_ctx(bool one_ring = false) {
+  if (one_ring) setenv("AIO2_URING_INSTANCES", "1", 1);
   aio2_params p{};
   p.size = sizeof p;
   p.policy = AIO2_POLICY_URING;
   aio2_ctx *c = nullptr;
   if (aio2_setup(AIO2_ABI_VERSION, &p, &c) != 0) bench_util::die("aio2_setup failed");
+  if (one_ring) unsetenv("AIO2_URING_INSTANCES");
   if (!(p.features & AIO2_FEAT_URING)) bench_util::die("this machine gives aio2 no io_uring");
   return c;
 }
@@ -181,9 +196,10 @@ aio2_ctx *make_ctx() {
 // One thread's aio2 loop: QD reads in flight on `c`, resubmitting what it
 // reaps. Request user_data carry the thread in the top bits; a thread that
 // reaps another's completion resubmits into its own buffers (the data is not
-// checked here: the conservation tests do that).
+// checked here: the conservation tests do that). Each aio2_getevents takes
+// at most `reap` events (0: as many as there are, up to 4096).
 uint64_t aio2_loop(aio2_ctx *c, const run_cfg &cfg, unsigned qd, unsigned tid,
-                   const window &w) {
+                   const window &w, unsigned reap = 0) {
   std::vector<bench_util::block_buf> bufs(qd);
   std::vector<aio2_iocb> reqs(4096);
   std::vector<unsigned char> evs(4096 * sizeof(aio2_event));
@@ -197,7 +213,8 @@ uint64_t aio2_loop(aio2_ctx *c, const run_cfg &cfg, unsigned qd, unsigned tid,
   uint64_t n = 0;
   for (int64_t now = 0; (now = bench_util::now_ns()) < w.end;) {
     const timespec ts{0, 50 * 1000 * 1000};
-    const ssize_t got = aio2_getevents(c, 1, evs.data(), evs.size(), &ts);
+    const ssize_t got = aio2_getevents(c, 1, evs.data(),
+                                       reap ? reap * sizeof(aio2_event) : evs.size(), &ts);
     if (got < 0) bench_util::die("aio2_getevents failed");
     size_t k = 0;
     for (auto *e = aio2_event_next(evs.data(), static_cast<size_t>(got), nullptr); e;
@@ -221,14 +238,18 @@ double run_aio2(const run_cfg &cfg, unsigned qd) {
 }
 
 // T submitting threads, QD 16 each, on one context or a context each.
-double run_threads(const run_cfg &cfg, unsigned nthreads, bool shared) {
+enum class sharing { ctx_each, shared, greedy, one_ring };
+double run_threads(const run_cfg &cfg, unsigned nthreads, sharing how) {
+  const bool shared = how != sharing::ctx_each;
   std::vector<aio2_ctx *> c(nthreads);
-  for (unsigned i = 0; i < nthreads; i++) c[i] = shared && i > 0 ? c[0] : make_ctx();
+  for (unsigned i = 0; i < nthreads; i++)
+    c[i] = shared && i > 0 ? c[0] : make_ctx(how == sharing::one_ring);
+  const unsigned reap = how == sharing::greedy ? 0 : 16;
   const window w(0.2, cfg.duration);
   std::atomic<uint64_t> total{0};
   std::vector<std::thread> t;
   for (unsigned i = 0; i < nthreads; i++)
-    t.emplace_back([&, i] { total += aio2_loop(c[i], cfg, 16, i, w); });
+    t.emplace_back([&, i] { total += aio2_loop(c[i], cfg, 16, i, w, reap); });
   for (auto &x : t) x.join();
   for (unsigned i = 0; i < (shared ? 1 : nthreads); i++) aio2_destroy(c[i]);
   return static_cast<double>(total.load()) / cfg.duration;
@@ -287,10 +308,12 @@ int main(int argc, char **argv) {
   for (unsigned t : counts) {
     names.push_back(std::to_string(t) + " submitting thread" + (t == 1 ? "" : "s") +
                     ", QD 16 each");
-    cells.push_back({names.back().c_str(), "ctx-each",
-                     [t](const run_cfg &c) { return run_threads(c, t, false); }, {}});
-    cells.push_back({names.back().c_str(), "shared",
-                     [t](const run_cfg &c) { return run_threads(c, t, true); }, {}});
+    for (const auto &[name, how] : {std::pair{"ctx-each", sharing::ctx_each},
+                                    std::pair{"shared", sharing::shared},
+                                    std::pair{"shared-greedy", sharing::greedy},
+                                    std::pair{"shared-1ring", sharing::one_ring}})
+      cells.push_back({names.back().c_str(), name,
+                       [t, how = how](const run_cfg &c) { return run_threads(c, t, how); }, {}});
   }
   for (unsigned r = 0; r < reps; r++) {
     for (size_t k = 0; k < cells.size(); k++) {
@@ -316,13 +339,18 @@ int main(int argc, char **argv) {
     for (double v : c.reps) std::printf(" %.0f", v);
     std::printf(")\n");
   }
-  // The threads blocks again, one row per T: shared against a context each.
-  std::printf("\nsubmitting threads on one context (QD 16 each)\n  %7s %14s %14s %8s\n", "threads",
-              "shared_ops/s", "ctx_each_ops/s", "ratio");
+  // The threads blocks again, one row per T: each way of sharing against
+  // a context each.
+  std::printf("\nsubmitting threads on one context (QD 16 each), ratio to a context each\n"
+              "  %7s %14s %8s %14s %14s\n",
+              "threads", "ctx_each_ops/s", "shared", "shared-greedy", "shared-1ring");
   for (size_t k = 0; k < counts.size(); k++) {
-    const double each = bench_util::median(cells[first_threads_cell + 2 * k].reps);
-    const double one = bench_util::median(cells[first_threads_cell + 2 * k + 1].reps);
-    std::printf("  %7u %14.0f %14.0f %7.2fx\n", counts[k], one, each, one / each);
+    const auto med = [&](size_t j) {
+      return bench_util::median(cells[first_threads_cell + 4 * k + j].reps);
+    };
+    const double each = med(0);
+    std::printf("  %7u %14.0f %7.2fx %13.2fx %13.2fx\n", counts[k], each, med(1) / each,
+                med(2) / each, med(3) / each);
   }
   close(fd);
   return 0;

@@ -36,6 +36,7 @@
 #include "core/slots.h"
 #include "core/waiter.h"
 #include "exec/executor.h"
+#include "util/adaptive_mutex.h"
 
 namespace aio2::core {
 
@@ -132,7 +133,7 @@ class completion_queue : public exec::completion_sink {
   // followed, in the same thread, by sync_need_getevents(); under the mutex
   // each call reads the count after every change whose own call came
   // before it, so the last call leaves the flag matching the count.
-  std::mutex need_mu_;
+  util::adaptive_mutex need_mu_;
   bool need_on_ = false;  // guarded by need_mu_
   // Events posted and not yet added to the eventfd; counted only when
   // there is one. Release on the increment (after the event is stored),
@@ -203,6 +204,8 @@ long completion_queue::wait_for(const timespec *timeout, Look look, Got got) noe
     // here: its event is there for the next look, and nobody sleeps or
     // wakes for it.
     if (caller_work_ && caller_work_->run_queued_here()) continue;
+    // An event may be a moment away: another thread's request is running.
+    if (inflight_.load(std::memory_order_relaxed) != 0 && waiter_.spin_for_post(seen)) continue;
     // A signal ends the wait: with what was taken (io_getevents' answer),
     // or -EINTR.
     if (waiter_.sleep(seen, relp, &role) == -EINTR) return got() ? 1 : -EINTR;

@@ -78,7 +78,11 @@ int context::start() noexcept {
   // io_uring when allowed and available; any failure (not built into the
   // kernel, kernel.io_uring_disabled, seccomp, too old) leaves the context
   // on the inline path and the pool, which the feature bits show.
-  const bool uring = !(flags_ & AIO2_SETUP_NO_URING) && uring_.init(lim_.uring_entries) == 0;
+  // A LEGACY context keeps one instance: the old ABI's programs give each
+  // submitting thread its own io_setup context, and a program may make
+  // hundreds (each instance is a descriptor).
+  const bool uring = !(flags_ & AIO2_SETUP_NO_URING) &&
+                     uring_.init(lim_.uring_entries, type_ == AIO2_CTX_LEGACY ? 1 : 0) == 0;
   env_.policy = lim_.policy;
   env_.nowait_in_submitter = !uring || type_ == AIO2_CTX_LEGACY;
   adapt_on_ = uring && type_ == AIO2_CTX_RING;
@@ -262,6 +266,7 @@ void context::submission::finish() noexcept {
   if (held_) sys::creds_table::drop(held_);
   to_pool_.flush();
   const bool uring_used = to_uring_.flush();
+  if (uring_used) c_.uring_.end_of_call();
   while (nspare_) c_.slots_.put(spare_[--nspare_]);
   if (uring_used) c_.queue_.collector_submitted();
   if (done_here_) c_.queue_.batch_done(false);

@@ -11,6 +11,7 @@
 
 #include "exec/request.h"
 #include "sys/creds.h"
+#include "util/adaptive_mutex.h"
 
 namespace aio2::core {
 
@@ -27,7 +28,7 @@ class slots {
  private:
   static constexpr size_t kChunk = 64;  // slots allocated at a time
   sys::creds_table creds_;
-  std::mutex mu_;
+  util::adaptive_mutex mu_;  // taken by every submit call and every completion
   std::vector<std::unique_ptr<exec::request[]>> chunks_;  // guarded by mu_
   exec::request_list free_;                               // guarded by mu_
 };

@@ -32,7 +32,7 @@ namespace aio2::core {
 
 class waiter {
  public:
-  waiter() = default;
+  waiter() noexcept;
   ~waiter();
   waiter(const waiter &) = delete;
   waiter &operator=(const waiter &) = delete;
@@ -62,6 +62,15 @@ class waiter {
   // role.
   void collector_submitted() noexcept;
 
+  // Before a reaper sleeps while requests are in flight: waits up to kSpin,
+  // awake, for a post since `seen` or for completions waiting to be
+  // collected, so that an event a moment away (another thread's cached
+  // read, submitted now) costs no futex sleep, no wake-up call and no
+  // context switch. One reaper at a time (more would take CPUs from the
+  // threads that post), and only on more than one CPU. True when something
+  // came (look again), false otherwise (sleep).
+  bool spin_for_post(uint32_t seen) noexcept;
+
   // Wakes everyone, and makes every later sleep return at once.
   void close() noexcept;
   bool closing() const noexcept { return closing_.load(std::memory_order_acquire); }
@@ -89,6 +98,10 @@ class waiter {
   // releasing holder checks the bit after clearing it).
   std::atomic<bool> role_{false};
   int wake_fd_ = -1;  // eventfd that wakes the io_uring waiter out of ppoll
+  // A reaper spins (spin_for_post). Acquire on taking it, release on
+  // letting go; it guards nothing but the number of spinners.
+  std::atomic<bool> spinning_{false};
+  const bool may_spin_;  // more than one CPU
   // Set once by close(); release, paired with closing()'s acquire.
   std::atomic<bool> closing_{false};
 };

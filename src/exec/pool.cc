@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "exec/run.h"
+#include "util/cpu.h"
 #include "util/fault.h"
 
 namespace aio2::exec {
@@ -54,14 +55,6 @@ bool runs_anywhere(uint32_t nr) noexcept {
     default:
       return false;
   }
-}
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
 }
 
 void cancel_handler(int, siginfo_t *, void *) {}
@@ -257,7 +250,7 @@ bool pool::spin_for_work(worker_class *k, std::unique_lock<std::mutex> &lk) noex
   const auto until = std::chrono::steady_clock::now() + kSpin;
   for (unsigned i = 1; k->nqueued.load(std::memory_order_relaxed) == 0; i++) {
     if (i % 64 == 0 && std::chrono::steady_clock::now() >= until) break;
-    cpu_relax();
+    util::cpu_relax();
   }
   lk.lock();
   k->spinning--;

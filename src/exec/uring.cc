@@ -2,11 +2,14 @@
 #include "exec/uring.h"
 
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <iterator>
 #include <new>
@@ -17,6 +20,7 @@
 #include "exec/run.h"
 #include "sys/rw_args.h"
 #include "sys/syscall_table.h"
+#include "util/cpu.h"
 #include "util/fault.h"
 
 namespace aio2::exec {
@@ -35,55 +39,196 @@ request *request_of(uint64_t tag) noexcept {
   return reinterpret_cast<request *>(tag & ((uint64_t{1} << 48) - 1));
 }
 
+// Names an executor in the threads' bindings; never reused, so a binding
+// left by a destroyed executor cannot match a new one at its address.
+// Relaxed: only uniqueness matters.
+std::atomic<uint64_t> g_next_id{1};
+
+// Which instance of an executor a thread submits to. A thread keeps a few
+// (the executors it used last), so one that alternates between contexts
+// keeps its place in each.
+struct binding {
+  uint64_t owner;   // the executor's id_; 0: free
+  unsigned index;   // the instance
+  bool contended;   // its submission lock was taken by another thread
+};
+constexpr unsigned kBindings = 4;
+thread_local binding t_bindings[kBindings];
+thread_local unsigned t_next_binding;
+
+binding &binding_for(uint64_t owner, bool *fresh) noexcept {
+  for (binding &b : t_bindings)
+    if (b.owner == owner) {
+      *fresh = false;
+      return b;
+    }
+  binding &b = t_bindings[t_next_binding++ % kBindings];
+  b = binding{owner, 0, false};
+  *fresh = true;
+  return b;
+}
+
 }  // namespace
+
+uring::uring(completion_sink &sink) noexcept
+    : id_(g_next_id.fetch_add(1, std::memory_order_relaxed)), sink_(sink) {}
 
 uring::~uring() {
   shutdown();
   if (probe_) io_uring_free_probe(probe_);
-  if (entries_) io_uring_queue_exit(&ring_);
+  const unsigned n = ninst_.load(std::memory_order_acquire);
+  for (unsigned i = 0; i < n; i++) {
+    instance *in = inst_[i].load(std::memory_order_acquire);
+    if (in->ring.ring_fd >= 0) io_uring_queue_exit(&in->ring);
+    delete in;
+  }
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
 
-int uring::init(unsigned entries) noexcept {
-  io_uring_params p{};
-  // SUBMIT_ALL (5.18): one refused entry does not stop the rest of a batch.
-  // The completion queue is four times the submission queue; beyond that the
-  // kernel keeps completions on its own overflow list (IORING_FEAT_NODROP).
+int uring::make_instance(instance **out, bool first) noexcept {
   if (fault::fail(fault::site::uring_setup)) return -ENOMEM;
-  p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
-  p.cq_entries = entries * 4 > 65536 ? 65536 : entries * 4;  // the kernel's most
-  int rc = io_uring_queue_init_params(entries, &ring_, &p);
-  if (rc == -EINVAL) {  // an older kernel: without the flags
-    p = io_uring_params{};
-    rc = io_uring_queue_init_params(entries, &ring_, &p);
+  auto *in = new (std::nothrow) instance;
+  if (in == nullptr) return -ENOMEM;
+  io_uring_params p{};
+  int rc;
+  if (first) {
+    // SUBMIT_ALL (5.18): one refused entry does not stop the rest of a
+    // batch. The completion queue is four times the submission queue;
+    // beyond that the kernel keeps completions on its own overflow list
+    // (IORING_FEAT_NODROP).
+    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
+    p.cq_entries = cq_entries_;
+    rc = io_uring_queue_init_params(sq_entries_, &in->ring, &p);
+    if (rc == -EINVAL) {  // an older kernel: without the flags
+      p = io_uring_params{};
+      rc = io_uring_queue_init_params(sq_entries_, &in->ring, &p);
+    }
+  } else {
+    p.flags = setup_flags_;
+    p.cq_entries = cq_entries_;
+    rc = io_uring_queue_init_params(sq_entries_, &in->ring, &p);
   }
-  if (rc < 0) return rc;
-  // NODROP (5.5) so no completion is ever lost; RW_CUR_POS (5.6) for reads
-  // and writes at the file position; EXT_ARG (5.11) marks a kernel recent
-  // enough for every opcode translated below to behave as documented.
-  const unsigned need = IORING_FEAT_NODROP | IORING_FEAT_RW_CUR_POS | IORING_FEAT_EXT_ARG;
-  if ((p.features & need) != need) {
-    io_uring_queue_exit(&ring_);
-    return -EOPNOTSUPP;
+  if (rc < 0) {
+    delete in;
+    return rc;
   }
-  probe_ = io_uring_get_probe_ring(&ring_);
+  if (first) {
+    // NODROP (5.5) so no completion is ever lost; RW_CUR_POS (5.6) for
+    // reads and writes at the file position; EXT_ARG (5.11) marks a kernel
+    // recent enough for every opcode translated below to behave as
+    // documented.
+    const unsigned need = IORING_FEAT_NODROP | IORING_FEAT_RW_CUR_POS | IORING_FEAT_EXT_ARG;
+    if ((p.features & need) != need) {
+      io_uring_queue_exit(&in->ring);
+      delete in;
+      return -EOPNOTSUPP;
+    }
+    setup_flags_ = p.flags;
+    entries_ = p.sq_entries;
+  }
+  *out = in;
+  return 0;
+}
+
+int uring::init(unsigned entries, unsigned max_instances) noexcept {
+  sq_entries_ = entries;
+  cq_entries_ = entries * 4 > 65536 ? 65536 : entries * 4;  // the kernel's most
+  instance *first = nullptr;
+  if (int rc = make_instance(&first, true)) return rc;
+  probe_ = io_uring_get_probe_ring(&first->ring);
   if (probe_ == nullptr) {
-    io_uring_queue_exit(&ring_);
+    io_uring_queue_exit(&first->ring);
+    delete first;
+    entries_ = 0;
     return -EOPNOTSUPP;
   }
-  entries_ = p.sq_entries;
+  inst_[0].store(first, std::memory_order_release);
+  ninst_.store(1, std::memory_order_release);
+  poll_fd_ = first->ring.ring_fd;
+
+  if (max_instances == 0) {
+    const char *v = std::getenv("AIO2_URING_INSTANCES");
+    const long n = v && *v ? std::strtol(v, nullptr, 10) : 0;
+    max_instances = n > 0 ? static_cast<unsigned>(n > kMaxInstances ? kMaxInstances : n)
+                          : std::min(util::usable_cpus(), kDefaultInstances);
+  }
+  if (const char *v = std::getenv("AIO2_URING_SPREAD")) spread_ = v[0] == '1';
+  max_inst_ = max_instances > kMaxInstances ? kMaxInstances : max_instances;
+  if (max_inst_ > 1) {
+    // One descriptor for the reaper that sleeps (and the collector thread)
+    // to watch every instance. Without it the context keeps one instance.
+    if (!fault::fail(fault::site::uring_setup)) epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    if (epoll_fd_ < 0 || epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, first->ring.ring_fd, &ev) != 0) {
+      if (epoll_fd_ >= 0) ::close(epoll_fd_);
+      epoll_fd_ = -1;
+      max_inst_ = 1;
+    } else {
+      poll_fd_ = epoll_fd_;
+    }
+  }
+  // Every instance is made now, inside aio2_setup, where the program
+  // expects descriptors to be made: one made later, during a submit call,
+  // would take the lowest free number, which may be one the program has
+  // just closed with a request on it still in flight (that request would
+  // then read io_uring's descriptor). An instance that cannot be made
+  // lowers the count; the first is enough.
+  for (unsigned i = 1; i < max_inst_; i++) {
+    instance *in = nullptr;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    if (make_instance(&in, false) != 0) break;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, in->ring.ring_fd, &ev) != 0) {
+      io_uring_queue_exit(&in->ring);
+      delete in;
+      break;
+    }
+    inst_[i].store(in, std::memory_order_release);
+    ninst_.store(i + 1, std::memory_order_release);
+  }
+  return 0;
+}
+
+uring::instance &uring::mine() noexcept {
+  bool fresh;
+  binding &b = binding_for(id_, &fresh);
+  const unsigned n = ninst_.load(std::memory_order_acquire);
+  if (fresh && n > 1) b.index = next_start_.fetch_add(1, std::memory_order_relaxed) % n;
+  return at(b.index);
+}
+
+void uring::end_of_call() noexcept {
+  const unsigned n = ninst_.load(std::memory_order_acquire);
+  if (n <= 1) return;
+  bool fresh;
+  binding &b = binding_for(id_, &fresh);
+  if (fresh) return;  // it submitted nothing here since it was bound elsewhere
+  if (!(b.contended || spread_)) return;
+  b.contended = false;
+  b.index = (b.index + 1) % n;
+}
+
+unsigned uring::this_threads_instance() noexcept {
+  if (!active()) return 0;
+  instance &in = mine();
+  const unsigned n = ninst_.load(std::memory_order_acquire);
+  for (unsigned i = 0; i < n; i++)
+    if (&at(i) == &in) return i;
   return 0;
 }
 
 void uring::submit(request *const *reqs, size_t n) noexcept {
+  instance &in = mine();
   request *go[64];
   size_t ngo = 0;
   bool done_here = false;
   const auto flush = [&] {
     if (ngo == 0) return;
-    link(go, ngo);
+    link(in, go, ngo);
     // Counted before the kernel can complete any of them (harvest subtracts).
     inflight_.fetch_add(ngo, std::memory_order_seq_cst);
-    queue(go, ngo);
+    queue(in, go, ngo);
     ngo = 0;
   };
   for (size_t i = 0; i < n; i++) {
@@ -106,7 +251,7 @@ void uring::submit(request *const *reqs, size_t n) noexcept {
       if (r->plan.attempt == attempt::executor) sqe->rw_flags |= RWF_NOWAIT;
     }
     // The submitter's credentials, wherever and by whichever thread the
-    // kernel issues it.
+    // kernel issues it (a personality of this instance: personality_for).
     if (r->has_creds) sqe->personality = r->personality;
     go[ngo++] = r;
     if (ngo == std::size(go)) flush();
@@ -115,80 +260,108 @@ void uring::submit(request *const *reqs, size_t n) noexcept {
   if (done_here) sink_.batch_done(false);
 }
 
-void uring::link(request *const *reqs, size_t n) noexcept {
-  // Linked under list_mu_ after every field of each request is written; the
-  // harvester unlinks under list_mu_ before it reads them, so the mutex
+void uring::link(instance &in, request *const *reqs, size_t n) noexcept {
+  // Linked under list_mu after every field of each request is written; the
+  // harvester unlinks under list_mu before it reads them, so the mutex
   // orders the hand-over through the kernel (which ThreadSanitizer cannot
   // see).
-  std::lock_guard lk(list_mu_);
-  for (size_t i = 0; i < n; i++) inflight_list_.push_back(reqs[i]);
+  std::lock_guard lk(in.list_mu);
+  for (size_t i = 0; i < n; i++) in.inflight_list.push_back(reqs[i]);
 }
 
-// Copies the requests' SQEs in and hands them to the kernel, under sq_mu_
-// only: nothing is ever harvested while sq_mu_ is held (a harvest may
-// resubmit, which takes sq_mu_). When the kernel cannot take more (a full
+// Copies the requests' SQEs in and hands them to the kernel, under sq_mu
+// only: nothing is ever harvested while sq_mu is held (a harvest may
+// resubmit, which takes sq_mu). When the kernel cannot take more (a full
 // submission queue, -EBUSY from a full completion queue on older kernels,
-// -EAGAIN when it is short of memory), sq_mu_ is let go, completions are
+// -EAGAIN when it is short of memory), sq_mu is let go, completions are
 // harvested, and it tries again: every request keeps its promise of one
-// event.
-void uring::queue(request *const *reqs, size_t n) noexcept {
+// event. A lock found taken marks the thread's binding contended
+// (end_of_call moves it on).
+void uring::queue(instance &in, request *const *reqs, size_t n) noexcept {
   size_t i = 0;
   for (;;) {
     int rc = 0;
     {
-      std::lock_guard lk(sq_mu_);
+      std::unique_lock lk(in.sq_mu, std::try_to_lock);
+      if (!lk.owns_lock()) {
+        if (ninst_.load(std::memory_order_relaxed) > 1) {
+          bool fresh;
+          binding_for(id_, &fresh).contended = true;
+        }
+        lk.lock();
+      }
       for (; i < n; i++) {
-        io_uring_sqe *sqe = io_uring_get_sqe(&ring_);
+        io_uring_sqe *sqe = io_uring_get_sqe(&in.ring);
         if (sqe == nullptr) break;
         std::memcpy(static_cast<void *>(sqe), reqs[i]->sqe, sizeof *sqe);
         sqe->user_data = tag_of(reqs[i]);
       }
-      while (io_uring_sq_ready(&ring_) != 0 && ((rc = io_uring_submit(&ring_)) >= 0 || rc == -EINTR)) {
+      while (io_uring_sq_ready(&in.ring) != 0 &&
+             ((rc = io_uring_submit(&in.ring)) >= 0 || rc == -EINTR)) {
       }
-      if (i == n && io_uring_sq_ready(&ring_) == 0) return;
+      if (i == n && io_uring_sq_ready(&in.ring) == 0) return;
     }
-    if (harvest(true) == 0) std::this_thread::yield();
+    if (harvest_one(in, true) == 0) std::this_thread::yield();
   }
 }
 
 // Queues aio2's own cancellation entry for `tag` (0 with ANY|ALL flags: all).
-void uring::queue_cancel(uint64_t tag, int flags) noexcept {
+void uring::queue_cancel(instance &in, uint64_t tag, int flags) noexcept {
   for (;;) {
     {
-      std::lock_guard lk(sq_mu_);
-      if (io_uring_sqe *sqe = io_uring_get_sqe(&ring_)) {
+      std::lock_guard lk(in.sq_mu);
+      if (io_uring_sqe *sqe = io_uring_get_sqe(&in.ring)) {
         io_uring_prep_cancel64(sqe, tag, flags);
         sqe->user_data = 0;  // aio2's own: harvest skips it
         int rc;
-        while (io_uring_sq_ready(&ring_) != 0 &&
-               ((rc = io_uring_submit(&ring_)) >= 0 || rc == -EINTR)) {
+        while (io_uring_sq_ready(&in.ring) != 0 &&
+               ((rc = io_uring_submit(&in.ring)) >= 0 || rc == -EINTR)) {
         }
-        if (io_uring_sq_ready(&ring_) == 0) return;
+        if (io_uring_sq_ready(&in.ring) == 0) return;
       }
     }
-    if (harvest(true) == 0) std::this_thread::yield();
+    if (harvest_one(in, true) == 0) std::this_thread::yield();
   }
 }
 
-bool uring::ready() const noexcept {
-  // Called without cq_mu_, so both positions are read atomically (liburing's
+bool uring::ready_one(const instance &in) const noexcept {
+  // Called without cq_mu, so both positions are read atomically (liburing's
   // io_uring_cq_ready reads the head plainly, a race with harvest's store).
-  return active() && __atomic_load_n(ring_.cq.ktail, __ATOMIC_ACQUIRE) !=
-                         __atomic_load_n(ring_.cq.khead, __ATOMIC_RELAXED);
+  return __atomic_load_n(in.ring.cq.ktail, __ATOMIC_ACQUIRE) !=
+         __atomic_load_n(in.ring.cq.khead, __ATOMIC_RELAXED);
+}
+
+bool uring::ready() const noexcept {
+  if (!active()) return false;
+  const unsigned n = ninst_.load(std::memory_order_acquire);
+  for (unsigned i = 0; i < n; i++)
+    if (ready_one(at(i))) return true;
+  return false;
 }
 
 size_t uring::harvest(bool wait) noexcept {
   if (!active()) return 0;
+  instance &own = mine();
+  size_t total = harvest_one(own, wait);
+  const unsigned n = ninst_.load(std::memory_order_acquire);
+  for (unsigned i = 0; n > 1 && i < n; i++) {
+    instance &in = at(i);
+    if (&in != &own && ready_one(in)) total += harvest_one(in, wait);
+  }
+  return total;
+}
+
+size_t uring::harvest_one(instance &in, bool wait) noexcept {
   size_t total = 0;
   for (;;) {
     request *again[64];
     size_t na = 0, m = 0;
     {
-      std::unique_lock lk(cq_mu_, std::defer_lock);
+      std::unique_lock lk(in.cq_mu, std::defer_lock);
       if (wait && total == 0) lk.lock();
       else if (!lk.try_lock()) break;  // another thread harvests now
       io_uring_cqe *cqes[64];
-      const unsigned k = io_uring_peek_batch_cqe(&ring_, cqes, 64);
+      const unsigned k = io_uring_peek_batch_cqe(&in.ring, cqes, 64);
       if (k == 0) break;
       request *done[64];
       int32_t res[64];
@@ -202,10 +375,10 @@ size_t uring::harvest(bool wait) noexcept {
         if (v <= -512 && v >= -516) v = -EINTR;
         res[m++] = v;
       }
-      io_uring_cq_advance(&ring_, k);
+      io_uring_cq_advance(&in.ring, k);
       {
-        std::lock_guard ll(list_mu_);  // pairs with link (see there)
-        for (size_t i = 0; i < m; i++) inflight_list_.unlink(done[i]);
+        std::lock_guard ll(in.list_mu);  // pairs with link (see there)
+        for (size_t i = 0; i < m; i++) in.inflight_list.unlink(done[i]);
       }
       // These completions were all seen now: timing's finished and posted
       // stamps share one clock reading (its documented meaning on io_uring).
@@ -241,10 +414,11 @@ size_t uring::harvest(bool wait) noexcept {
       // inflight()).
       inflight_.fetch_sub(m - na, std::memory_order_seq_cst);
     }
-    // Outside cq_mu_: queueing may need to harvest to make room.
+    // Outside cq_mu: queueing may need to harvest to make room. The rest
+    // goes back to its attempt's instance, where its personality is.
     if (na) {
-      link(again, na);
-      queue(again, na);
+      link(in, again, na);
+      queue(in, again, na);
     }
     total += m;
     if (m) sink_.batch_done(true);
@@ -252,36 +426,42 @@ size_t uring::harvest(bool wait) noexcept {
   return total;
 }
 
-uint16_t uring::personality_for(const sys::creds &mine) noexcept {
+uint16_t uring::personality_for(const sys::creds &mine_creds) noexcept {
   if (!active()) return 0;
-  std::lock_guard lk(personality_mu_);
-  for (unsigned i = 0; i < npersonalities_; i++)
-    if (sys::same_creds(personalities_[i].creds, mine)) return personalities_[i].id;
-  if (npersonalities_ == kPersonalities) return 0;
-  const int id = io_uring_register_personality(&ring_);
+  instance &in = mine();
+  std::lock_guard lk(in.personality_mu);
+  for (unsigned i = 0; i < in.npersonalities; i++)
+    if (sys::same_creds(in.personalities[i].creds, mine_creds)) return in.personalities[i].id;
+  if (in.npersonalities == kPersonalities) return 0;
+  const int id = io_uring_register_personality(&in.ring);
   if (id <= 0) return 0;
   // The kernel took this thread's credentials as they were during the
   // call; another thread's setuid() (which changes this one too) may have
   // come between the snapshot and the registration. Kept only when the
   // credentials are still the snapshot's.
   sys::creds now;
-  if (sys::thread_creds(&now) != 0 || !sys::same_creds(now, mine)) {
-    io_uring_unregister_personality(&ring_, id);
+  if (sys::thread_creds(&now) != 0 || !sys::same_creds(now, mine_creds)) {
+    io_uring_unregister_personality(&in.ring, id);
     return 0;
   }
-  personalities_[npersonalities_++] = {mine, static_cast<uint16_t>(id)};
+  in.personalities[in.npersonalities++] = {mine_creds, static_cast<uint16_t>(id)};
   return static_cast<uint16_t>(id);
 }
 
 uring::cancel_result uring::cancel(uint64_t user_data) noexcept {
   if (!active()) return cancel_result::not_found;
+  // The request may be on any thread's instance.
+  const unsigned n = ninst_.load(std::memory_order_acquire);
+  instance *where = nullptr;
   uint64_t tag = 0;
-  {
-    std::lock_guard lk(list_mu_);
-    for (request *r = inflight_list_.front(); r; r = request_list::next(r)) {
+  for (unsigned i = 0; i < n && tag == 0; i++) {
+    instance &in = at(i);
+    std::lock_guard lk(in.list_mu);
+    for (request *r = in.inflight_list.front(); r; r = request_list::next(r)) {
       if (r->io.user_data != user_data) continue;
       r->cancel_requested.store(true, std::memory_order_relaxed);
       tag = tag_of(r);
+      where = &in;
       break;
     }
   }
@@ -293,29 +473,31 @@ uring::cancel_result uring::cancel(uint64_t user_data) noexcept {
   // zero timeout, -ETIME) at once, as a running call on the pool does.
   reg.timeout.tv_sec = 0;
   reg.timeout.tv_nsec = 0;
-  const int rc = io_uring_register_sync_cancel(&ring_, &reg);
+  const int rc = io_uring_register_sync_cancel(&where->ring, &reg);
   cancel_result out = cancel_result::running;
   if (rc == 0) out = cancel_result::cancelled;
   else if (rc == -ENOENT) out = cancel_result::not_found;  // it completed meanwhile
-  else if (rc == -EINVAL) queue_cancel(tag, 0);  // before Linux 6.0: ask asynchronously
-  harvest(false);  // the cancelled request's completion is posted by now
+  else if (rc == -EINVAL) queue_cancel(*where, tag, 0);  // before Linux 6.0: ask asynchronously
+  harvest_one(*where, false);  // the cancelled request's completion is posted by now
   return out;
 }
 
 void uring::close_descriptor() noexcept {
-  if (!active() || ring_.ring_fd < 0) return;
-  ::close(ring_.ring_fd);
-  ring_.ring_fd = -1;
+  if (!active()) return;
+  const unsigned n = ninst_.load(std::memory_order_acquire);
+  for (unsigned i = 0; i < n; i++) {
+    instance &in = at(i);
+    if (in.ring.ring_fd >= 0) ::close(in.ring.ring_fd);
+    in.ring.ring_fd = in.ring.enter_ring_fd = -1;
+  }
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  epoll_fd_ = poll_fd_ = -1;
 }
 
-void uring::shutdown() noexcept {
-  if (!active() || shut_down_) return;
-  shut_down_ = true;
-  // Every request in flight completes cancelled (AIO2_EVENT_CANCELED when
-  // it had not started), however the kernel is asked.
+void uring::cancel_all(instance &in) noexcept {
   {
-    std::lock_guard lk(list_mu_);
-    for (request *r = inflight_list_.front(); r; r = request_list::next(r))
+    std::lock_guard lk(in.list_mu);
+    for (request *r = in.inflight_list.front(); r; r = request_list::next(r))
       r->cancel_requested.store(true, std::memory_order_relaxed);
   }
   // Cancel everything at once (Linux 6.0+); older kernels get one
@@ -325,32 +507,43 @@ void uring::shutdown() noexcept {
   reg.fd = -1;
   reg.timeout.tv_sec = -1;
   reg.timeout.tv_nsec = -1;
-  if (io_uring_register_sync_cancel(&ring_, &reg) == -EINVAL) {
-    // Before Linux 6.0 (and ANY|ALL before 5.19): one cancellation per
-    // request still linked, by its tag.
-    std::vector<uint64_t> tags;
-    {
-      std::lock_guard lk(list_mu_);
-      for (request *r = inflight_list_.front(); r; r = request_list::next(r)) {
-        r->cancel_requested.store(true, std::memory_order_relaxed);
-        try {
-          if (fault::fail(fault::site::uring_cancel_tags)) throw std::bad_alloc();
-          tags.push_back(tag_of(r));
-        } catch (...) {
-          break;  // what is left finishes on its own
-        }
+  if (io_uring_register_sync_cancel(&in.ring, &reg) != -EINVAL) return;
+  // Before Linux 6.0 (and ANY|ALL before 5.19): one cancellation per
+  // request still linked, by its tag.
+  std::vector<uint64_t> tags;
+  {
+    std::lock_guard lk(in.list_mu);
+    for (request *r = in.inflight_list.front(); r; r = request_list::next(r)) {
+      r->cancel_requested.store(true, std::memory_order_relaxed);
+      try {
+        if (fault::fail(fault::site::uring_cancel_tags)) throw std::bad_alloc();
+        tags.push_back(tag_of(r));
+      } catch (...) {
+        break;  // what is left finishes on its own
       }
     }
-    for (uint64_t t : tags) queue_cancel(t, 0);
   }
+  for (uint64_t t : tags) queue_cancel(in, t, 0);
+}
+
+void uring::shutdown() noexcept {
+  if (!active() || shut_down_) return;
+  shut_down_ = true;
+  // Every request in flight completes cancelled (AIO2_EVENT_CANCELED when
+  // it had not started), however the kernel is asked.
+  const unsigned n = ninst_.load(std::memory_order_acquire);
+  for (unsigned i = 0; i < n; i++) cancel_all(at(i));
   // What cannot be cancelled (disk I/O under way) finishes; every request
   // gets its event.
-  while (inflight() != 0) {
+  for (unsigned round = 0; inflight() != 0; round++) {
     if (harvest(true) != 0) continue;
+    // Waits without consuming (harvest consumes), in io_uring_enter, which
+    // also runs this thread's pending task work; each instance in turn.
+    instance &in = at(round % n);
     io_uring_cqe *cqe = nullptr;
-    __kernel_timespec ts{0, 10 * 1000 * 1000};
-    std::lock_guard lk(cq_mu_);  // waits without consuming; harvest consumes
-    io_uring_wait_cqe_timeout(&ring_, &cqe, &ts);
+    __kernel_timespec ts{0, 10 * 1000 * 1000 / n};
+    std::lock_guard lk(in.cq_mu);
+    io_uring_wait_cqe_timeout(&in.ring, &cqe, &ts);
   }
 }
 

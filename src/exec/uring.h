@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: MIT
-// The io_uring executor: one io_uring instance per context (liburing), for
-// the system calls io_uring implements with the call's meaning. Requests
-// are translated to submission entries by the router (translate), queued
-// under one submission lock in batches, and their completions are
-// harvested by whichever thread gets there first: the submitter right after
-// it submits (cached reads complete inside io_uring_enter), a reaper in
-// aio2_getevents, or the one reaper that waits on the ring's descriptor
-// (core/waiter). docs/design.md ("The io_uring path") says why.
+// The io_uring executor, for the system calls io_uring implements with the
+// call's meaning (liburing). Requests are translated to submission entries
+// by the router (translate), queued in batches under their instance's
+// submission lock, and their completions are harvested by whichever thread
+// gets there first: the submitter right after it submits (cached reads
+// complete inside io_uring_enter), a reaper in aio2_getevents, or the one
+// reaper that waits on the executor's descriptor (core/waiter).
+//
+// A context starts with one io_uring instance. The kernel runs a cached
+// read inside io_uring_enter under the instance's own lock, so threads that
+// share an instance take turns for the whole read. A context makes up to
+// a few instances at setup (one per CPU this process may run on, at most
+// kDefaultInstances); a thread that finds its instance's submission lock
+// taken moves, at the end of its submit call, to the next; completions of
+// every instance are reaped by any thread. docs/design.md ("The io_uring
+// path") says why.
 #pragma once
 
 #include <liburing.h>
@@ -18,12 +26,13 @@
 
 #include "exec/executor.h"
 #include "sys/creds.h"
+#include "util/adaptive_mutex.h"
 
 namespace aio2::exec {
 
 class uring final : public collected_executor {
  public:
-  explicit uring(completion_sink &sink) noexcept : sink_(sink) {}
+  explicit uring(completion_sink &sink) noexcept;
   ~uring() override;
   uring(const uring &) = delete;
   uring &operator=(const uring &) = delete;
@@ -34,7 +43,12 @@ class uring final : public collected_executor {
   // counts events (core/completion_queue.h). Returns 0, or -errno when
   // io_uring cannot be used (then active() is false and every request goes
   // elsewhere).
-  int init(unsigned entries) noexcept;
+  // `max_instances` instances are made now, for the submitting threads to
+  // spread over (fewer when some cannot be): 0 reads AIO2_URING_INSTANCES
+  // from the environment, else takes the CPUs this process may run on, at
+  // most kDefaultInstances; never more than kMaxInstances. With more than
+  // one, fd() is an epoll descriptor that watches every instance.
+  int init(unsigned entries, unsigned max_instances = 0) noexcept;
   bool active() const noexcept { return entries_ != 0; }
   unsigned entries() const noexcept { return entries_; }
 
@@ -59,13 +73,28 @@ class uring final : public collected_executor {
 
   // Harvests what has completed, handing each request to the sink and
   // calling sink.batch_done(true) after each batch; returns how many.
-  // Never called with sq_mu_ held. The rest of a nowait-first read is
-  // resubmitted by the harvesting thread (so it belongs to it, for the
-  // kernel).
+  // Never called with an instance's sq_mu held. Starts with the calling
+  // thread's instance, then visits the others with completions waiting;
+  // `wait` blocks for the lock of those. The rest of a nowait-first read is
+  // resubmitted by the harvesting thread on the instance of its attempt.
   size_t harvest(bool wait) noexcept override;
   uint64_t inflight() const noexcept override { return inflight_.load(std::memory_order_seq_cst); }
   bool ready() const noexcept override;
-  int fd() const noexcept override { return ring_.ring_fd; }
+  int fd() const noexcept override { return poll_fd_; }
+
+  // The calling thread's submit call is over. A thread that waited for its
+  // instance's submission lock during the call moves to the next instance
+  // for its next call (AIO2_URING_SPREAD=1 in the environment: every
+  // thread moves after every call, for tests). Within a call a thread stays
+  // on one instance: the personality it registered there names its
+  // credentials.
+  void end_of_call() noexcept;
+  // Instances made (0 when not active).
+  unsigned instances() const noexcept { return ninst_.load(std::memory_order_acquire); }
+  // The index of the calling thread's instance (binding it if it is new).
+  unsigned this_threads_instance() noexcept;
+  static constexpr unsigned kDefaultInstances = 4;
+  static constexpr unsigned kMaxInstances = 64;
 
   // Cancels the oldest in-flight request with this user_data, without
   // waiting: `cancelled` when it had not started (its completion, with
@@ -74,7 +103,7 @@ class uring final : public collected_executor {
   cancel_result cancel(uint64_t user_data) noexcept override;
   // Cancels everything in flight and harvests until nothing is. Idempotent.
   void shutdown() noexcept override;
-  // Closes this process's descriptor of the instance and nothing else (a
+  // Closes this process's descriptors of the instances and nothing else (a
   // fork child's copy of a parent's context): no request is cancelled or
   // harvested, since they are the parent's.
   void close_descriptor() noexcept;
@@ -86,41 +115,73 @@ class uring final : public collected_executor {
   // kernel issues it (in io_uring_enter, on an io-wq worker, in task work)
   // and whichever thread enters it. 0 when there is none: kPersonalities
   // sets are registered, or the registration failed, or the credentials
-  // changed while it ran.
+  // changed while it ran. A personality belongs to one instance: this is
+  // the calling thread's, which its requests of this call are queued on.
   uint16_t personality_for(const sys::creds &mine) noexcept;
   static constexpr unsigned kPersonalities = 64;
 
  private:
-  void link(request *const *reqs, size_t n) noexcept;
-  void queue(request *const *reqs, size_t n) noexcept;
-  void queue_cancel(uint64_t tag, int flags) noexcept;
-
-  io_uring ring_{};
-  io_uring_probe *probe_ = nullptr;
-  unsigned entries_ = 0;
-  completion_sink &sink_;
-  bool shut_down_ = false;
-
-  std::mutex sq_mu_;  // the submission queue, and io_uring_submit
-  std::mutex cq_mu_;  // the completion queue (harvest)
-  // In-flight requests, for cancel; taken once per submitted batch and once
-  // per harvested batch.
-  std::mutex list_mu_;
-  request_list inflight_list_;  // guarded by list_mu_
-  // Requests taken and not yet harvested (a nowait-first read's rest stays
-  // counted). Raised before the kernel sees them, lowered after their
-  // events are posted; seq_cst (see inflight()).
-  std::atomic<uint64_t> inflight_{0};
-
   // Registered personalities, never unregistered before the instance is
   // torn down (an entry in flight keeps naming its id).
   struct personality {
     sys::creds creds;
     uint16_t id;
   };
-  std::mutex personality_mu_;
-  personality personalities_[kPersonalities];  // guarded by personality_mu_
-  unsigned npersonalities_ = 0;                // guarded by personality_mu_
+  // One io_uring instance and what guards it. The requests in flight on it
+  // are on its list; a nowait-first read's rest goes back to the instance
+  // its attempt ran on.
+  struct instance {
+    io_uring ring{};
+    std::mutex sq_mu;  // the submission queue, and io_uring_submit
+    std::mutex cq_mu;  // the completion queue (harvest)
+    // In-flight requests, for cancel; taken once per submitted batch and
+    // once per harvested batch.
+    util::adaptive_mutex list_mu;
+    request_list inflight_list;  // guarded by list_mu
+    std::mutex personality_mu;
+    personality personalities[kPersonalities];  // guarded by personality_mu
+    unsigned npersonalities = 0;                // guarded by personality_mu
+  };
+
+  // The calling thread's instance (binding a thread new to this executor).
+  instance &mine() noexcept;
+  instance &at(unsigned i) const noexcept { return *inst_[i].load(std::memory_order_acquire); }
+  // Sets up one instance (`first`: probing the kernel's flags and
+  // features; the others take the first's); -errno on failure.
+  int make_instance(instance **out, bool first) noexcept;
+  bool ready_one(const instance &in) const noexcept;
+  size_t harvest_one(instance &in, bool wait) noexcept;
+  void link(instance &in, request *const *reqs, size_t n) noexcept;
+  void queue(instance &in, request *const *reqs, size_t n) noexcept;
+  void queue_cancel(instance &in, uint64_t tag, int flags) noexcept;
+  void cancel_all(instance &in) noexcept;
+
+  const uint64_t id_;  // unique per executor, names it in threads' bindings
+  io_uring_probe *probe_ = nullptr;
+  unsigned entries_ = 0;
+  unsigned sq_entries_ = 0, cq_entries_ = 0;  // asked of each instance
+  unsigned setup_flags_ = 0;                  // as the first instance was made
+  unsigned max_inst_ = 1;  // asked for; ninst_ are made
+  bool spread_ = false;  // AIO2_URING_SPREAD: move after every call
+  completion_sink &sink_;
+  bool shut_down_ = false;
+
+  // The instances, made by init: each published (release) before ninst_
+  // counts it (release; readers load ninst_ acquire, then the pointer).
+  // Never removed before the executor is destroyed, when no other thread
+  // uses it.
+  std::atomic<instance *> inst_[kMaxInstances] = {};
+  std::atomic<unsigned> ninst_{0};
+  // Where a thread new to this executor starts (round robin over the
+  // instances made). Relaxed: any start is correct.
+  std::atomic<unsigned> next_start_{0};
+  int epoll_fd_ = -1;  // watches every instance when there are several
+  int poll_fd_ = -1;   // fd(): epoll_fd_, or the only instance's descriptor
+
+  // Requests taken and not yet harvested, on every instance (a nowait-first
+  // read's rest stays counted). Raised before the kernel sees them, lowered
+  // after their events are posted; seq_cst (see inflight()).
+  std::atomic<uint64_t> inflight_{0};
 };
 
 }  // namespace aio2::exec

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: MIT
+// exec::uring with several submitting threads: the instances they spread
+// over, all made by init. One thread alone stays on the first instance; a
+// thread whose instance's submission lock was taken moves to the next at
+// the end of its call; AIO2_URING_SPREAD moves every thread after every
+// call; completions on any instance are harvested by any thread and make
+// fd() readable; cancel finds a request on another thread's instance;
+// shutdown completes everything on every instance once; submitting makes
+// no descriptor. Skipped when io_uring cannot be set up here.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "exec/uring.h"
+#include "exec_util.h"
+#include "fs_util.h"
+
+namespace {
+
+using aio2::exec::executor;
+using aio2::exec::request;
+using aio2::exec::uring;
+using aio2_test::recording_sink;
+
+uint64_t u(const void *p) { return reinterpret_cast<uint64_t>(p); }
+
+// Sets an environment variable for the life of the object.
+struct scoped_env {
+  const char *name;
+  scoped_env(const char *n, const char *v) : name(n) { setenv(n, v, 1); }
+  ~scoped_env() { unsetenv(name); }
+};
+
+class UringThreads : public ::testing::Test {
+ protected:
+  // An executor allowing `max` instances.
+  void start(unsigned max) {
+    ring = std::make_unique<uring>(sink);
+    const int rc = ring->init(64, max);
+    if (rc < 0) GTEST_SKIP() << "io_uring unavailable here: " << std::strerror(-rc);
+    ASSERT_TRUE(ring->active());
+    ASSERT_EQ(ring->instances(), max) << "init makes them all";
+  }
+
+  request *add(aio2_test::request_set &set, long nr, uint64_t ud,
+               std::initializer_list<uint64_t> args) {
+    request *r = set.add(nr, ud, args, AIO2_PATH_URING);
+    EXPECT_TRUE(ring->translate(r->io.nr, r->io.args, r->sqe)) << "nr " << nr;
+    return r;
+  }
+
+  // Harvests, waiting on fd() between tries, until the sink has `n`.
+  bool harvest_until(size_t n) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (sink.count() < n) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      if (ring->harvest(true) != 0) continue;
+      pollfd pfd{ring->fd(), POLLIN, 0};
+      poll(&pfd, 1, 100);
+    }
+    return true;
+  }
+
+  recording_sink sink;
+  aio2_test::request_set reqs;
+  std::unique_ptr<uring> ring;  // last: it refers to the sink and the requests
+};
+
+TEST_F(UringThreads, OneThreadStaysOnTheFirstInstance) {
+  start(4);
+  aio2_test::pattern_file f(1 << 16);
+  ASSERT_TRUE(f.ok());
+  std::vector<unsigned char> buf(4096 * 200);
+  for (unsigned i = 0; i < 200; i++) {
+    request *r = add(reqs, SYS_pread64, i, {static_cast<uint64_t>(f.fd()), u(&buf[4096 * i]), 4096,
+                                           4096u * (i % 16)});
+    ring->submit(&r, 1);
+    ring->end_of_call();
+    ASSERT_EQ(ring->this_threads_instance(), 0u) << "nobody else took its submission lock";
+  }
+  ASSERT_TRUE(harvest_until(200));
+  for (unsigned i = 0; i < 200; i++) {
+    const auto c = sink.of(i);
+    ASSERT_EQ(c.size(), 1u);
+    EXPECT_EQ(c[0].res, 4096);
+    EXPECT_EQ(buf[4096 * i + 7], aio2_test::pattern_at(4096u * (i % 16) + 7));
+  }
+}
+
+TEST_F(UringThreads, SpreadVisitsEveryInstanceInTurnAndReadsStayRight) {
+  scoped_env spread("AIO2_URING_SPREAD", "1");
+  start(3);
+  aio2_test::pattern_file f(1 << 16);
+  ASSERT_TRUE(f.ok());
+  std::vector<unsigned char> buf(4096 * 12);
+  for (unsigned i = 0; i < 12; i++) {
+    ASSERT_EQ(ring->this_threads_instance(), i % 3);
+    request *r = add(reqs, SYS_pread64, i, {static_cast<uint64_t>(f.fd()), u(&buf[4096 * i]), 4096,
+                                           4096u * i});
+    ring->submit(&r, 1);
+    ring->end_of_call();
+  }
+  ASSERT_TRUE(harvest_until(12));
+  EXPECT_EQ(ring->inflight(), 0u);
+  for (const auto &[ud, n] : sink.tally()) EXPECT_EQ(n, 1) << ud;
+  for (unsigned i = 0; i < 12; i++) {
+    const auto c = sink.of(i);
+    ASSERT_EQ(c.size(), 1u);
+    EXPECT_EQ(c[0].res, 4096);
+    for (unsigned b = 0; b < 4096; b += 511)
+      ASSERT_EQ(buf[4096 * i + b], aio2_test::pattern_at(4096u * i + b)) << i << " " << b;
+  }
+}
+
+TEST_F(UringThreads, WithALimitOfOneNothingMoves) {
+  scoped_env spread("AIO2_URING_SPREAD", "1");
+  start(1);
+  aio2_test::pattern_file f(4096);
+  ASSERT_TRUE(f.ok());
+  unsigned char buf[4096];
+  for (unsigned i = 0; i < 4; i++) {
+    request *r = add(reqs, SYS_pread64, i, {static_cast<uint64_t>(f.fd()), u(buf), 4096, 0});
+    ring->submit(&r, 1);
+    ring->end_of_call();
+    ASSERT_EQ(ring->this_threads_instance(), 0u);
+    ASSERT_TRUE(harvest_until(i + 1));
+  }
+}
+
+// Two threads submit to one executor as fast as they can. The kernel
+// reads a cached block inside io_uring_enter, under the submission lock,
+// so each soon finds the lock taken by the other and one moves on.
+TEST_F(UringThreads, ContendedThreadsSpreadOverTwoInstances) {
+  start(2);
+  aio2_test::pattern_file f(1 << 20);
+  ASSERT_TRUE(f.ok());
+  constexpr unsigned kPerThread = 20000;
+  aio2_test::request_set sets[2];
+  std::vector<request *> mine[2];
+  std::vector<unsigned char> bufs[2];
+  for (unsigned t = 0; t < 2; t++) {
+    bufs[t].resize(4096 * 16);
+    for (unsigned i = 0; i < kPerThread; i++)
+      mine[t].push_back(add(sets[t], SYS_pread64, (uint64_t{t} << 32) | i,
+                            {static_cast<uint64_t>(f.fd()), u(&bufs[t][4096 * (i % 16)]), 4096,
+                             4096u * (i % 256)}));
+  }
+  ASSERT_FALSE(HasFatalFailure());
+  std::atomic<bool> go{false};
+  std::atomic<unsigned> submitted[2] = {0, 0};
+  std::atomic<unsigned> where[2] = {0, 0};  // each thread's instance after its last call
+  std::atomic<bool> apart{false};
+  const auto body = [&](unsigned t) {
+    while (!go.load()) std::this_thread::yield();
+    for (unsigned i = 0; i < kPerThread && !apart.load(); i++) {
+      ring->submit(&mine[t][i], 1);
+      submitted[t].fetch_add(1);
+      ring->end_of_call();
+      where[t].store(ring->this_threads_instance());
+      if (where[0].load() != where[1].load()) apart.store(true);
+      ring->harvest(false);
+    }
+  };
+  std::thread a(body, 0), b(body, 1);
+  go.store(true);
+  a.join();
+  b.join();
+  EXPECT_TRUE(apart.load()) << "after " << submitted[0] << " + " << submitted[1]
+                            << " submissions both threads still share an instance";
+  ASSERT_TRUE(harvest_until(submitted[0] + submitted[1]));
+  EXPECT_EQ(ring->inflight(), 0u);
+  for (const auto &[ud, n] : sink.tally()) ASSERT_EQ(n, 1) << ud;
+  for (const auto &c : sink.all()) ASSERT_EQ(c.res, 4096) << c.user_data;
+}
+
+TEST_F(UringThreads, AnyThreadHarvestsEveryInstanceAndFdShowsThem) {
+  scoped_env spread("AIO2_URING_SPREAD", "1");
+  start(2);
+  aio2_test::test_pipe tp;
+  ASSERT_TRUE(tp.ok());
+  unsigned char bytes[2] = {};
+  // One waiting read on each instance, submitted by this thread.
+  for (unsigned i = 0; i < 2; i++) {
+    request *r = add(reqs, SYS_read, i, {static_cast<uint64_t>(tp.rd), u(&bytes[i]), 1});
+    ring->submit(&r, 1);
+    ring->end_of_call();
+  }
+  EXPECT_EQ(ring->inflight(), 2u);
+  ASSERT_EQ(write(tp.wr, "ab", 2), 2);
+  // Another thread, new to the executor, harvests both.
+  size_t got = 0;
+  std::thread other([&] {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (got < 2 && std::chrono::steady_clock::now() < end) {
+      pollfd pfd{ring->fd(), POLLIN, 0};
+      if (!ring->ready()) poll(&pfd, 1, 100);
+      got += ring->harvest(false);
+    }
+  });
+  other.join();
+  EXPECT_EQ(got, 2u);
+  EXPECT_EQ(ring->inflight(), 0u);
+  ASSERT_EQ(sink.count(), 2u);
+  for (unsigned i = 0; i < 2; i++) EXPECT_EQ(sink.of(i).at(0).res, 1);
+}
+
+TEST_F(UringThreads, CancelFindsARequestOnAnotherThreadsInstance) {
+  scoped_env spread("AIO2_URING_SPREAD", "1");
+  start(4);
+  aio2_test::test_pipe tp;
+  ASSERT_TRUE(tp.ok());
+  unsigned char bytes[4] = {};
+  for (unsigned i = 0; i < 4; i++) {
+    request *r = add(reqs, SYS_read, 100 + i, {static_cast<uint64_t>(tp.rd), u(&bytes[i]), 1});
+    ring->submit(&r, 1);
+    ring->end_of_call();
+  }
+  std::vector<executor::cancel_result> out(4);
+  std::thread other([&] {
+    for (unsigned i = 0; i < 4; i++) out[i] = ring->cancel(100 + i);
+  });
+  other.join();
+  ASSERT_TRUE(harvest_until(4));
+  for (unsigned i = 0; i < 4; i++) {
+    EXPECT_EQ(out[i], executor::cancel_result::cancelled) << i;
+    const auto c = sink.of(100 + i);
+    ASSERT_EQ(c.size(), 1u);
+    EXPECT_EQ(c[0].res, -ECANCELED);
+    EXPECT_EQ(c[0].flags, AIO2_EVENT_CANCELED);
+  }
+  EXPECT_EQ(ring->inflight(), 0u);
+}
+
+TEST_F(UringThreads, ShutdownCompletesEveryInstanceOnce) {
+  scoped_env spread("AIO2_URING_SPREAD", "1");
+  start(3);
+  aio2_test::test_pipe tp;
+  ASSERT_TRUE(tp.ok());
+  unsigned char bytes[6] = {};
+  for (unsigned i = 0; i < 6; i++) {
+    request *r = add(reqs, SYS_read, i, {static_cast<uint64_t>(tp.rd), u(&bytes[i]), 1});
+    ring->submit(&r, 1);
+    ring->end_of_call();
+  }
+  EXPECT_TRUE(aio2_test::returns_by_itself([&] { ring->shutdown(); }, [&] {
+    EXPECT_EQ(write(tp.wr, "uuuuuu", 6), 6);
+  })) << "shutdown did not cancel the reads";
+  EXPECT_EQ(ring->inflight(), 0u);
+  ASSERT_EQ(sink.count(), 6u);
+  for (const auto &[ud, n] : sink.tally()) EXPECT_EQ(n, 1) << ud;
+  for (const auto &c : sink.all()) EXPECT_TRUE(c.res == -ECANCELED || c.res == -EINTR) << c.res;
+}
+
+// Instances are made by init, none later: a submit call that made a
+// descriptor could take a number the program has just closed.
+TEST_F(UringThreads, SubmittingMakesNoDescriptor) {
+  scoped_env spread("AIO2_URING_SPREAD", "1");
+  start(4);
+  aio2_test::pattern_file f(4096);
+  ASSERT_TRUE(f.ok());
+  const int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(probe, 0);
+  ASSERT_EQ(close(probe), 0);  // the lowest free number now
+  std::vector<unsigned char> buf(4096 * 8);
+  for (unsigned i = 0; i < 8; i++) {
+    request *r = add(reqs, SYS_pread64, i, {static_cast<uint64_t>(f.fd()), u(&buf[4096 * i]), 4096, 0});
+    ring->submit(&r, 1);
+    ring->end_of_call();
+  }
+  const int again = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  EXPECT_EQ(again, probe) << "a submit call took the number just closed";
+  if (again >= 0) close(again);
+  ASSERT_TRUE(harvest_until(8));
+}
+
+}  // namespace
