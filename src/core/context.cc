@@ -269,16 +269,19 @@ void context::submission::finish() noexcept {
 
 namespace {
 
-// A plain pread64 (no attribute, no policy of its own, not bound to this
-// thread) made with RWF_NOWAIT before the router asks about its
-// descriptor, when the descriptor's facts can be taken on trust
-// (sys::read_on_trust, as the old ABI's plain reads do): the answer checks
-// the facts, so a call that does not wait makes only its own system call.
-bool read_on_trust(const parsed_request &pr, sys::fd_memo &memo, int64_t *n) noexcept {
+// A plain pread64 (no attribute, not bound to this thread) under the AUTO
+// policy (the request's, else the context's) made with RWF_NOWAIT before the
+// router asks about its descriptor, when the descriptor's facts can be taken
+// on trust (sys::read_on_trust, as the old ABI's plain reads do): the answer
+// checks the facts, so a call that does not wait makes only its own system
+// call. Other policies never read on trust: their reads run as planned.
+bool read_on_trust(const parsed_request &pr, uint32_t ctx_policy, sys::fd_memo &memo,
+                   int64_t *n) noexcept {
   const aio2_iocb &io = *pr.io;
   const uint32_t field = io.flags & AIO2_IOCB_POLICY_MASK;
+  const uint32_t policy = field ? (field >> AIO2_IOCB_POLICY_SHIFT) - 1 : ctx_policy;
   if (io.nr != SYS_pread64 || pr.attr_bytes != 0 || pr.thread_bound ||
-      (field != 0 && field != AIO2_IOCB_POLICY(AIO2_POLICY_AUTO)))
+      policy != AIO2_POLICY_AUTO)
     return false;
   return sys::read_on_trust(static_cast<int>(io.args[0]), reinterpret_cast<void *>(io.args[1]),
                             static_cast<size_t>(io.args[2]), static_cast<int64_t>(io.args[3]),
@@ -303,8 +306,14 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
     exec::request *r = s.admit(&err);
     if (r == nullptr) break;
     int64_t made = 0;
-    const bool on_trust = s.reads_here() && read_on_trust(pr, s.memo(), &made);
-    const exec::plan plan = s.plan_for(pr);
+    const bool on_trust = s.reads_here() && read_on_trust(pr, s.policy(), s.memo(), &made);
+    // A read made on trust that read everything asked for (or met the end
+    // of the file) is finished: the router would plan it as the nowait-first
+    // read it was (a plain AUTO pread64 at a valid offset of a file read
+    // through the page cache, which its answer proved), and only the rest's
+    // path depends on the rest of the plan. It is not asked.
+    const bool whole = on_trust && (made == 0 || made == static_cast<int64_t>(pr.io->args[2]));
+    const exec::plan plan = whole ? s.attempt_done_here() : s.plan_for(pr);
     // The read made on trust is the plan's attempt when the plan has one
     // here; otherwise the request runs as planned (and reads again).
     const bool use = on_trust && plan.attempt == exec::attempt::submitter;

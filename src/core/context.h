@@ -142,9 +142,19 @@ class context {
     exec::request *admit(int *err) noexcept;
     // Gives back a slot admit() took for a request that was then refused.
     void refuse(exec::request *r) noexcept;
+    // The context's AIO2_POLICY_*.
+    uint32_t policy() const noexcept { return env_.policy; }
     // The router's plan for `pr`, whose io_uring entry the next dispatch
     // takes.
     exec::plan plan_for(const parsed_request &pr) noexcept;
+    // The plan of a nowait-first read whose attempt, made here already,
+    // read it whole: no rest runs, so the router is not asked where one
+    // would (the path named is the pool's; nothing observes it).
+    static exec::plan attempt_done_here() noexcept {
+      exec::plan p;
+      p.attempt = exec::attempt::submitter;
+      return p;
+    }
     // Sets `r` up from `pr` and `plan` (its attribute hooks' on_submit may
     // refuse it: their -errno) and hands it to its executor. 0 or -errno;
     // on an error `r` is the caller's to give back. `attempt_made`: the
