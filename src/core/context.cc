@@ -257,6 +257,24 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
   return 0;
 }
 
+int context::submission::read_whole_here(const parsed_request &pr, exec::request *r,
+                                          int64_t made) noexcept {
+  if (int err = r->attrs.keep_records(pr.attrs, 0)) return err;
+  r->io = *pr.io;
+  // The plan it had: its attempt here (the pool would have read a rest).
+  r->plan = exec::plan{};
+  r->plan.attempt = exec::attempt::submitter;
+  if (int err = r->nowait.reset(false)) return err;
+  if (int err = r->attrs.prepare(r->io, nullptr, 0, r->plan.bits(), true)) return err;
+  r->cancel_requested.store(false, std::memory_order_relaxed);
+  r->generation.fetch_add(1, std::memory_order_relaxed);
+  exec::end_unrun(r, made, 0);
+  if (adapting_) c_.adapt_.outcome(true);
+  c_.queue_.complete(r);
+  done_here_ = true;
+  return 0;
+}
+
 void context::submission::finish() noexcept {
   // hold()'s own count, this call's.
   if (held_) sys::creds_table::drop(held_);
@@ -312,13 +330,16 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
     // read it was (a plain AUTO pread64 at a valid offset of a file read
     // through the page cache, which its answer proved), and only the rest's
     // path depends on the rest of the plan. It is not asked.
-    const bool whole = on_trust && (made == 0 || made == static_cast<int64_t>(pr.io->args[2]));
-    const exec::plan plan = whole ? s.attempt_done_here() : s.plan_for(pr);
-    // The read made on trust is the plan's attempt when the plan has one
-    // here; otherwise the request runs as planned (and reads again).
-    const bool use = on_trust && plan.attempt == exec::attempt::submitter;
-    err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r, use ? &made : nullptr)
-                                       : -EOPNOTSUPP;
+    if (on_trust && (made == 0 || made == static_cast<int64_t>(pr.io->args[2]))) {
+      err = s.read_whole_here(pr, r, made);
+    } else {
+      const exec::plan plan = s.plan_for(pr);
+      // The read made on trust is the plan's attempt when the plan has one
+      // here; otherwise the request runs as planned (and reads again).
+      const bool use = on_trust && plan.attempt == exec::attempt::submitter;
+      err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r, use ? &made : nullptr)
+                                         : -EOPNOTSUPP;
+    }
     if (err) {
       s.refuse(r);
       break;

@@ -147,14 +147,12 @@ class context {
     // The router's plan for `pr`, whose io_uring entry the next dispatch
     // takes.
     exec::plan plan_for(const parsed_request &pr) noexcept;
-    // The plan of a nowait-first read whose attempt, made here already,
-    // read it whole: no rest runs, so the router is not asked where one
-    // would (the path named is the pool's; nothing observes it).
-    static exec::plan attempt_done_here() noexcept {
-      exec::plan p;
-      p.attempt = exec::attempt::submitter;
-      return p;
-    }
+    // Completes `r` from `pr`, a read without attributes made on trust
+    // here that returned `made`, everything asked for or the end of the
+    // file: a nowait-first read finished by its attempt, so no router, no
+    // rest and no hook. 0 (the request is complete), or -errno with `r` the
+    // caller's to give back.
+    int read_whole_here(const parsed_request &pr, exec::request *r, int64_t made) noexcept;
     // Sets `r` up from `pr` and `plan` (its attribute hooks' on_submit may
     // refuse it: their -errno) and hands it to its executor. 0 or -errno;
     // on an error `r` is the caller's to give back. `attempt_made`: the

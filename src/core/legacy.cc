@@ -225,16 +225,19 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
     if ((err = translate(*cb, r, s.memo(), observe)) == 0 &&
         (err = parse_request(r->legacy->req, sizeof r->legacy->req, &pr)) == 0 &&
         (err = legacy_allowed(allow, *cb, pr)) == 0) {
-      // Read whole on trust: finished here, as in context::submit, without
-      // the router.
-      const bool whole =
-          on_trust && (made == 0 || made == static_cast<int64_t>(cb->aio_nbytes));
-      plan = whole ? s.attempt_done_here() : s.plan_for(pr);
-      // The read made on trust is the plan's attempt when the plan has one
-      // here; otherwise the request runs as planned (and reads again).
-      const bool use = on_trust && plan.attempt == exec::attempt::submitter;
-      err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r, use ? &made : nullptr)
-                                         : -EOPNOTSUPP;
+      if (on_trust && (made == 0 || made == static_cast<int64_t>(cb->aio_nbytes))) {
+        // Read whole on trust: finished here, as in context::submit,
+        // without the router.
+        err = s.read_whole_here(pr, r, made);
+      } else {
+        plan = s.plan_for(pr);
+        // The read made on trust is the plan's attempt when the plan has
+        // one here; otherwise the request runs as planned (and reads
+        // again).
+        const bool use = on_trust && plan.attempt == exec::attempt::submitter;
+        err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r, use ? &made : nullptr)
+                                           : -EOPNOTSUPP;
+      }
     }
     if (err) {
       s.refuse(r);
