@@ -72,6 +72,14 @@ class PoolExec : public ::testing::Test {
                     AIO2_PATH_POOL, unbounded);
   }
   void submit(request *r) { p->submit(&r, 1); }
+  // A pool of one bounded and one unbounded worker whose bounded worker is
+  // held in a read of `tp` (request 1) until the test writes to it.
+  void hold_the_bounded_worker(const test_pipe &tp) {
+    ASSERT_TRUE(tp.ok());
+    make(1, 1);
+    submit(pipe_read(1, tp, /*unbounded=*/false));
+    wait_reading(tp);
+  }
   // Waits until a worker is blocked reading `tp`.
   void wait_reading(const test_pipe &tp) {
     ASSERT_TRUE(aio2_test::wait_in_syscall(SYS_read, static_cast<uint64_t>(tp.rd)))
@@ -115,10 +123,7 @@ TEST_F(PoolExec, EachRequestCompletesOnceWithItsResult) {
 // covers several.
 TEST_F(PoolExec, QueuedRequestsRunInBatches) {
   test_pipe tp;
-  ASSERT_TRUE(tp.ok());
-  make(1, 1);
-  submit(pipe_read(1, tp, /*unbounded=*/false));
-  wait_reading(tp);
+  hold_the_bounded_worker(tp);
   ASSERT_FALSE(HasFatalFailure());
   constexpr unsigned kQueued = 10;
   std::vector<request *> batch;
@@ -245,10 +250,7 @@ TEST_F(PoolExec, CallerRunsQueuedBoundedWork) {
 // worker.
 TEST_F(PoolExec, CallerRunIsCapped) {
   test_pipe tp;
-  ASSERT_TRUE(tp.ok());
-  make(1, 1);
-  submit(pipe_read(1, tp, /*unbounded=*/false));
-  wait_reading(tp);
+  hold_the_bounded_worker(tp);
   ASSERT_FALSE(HasFatalFailure());
   constexpr size_t kCap = pool::kCallerRunMax, kQueued = 2 * kCap + 3;
   static_assert(kCap > 1, "a batch");
@@ -283,10 +285,8 @@ TEST_F(PoolExec, CallerRunIsCapped) {
 // as a worker's does: -ECANCELED, and the cancel says so.
 TEST_F(PoolExec, CancelInCallersBatchBeforeItStarts) {
   test_pipe blocker, tp;
-  ASSERT_TRUE(blocker.ok() && tp.ok());
-  make(1, 1);
-  submit(pipe_read(1, blocker, /*unbounded=*/false));
-  wait_reading(blocker);
+  ASSERT_TRUE(tp.ok());
+  hold_the_bounded_worker(blocker);
   ASSERT_FALSE(HasFatalFailure());
   // The caller's batch: a pipe read (it blocks the caller) and a write.
   request *two[2] = {pipe_read(2, tp, /*unbounded=*/false), null_write(3)};
