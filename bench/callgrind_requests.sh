@@ -7,6 +7,7 @@
 #   RESTRICT=1 bench/callgrind_requests.sh ... each also under aio2_restrict
 #   ATTRS=1 bench/callgrind_requests.sh ...    each also with the timing and
 #       cache attributes on every request, and the URING policy too
+#   QDS="1 32" bench/callgrind_requests.sh ... at each queue depth (default 32)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-bench}
@@ -16,14 +17,17 @@ cc -O2 -o "$work/requests" bench/callgrind_requests.c -Iinclude "$build/libaio2.
   $(pkg-config --libs liburing) -lstdc++ -lpthread
 cd "$work"
 # RESTRICT=1 runs each under an allowlist of the two calls too (aio2_restrict).
+for qd in ${QDS:-32}; do
 for policy in auto pool ${ATTRS:+uring}; do
   for mode in pread getppid; do
     for allow in plain ${RESTRICT:+restrict}; do
       for attrs in none ${ATTRS:+attrs}; do
-        ir=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null ./requests "$mode" "$policy" \
+        ir=$(AIO2_QD=$qd valgrind --tool=callgrind --callgrind-out-file=/dev/null ./requests "$mode" "$policy" \
           "$allow" "$attrs" 2>&1 | awk '/Collected/ {print $NF}')
-        printf '%-5s %-8s %-8s %-5s %12s instructions\n' "$policy" "$mode" "$allow" "$attrs" "$ir"
+        printf 'qd%-3s %-5s %-8s %-8s %-5s %12s instructions\n' "$qd" "$policy" "$mode" "$allow" \
+          "$attrs" "$ir"
       done
     done
   done
+done
 done

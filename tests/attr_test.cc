@@ -76,6 +76,45 @@ TEST(Timing, ServiceTimeCoversTheCallAndTimestampsAreOrdered) {
   EXPECT_GE(t.finished_ns - t.started_ns, 20000000u);  // nanosleep sleeps at least that long
 }
 
+// The requests of one aio2_submit call share one submit stamp, taken
+// inside the call: the first runs inline for 2 ms (a nanosleep with the
+// INLINE policy) before the second is even looked at, and still both say
+// the same, so the second's queueing time holds the first's service time.
+// Every stamp stays ordered, and the next call takes a reading of its own.
+TEST(Timing, OneSubmitCallSharesOneSubmitStamp) {
+  auto c = make_ctx();
+  static const timespec nap{0, 2000000};
+  request first(SYS_nanosleep, 1, reinterpret_cast<uint64_t>(&nap));
+  first.io()->flags = AIO2_IOCB_POLICY(AIO2_POLICY_INLINE);
+  first.attr(AIO2_ATTR_TIMING);
+  request second(SYS_getppid, 2);
+  second.attr(AIO2_ATTR_TIMING);
+  request third(SYS_getppid, 3);
+  third.attr(AIO2_ATTR_TIMING);
+  alignas(8) unsigned char both[2048];
+  std::memcpy(both, first.b, first.len());
+  std::memcpy(both + first.len(), second.b, second.len());
+  const uint32_t bytes = first.len() + second.len();
+  const uint64_t before = now_ns();
+  ASSERT_EQ(aio2_submit(c.get(), both, bytes), bytes);
+  const uint64_t between = now_ns();
+  ASSERT_EQ(aio2_submit(c.get(), third.b, third.len()), third.len());
+  aio2_attr_timing ts[4];
+  for (const auto &e : wait_events(c.get(), 3))
+    ts[ev_of(e)->user_data] = result<aio2_attr_timing>(ev_of(e), AIO2_ATTR_TIMING);
+  EXPECT_EQ(ts[1].submitted_ns, ts[2].submitted_ns) << "one stamp for the call";
+  EXPECT_GE(ts[1].submitted_ns, before) << "taken inside the call";
+  EXPECT_LE(ts[1].submitted_ns, between);
+  EXPECT_GE(ts[2].started_ns, ts[1].finished_ns) << "the second started after the first";
+  EXPECT_GE(ts[2].started_ns - ts[2].submitted_ns, 2000000u);
+  EXPECT_GE(ts[3].submitted_ns, between) << "the next call reads the clock again";
+  for (int i = 1; i <= 3; i++) {
+    EXPECT_LE(ts[i].submitted_ns, ts[i].started_ns) << i;
+    EXPECT_LE(ts[i].started_ns, ts[i].finished_ns) << i;
+    EXPECT_LE(ts[i].finished_ns, ts[i].posted_ns) << i;
+  }
+}
+
 TEST(Timing, QueueingBehindABusyWorkerShowsAsQueueTime) {
   auto c = make_pool_ctx(1);  // one bounded worker
   static const timespec nap{0, 50000000};

@@ -72,6 +72,14 @@ class PoolExec : public ::testing::Test {
                     AIO2_PATH_POOL, unbounded);
   }
   void submit(request *r) { p->submit(&r, 1); }
+  // A pool of one bounded and one unbounded worker whose bounded worker is
+  // held in a read of `tp` (request 1) until the test writes to it.
+  void hold_the_bounded_worker(const test_pipe &tp) {
+    ASSERT_TRUE(tp.ok());
+    make(1, 1);
+    submit(pipe_read(1, tp, /*unbounded=*/false));
+    wait_reading(tp);
+  }
   // Waits until a worker is blocked reading `tp`.
   void wait_reading(const test_pipe &tp) {
     ASSERT_TRUE(aio2_test::wait_in_syscall(SYS_read, static_cast<uint64_t>(tp.rd)))
@@ -115,10 +123,7 @@ TEST_F(PoolExec, EachRequestCompletesOnceWithItsResult) {
 // covers several.
 TEST_F(PoolExec, QueuedRequestsRunInBatches) {
   test_pipe tp;
-  ASSERT_TRUE(tp.ok());
-  make(1, 1);
-  submit(pipe_read(1, tp, /*unbounded=*/false));
-  wait_reading(tp);
+  hold_the_bounded_worker(tp);
   ASSERT_FALSE(HasFatalFailure());
   constexpr unsigned kQueued = 10;
   std::vector<request *> batch;
@@ -210,8 +215,8 @@ TEST_F(PoolExec, CallerRunsQueuedBoundedWork) {
   submit(own);
   submit(null_write(13));
   submit(getppid_req(14));
-  EXPECT_TRUE(p->run_queued_here());
-  EXPECT_TRUE(p->run_queued_here());
+  EXPECT_TRUE(p->run_queued_here()) << "ran 11 and 13, in one call";
+  EXPECT_EQ(sink.count(), 2u);
   EXPECT_FALSE(p->run_queued_here()) << "getppid ran outside the pool";
   EXPECT_TRUE(sink.of(14).empty());
   const pid_t me = aio2_test::this_tid();
@@ -237,6 +242,68 @@ TEST_F(PoolExec, CallerRunsQueuedBoundedWork) {
   EXPECT_EQ(sink.of(10).at(0).res, -ECANCELED);
   EXPECT_EQ(sink.count(), 7u);
   EXPECT_EQ(sink.unannounced(), 0u);
+}
+
+// With the only bounded worker blocked, a caller runs at most
+// pool::kCallerRunMax queued requests per call, the oldest first, in one
+// batch (one batch_done); the rest stay queued, for the next call or a
+// worker.
+TEST_F(PoolExec, CallerRunIsCapped) {
+  test_pipe tp;
+  hold_the_bounded_worker(tp);
+  ASSERT_FALSE(HasFatalFailure());
+  constexpr size_t kCap = pool::kCallerRunMax, kQueued = 2 * kCap + 3;
+  static_assert(kCap > 1, "a batch");
+  std::vector<request *> batch;
+  for (size_t i = 0; i < kQueued; i++) batch.push_back(null_write(100 + i));
+  p->submit(batch.data(), batch.size());
+  const size_t batches_before = sink.batches(false);
+  ASSERT_TRUE(p->run_queued_here());
+  EXPECT_EQ(sink.count(), kCap) << "one call runs the cap, no more, no less";
+  EXPECT_EQ(sink.batches(false), batches_before + 1) << "one batch_done for the batch";
+  EXPECT_EQ(sink.unannounced(), 0u);
+  for (size_t i = 0; i < kCap; i++) EXPECT_EQ(sink.all().at(i).user_data, 100 + i) << "oldest first";
+  ASSERT_TRUE(p->run_queued_here());
+  EXPECT_EQ(sink.count(), 2 * kCap);
+  // The last three stay queued for the worker once it is free.
+  EXPECT_TRUE(sink.of(100 + 2 * kCap).empty());
+  ASSERT_EQ(write(tp.wr, "w", 1), 1);
+  ASSERT_TRUE(sink.wait_for_count(1 + kQueued));
+  const pid_t me = aio2_test::this_tid();
+  for (size_t i = 0; i < kQueued; i++) {
+    const auto c = sink.of(100 + i);
+    ASSERT_EQ(c.size(), 1u) << 100 + i;
+    EXPECT_EQ(c[0].res, 1);
+    if (i < 2 * kCap) EXPECT_EQ(c[0].tid, me) << 100 + i;
+    else EXPECT_NE(c[0].tid, me) << 100 + i << " ran in the caller";
+  }
+  p->shutdown();
+  EXPECT_EQ(sink.count(), 1 + kQueued);
+}
+
+// A request of a caller's batch that is taken and not started yet cancels
+// as a worker's does: -ECANCELED, and the cancel says so.
+TEST_F(PoolExec, CancelInCallersBatchBeforeItStarts) {
+  test_pipe blocker, tp;
+  ASSERT_TRUE(tp.ok());
+  hold_the_bounded_worker(blocker);
+  ASSERT_FALSE(HasFatalFailure());
+  // The caller's batch: a pipe read (it blocks the caller) and a write.
+  request *two[2] = {pipe_read(2, tp, /*unbounded=*/false), null_write(3)};
+  p->submit(two, 2);
+  std::thread caller([&] { EXPECT_TRUE(p->run_queued_here()); });
+  wait_reading(tp);
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_EQ(p->cancel(2), executor::cancel_result::running) << "started in the caller";
+  EXPECT_EQ(p->cancel(3), executor::cancel_result::cancelled);
+  ASSERT_EQ(write(tp.wr, "c", 1), 1);
+  caller.join();
+  ASSERT_EQ(write(blocker.wr, "b", 1), 1);
+  ASSERT_TRUE(sink.wait_for_count(3));
+  p->shutdown();
+  EXPECT_EQ(sink.of(2).at(0).res, 1);
+  EXPECT_EQ(sink.of(3).at(0).res, -ECANCELED);
+  EXPECT_EQ(sink.count(), 3u);
 }
 
 // Conservation with every hand-off at once: submitting threads, threads

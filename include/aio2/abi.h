@@ -140,7 +140,7 @@ struct aio2_attr_ret {
  * started - submitted, service time finished - started. */
 #define AIO2_ATTR_TIMING 1u
 struct aio2_attr_timing {
-	uint64_t submitted_ns; /* CLOCK_MONOTONIC, each */
+	uint64_t submitted_ns; /* CLOCK_MONOTONIC, each; one per submit call */
 	uint64_t started_ns;   /* 0 when the call never started */
 	uint64_t finished_ns;  /* 0 when the call never started */
 	uint64_t posted_ns;

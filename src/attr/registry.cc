@@ -79,6 +79,28 @@ uint64_t monotonic_ns() noexcept { return t_batch_now ? t_batch_now : read_clock
 one_clock_read::one_clock_read() noexcept : saved_(t_batch_now) { t_batch_now = read_clock(); }
 one_clock_read::~one_clock_read() { t_batch_now = saved_; }
 
+namespace {
+thread_local bool t_in_submit = false;    // inside a one_submit_clock scope
+thread_local uint64_t t_submit_now = 0;  // its reading, 0 until its first use
+}  // namespace
+
+uint64_t submit_ns() noexcept {
+  if (!t_in_submit) return monotonic_ns();
+  if (t_submit_now == 0) t_submit_now = monotonic_ns();
+  return t_submit_now;
+}
+
+one_submit_clock::one_submit_clock() noexcept
+    : saved_in_(t_in_submit), saved_now_(t_submit_now) {
+  t_in_submit = true;
+  t_submit_now = 0;
+}
+
+one_submit_clock::~one_submit_clock() {
+  t_in_submit = saved_in_;
+  t_submit_now = saved_now_;
+}
+
 const aio2_attr_handler *lookup(uint16_t id) noexcept {
   ensure_builtins();
   return g_table[id].load(std::memory_order_acquire);

@@ -35,6 +35,23 @@ class one_clock_read {
   uint64_t saved_;
 };
 
+// While it lives (one aio2_submit or io_submit call), the submit clock
+// (submit_ns) in this thread is read once, at its first use, and that one
+// reading stands for every request of the call: the caller handed them
+// over together. Only the submit stamps share it; the other clock reads of
+// the call (the inline path's start and finish stamps) are their own.
+class one_submit_clock {
+ public:
+  one_submit_clock() noexcept;
+  ~one_submit_clock();
+  one_submit_clock(const one_submit_clock &) = delete;
+  one_submit_clock &operator=(const one_submit_clock &) = delete;
+
+ private:
+  bool saved_in_;
+  uint64_t saved_now_;
+};
+
 // One attribute of one request.
 struct instance {
   const aio2_attr_handler *h;  // nullptr: unknown id (UNSUPPORTED)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // timing: CLOCK_MONOTONIC timestamps at submit, start, finish and post, so
 // queueing time (started - submitted) and service time (finished - started)
-// come back separately. Honoured on every path.
+// come back separately. Honoured on every path. The requests of one submit
+// call share its submit stamp (docs/attributes.md).
 #include <cstring>
 
 #include "attr/builtins.h"
@@ -10,14 +11,15 @@ namespace aio2::attr {
 
 namespace {
 
-// Stores now into the timestamp at `offset` of the result.
-void stamp(aio2_attr_hook *h, size_t offset) {
-  const uint64_t now = monotonic_ns();
-  std::memcpy(static_cast<unsigned char *>(h->result) + offset, &now, sizeof now);
+// Stores `ns` into the timestamp at `offset` of the result.
+void stamp(aio2_attr_hook *h, size_t offset, uint64_t ns = monotonic_ns()) {
+  std::memcpy(static_cast<unsigned char *>(h->result) + offset, &ns, sizeof ns);
 }
 
+// The requests of one submit call share one reading (submit_ns): the
+// caller handed them over together.
 int on_submit(aio2_attr_hook *h) {
-  stamp(h, offsetof(aio2_attr_timing, submitted_ns));
+  stamp(h, offsetof(aio2_attr_timing, submitted_ns), submit_ns());
   return 0;
 }
 

@@ -261,6 +261,24 @@ int context::submission::dispatch(const parsed_request &pr, const exec::plan &pl
   return 0;
 }
 
+int context::submission::read_whole_here(const parsed_request &pr, exec::request *r,
+                                          int64_t made) noexcept {
+  if (int err = r->attrs.keep_records(pr.attrs, 0)) return err;
+  r->io = *pr.io;
+  // The plan it had: its attempt here (the pool would have read a rest).
+  r->plan = exec::plan{};
+  r->plan.attempt = exec::attempt::submitter;
+  if (int err = r->nowait.reset(false)) return err;
+  if (int err = r->attrs.prepare(r->io, nullptr, 0, r->plan.bits(), true)) return err;
+  r->cancel_requested.store(false, std::memory_order_relaxed);
+  r->generation.fetch_add(1, std::memory_order_relaxed);
+  exec::end_unrun(r, made, 0);
+  if (adapting_) c_.adapt_.outcome(true);
+  c_.queue_.complete(r);
+  done_here_ = true;
+  return 0;
+}
+
 void context::submission::finish() noexcept {
   // hold()'s own count, this call's.
   if (held_) sys::creds_table::drop(held_);
@@ -274,16 +292,19 @@ void context::submission::finish() noexcept {
 
 namespace {
 
-// A plain pread64 (no attribute, no policy of its own, not bound to this
-// thread) made with RWF_NOWAIT before the router asks about its
-// descriptor, when the descriptor's facts can be taken on trust
-// (sys::read_on_trust, as the old ABI's plain reads do): the answer checks
-// the facts, so a call that does not wait makes only its own system call.
-bool read_on_trust(const parsed_request &pr, sys::fd_memo &memo, int64_t *n) noexcept {
+// A plain pread64 (no attribute, not bound to this thread) under the AUTO
+// policy (the request's, else the context's) made with RWF_NOWAIT before the
+// router asks about its descriptor, when the descriptor's facts can be taken
+// on trust (sys::read_on_trust, as the old ABI's plain reads do): the answer
+// checks the facts, so a call that does not wait makes only its own system
+// call. Other policies never read on trust: their reads run as planned.
+bool read_on_trust(const parsed_request &pr, uint32_t ctx_policy, sys::fd_memo &memo,
+                   int64_t *n) noexcept {
   const aio2_iocb &io = *pr.io;
   const uint32_t field = io.flags & AIO2_IOCB_POLICY_MASK;
+  const uint32_t policy = field ? (field >> AIO2_IOCB_POLICY_SHIFT) - 1 : ctx_policy;
   if (io.nr != SYS_pread64 || pr.attr_bytes != 0 || pr.thread_bound ||
-      (field != 0 && field != AIO2_IOCB_POLICY(AIO2_POLICY_AUTO)))
+      policy != AIO2_POLICY_AUTO)
     return false;
   return sys::read_on_trust(static_cast<int>(io.args[0]), reinterpret_cast<void *>(io.args[1]),
                             static_cast<size_t>(io.args[2]), static_cast<int64_t>(io.args[3]),
@@ -308,13 +329,22 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
     exec::request *r = s.admit(&err);
     if (r == nullptr) break;
     int64_t made = 0;
-    const bool on_trust = s.reads_here() && read_on_trust(pr, s.memo(), &made);
-    const exec::plan plan = s.plan_for(pr);
-    // The read made on trust is the plan's attempt when the plan has one
-    // here; otherwise the request runs as planned (and reads again).
-    const bool use = on_trust && plan.attempt == exec::attempt::submitter;
-    err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r, use ? &made : nullptr)
-                                       : -EOPNOTSUPP;
+    const bool on_trust = s.reads_here() && read_on_trust(pr, s.policy(), s.memo(), &made);
+    // A read made on trust that read everything asked for (or met the end
+    // of the file) is finished: the router would plan it as the nowait-first
+    // read it was (a plain AUTO pread64 at a valid offset of a file read
+    // through the page cache, which its answer proved), and only the rest's
+    // path depends on the rest of the plan. It is not asked.
+    if (on_trust && (made == 0 || made == static_cast<int64_t>(pr.io->args[2]))) {
+      err = s.read_whole_here(pr, r, made);
+    } else {
+      const exec::plan plan = s.plan_for(pr);
+      // The read made on trust is the plan's attempt when the plan has one
+      // here; otherwise the request runs as planned (and reads again).
+      const bool use = on_trust && plan.attempt == exec::attempt::submitter;
+      err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r, use ? &made : nullptr)
+                                         : -EOPNOTSUPP;
+    }
     if (err) {
       s.refuse(r);
       break;

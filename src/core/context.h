@@ -142,9 +142,17 @@ class context {
     exec::request *admit(int *err) noexcept;
     // Gives back a slot admit() took for a request that was then refused.
     void refuse(exec::request *r) noexcept;
+    // The context's AIO2_POLICY_*.
+    uint32_t policy() const noexcept { return env_.policy; }
     // The router's plan for `pr`, whose io_uring entry the next dispatch
     // takes.
     exec::plan plan_for(const parsed_request &pr) noexcept;
+    // Completes `r` from `pr`, a read without attributes made on trust
+    // here that returned `made`, everything asked for or the end of the
+    // file: a nowait-first read finished by its attempt, so no router, no
+    // rest and no hook. 0 (the request is complete), or -errno with `r` the
+    // caller's to give back.
+    int read_whole_here(const parsed_request &pr, exec::request *r, int64_t made) noexcept;
     // Sets `r` up from `pr` and `plan` (its attribute hooks' on_submit may
     // refuse it: their -errno) and hands it to its executor. 0 or -errno;
     // on an error `r` is the caller's to give back. `attempt_made`: the
@@ -169,6 +177,7 @@ class context {
     size_t nspare_ = 0;
     sys::fd_memo memo_;
     const sys::fd_memo_scope scope_;  // the hooks share memo_
+    const attr::one_submit_clock submit_clock_;  // the call's requests share one submit stamp
     int creds_err_ = 1;    // 1 until creds_ is read, then 0 or its -errno
     sys::creds creds_;
     // creds_ interned (the context's sys::creds_table): hold()'s count is

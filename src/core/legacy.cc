@@ -215,20 +215,29 @@ long context::submit_legacy(long nr, struct iocb **iocbs) noexcept {
     parsed_request pr;
     exec::plan plan;
     const bool observe = flags_ & AIO2_SETUP_LEGACY_OBSERVE;
-    // A read is made on trust only where the allowlist admits it (the
-    // checked way below refuses it otherwise, before anything runs).
+    // A read is made on trust only under the AUTO policy, and where the
+    // allowlist admits it (the checked way below refuses it otherwise,
+    // before anything runs).
     int64_t made = 0;
-    const bool on_trust = (allow == nullptr || allow->syscall_allowed(SYS_pread64)) &&
+    const bool on_trust = s.policy() == AIO2_POLICY_AUTO &&
+                          (allow == nullptr || allow->syscall_allowed(SYS_pread64)) &&
                           read_on_trust(*cb, observe, s.memo(), &made);
     if ((err = translate(*cb, r, s.memo(), observe)) == 0 &&
         (err = parse_request(r->legacy->req, sizeof r->legacy->req, &pr)) == 0 &&
         (err = legacy_allowed(allow, *cb, pr)) == 0) {
-      plan = s.plan_for(pr);
-      // The read made on trust is the plan's attempt when the plan has one
-      // here; otherwise the request runs as planned (and reads again).
-      const bool use = on_trust && plan.attempt == exec::attempt::submitter;
-      err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r, use ? &made : nullptr)
-                                         : -EOPNOTSUPP;
+      if (on_trust && (made == 0 || made == static_cast<int64_t>(cb->aio_nbytes))) {
+        // Read whole on trust: finished here, as in context::submit,
+        // without the router.
+        err = s.read_whole_here(pr, r, made);
+      } else {
+        plan = s.plan_for(pr);
+        // The read made on trust is the plan's attempt when the plan has
+        // one here; otherwise the request runs as planned (and reads
+        // again).
+        const bool use = on_trust && plan.attempt == exec::attempt::submitter;
+        err = required_ok(pr, plan.bits()) ? s.dispatch(pr, plan, r, use ? &made : nullptr)
+                                           : -EOPNOTSUPP;
+      }
     }
     if (err) {
       s.refuse(r);

@@ -55,8 +55,9 @@ fd_verdict judge_descriptors(const parsed_request &pr, sys::fd_lookup &fds) noex
   const bool nb_matters = sys::honours_nonblock(io.nr), wr = sys::stream_write(io.nr);
   const sys::rw_at at = sys::where(io);
   bool any_nb = false, all_nb = true, seen = false;
-  for (unsigned i = 0; i < 6; i++) {
-    if (!(pr.info->fd_args & (1u << i))) continue;
+  // Only the descriptor arguments (the table's fd_args bits), lowest first.
+  for (uint32_t left = pr.info->fd_args & 0x3fu; left != 0; left &= left - 1) {
+    const unsigned i = static_cast<unsigned>(__builtin_ctz(left));
     const int fd = static_cast<int>(io.args[i]);
     if (fd < 0) continue;  // AT_FDCWD, or -EBADF from io_uring and the call alike
     sys::fd_facts f{};

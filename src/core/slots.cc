@@ -6,8 +6,15 @@
 namespace aio2::core {
 
 size_t slots::take(exec::request **out, size_t n) noexcept {
-  std::lock_guard lk(mu_);
   size_t got = 0;
+  if (n == 0) return 0;
+  // Acquire: pairs with the release of the put() exchange that left the
+  // slot in the cell, so its state as put back is what this thread sees.
+  if (exec::request *r = last_freed_.exchange(nullptr, std::memory_order_acquire)) {
+    out[got++] = r;
+    if (got == n) return got;
+  }
+  std::lock_guard lk(mu_);
   while (got < n) {
     if (free_.empty()) {
       if (fault::fail(fault::site::slots_chunk)) break;
@@ -28,8 +35,14 @@ void slots::put(exec::request *r) noexcept {
   if (r->creds != nullptr) sys::creds_table::drop(r->creds);
   r->creds = nullptr;
   r->has_creds = false;
+  // The next take reuses it while it is warm in the cache. Release: r's
+  // state above for the take() (or put()) that acquires it from the cell;
+  // acquire: the same for the slot this displaces, from the put() that
+  // left it, before it goes on the free list.
+  exec::request *older = last_freed_.exchange(r, std::memory_order_acq_rel);
+  if (older == nullptr) return;
   std::lock_guard lk(mu_);
-  free_.push_front(r);  // the next take reuses it while it is warm in the cache
+  free_.push_front(older);
 }
 
 }  // namespace aio2::core

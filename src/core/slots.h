@@ -2,8 +2,14 @@
 // Request slots: allocated in chunks that live as long as the context, and
 // reused through a free list, so that steady-state submission allocates
 // nothing. A slot taken is the caller's until it is put back.
+//
+// The slot freed last waits in a single-entry cell in front of the free
+// list (one atomic exchange to put it there, one to take it back), so the
+// common pattern of one request completing and the next being submitted
+// takes no lock. put() and take() may run concurrently from any threads.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -28,7 +34,13 @@ class slots {
  private:
   static constexpr size_t kChunk = 64;  // slots allocated at a time
   sys::creds_table creds_;
-  util::adaptive_mutex mu_;  // taken by every submit call and every completion
+  // The slot put back last, or nullptr: the first place put() leaves a
+  // slot and take() looks. Exchanged only (never compared), so it has no
+  // ABA. put()'s exchange releases the slot's state written before it
+  // (the credentials dropped, and everything its last user wrote) to the
+  // take() or put() whose exchange acquires it.
+  std::atomic<exec::request *> last_freed_{nullptr};
+  util::adaptive_mutex mu_;  // taken when the cell is empty or full
   std::vector<std::unique_ptr<exec::request[]>> chunks_;  // guarded by mu_
   exec::request_list free_;                               // guarded by mu_
 };

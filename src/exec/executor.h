@@ -53,8 +53,9 @@ class executor {
 // sleeping (the pool's bounded requests, which finish).
 class caller_work {
  public:
-  // Runs one queued request in this thread and hands it to the sink;
-  // returns false when nothing this thread may run is queued.
+  // Runs a few queued requests (at least one; the executor says how many
+  // at most) in this thread and hands them to the sink; returns false when
+  // nothing this thread may run is queued.
   virtual bool run_queued_here() noexcept = 0;
 
  protected:

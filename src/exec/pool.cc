@@ -349,49 +349,62 @@ out:
 bool pool::run_queued_here() noexcept {
   worker_class *k = &bounded_;
   if (k->nqueued.load(std::memory_order_relaxed) == 0) return false;
-  // The worker's credential check, made before the request is taken, for
-  // a request that carries credentials; this thread's are read (six system
-  // calls) only when the oldest request has some, outside the lock, and
-  // then looked at again.
+  // The oldest queued requests this thread may run, up to kCallerRunMax,
+  // taken under one lock as a worker takes its share. The worker's
+  // credential check is made before a request is taken, for one that
+  // carries credentials; this thread's are read (six system calls) only
+  // when such a request is at the head, outside the lock, and then looked
+  // at again.
+  request *batch[kCallerRunMax];
+  size_t n = 0;
   sys::creds mine;
   bool have_mine = false;
-  request *r;
   for (;;) {
     bool need_mine = false;
     {
       std::lock_guard lk(k->mu);
-      r = k->queued.front();
-      if (r == nullptr || k->stopping || !runs_anywhere(r->io.nr)) return false;
-      if (r->has_creds && !have_mine) {
-        need_mine = true;
-      } else if (r->has_creds && !sys::same_creds(mine, *r->creds)) {
-        return false;
-      } else {
+      while (n < kCallerRunMax && !k->stopping) {
+        request *r = k->queued.front();
+        if (r == nullptr || !runs_anywhere(r->io.nr)) break;
+        if (r->has_creds && !have_mine) {
+          need_mine = true;
+          break;
+        }
+        if (r->has_creds && !sys::same_creds(mine, *r->creds)) break;
         k->queued.pop_front();
         k->nqueued.store(k->nqueued.load(std::memory_order_relaxed) - 1,
                          std::memory_order_relaxed);
-        r->worker_tid = kRunByCaller;
+        // The first starts now; the others are taken and not started
+        // (worker_tid 0): a cancel completes them with -ECANCELED, as a
+        // worker's.
+        r->worker_tid = n == 0 ? kRunByCaller : 0;
         k->running.push_back(r);
+        batch[n++] = r;
       }
     }
-    if (!need_mine) break;
-    if (sys::thread_creds(&mine) != 0) return false;
+    if (!need_mine || sys::thread_creds(&mine) != 0) break;
     have_mine = true;
   }
-  // The program's signals wait until the call is over, as they would
+  if (n == 0) return false;
+  // The program's signals wait until the calls are over, as they would
   // on a worker: a handler that ran here could interrupt a call that a
-  // worker finishes (a read on FUSE, say).
+  // worker finishes (a read on FUSE, say). One save and restore for the
+  // whole batch.
   static const sigset_t set = work_sigmask();  // built once: seven calls
   sigset_t old;
   pthread_sigmask(SIG_BLOCK, &set, &old);
-  run_here(r, kCallerWorker);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  {
+  for (size_t i = 0; i < n; i++) {
+    run_here(batch[i], kCallerWorker);
+    // Under the mutex, as a worker does: a cancel that saw the next one
+    // taken has set its cancel_requested, which run_here reads next.
     std::lock_guard lk(k->mu);
-    k->running.unlink(r);
-    r->worker_tid = 0;
+    k->running.unlink(batch[i]);
+    batch[i]->worker_tid = 0;
+    if (i + 1 < n) batch[i + 1]->worker_tid = kRunByCaller;
   }
-  deliver(r);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  for (size_t i = 0; i < n; i++) sink_.complete(batch[i]);  // each belongs to the sink now
+  sink_.batch_done(false);  // one wake-up for the batch
   return true;
 }
 

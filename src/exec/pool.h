@@ -85,18 +85,26 @@ class pool final : public executor, public caller_work {
   static int install_cancel_signal() noexcept;
   static int cancel_signal() noexcept;
 
-  // caller_work: runs the oldest queued bounded request in this thread when
-  // it is a read, write or sync (a call whose effect does not depend on the
-  // thread) submitted with this thread's credentials (the check a worker
-  // makes, made before taking it, so that a thread with other credentials
-  // leaves it to a worker), with the program's signals blocked as on a
-  // worker, and never interrupted by a cancel (it is bounded: it finishes).
-  // Its executor attribute says worker UINT32_MAX. Unbounded work may wait for ever:
-  // never here.
+  // caller_work: runs the oldest queued bounded requests in this thread,
+  // up to kCallerRunMax of them in order, while each is a read, write or
+  // sync (a call whose effect does not depend on the thread) submitted with
+  // this thread's credentials (the check a worker makes, made before taking
+  // it, so that a thread with other credentials leaves it to a worker),
+  // with the program's signals blocked as on a worker (one mask change for
+  // the batch), and never interrupted by a cancel once started (it is
+  // bounded: it finishes); one taken and not yet started cancels as a
+  // worker's does. Their events follow with one batch_done. Their executor
+  // attribute says worker UINT32_MAX. Unbounded work may wait for ever:
+  // never here. True when it ran any.
   bool run_queued_here() noexcept override;
 
   // The most requests a worker takes at once.
   static constexpr size_t kTakeMax = 32;
+  // The most requests one run_queued_here runs: enough to share one signal
+  // mask save and restore among several, few enough that the caller's
+  // events (and the rest of the queue, which stays for the workers) do not
+  // wait long behind them.
+  static constexpr size_t kCallerRunMax = 8;
 
  private:
   enum class help { none, wake, start };
