@@ -378,6 +378,10 @@ std::vector<row> rows() {
        .args = {kClosed, 0, 4096}, .plan = {kUring, none, kBounded}, .translate_calls = 1},
       {.name = "auto_read_closed_pool_bounded", .policy = A, .nr = SYS_read,
        .args = {kClosed, 0, 4096}, .plan = {kPool, none, kBounded}},
+      // At an offset a closed number stays off io_uring: reopened as a pipe
+      // before io_uring looks it up, it would have its data consumed.
+      {.name = "auto_pread_closed_pool", .policy = A, .uring = ring::yes, .nr = SYS_pread64,
+       .args = {kClosed, 0, 4096, 0}, .plan = {kPool, none, kBounded}, .translate_calls = 0},
       {.name = "auto_read_at_fdcwd_ignored", .policy = A, .uring = ring::yes, .nr = SYS_read,
        .args = {at_cwd, 0, 4096}, .plan = {kUring, none, kBounded}, .translate_calls = 1},
       {.name = "auto_read_negative_fd_pool_bounded", .policy = A, .nr = SYS_read,

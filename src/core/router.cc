@@ -61,7 +61,14 @@ fd_verdict judge_descriptors(const parsed_request &pr, sys::fd_lookup &fds) noex
     const int fd = static_cast<int>(io.args[i]);
     if (fd < 0) continue;  // AT_FDCWD, or -EBADF from io_uring and the call alike
     sys::fd_facts f{};
-    if (fds.get(fd, &f) != 0) continue;  // not open: -EBADF either way
+    if (fds.get(fd, &f) != 0) {
+      // Not open: -EBADF from the call and io_uring alike, unless another
+      // thread opens the number before io_uring looks it up. A read or
+      // write at an offset then runs as the call, which refuses a pipe or
+      // socket there (-ESPIPE) where io_uring would consume its data.
+      if (i == 0 && at == sys::rw_at::offset) v.uring_fits = false;
+      continue;
+    }
     seen = true;
     v.may_wait_forever |= !f.positionable;
     const bool nb = nb_matters && (f.flags & O_NONBLOCK);
