@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -145,6 +146,29 @@ class request_set {
  private:
   std::vector<std::unique_ptr<aio2::exec::request>> reqs_;
 };
+
+// A request for io_uring (an exec::uring, or anything with its translate),
+// translated into its SQE.
+template <class Uring>
+aio2::exec::request *add_for_uring(request_set &set, Uring &ring, long nr, uint64_t user_data,
+                                   std::initializer_list<uint64_t> args) {
+  aio2::exec::request *r = set.add(nr, user_data, args, AIO2_PATH_URING);
+  EXPECT_TRUE(ring.translate(r->io.nr, r->io.args, r->sqe)) << "nr " << nr;
+  return r;
+}
+
+// Harvests `c` (waiting on its descriptor between tries) until `sink` has
+// `n` completions; false after a generous limit.
+inline bool harvest_until(aio2::exec::collected_executor &c, recording_sink &sink, size_t n) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (sink.count() < n) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    if (c.harvest(true) != 0) continue;
+    pollfd pfd{c.fd(), POLLIN, 0};
+    poll(&pfd, 1, 100);
+  }
+  return true;
+}
 
 // Whether a thread of this process other than the caller is inside system
 // call `nr` with first argument `arg0` (as /proc/self/task/*/syscall shows

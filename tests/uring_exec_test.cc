@@ -47,23 +47,9 @@ class UringExec : public ::testing::Test {
 
   // A request for io_uring, translated into its SQE.
   request *add(long nr, uint64_t ud, std::initializer_list<uint64_t> args) {
-    request *r = reqs.add(nr, ud, args, AIO2_PATH_URING);
-    EXPECT_TRUE(ring->translate(r->io.nr, r->io.args, r->sqe)) << "nr " << nr;
-    return r;
+    return aio2_test::add_for_uring(reqs, *ring, nr, ud, args);
   }
-
-  // Harvests (waiting on the ring's descriptor between tries) until the
-  // sink has `n` completions; false after a generous limit.
-  bool harvest_until(size_t n) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (sink.count() < n) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      if (ring->harvest(true) != 0) continue;
-      pollfd pfd{ring->fd(), POLLIN, 0};
-      poll(&pfd, 1, 100);
-    }
-    return true;
-  }
+  bool harvest_until(size_t n) { return aio2_test::harvest_until(*ring, sink, n); }
 
   recording_sink sink;
   aio2_test::request_set reqs;

@@ -54,27 +54,32 @@ class UringThreads : public ::testing::Test {
     ASSERT_EQ(ring->instances(), max) << "init makes them all";
   }
 
-  request *add(aio2_test::request_set &set, long nr, uint64_t ud,
-               std::initializer_list<uint64_t> args) {
-    request *r = set.add(nr, ud, args, AIO2_PATH_URING);
-    EXPECT_TRUE(ring->translate(r->io.nr, r->io.args, r->sqe)) << "nr " << nr;
-    return r;
+  // start(max) with AIO2_URING_SPREAD=1 while the executor is made (it
+  // reads it then): every call moves its thread to the next instance.
+  void start_spread(unsigned max) {
+    scoped_env spread("AIO2_URING_SPREAD", "1");
+    start(max);
   }
 
-  // Harvests, waiting on fd() between tries, until the sink has `n`.
-  bool harvest_until(size_t n) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (sink.count() < n) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      if (ring->harvest(true) != 0) continue;
-      pollfd pfd{ring->fd(), POLLIN, 0};
-      poll(&pfd, 1, 100);
+  request *add(aio2_test::request_set &set, long nr, uint64_t ud,
+               std::initializer_list<uint64_t> args) {
+    return aio2_test::add_for_uring(set, *ring, nr, ud, args);
+  }
+  bool harvest_until(size_t n) { return aio2_test::harvest_until(*ring, sink, n); }
+
+  // `n` reads of one byte each from `rd` (user_data base + i), each in a
+  // call of its own (with AIO2_URING_SPREAD, each on the next instance).
+  void pipe_reads(int rd, unsigned char *bytes, unsigned n, uint64_t base) {
+    for (unsigned i = 0; i < n; i++) {
+      request *r = add(reqs, SYS_read, base + i, {static_cast<uint64_t>(rd), u(&bytes[i]), 1});
+      ring->submit(&r, 1);
+      ring->end_of_call();
     }
-    return true;
   }
 
   recording_sink sink;
   aio2_test::request_set reqs;
+  aio2_test::test_pipe tp;  // for reads that wait
   std::unique_ptr<uring> ring;  // last: it refers to the sink and the requests
 };
 
@@ -100,8 +105,7 @@ TEST_F(UringThreads, OneThreadStaysOnTheFirstInstance) {
 }
 
 TEST_F(UringThreads, SpreadVisitsEveryInstanceInTurnAndReadsStayRight) {
-  scoped_env spread("AIO2_URING_SPREAD", "1");
-  start(3);
+  start_spread(3);
   aio2_test::pattern_file f(1 << 16);
   ASSERT_TRUE(f.ok());
   std::vector<unsigned char> buf(4096 * 12);
@@ -125,8 +129,7 @@ TEST_F(UringThreads, SpreadVisitsEveryInstanceInTurnAndReadsStayRight) {
 }
 
 TEST_F(UringThreads, WithALimitOfOneNothingMoves) {
-  scoped_env spread("AIO2_URING_SPREAD", "1");
-  start(1);
+  start_spread(1);
   aio2_test::pattern_file f(4096);
   ASSERT_TRUE(f.ok());
   unsigned char buf[4096];
@@ -186,17 +189,11 @@ TEST_F(UringThreads, ContendedThreadsSpreadOverTwoInstances) {
 }
 
 TEST_F(UringThreads, AnyThreadHarvestsEveryInstanceAndFdShowsThem) {
-  scoped_env spread("AIO2_URING_SPREAD", "1");
-  start(2);
-  aio2_test::test_pipe tp;
+  start_spread(2);
   ASSERT_TRUE(tp.ok());
   unsigned char bytes[2] = {};
   // One waiting read on each instance, submitted by this thread.
-  for (unsigned i = 0; i < 2; i++) {
-    request *r = add(reqs, SYS_read, i, {static_cast<uint64_t>(tp.rd), u(&bytes[i]), 1});
-    ring->submit(&r, 1);
-    ring->end_of_call();
-  }
+  pipe_reads(tp.rd, bytes, 2, 0);
   EXPECT_EQ(ring->inflight(), 2u);
   ASSERT_EQ(write(tp.wr, "ab", 2), 2);
   // Another thread, new to the executor, harvests both.
@@ -217,16 +214,10 @@ TEST_F(UringThreads, AnyThreadHarvestsEveryInstanceAndFdShowsThem) {
 }
 
 TEST_F(UringThreads, CancelFindsARequestOnAnotherThreadsInstance) {
-  scoped_env spread("AIO2_URING_SPREAD", "1");
-  start(4);
-  aio2_test::test_pipe tp;
+  start_spread(4);
   ASSERT_TRUE(tp.ok());
   unsigned char bytes[4] = {};
-  for (unsigned i = 0; i < 4; i++) {
-    request *r = add(reqs, SYS_read, 100 + i, {static_cast<uint64_t>(tp.rd), u(&bytes[i]), 1});
-    ring->submit(&r, 1);
-    ring->end_of_call();
-  }
+  pipe_reads(tp.rd, bytes, 4, 100);
   std::vector<executor::cancel_result> out(4);
   std::thread other([&] {
     for (unsigned i = 0; i < 4; i++) out[i] = ring->cancel(100 + i);
@@ -244,16 +235,10 @@ TEST_F(UringThreads, CancelFindsARequestOnAnotherThreadsInstance) {
 }
 
 TEST_F(UringThreads, ShutdownCompletesEveryInstanceOnce) {
-  scoped_env spread("AIO2_URING_SPREAD", "1");
-  start(3);
-  aio2_test::test_pipe tp;
+  start_spread(3);
   ASSERT_TRUE(tp.ok());
   unsigned char bytes[6] = {};
-  for (unsigned i = 0; i < 6; i++) {
-    request *r = add(reqs, SYS_read, i, {static_cast<uint64_t>(tp.rd), u(&bytes[i]), 1});
-    ring->submit(&r, 1);
-    ring->end_of_call();
-  }
+  pipe_reads(tp.rd, bytes, 6, 0);
   EXPECT_TRUE(aio2_test::returns_by_itself([&] { ring->shutdown(); }, [&] {
     EXPECT_EQ(write(tp.wr, "uuuuuu", 6), 6);
   })) << "shutdown did not cancel the reads";
@@ -266,8 +251,7 @@ TEST_F(UringThreads, ShutdownCompletesEveryInstanceOnce) {
 // Instances are made by init, none later: a submit call that made a
 // descriptor could take a number the program has just closed.
 TEST_F(UringThreads, SubmittingMakesNoDescriptor) {
-  scoped_env spread("AIO2_URING_SPREAD", "1");
-  start(4);
+  start_spread(4);
   aio2_test::pattern_file f(4096);
   ASSERT_TRUE(f.ok());
   const int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
