@@ -269,17 +269,20 @@ void context::submission::finish() noexcept {
 
 namespace {
 
-// A plain pread64 (no attribute, no policy of its own, not bound to this
+// A plain pread64 (no attribute, no policy but AUTO, not bound to this
 // thread) made with RWF_NOWAIT before the router asks about its
 // descriptor, when the descriptor's facts can be taken on trust
 // (sys::read_on_trust, as the old ABI's plain reads do): the answer checks
 // the facts, so a call that does not wait makes only its own system call.
-bool read_on_trust(const parsed_request &pr, sys::fd_memo &memo, int64_t *n) noexcept {
+bool read_on_trust(const parsed_request &pr, uint32_t ctx_policy, sys::fd_memo &memo,
+                   int64_t *n) noexcept {
   const aio2_iocb &io = *pr.io;
   const uint32_t field = io.flags & AIO2_IOCB_POLICY_MASK;
-  if (io.nr != SYS_pread64 || pr.attr_bytes != 0 || pr.thread_bound ||
-      (field != 0 && field != AIO2_IOCB_POLICY(AIO2_POLICY_AUTO)))
-    return false;
+  // Only AUTO starts reads here (its own, or the context's when it names
+  // none): under another policy the read would be made twice.
+  const bool autopolicy =
+      field == 0 ? ctx_policy == AIO2_POLICY_AUTO : field == AIO2_IOCB_POLICY(AIO2_POLICY_AUTO);
+  if (io.nr != SYS_pread64 || pr.attr_bytes != 0 || pr.thread_bound || !autopolicy) return false;
   return sys::read_on_trust(static_cast<int>(io.args[0]), reinterpret_cast<void *>(io.args[1]),
                             static_cast<size_t>(io.args[2]), static_cast<int64_t>(io.args[3]),
                             memo, n);
@@ -303,7 +306,7 @@ ssize_t context::submit(const void *reqs, size_t bytes) noexcept {
     exec::request *r = s.admit(&err);
     if (r == nullptr) break;
     int64_t made = 0;
-    const bool on_trust = s.reads_here() && read_on_trust(pr, s.memo(), &made);
+    const bool on_trust = s.reads_here() && read_on_trust(pr, lim_.policy, s.memo(), &made);
     const exec::plan plan = s.plan_for(pr);
     // The read made on trust is the plan's attempt when the plan has one
     // here; otherwise the request runs as planned (and reads again).
