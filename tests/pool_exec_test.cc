@@ -2,7 +2,8 @@
 // exec::pool on its own, handing completions to a recording sink: every
 // request completes once with its call's result; bounded and unbounded
 // workers are separate classes; cancelling a queued request completes it
-// with -ECANCELED, cancelling a running one interrupts it (-EINTR);
+// with -ECANCELED, cancelling a running unbounded one interrupts it
+// (-EINTR) and a running bounded one lets it finish;
 // shutdown completes everything exactly once before it returns; idle
 // workers exit and new ones start. A worker takes queued requests in
 // batches, one batch_done each; a request it took and has not started
@@ -403,25 +404,41 @@ TEST_F(PoolExec, CancelOldestQueuedOfTheSameUserData) {
 }
 
 TEST_F(PoolExec, CancelRunningPipeReadInterruptsIt) {
-  for (bool unbounded : {false, true}) {
-    SCOPED_TRACE(unbounded ? "unbounded" : "bounded");
-    test_pipe tp;
-    ASSERT_TRUE(tp.ok());
-    make(1, 1);
-    const uint64_t ud = unbounded ? 11 : 10;
-    submit(pipe_read(ud, tp, unbounded));
-    wait_reading(tp);
-    ASSERT_FALSE(HasFatalFailure());
-    EXPECT_EQ(p->cancel(ud), executor::cancel_result::running);
-    aio2_test::recording_sink::completion c{};
-    ASSERT_TRUE(sink.wait_for(ud, &c)) << "the interrupted read never completed";
-    EXPECT_EQ(c.res, -EINTR);
-    EXPECT_EQ(c.flags, 0u) << "it ran: not CANCELED";
-    EXPECT_NE(c.tid, aio2_test::this_tid());
-    p->shutdown();
-    EXPECT_EQ(sink.of(ud).size(), 1u);
-    p.reset();
-  }
+  test_pipe tp;
+  ASSERT_TRUE(tp.ok());
+  make(1, 1);
+  submit(pipe_read(11, tp, /*unbounded=*/true));
+  wait_reading(tp);
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_EQ(p->cancel(11), executor::cancel_result::running);
+  aio2_test::recording_sink::completion c{};
+  ASSERT_TRUE(sink.wait_for(11, &c)) << "the interrupted read never completed";
+  EXPECT_EQ(c.res, -EINTR);
+  EXPECT_EQ(c.flags, 0u) << "it ran: not CANCELED";
+  EXPECT_NE(c.tid, aio2_test::this_tid());
+  p->shutdown();
+  EXPECT_EQ(sink.of(11).size(), 1u);
+}
+
+// Bounded work finishes by itself: a running bounded request (here a pipe
+// read its submitter declared bounded) is found, not interrupted, and ends
+// with its own result.
+TEST_F(PoolExec, CancelRunningBoundedRequestLetsItFinish) {
+  test_pipe tp;
+  ASSERT_TRUE(tp.ok());
+  make(1, 1);
+  submit(pipe_read(10, tp, /*unbounded=*/false));
+  wait_reading(tp);
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_EQ(p->cancel(10), executor::cancel_result::in_flight);
+  EXPECT_EQ(sink.of(10).size(), 0u) << "it still runs";
+  ASSERT_EQ(write(tp.wr, "b", 1), 1);
+  aio2_test::recording_sink::completion c{};
+  ASSERT_TRUE(sink.wait_for(10, &c));
+  EXPECT_EQ(c.res, 1) << "its own result";
+  EXPECT_EQ(c.flags, 0u);
+  p->shutdown();
+  EXPECT_EQ(sink.of(10).size(), 1u);
 }
 
 TEST_F(PoolExec, CancelUnknownIsNotFound) {

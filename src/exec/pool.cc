@@ -11,9 +11,12 @@
 #include <thread>
 
 #include "exec/run.h"
+#include "exec/test_hooks.h"
 #include "util/fault.h"
 
 namespace aio2::exec {
+
+std::atomic<void (*)(uint64_t)> test_hooks::before_pool_run{nullptr};
 
 namespace {
 
@@ -308,6 +311,8 @@ void pool::worker_main(worker_class *k) noexcept {
     auto started = batch_start;
     for (size_t i = 0; i < n_left; i++) {
       request *r = batch[i];
+      if (auto *hook = test_hooks::before_pool_run.load(std::memory_order_relaxed))
+        hook(r->io.user_data);
       // Never with other credentials than the submitter had: the C
       // library's setuid() and its kin change this thread with every other,
       // but a raw system call, setfsuid() or capset() in the submitting
@@ -406,21 +411,32 @@ pool::cancel_result pool::cancel(uint64_t user_data) noexcept {
   for (worker_class *k : {&bounded_, &unbounded_}) {
     request *running = nullptr, *queued = nullptr;
     uint64_t generation = 0;
-    bool signalled = false, taken = false;
+    bool signalled = false, taken = false, goes_on = false;
     {
       std::lock_guard lk(k->mu);
       for (request *r = k->running.front(); r && !running; r = request_list::next(r)) {
         if (r->io.user_data != user_data) continue;
         // Taken, not started and cancelled already: as good as gone.
         if (r->worker_tid == 0 && r->cancel_requested.load(std::memory_order_relaxed)) continue;
+        running = r;
+        // Bounded work finishes by itself (regular files, block devices):
+        // once started (by a worker, or by a thread in getevents), it runs
+        // to its end, and so does the rest of a nowait-first read that a
+        // worker has taken, which must not end at the attempt's bytes (a
+        // short count for a read the cancel did not stop). r->nowait is
+        // not touched while r is taken and not started (worker_tid 0, which
+        // only its worker changes, under this mutex).
+        if (k == &bounded_ && (r->worker_tid != 0 || r->nowait.rest_pending())) {
+          goes_on = true;
+          continue;
+        }
         // A worker that took it and has not started reads this first
         // (under this mutex, after it sets worker_tid) and completes it
-        // with -ECANCELED.
+        // with -ECANCELED; a started one reads it just before its call.
         r->cancel_requested.store(true, std::memory_order_relaxed);
-        running = r;
         taken = r->worker_tid == 0;
         generation = r->generation.load(std::memory_order_relaxed);
-        if (r->worker_tid <= 0) continue;  // not started, or run by a caller
+        if (r->worker_tid <= 0) continue;  // not started
         // The worker cannot leave the running list without this mutex, so
         // its thread is alive and still inside this request.
         syscall(SYS_tgkill, getpid(), r->worker_tid, cancel_signal());
@@ -437,6 +453,7 @@ pool::cancel_result pool::cancel(uint64_t user_data) noexcept {
         queued = r;
       }
     }
+    if (goes_on) return cancel_result::in_flight;
     if (taken) return cancel_result::cancelled;
     if (queued) {
       cancelled(queued);

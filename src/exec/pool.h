@@ -69,11 +69,15 @@ class pool final : public executor, public caller_work {
   // request.
   void submit(request *const *reqs, size_t n) noexcept override;
 
-  // A running request (the oldest first) is interrupted with the cancel
-  // signal (one run by a thread in getevents is bounded and left to
-  // finish); one a worker took and has not started completes with
-  // -ECANCELED from that worker; otherwise a queued one is removed and
-  // completed with -ECANCELED.
+  // The oldest request with this user_data, running before queued, bounded
+  // class before unbounded: a running unbounded one (a call that may wait
+  // for ever) is interrupted with the cancel signal (`running`); a running
+  // bounded one (by a worker or by a thread in getevents), and the rest of
+  // a nowait-first read that a worker has taken, run to their end
+  // (`in_flight`: bounded work finishes, and a rest cut short would be a
+  // short count); one a worker took and has not started completes with
+  // -ECANCELED from that worker (`cancelled`); otherwise a queued one is
+  // removed and completed with -ECANCELED (`cancelled`).
   cancel_result cancel(uint64_t user_data) noexcept override;
 
   // Completes everything queued with -ECANCELED, interrupts what runs until

@@ -203,34 +203,48 @@ size_t uring::harvest(bool wait) noexcept {
         res[m++] = v;
       }
       io_uring_cq_advance(&ring_, k);
-      {
-        std::lock_guard ll(list_mu_);  // pairs with link (see there)
-        for (size_t i = 0; i < m; i++) inflight_list_.unlink(done[i]);
-      }
       // These completions were all seen now: timing's finished and posted
       // stamps share one clock reading (its documented meaning on io_uring).
       const attr::one_clock_read seen_now;
-      for (size_t i = 0; i < m; i++) {
-        request *r = done[i];
-        // A nowait-first read's attempt: read the rest (or all of it,
-        // after an error) again without RWF_NOWAIT, unless it was
-        // cancelled.
-        if (r->plan.attempt == attempt::executor && !r->nowait.attempted()) {
-          auto *sqe = reinterpret_cast<io_uring_sqe *>(r->sqe);
-          const uint16_t prio = sqe->ioprio;  // the hooks' priority, kept
-          const uint16_t who = sqe->personality;  // and the submitter's credentials
-          if (r->nowait.attempted(r->io, res[i]) && res[i] != -ECANCELED &&
-              !r->cancel_requested.load(std::memory_order_relaxed) &&
-              translate(r->io.nr, r->nowait.rest_args(), sqe)) {
-            sqe->ioprio = prio;
-            sqe->personality = who;
-            again[na++] = r;
-            continue;
+      size_t nd = 0;
+      {
+        // Pairs with link (see there). A nowait-first read whose rest runs
+        // next stays on the list, so that a cancel finds it between its
+        // attempt and its rest; the others leave it before they are
+        // posted.
+        std::lock_guard ll(list_mu_);
+        for (size_t i = 0; i < m; i++) {
+          request *r = done[i];
+          if (r->plan.attempt == attempt::executor && !r->nowait.attempted()) {
+            // A nowait-first read's attempt: read the rest (or all of it,
+            // after an error) again without RWF_NOWAIT, unless the kernel
+            // cancelled the attempt (a cancel that answered 0) or the
+            // instance is shutting down. A cancel that answered -EALREADY
+            // (cancel_requested without -ECANCELED) lets it run to the end.
+            auto *sqe = reinterpret_cast<io_uring_sqe *>(r->sqe);
+            const uint16_t prio = sqe->ioprio;  // the hooks' priority, kept
+            const uint16_t who = sqe->personality;  // and the submitter's credentials
+            const bool rest = r->nowait.attempted(r->io, res[i]);
+            if (rest && res[i] != -ECANCELED && !stopping_.load(std::memory_order_relaxed) &&
+                translate(r->io.nr, r->nowait.rest_args(), sqe)) {
+              sqe->ioprio = prio;
+              sqe->personality = who;
+              again[na++] = r;
+              continue;
+            }
+            // Finished by the attempt (its bytes, or its error: combine),
+            // or no rest will run: cancelled, as a rest that never ran
+            // (the attempt's bytes, or -ECANCELED), never the attempt's
+            // own -EAGAIN.
+            if (res[i] >= 0 || rest) res[i] = rest ? -ECANCELED : 0;
           }
-          // Finished by the attempt, or no rest will run: the attempt's
-          // bytes (0 here adds nothing), or its error.
-          if (res[i] >= 0) res[i] = 0;
+          inflight_list_.unlink(r);
+          done[nd] = r;
+          res[nd++] = res[i];
         }
+      }
+      for (size_t i = 0; i < nd; i++) {
+        request *r = done[i];
         finish(r, res[i], 0);
         if (r->res == -ECANCELED && r->cancel_requested.load(std::memory_order_relaxed))
           r->event_flags |= AIO2_EVENT_CANCELED;
@@ -241,11 +255,9 @@ size_t uring::harvest(bool wait) noexcept {
       // inflight()).
       inflight_.fetch_sub(m - na, std::memory_order_seq_cst);
     }
-    // Outside cq_mu_: queueing may need to harvest to make room.
-    if (na) {
-      link(again, na);
-      queue(again, na);
-    }
+    // Outside cq_mu_: queueing may need to harvest to make room. The
+    // retries are still on the in-flight list.
+    if (na) queue(again, na);
     total += m;
     if (m) sink_.batch_done(true);
   }
@@ -276,12 +288,15 @@ uint16_t uring::personality_for(const sys::creds &mine) noexcept {
 uring::cancel_result uring::cancel(uint64_t user_data) noexcept {
   if (!active()) return cancel_result::not_found;
   uint64_t tag = 0;
+  bool unbounded = false;
   {
     std::lock_guard lk(list_mu_);
     for (request *r = inflight_list_.front(); r; r = request_list::next(r)) {
       if (r->io.user_data != user_data) continue;
+      // Read by harvest: a completion of -ECANCELED is then the cancel's.
       r->cancel_requested.store(true, std::memory_order_relaxed);
       tag = tag_of(r);
+      unbounded = r->plan.unbounded;
       break;
     }
   }
@@ -294,10 +309,23 @@ uring::cancel_result uring::cancel(uint64_t user_data) noexcept {
   reg.timeout.tv_sec = 0;
   reg.timeout.tv_nsec = 0;
   const int rc = io_uring_register_sync_cancel(&ring_, &reg);
-  cancel_result out = cancel_result::running;
-  if (rc == 0) out = cancel_result::cancelled;
-  else if (rc == -ENOENT) out = cancel_result::not_found;  // it completed meanwhile
-  else if (rc == -EINVAL) queue_cancel(tag, 0);  // before Linux 6.0: ask asynchronously
+  // The kernel was asked to stop a running call (an io-wq worker gets a
+  // signal): that interrupts a call that waits (a pipe, a socket), not a
+  // read of a regular file, which runs to its end.
+  const cancel_result asked = unbounded ? cancel_result::running : cancel_result::in_flight;
+  cancel_result out = asked;
+  if (rc == 0) {
+    out = cancel_result::cancelled;
+  } else if (rc == -ENOENT) {
+    // Not found by the kernel, yet on the in-flight list: its completion
+    // is posted and not harvested yet, or the kernel holds it where its
+    // cancel does not look (a buffered read waiting for its pages, a retry
+    // in task work, the rest of a nowait-first read not yet submitted).
+    // Its event is still to come, with its own result.
+    out = cancel_result::in_flight;
+  } else if (rc == -EINVAL) {
+    queue_cancel(tag, 0);  // before Linux 6.0: ask asynchronously
+  }
   harvest(false);  // the cancelled request's completion is posted by now
   return out;
 }
@@ -311,6 +339,10 @@ void uring::close_descriptor() noexcept {
 void uring::shutdown() noexcept {
   if (!active() || shut_down_) return;
   shut_down_ = true;
+  // Read by harvest: no rest of a nowait-first read is submitted from now
+  // on. Relaxed: a harvest that read it false just before submits a rest,
+  // which finishes (and is waited for below) like any read under way.
+  stopping_.store(true, std::memory_order_relaxed);
   // Every request in flight completes cancelled (AIO2_EVENT_CANCELED when
   // it had not started), however the kernel is asked.
   {
