@@ -78,6 +78,14 @@ class PoolExec : public ::testing::Test {
     ASSERT_TRUE(aio2_test::wait_in_syscall(SYS_read, static_cast<uint64_t>(tp.rd)))
         << "no worker ever blocked in read on fd " << tp.rd;
   }
+  // A pool of one worker per class, whose worker of the class asked for
+  // is blocked in a read of `tp` (request `ud`).
+  void start_blocked_read(uint64_t ud, const test_pipe &tp, bool unbounded) {
+    ASSERT_TRUE(tp.ok());
+    make(1, 1);
+    submit(pipe_read(ud, tp, unbounded));
+    wait_reading(tp);
+  }
 
   unsigned char byte[8] = {};
   int devnull = -1;
@@ -405,10 +413,7 @@ TEST_F(PoolExec, CancelOldestQueuedOfTheSameUserData) {
 
 TEST_F(PoolExec, CancelRunningPipeReadInterruptsIt) {
   test_pipe tp;
-  ASSERT_TRUE(tp.ok());
-  make(1, 1);
-  submit(pipe_read(11, tp, /*unbounded=*/true));
-  wait_reading(tp);
+  start_blocked_read(11, tp, /*unbounded=*/true);
   ASSERT_FALSE(HasFatalFailure());
   EXPECT_EQ(p->cancel(11), executor::cancel_result::running);
   aio2_test::recording_sink::completion c{};
@@ -425,10 +430,7 @@ TEST_F(PoolExec, CancelRunningPipeReadInterruptsIt) {
 // with its own result.
 TEST_F(PoolExec, CancelRunningBoundedRequestLetsItFinish) {
   test_pipe tp;
-  ASSERT_TRUE(tp.ok());
-  make(1, 1);
-  submit(pipe_read(10, tp, /*unbounded=*/false));
-  wait_reading(tp);
+  start_blocked_read(10, tp, /*unbounded=*/false);
   ASSERT_FALSE(HasFatalFailure());
   EXPECT_EQ(p->cancel(10), executor::cancel_result::in_flight);
   EXPECT_EQ(sink.of(10).size(), 0u) << "it still runs";
