@@ -923,6 +923,40 @@ TEST(CancelRoute, NowaitAttemptOnIoUringCancelledReadsItsRestNotEAGAIN) {
   if (!cold_read_cancelled_before_harvest(21, AIO2_ATTR_CACHE, &skip)) GTEST_SKIP() << skip;
 }
 
+TEST(CancelRoute, ReadOnAnIoUringWorkerWaitingInItsCopyRunsToTheEnd) {
+  auto c = make_policy_ctx(AIO2_POLICY_URING);
+  if (!has_uring(c.get())) GTEST_SKIP() << "no io_uring here";
+  // io_uring reads /proc/self/cmdline on one of its workers (the file has
+  // no RWF_NOWAIT), which then waits in the copy into the held buffer: the
+  // read is under way in the kernel, and its cancel is asked of a running
+  // request.
+  const int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  char probe[4096];
+  const ssize_t want = pread(fd, probe, sizeof probe, 0);
+  ASSERT_GT(want, 0);
+  aio2_test::held_buffer hb(4096);
+  if (!hb.ok()) {
+    close(fd);
+    GTEST_SKIP() << hb.why();
+  }
+  req_buf r(SYS_pread64, 28, static_cast<uint64_t>(fd), u(hb.data()), 4096, 0);
+  r.attr(AIO2_ATTR_EXECUTOR);
+  ASSERT_EQ(aio2_submit(c.get(), r.io(), r.len()), r.len());
+  ASSERT_TRUE(hb.wait_touched()) << "the read never reached the held buffer";
+  ASSERT_NE(hb.toucher(), static_cast<pid_t>(syscall(SYS_gettid))) << "it waits in aio2_submit";
+  EXPECT_EQ(aio2_cancel(c.get(), 28), -EALREADY);
+  hb.release();
+  const event_copy e = the_event(c.get(), 1, 28);
+  EXPECT_EQ(e.res(), want) << "every byte";
+  EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, 0u);
+  EXPECT_EQ(e.path(), static_cast<uint32_t>(AIO2_PATH_URING));
+  EXPECT_EQ(std::memcmp(hb.data(), probe, static_cast<size_t>(want)), 0);
+  EXPECT_FALSE(hb.auto_released());
+  expect_no_more_events(c.get());
+  close(fd);
+}
+
 // A nowait-first read of a file whose first half is cached, on a context
 // without io_uring and with one bounded worker: the attempt reads the first
 // half in aio2_submit, the worker the rest.
