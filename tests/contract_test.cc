@@ -926,21 +926,14 @@ TEST(CancelRoute, NowaitAttemptOnIoUringCancelledReadsItsRestNotEAGAIN) {
 TEST(CancelRoute, ReadOnAnIoUringWorkerWaitingInItsCopyRunsToTheEnd) {
   auto c = make_policy_ctx(AIO2_POLICY_URING);
   if (!has_uring(c.get())) GTEST_SKIP() << "no io_uring here";
-  // io_uring reads /proc/self/cmdline on one of its workers (the file has
-  // no RWF_NOWAIT), which then waits in the copy into the held buffer: the
-  // read is under way in the kernel, and its cancel is asked of a running
-  // request.
-  const int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  char probe[4096];
-  const ssize_t want = pread(fd, probe, sizeof probe, 0);
-  ASSERT_GT(want, 0);
+  // io_uring reads the file on one of its workers, which then waits in the
+  // copy into the held buffer: the read is under way in the kernel, and its
+  // cancel is asked of a running request.
+  aio2_test::worker_read_file f;
+  ASSERT_TRUE(f.ok());
   aio2_test::held_buffer hb(4096);
-  if (!hb.ok()) {
-    close(fd);
-    GTEST_SKIP() << hb.why();
-  }
-  req_buf r(SYS_pread64, 28, static_cast<uint64_t>(fd), u(hb.data()), 4096, 0);
+  if (!hb.ok()) GTEST_SKIP() << hb.why();
+  req_buf r(SYS_pread64, 28, static_cast<uint64_t>(f.fd), u(hb.data()), 4096, 0);
   r.attr(AIO2_ATTR_EXECUTOR);
   ASSERT_EQ(aio2_submit(c.get(), r.io(), r.len()), r.len());
   ASSERT_TRUE(hb.wait_touched()) << "the read never reached the held buffer";
@@ -948,13 +941,12 @@ TEST(CancelRoute, ReadOnAnIoUringWorkerWaitingInItsCopyRunsToTheEnd) {
   EXPECT_EQ(aio2_cancel(c.get(), 28), -EALREADY);
   hb.release();
   const event_copy e = the_event(c.get(), 1, 28);
-  EXPECT_EQ(e.res(), want) << "every byte";
+  EXPECT_EQ(e.res(), f.size()) << "every byte";
   EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, 0u);
   EXPECT_EQ(e.path(), static_cast<uint32_t>(AIO2_PATH_URING));
-  EXPECT_EQ(std::memcmp(hb.data(), probe, static_cast<size_t>(want)), 0);
+  EXPECT_EQ(std::string(hb.data(), f.bytes.size()), f.bytes);
   EXPECT_FALSE(hb.auto_released());
   expect_no_more_events(c.get());
-  close(fd);
 }
 
 // A nowait-first read of a file whose first half is cached, on a context

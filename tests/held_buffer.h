@@ -196,4 +196,27 @@ class held_buffer {
   std::thread watcher_;
 };
 
+// A file to read into a held buffer from another thread: /proc/self/cmdline,
+// which has no RWF_NOWAIT (a nowait first try fails with -EOPNOTSUPP before
+// any copy, so nothing waits in the submitting thread) and which io_uring
+// reads on one of its workers (a file like /proc/version it reads inside
+// io_uring_enter). `bytes` is what a read of it returns.
+struct worker_read_file {
+  int fd = -1;
+  std::string bytes;
+  worker_read_file() {
+    fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    char probe[4096];
+    const ssize_t n = fd < 0 ? -1 : pread(fd, probe, sizeof probe, 0);
+    if (n > 0) bytes.assign(probe, static_cast<size_t>(n));
+  }
+  ~worker_read_file() {
+    if (fd >= 0) close(fd);
+  }
+  worker_read_file(const worker_read_file &) = delete;
+  worker_read_file &operator=(const worker_read_file &) = delete;
+  bool ok() const { return !bytes.empty(); }
+  ssize_t size() const { return static_cast<ssize_t>(bytes.size()); }
+};
+
 }  // namespace aio2_test

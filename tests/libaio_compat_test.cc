@@ -774,11 +774,9 @@ std::string cancel_pending_poll(const libaio_api &a) {
 // A read of a regular file that is under way when io_cancel comes: neither
 // cancels it (-EINVAL), and its one event has every byte. On the kernel it
 // is an O_DIRECT read in flight on the device (a buffered one would run
-// inside io_submit). On aio2 the read waits in its copy into a held buffer:
-// /proc/self/cmdline, which has no RWF_NOWAIT (so nothing is copied in
-// io_submit's thread) and which io_uring reads on one of its workers (it
-// would block io_uring_enter on /proc/version), or without io_uring a pool
-// worker.
+// inside io_submit). On aio2 the read waits in its copy into a held buffer,
+// on an io_uring worker (or without io_uring a pool worker): nothing copies
+// worker_read_file in io_submit's thread.
 std::string cancel_running_file_read(const libaio_api &a) {
   ctx x(a);
   std::string s;
@@ -797,13 +795,11 @@ std::string cancel_running_file_read(const libaio_api &a) {
     io_event res{};
     s += " cancel=" + num(a.io_cancel(x.c, &cb, &res));
   } else {
-    fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-    char probe[4096];
-    want = fd < 0 ? -1 : pread(fd, probe, sizeof probe, 0);
-    if (want <= 0) return "no /proc/self/cmdline";
+    aio2_test::worker_read_file f;
+    if (!f.ok()) return "no worker_read_file";
     aio2_test::held_buffer hb(4096);
     if (!hb.ok()) return "held buffer: " + hb.why();
-    cb = rw(IOCB_CMD_PREAD, fd, hb.data(), 4096, 0);
+    cb = rw(IOCB_CMD_PREAD, f.fd, hb.data(), 4096, 0);
     iocb *list[1] = {&cb};
     s = num(a.io_submit(x.c, 1, list));
     if (!hb.wait_touched()) return s + " never reached the held buffer";
@@ -812,8 +808,7 @@ std::string cancel_running_file_read(const libaio_api &a) {
     s += " cancel=" + num(a.io_cancel(x.c, &cb, &res));
     hb.release();
     std::string ev = reap_one(x, &cb);
-    if (ev == "res=" + num(want)) ev = "res=full";
-    close(fd);
+    if (ev == "res=" + num(f.size())) ev = "res=full";
     return s + " " + ev + (hb.auto_released() ? " (released by the watchdog)" : "");
   }
   std::string ev = reap_one(x, &cb);

@@ -464,33 +464,26 @@ TEST_P(PosixAio, CancelABlockedRead) {
 
 // A read of a regular file under way, waiting in its copy into a held
 // buffer: neither implementation can cancel it (AIO_NOTCANCELED, it stays
-// in progress), and it completes with its full count. /proc/self/cmdline
-// has no RWF_NOWAIT, so aio2 copies nothing in aio_read's thread; glibc
-// reads in a thread of its own.
+// in progress), and it completes with its full count. aio2 reads it on a
+// pool worker (worker_read_file has no RWF_NOWAIT), glibc in a thread of
+// its own.
 TEST_P(PosixAio, CancelARunningFileReadLetsItFinish) {
-  const int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  char probe[4096];
-  const ssize_t want = pread(fd, probe, sizeof probe, 0);
-  ASSERT_GT(want, 0);
+  aio2_test::worker_read_file f;
+  ASSERT_TRUE(f.ok());
   aio2_test::held_buffer hb(4096);
-  if (!hb.ok()) {
-    close(fd);
-    GTEST_SKIP() << hb.why();
-  }
-  struct aiocb cb = make_cb(fd, hb.data(), 4096, 0);
+  if (!hb.ok()) GTEST_SKIP() << hb.why();
+  struct aiocb cb = make_cb(f.fd, hb.data(), 4096, 0);
   ASSERT_EQ(api().read(&cb), 0);
   ASSERT_TRUE(hb.wait_touched()) << "the read never reached the held buffer";
   ASSERT_NE(hb.toucher(), static_cast<pid_t>(syscall(SYS_gettid)));
-  EXPECT_EQ(api().cancel(fd, &cb), AIO_NOTCANCELED);
+  EXPECT_EQ(api().cancel(f.fd, &cb), AIO_NOTCANCELED);
   EXPECT_EQ(api().error(&cb), EINPROGRESS) << "it runs";
   hb.release();
   ASSERT_TRUE(wait_done(api(), &cb));
   EXPECT_EQ(api().error(&cb), 0);
-  EXPECT_EQ(api().ret(&cb), want) << "the full count";
-  EXPECT_EQ(std::memcmp(hb.data(), probe, static_cast<size_t>(want)), 0);
+  EXPECT_EQ(api().ret(&cb), f.size()) << "the full count";
+  EXPECT_EQ(std::string(hb.data(), f.bytes.size()), f.bytes);
   EXPECT_FALSE(hb.auto_released());
-  close(fd);
 }
 
 // Two reads on one pipe, cancelled together: glibc runs one and queues the
