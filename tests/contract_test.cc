@@ -32,6 +32,8 @@
 
 #include "aio2/aio2.h"
 #include "core/test_hooks.h"
+#include "exec/test_hooks.h"
+#include "held_buffer.h"
 #include "proc_util.h"
 #include "test_util.h"
 
@@ -815,6 +817,274 @@ TEST(CancelRoute, BetweenTheFirstTryAndItsRestIsNotFoundAndTheReadFinishes) {
   EXPECT_EQ(g_hook_rc.load(), -ENOENT) << "the hook ran";
   EXPECT_EQ(e.res(), static_cast<int64_t>(kBytes));
   EXPECT_EQ(e.path(), static_cast<uint32_t>(AIO2_PATH_INLINE | AIO2_PATH_POOL));
+  expect_no_more_events(c.get());
+}
+
+// ---- cancel while the kernel or a worker holds the request ----------------------------
+//
+// aio2_cancel answers -EALREADY for a request it finds but cannot stop,
+// and the request then ends as if nobody had asked: all its bytes, one
+// event. Each window is reached with a test hook (in the submitting thread
+// before it harvests io_uring; on a worker before it runs a request) or a
+// held_buffer (a worker waits inside the read's copy).
+
+std::atomic<uint64_t> g_cancel_ud{0};
+void cancel_now() { g_hook_rc = aio2_cancel(g_hook_ctx, g_cancel_ud.load()); }
+
+// Sets before_uring_harvest to cancel `ud` while it is set.
+struct uring_hook {
+  uring_hook(aio2_ctx *c, uint64_t ud) {
+    g_hook_ctx = c;
+    g_hook_rc = 1;
+    g_cancel_ud = ud;
+    aio2::core::test_hooks::before_uring_harvest.store(cancel_now);
+  }
+  ~uring_hook() { aio2::core::test_hooks::before_uring_harvest.store(nullptr); }
+};
+
+// Sets before_pool_run to cancel `target` when the worker is about to run
+// `when` (once).
+std::atomic<uint64_t> g_pool_when{0};
+void cancel_before_run(uint64_t ud) {
+  if (ud != g_pool_when.load()) return;
+  g_pool_when = 0;
+  cancel_now();
+}
+struct pool_hook {
+  // Waits until the hook has cancelled (a liveness bound of 10 s): until
+  // then this thread must not call aio2_getevents, which would run the
+  // queued work itself instead of the worker.
+  static bool wait_ran() {
+    for (int i = 0; i < 10000 && g_hook_rc.load() == 1; i++)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return g_hook_rc.load() != 1;
+  }
+  pool_hook(aio2_ctx *c, uint64_t when, uint64_t target) {
+    g_hook_ctx = c;
+    g_hook_rc = 1;
+    g_cancel_ud = target;
+    g_pool_when = when;
+    aio2::exec::test_hooks::before_pool_run.store(cancel_before_run);
+  }
+  ~pool_hook() { aio2::exec::test_hooks::before_pool_run.store(nullptr); }
+};
+
+bool all_bytes(const std::vector<char> &buf, char c) {
+  for (char b : buf)
+    if (b != c) return false;
+  return true;
+}
+
+// A read of a cold 1 MiB file on a URING context, with attribute `attr`
+// (and the executor's),
+// cancelled inside aio2_submit after io_submit handed it to the kernel and
+// before anything harvested it: aio2_cancel must answer -EALREADY, and its
+// one event have every byte, without AIO2_EVENT_CANCELED. False (with a
+// reason) when this machine cannot run it.
+bool cold_read_cancelled_before_harvest(uint64_t ud, uint16_t attr, std::string *skip) {
+  constexpr size_t kBytes = 1 << 20;
+  cold_file f(kBytes, 0);
+  if (f.cached_now(kBytes) != 0) return *skip = "the page cache keeps this file", false;
+  auto c = make_policy_ctx(AIO2_POLICY_URING);
+  if (!has_uring(c.get())) return *skip = "no io_uring here", false;
+  std::vector<char> buf(kBytes);
+  req_buf r(SYS_pread64, ud, static_cast<uint64_t>(f.fd), u(buf.data()), kBytes, 0);
+  r.attr(AIO2_ATTR_EXECUTOR);
+  if (attr != AIO2_ATTR_EXECUTOR) r.attr(attr);
+  {
+    uring_hook h(c.get(), ud);
+    EXPECT_EQ(aio2_submit(c.get(), r.io(), r.len()), r.len());
+  }
+  EXPECT_EQ(g_hook_rc.load(), -EALREADY) << "found, not stopped: its event is to come";
+  const event_copy e = the_event(c.get(), 1, ud);
+  EXPECT_NE(e.res(), -EAGAIN) << "a first try's own error leaked out";
+  EXPECT_EQ(e.res(), static_cast<int64_t>(kBytes));
+  EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, 0u);
+  EXPECT_EQ(e.path(), static_cast<uint32_t>(AIO2_PATH_URING));
+  EXPECT_TRUE(all_bytes(buf, 'c'));
+  expect_no_more_events(c.get());
+  return true;
+}
+
+TEST(CancelRoute, ReadOnIoUringTheKernelCannotFindRunsToTheEnd) {
+  // The kernel is reading it (a buffered read waiting for its pages, which
+  // its cancel does not find: -ENOENT), or has posted its completion.
+  // Either way it is on aio2's in-flight list, outstanding.
+  std::string skip;
+  if (!cold_read_cancelled_before_harvest(20, AIO2_ATTR_EXECUTOR, &skip)) GTEST_SKIP() << skip;
+}
+
+TEST(CancelRoute, NowaitAttemptOnIoUringCancelledReadsItsRestNotEAGAIN) {
+  // The cache attribute makes io_uring's first try RWF_NOWAIT: on a cold
+  // file it completes with -EAGAIN inside io_uring_enter, and the rest is
+  // read by whoever harvests that completion: here the cancel, which
+  // harvests it with the cancel asked.
+  std::string skip;
+  if (!cold_read_cancelled_before_harvest(21, AIO2_ATTR_CACHE, &skip)) GTEST_SKIP() << skip;
+}
+
+TEST(CancelRoute, ReadOnAnIoUringWorkerWaitingInItsCopyRunsToTheEnd) {
+  auto c = make_policy_ctx(AIO2_POLICY_URING);
+  if (!has_uring(c.get())) GTEST_SKIP() << "no io_uring here";
+  // io_uring reads the file on one of its workers, which then waits in the
+  // copy into the held buffer: the read is under way in the kernel, and its
+  // cancel is asked of a running request.
+  aio2_test::worker_read_file f;
+  ASSERT_TRUE(f.ok());
+  aio2_test::held_buffer hb(4096);
+  if (!hb.ok()) GTEST_SKIP() << hb.why();
+  req_buf r(SYS_pread64, 28, static_cast<uint64_t>(f.fd), u(hb.data()), 4096, 0);
+  r.attr(AIO2_ATTR_EXECUTOR);
+  ASSERT_EQ(aio2_submit(c.get(), r.io(), r.len()), r.len());
+  ASSERT_TRUE(hb.wait_touched()) << "the read never reached the held buffer";
+  ASSERT_NE(hb.toucher(), static_cast<pid_t>(syscall(SYS_gettid))) << "it waits in aio2_submit";
+  EXPECT_EQ(aio2_cancel(c.get(), 28), -EALREADY);
+  hb.release();
+  const event_copy e = the_event(c.get(), 1, 28);
+  EXPECT_EQ(e.res(), f.size()) << "every byte";
+  EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, 0u);
+  EXPECT_EQ(e.path(), static_cast<uint32_t>(AIO2_PATH_URING));
+  EXPECT_EQ(std::string(hb.data(), f.bytes.size()), f.bytes);
+  EXPECT_FALSE(hb.auto_released());
+  expect_no_more_events(c.get());
+}
+
+// A nowait-first read of a file whose first half is cached, on a context
+// without io_uring and with one bounded worker: the attempt reads the first
+// half in aio2_submit, the worker the rest.
+struct split_read {
+  static constexpr size_t kBytes = 1 << 20, kCached = kBytes / 2;
+  cold_file f{kBytes, kCached};
+  ctx_ptr c;
+  std::string skip;
+  split_read() {
+    const ssize_t cached = f.cached_now(kBytes);
+    if (cached <= 0 || cached >= static_cast<ssize_t>(kBytes))
+      skip = "could not leave the file part cached (" + std::to_string(cached) + ")";
+    aio2_params p{};
+    p.flags = AIO2_SETUP_NO_URING;
+    p.bounded_workers = 1;
+    c = make_policy_ctx(AIO2_POLICY_AUTO, p);
+  }
+  // Checks the read's one event: every byte, not cancelled, in two parts.
+  void expect_whole(uint64_t ud, const char *data) {
+    const event_copy e = the_event(c.get(), 1, ud);
+    EXPECT_EQ(e.res(), static_cast<int64_t>(kBytes)) << "the rest ran to its end";
+    EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, 0u);
+    EXPECT_EQ(e.path(), static_cast<uint32_t>(AIO2_PATH_INLINE | AIO2_PATH_POOL));
+    EXPECT_EQ(data[0], 'c');
+    EXPECT_EQ(data[kBytes - 1], 'c');
+  }
+};
+
+TEST(CancelRoute, RestTakenByAWorkerJustBeforeItsCallRunsToTheEnd) {
+  split_read s;
+  if (!s.skip.empty()) GTEST_SKIP() << s.skip;
+  std::vector<char> buf(split_read::kBytes);
+  req_buf r(SYS_pread64, 22, static_cast<uint64_t>(s.f.fd), u(buf.data()), split_read::kBytes, 0);
+  r.attr(AIO2_ATTR_EXECUTOR);
+  {
+    // On the worker, between taking the rest and its call.
+    pool_hook h(s.c.get(), 22, 22);
+    ASSERT_EQ(aio2_submit(s.c.get(), r.io(), r.len()), r.len());
+    const bool ran = pool_hook::wait_ran();
+    const event_copy e = the_event(s.c.get(), 1, 22);
+    if (!ran && e.path() == AIO2_PATH_INLINE)
+      GTEST_SKIP() << "the first try read it all; there was no rest";
+    EXPECT_EQ(g_hook_rc.load(), -EALREADY);
+    EXPECT_EQ(e.res(), static_cast<int64_t>(split_read::kBytes)) << "the rest ran to its end";
+    EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, 0u);
+  }
+  EXPECT_TRUE(all_bytes(buf, 'c'));
+  expect_no_more_events(s.c.get());
+}
+
+TEST(CancelRoute, RestTakenBehindAnotherRequestRunsToTheEnd) {
+  split_read s;
+  if (!s.skip.empty()) GTEST_SKIP() << s.skip;
+  // Two requests for the one bounded worker in one call: a plain pread
+  // (the pool's), then the split read, whose rest joins it in the queue.
+  // The worker takes both at once; when it is about to run the first, the
+  // second is taken and not started.
+  char first[64];
+  std::vector<char> buf(split_read::kBytes);
+  struct {
+    aio2_iocb a;
+    aio2_iocb b;
+  } two{};
+  two.a = req(SYS_pread64, 23, static_cast<uint64_t>(s.f.fd), u(first), sizeof first, 0);
+  two.a.flags = AIO2_IOCB_POLICY(AIO2_POLICY_POOL);
+  two.b = req(SYS_pread64, 24, static_cast<uint64_t>(s.f.fd), u(buf.data()), split_read::kBytes, 0);
+  std::vector<int64_t> res;
+  std::vector<uint64_t> uds;
+  {
+    pool_hook h(s.c.get(), 23, 24);
+    ASSERT_EQ(aio2_submit(s.c.get(), &two, sizeof two), static_cast<ssize_t>(sizeof two));
+    pool_hook::wait_ran();
+    aio2_test::for_events(s.c.get(), 2, [&](const aio2_event *ev) {
+      uds.push_back(ev->user_data);
+      res.push_back(ev->res);
+      EXPECT_EQ(ev->flags & AIO2_EVENT_CANCELED, 0u) << ev->user_data;
+    });
+  }
+  ASSERT_EQ(uds.size(), 2u);
+  if (g_hook_rc.load() == 1) GTEST_SKIP() << "the first try read it all; there was no rest";
+  EXPECT_EQ(g_hook_rc.load(), -EALREADY) << "taken by the worker: it runs";
+  for (size_t i = 0; i < uds.size(); i++)
+    EXPECT_EQ(res[i], uds[i] == 23 ? static_cast<int64_t>(sizeof first)
+                                   : static_cast<int64_t>(split_read::kBytes))
+        << uds[i];
+  EXPECT_TRUE(all_bytes(buf, 'c')) << "the rest ran to its end";
+  expect_no_more_events(s.c.get());
+}
+
+TEST(CancelRoute, RestWaitingInItsCopyRunsToTheEnd) {
+  split_read s;
+  if (!s.skip.empty()) GTEST_SKIP() << s.skip;
+  const ssize_t cached = s.f.cached_now(split_read::kBytes);
+  // The attempt fills the cached part in this thread: only what the
+  // worker reads is held.
+  aio2_test::held_buffer hb(split_read::kBytes, static_cast<size_t>(cached));
+  if (!hb.ok()) GTEST_SKIP() << hb.why();
+  req_buf r(SYS_pread64, 25, static_cast<uint64_t>(s.f.fd), u(hb.data()), split_read::kBytes, 0);
+  r.attr(AIO2_ATTR_EXECUTOR);
+  ASSERT_EQ(aio2_submit(s.c.get(), r.io(), r.len()), r.len());
+  ASSERT_TRUE(hb.wait_touched()) << "the worker never reached the held pages";
+  ASSERT_NE(hb.toucher(), static_cast<pid_t>(syscall(SYS_gettid))) << "the test's thread waits in the copy";
+  // The worker is inside the rest's pread64, waiting in its copy.
+  EXPECT_EQ(aio2_cancel(s.c.get(), 25), -EALREADY);
+  hb.release();
+  s.expect_whole(25, hb.data());
+  EXPECT_FALSE(hb.auto_released());
+  expect_no_more_events(s.c.get());
+}
+
+TEST(CancelRoute, FileReadWaitingInItsCopyOnThePoolRunsToTheEnd) {
+  constexpr size_t kBytes = 64 * 1024;
+  cold_file f(kBytes, kBytes);  // all of it cached
+  auto c = make_policy_ctx(AIO2_POLICY_POOL);
+  aio2_test::held_buffer hb(kBytes);
+  if (!hb.ok()) GTEST_SKIP() << hb.why();
+  // A read of the file first: its descriptor's facts are checked, and a
+  // plain pread of it could be tried on trust in this thread (it must not
+  // be on a POOL context).
+  char first[64];
+  const aio2_iocb r0 = req(SYS_pread64, 27, static_cast<uint64_t>(f.fd), u(first), sizeof first, 0);
+  ASSERT_EQ(aio2_submit(c.get(), &r0, sizeof r0), 72);
+  EXPECT_EQ(the_event(c.get(), 1, 27).res(), static_cast<int64_t>(sizeof first));
+  const aio2_iocb r = req(SYS_pread64, 26, static_cast<uint64_t>(f.fd), u(hb.data()), kBytes, 0);
+  ASSERT_EQ(aio2_submit(c.get(), &r, sizeof r), 72);
+  ASSERT_TRUE(hb.wait_touched()) << "the worker never reached the held pages";
+  ASSERT_NE(hb.toucher(), static_cast<pid_t>(syscall(SYS_gettid))) << "the test's thread waits in the copy";
+  // A read of a regular file is not interrupted: it is found, and goes on.
+  EXPECT_EQ(aio2_cancel(c.get(), 26), -EALREADY);
+  hb.release();
+  const event_copy e = the_event(c.get(), 1, 26);
+  EXPECT_EQ(e.res(), static_cast<int64_t>(kBytes));
+  EXPECT_EQ(e.ev()->flags & AIO2_EVENT_CANCELED, 0u);
+  EXPECT_EQ(hb.data()[0], 'c');
+  EXPECT_EQ(hb.data()[kBytes - 1], 'c');
+  EXPECT_FALSE(hb.auto_released());
   expect_no_more_events(c.get());
 }
 

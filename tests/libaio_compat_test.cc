@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "fs_util.h"
+#include "held_buffer.h"
 #include "libaio_api.h"
 #include "test_util.h"
 
@@ -770,6 +771,52 @@ std::string cancel_pending_poll(const libaio_api &a) {
   return s + " " + reap_one(x, &cb);
 }
 
+// A read of a regular file that is under way when io_cancel comes: neither
+// cancels it (-EINVAL), and its one event has every byte. On the kernel it
+// is an O_DIRECT read in flight on the device (a buffered one would run
+// inside io_submit). On aio2 the read waits in its copy into a held buffer,
+// on an io_uring worker (or without io_uring a pool worker): nothing copies
+// worker_read_file in io_submit's thread.
+std::string cancel_running_file_read(const libaio_api &a) {
+  ctx x(a);
+  std::string s;
+  long want = 0;
+  int fd = -1;
+  iocb cb{};
+  if (a.name == "kernel") {
+    alignas(4096) static char buf[4096];
+    const std::string path = the_files().dir / "direct_file";
+    fd = open(path.c_str(), O_CREAT | O_RDWR | O_DIRECT | O_CLOEXEC, 0600);
+    if (fd < 0 || pwrite(fd, buf, sizeof buf, 0) != 4096) return "no O_DIRECT";
+    want = 4096;
+    cb = rw(IOCB_CMD_PREAD, fd, buf, sizeof buf, 0);
+    iocb *list[1] = {&cb};
+    s = num(a.io_submit(x.c, 1, list));
+    io_event res{};
+    s += " cancel=" + num(a.io_cancel(x.c, &cb, &res));
+  } else {
+    aio2_test::worker_read_file f;
+    if (!f.ok()) return "no worker_read_file";
+    aio2_test::held_buffer hb(4096);
+    if (!hb.ok()) return "held buffer: " + hb.why();
+    cb = rw(IOCB_CMD_PREAD, f.fd, hb.data(), 4096, 0);
+    iocb *list[1] = {&cb};
+    s = num(a.io_submit(x.c, 1, list));
+    if (!hb.wait_touched()) return s + " never reached the held buffer";
+    if (hb.toucher() == static_cast<pid_t>(syscall(SYS_gettid))) return s + " copied in io_submit";
+    io_event res{};
+    s += " cancel=" + num(a.io_cancel(x.c, &cb, &res));
+    hb.release();
+    std::string ev = reap_one(x, &cb);
+    if (ev == "res=" + num(f.size())) ev = "res=full";
+    return s + " " + ev + (hb.auto_released() ? " (released by the watchdog)" : "");
+  }
+  std::string ev = reap_one(x, &cb);
+  if (ev == "res=" + num(want)) ev = "res=full";
+  close(fd);
+  return s + " " + ev;
+}
+
 // A read that is running when io_cancel comes. Kernel AIO runs a read of a
 // pipe inside io_submit (it would block there), so on the kernel the read
 // is an O_DIRECT one of a file, in flight on the device; aio2 runs the read
@@ -1100,6 +1147,7 @@ const row kRows[] = {
     {"cancel_null_result", cancel_null_result, "-22", nullptr, ""},
     {"cancel_bad_ctx", cancel_bad_ctx, "-22", nullptr, ""},
     {"cancel_pending_poll", cancel_pending_poll, "1 cancel=-115 res=0", nullptr, ""},
+    {"cancel_running_file_read", cancel_running_file_read, "1 cancel=-22 res=full", nullptr, ""},
     {"cancel_running_read", cancel_running_read, "1 cancel=-22 res=4096", "1 cancel=-115 res=cancelled",
      "kernel AIO cancels only polls (a running read goes on, and a pipe read would have blocked "
      "io_submit); aio2 interrupts the read"},

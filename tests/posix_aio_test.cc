@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "fs_util.h"
+#include "held_buffer.h"
 #include "posix_util.h"
 
 namespace {
@@ -459,6 +460,30 @@ TEST_P(PosixAio, CancelABlockedRead) {
   } else {
     EXPECT_EQ(api().ret(&cb), 1);
   }
+}
+
+// A read of a regular file under way, waiting in its copy into a held
+// buffer: neither implementation can cancel it (AIO_NOTCANCELED, it stays
+// in progress), and it completes with its full count. aio2 reads it on a
+// pool worker (worker_read_file has no RWF_NOWAIT), glibc in a thread of
+// its own.
+TEST_P(PosixAio, CancelARunningFileReadLetsItFinish) {
+  aio2_test::worker_read_file f;
+  ASSERT_TRUE(f.ok());
+  aio2_test::held_buffer hb(4096);
+  if (!hb.ok()) GTEST_SKIP() << hb.why();
+  struct aiocb cb = make_cb(f.fd, hb.data(), 4096, 0);
+  ASSERT_EQ(api().read(&cb), 0);
+  ASSERT_TRUE(hb.wait_touched()) << "the read never reached the held buffer";
+  ASSERT_NE(hb.toucher(), static_cast<pid_t>(syscall(SYS_gettid)));
+  EXPECT_EQ(api().cancel(f.fd, &cb), AIO_NOTCANCELED);
+  EXPECT_EQ(api().error(&cb), EINPROGRESS) << "it runs";
+  hb.release();
+  ASSERT_TRUE(wait_done(api(), &cb));
+  EXPECT_EQ(api().error(&cb), 0);
+  EXPECT_EQ(api().ret(&cb), f.size()) << "the full count";
+  EXPECT_EQ(std::string(hb.data(), f.bytes.size()), f.bytes);
+  EXPECT_FALSE(hb.auto_released());
 }
 
 // Two reads on one pipe, cancelled together: glibc runs one and queues the

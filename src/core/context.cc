@@ -20,6 +20,7 @@
 namespace aio2::core {
 
 std::atomic<void (*)(uint64_t)> test_hooks::after_nowait_attempt{nullptr};
+std::atomic<void (*)()> test_hooks::before_uring_harvest{nullptr};
 
 context::context(uint32_t type, uint32_t flags, const limits &lim) noexcept
     : type_(type),
@@ -286,7 +287,10 @@ void context::submission::finish() noexcept {
   const bool uring_used = to_uring_.flush();
   if (uring_used) c_.uring_.end_of_call();
   while (nspare_) c_.slots_.put(spare_[--nspare_]);
-  if (uring_used) c_.queue_.collector_submitted();
+  if (uring_used) {
+    if (auto *hook = test_hooks::before_uring_harvest.load(std::memory_order_relaxed)) hook();
+    c_.queue_.collector_submitted();
+  }
   if (done_here_) c_.queue_.batch_done(false);
 }
 
@@ -379,7 +383,8 @@ int context::cancel(uint64_t user_data) noexcept {
   if (type_ != AIO2_CTX_RING) return -EBADFD;
   switch (cancel_everywhere(user_data)) {
     case exec::executor::cancel_result::cancelled: return 0;
-    case exec::executor::cancel_result::running: return -EALREADY;
+    case exec::executor::cancel_result::running:
+    case exec::executor::cancel_result::in_flight: return -EALREADY;
     case exec::executor::cancel_result::not_found: break;
   }
   return -ENOENT;

@@ -261,13 +261,17 @@ int context::cancel_legacy(struct iocb *cb, struct io_event *result) noexcept {
   if (type_ != AIO2_CTX_LEGACY) return -EBADFD;
   // `result` is not used (the kernel no longer writes it either, and takes
   // NULL): the event arrives through the ring, as the kernel delivers it.
-  // -EINPROGRESS says the cancellation is under way (or done).
+  // -EINPROGRESS says the cancellation is under way (or done): the request
+  // was removed, or interrupted. A request that nothing stops (a read of a
+  // regular file under way) is -EINVAL, as the kernel answers for a request
+  // it cannot cancel; its event comes with its result.
   (void)result;
   if (!legacy_user_range(cb, sizeof *cb)) return -EFAULT;
   switch (cancel_everywhere(reinterpret_cast<uint64_t>(cb))) {
     case exec::executor::cancel_result::cancelled:
     case exec::executor::cancel_result::running:
       return -EINPROGRESS;
+    case exec::executor::cancel_result::in_flight:
     case exec::executor::cancel_result::not_found:
       break;
   }

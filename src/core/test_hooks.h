@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Settings for tests only, read where a context is set up (never on a
-// request's path). The library's shared object does not export them (its
+// Settings and hooks for tests only. The settings are read where a context
+// is set up (never on a request's path); each hook costs one relaxed load
+// and a predictable branch on the path that reads it. The library's shared object does not export them (its
 // version script exports aio2_* alone); tests that link the static library
 // set them before aio2_setup.
 #pragma once
@@ -22,5 +23,12 @@ extern std::atomic<uint64_t> ring_start_pos;
 // (cancels the request, say). Read only on that path, which hands work to
 // another thread anyway. Relaxed: a test sets it before submitting.
 extern std::atomic<void (*)(uint64_t user_data)> after_nowait_attempt;
+
+// Called, when set, in the submitting thread when a call has handed
+// requests to io_uring, before it harvests their completions: a test acts
+// while the kernel holds them (cancels one whose completion is posted and
+// not yet harvested, say). Read only by calls that used io_uring. Relaxed:
+// a test sets it before submitting.
+extern std::atomic<void (*)()> before_uring_harvest;
 
 }  // namespace aio2::core::test_hooks

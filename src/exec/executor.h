@@ -34,7 +34,12 @@ class executor {
  public:
   enum class cancel_result {
     cancelled,  // it had not started: it completes with -ECANCELED
-    running,    // it runs: interrupted where possible, its result will say
+    running,    // it runs and was asked to stop (a signal, the kernel's
+                // cancel): a call blocked in the kernel returns -EINTR
+    in_flight,  // it is here and its event is still to come, but nothing
+                // stops it: it runs to its end (a read of a regular file
+                // under way, or one whose completion the kernel has posted
+                // and nobody has harvested yet)
     not_found,  // no request with this user_data is here
   };
 

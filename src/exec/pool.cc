@@ -11,10 +11,13 @@
 #include <thread>
 
 #include "exec/run.h"
+#include "exec/test_hooks.h"
 #include "util/cpu.h"
 #include "util/fault.h"
 
 namespace aio2::exec {
+
+std::atomic<void (*)(uint64_t)> test_hooks::before_pool_run{nullptr};
 
 namespace {
 
@@ -301,6 +304,8 @@ void pool::worker_main(worker_class *k) noexcept {
     auto started = batch_start;
     for (size_t i = 0; i < n_left; i++) {
       request *r = batch[i];
+      if (auto *hook = test_hooks::before_pool_run.load(std::memory_order_relaxed))
+        hook(r->io.user_data);
       // Never with other credentials than the submitter had: the C
       // library's setuid() and its kin change this thread with every other,
       // but a raw system call, setfsuid() or capset() in the submitting
@@ -412,23 +417,37 @@ pool::cancel_result pool::cancel(uint64_t user_data) noexcept {
   for (worker_class *k : {&bounded_, &unbounded_}) {
     request *running = nullptr, *queued = nullptr;
     uint64_t generation = 0;
-    bool signalled = false, taken = false;
+    bool signalled = false, taken = false, goes_on = false;
     {
       std::lock_guard lk(k->mu);
       for (request *r = k->running.front(); r && !running; r = request_list::next(r)) {
         if (r->io.user_data != user_data) continue;
         // Taken, not started and cancelled already: as good as gone.
         if (r->worker_tid == 0 && r->cancel_requested.load(std::memory_order_relaxed)) continue;
+        running = r;
+        // Bounded work finishes by itself (regular files, block devices):
+        // once started, by a worker or by a thread in getevents, it runs to
+        // its end, and so does the rest of a nowait-first read that a
+        // worker has taken (r->nowait is not touched while r is taken and
+        // not started: worker_tid 0, which only its worker changes, under
+        // this mutex). Neither is flagged: the flag, read just before the
+        // call, would end a rest at its attempt's bytes, a short count for
+        // a read the cancel answered -EALREADY for.
+        const bool bounded = k == &bounded_;
+        if (bounded && (r->worker_tid != 0 || r->nowait.rest_pending())) goes_on = true;
         // A worker that took it and has not started reads this first
         // (under this mutex, after it sets worker_tid) and completes it
-        // with -ECANCELED.
-        r->cancel_requested.store(true, std::memory_order_relaxed);
-        running = r;
-        taken = r->worker_tid == 0;
+        // with -ECANCELED; a started unbounded one reads it just before its
+        // call.
+        if (!goes_on) r->cancel_requested.store(true, std::memory_order_relaxed);
+        taken = r->worker_tid == 0 && !goes_on;
         generation = r->generation.load(std::memory_order_relaxed);
         if (r->worker_tid <= 0) continue;  // not started, or run by a caller
         // The worker cannot leave the running list without this mutex, so
-        // its thread is alive and still inside this request.
+        // its thread is alive and still inside this request. A bounded call
+        // gets the signal too: one that waits in the kernel after all (a
+        // pipe read declared bounded, a stuck network file) returns -EINTR;
+        // a read of a local file does not notice it.
         syscall(SYS_tgkill, getpid(), r->worker_tid, cancel_signal());
         signalled = true;
       }
@@ -450,7 +469,8 @@ pool::cancel_result pool::cancel(uint64_t user_data) noexcept {
       return cancel_result::cancelled;
     }
     if (!running) continue;
-    if (!signalled) return cancel_result::running;
+    const cancel_result out = goes_on ? cancel_result::in_flight : cancel_result::running;
+    if (!signalled) return out;
     // The signal is lost when it lands after the worker checked
     // cancel_requested and before it entered the kernel. Send it again for a
     // short while, as long as the same request is still running.
@@ -463,7 +483,7 @@ pool::cancel_result pool::cancel(uint64_t user_data) noexcept {
       if (!r || r->worker_tid <= 0) break;
       syscall(SYS_tgkill, getpid(), r->worker_tid, cancel_signal());
     }
-    return cancel_result::running;
+    return out;
   }
   return cancel_result::not_found;
 }

@@ -69,11 +69,16 @@ class pool final : public executor, public caller_work {
   // request.
   void submit(request *const *reqs, size_t n) noexcept override;
 
-  // A running request (the oldest first) is interrupted with the cancel
-  // signal (one run by a thread in getevents is bounded and left to
-  // finish); one a worker took and has not started completes with
-  // -ECANCELED from that worker; otherwise a queued one is removed and
-  // completed with -ECANCELED.
+  // The oldest request with this user_data, running before queued, bounded
+  // class before unbounded. A running one's worker gets the cancel signal,
+  // which interrupts a call that waits in the kernel: an unbounded one is
+  // `running`; a bounded one (which finishes by itself), one run by a
+  // thread in getevents (never signalled), and the rest of a nowait-first
+  // read that a worker has taken are `in_flight`, never flagged, so they
+  // run to their end (a rest cut short would be a short count). One a
+  // worker took and has not started completes with -ECANCELED from that
+  // worker (`cancelled`); otherwise a queued one is removed and completed
+  // with -ECANCELED (`cancelled`).
   cancel_result cancel(uint64_t user_data) noexcept override;
 
   // Completes everything queued with -ECANCELED, interrupts what runs until

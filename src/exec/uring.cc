@@ -376,34 +376,48 @@ size_t uring::harvest_one(instance &in, bool wait) noexcept {
         res[m++] = v;
       }
       io_uring_cq_advance(&in.ring, k);
-      {
-        std::lock_guard ll(in.list_mu);  // pairs with link (see there)
-        for (size_t i = 0; i < m; i++) in.inflight_list.unlink(done[i]);
-      }
       // These completions were all seen now: timing's finished and posted
       // stamps share one clock reading (its documented meaning on io_uring).
       const attr::one_clock_read seen_now;
-      for (size_t i = 0; i < m; i++) {
-        request *r = done[i];
-        // A nowait-first read's attempt: read the rest (or all of it,
-        // after an error) again without RWF_NOWAIT, unless it was
-        // cancelled.
-        if (r->plan.attempt == attempt::executor && !r->nowait.attempted()) {
-          auto *sqe = reinterpret_cast<io_uring_sqe *>(r->sqe);
-          const uint16_t prio = sqe->ioprio;  // the hooks' priority, kept
-          const uint16_t who = sqe->personality;  // and the submitter's credentials
-          if (r->nowait.attempted(r->io, res[i]) && res[i] != -ECANCELED &&
-              !r->cancel_requested.load(std::memory_order_relaxed) &&
-              translate(r->io.nr, r->nowait.rest_args(), sqe)) {
-            sqe->ioprio = prio;
-            sqe->personality = who;
-            again[na++] = r;
-            continue;
+      size_t nd = 0;
+      {
+        // Pairs with link (see there). A nowait-first read whose rest runs
+        // next stays on the list, so that a cancel finds it between its
+        // attempt and its rest; the others leave it before they are
+        // posted.
+        std::lock_guard ll(in.list_mu);
+        for (size_t i = 0; i < m; i++) {
+          request *r = done[i];
+          if (r->plan.attempt == attempt::executor && !r->nowait.attempted()) {
+            // A nowait-first read's attempt: read the rest (or all of it,
+            // after an error) again without RWF_NOWAIT, unless the kernel
+            // cancelled the attempt (a cancel that answered 0) or the
+            // executor is shutting down. A cancel that answered -EALREADY
+            // (cancel_requested without -ECANCELED) lets it run to the end.
+            auto *sqe = reinterpret_cast<io_uring_sqe *>(r->sqe);
+            const uint16_t prio = sqe->ioprio;  // the hooks' priority, kept
+            const uint16_t who = sqe->personality;  // and the submitter's credentials
+            const bool rest = r->nowait.attempted(r->io, res[i]);
+            if (rest && res[i] != -ECANCELED && !stopping_.load(std::memory_order_relaxed) &&
+                translate(r->io.nr, r->nowait.rest_args(), sqe)) {
+              sqe->ioprio = prio;
+              sqe->personality = who;
+              again[na++] = r;
+              continue;
+            }
+            // Finished by the attempt (its bytes, or its error: combine),
+            // or no rest will run: cancelled, as a rest that never ran
+            // (the attempt's bytes, or -ECANCELED), never the attempt's
+            // own -EAGAIN.
+            if (res[i] >= 0 || rest) res[i] = rest ? -ECANCELED : 0;
           }
-          // Finished by the attempt, or no rest will run: the attempt's
-          // bytes (0 here adds nothing), or its error.
-          if (res[i] >= 0) res[i] = 0;
+          in.inflight_list.unlink(r);
+          done[nd] = r;
+          res[nd++] = res[i];
         }
+      }
+      for (size_t i = 0; i < nd; i++) {
+        request *r = done[i];
         finish(r, res[i], 0);
         if (r->res == -ECANCELED && r->cancel_requested.load(std::memory_order_relaxed))
           r->event_flags |= AIO2_EVENT_CANCELED;
@@ -414,12 +428,10 @@ size_t uring::harvest_one(instance &in, bool wait) noexcept {
       // inflight()).
       inflight_.fetch_sub(m - na, std::memory_order_seq_cst);
     }
-    // Outside cq_mu: queueing may need to harvest to make room. The rest
-    // goes back to its attempt's instance, where its personality is.
-    if (na) {
-      link(in, again, na);
-      queue(in, again, na);
-    }
+    // Outside cq_mu: queueing may need to harvest to make room. The
+    // retries are still on their instance's in-flight list, and go back to
+    // that instance, where their personality is.
+    if (na) queue(in, again, na);
     total += m;
     if (m) sink_.batch_done(true);
   }
@@ -454,13 +466,17 @@ uring::cancel_result uring::cancel(uint64_t user_data) noexcept {
   const unsigned n = ninst_.load(std::memory_order_acquire);
   instance *where = nullptr;
   uint64_t tag = 0;
+  bool unbounded = false;
   for (unsigned i = 0; i < n && tag == 0; i++) {
     instance &in = at(i);
     std::lock_guard lk(in.list_mu);
     for (request *r = in.inflight_list.front(); r; r = request_list::next(r)) {
       if (r->io.user_data != user_data) continue;
+      // Read by harvest: a completion of -ECANCELED is then the cancel's.
+      // Read by harvest: a completion of -ECANCELED is then the cancel's.
       r->cancel_requested.store(true, std::memory_order_relaxed);
       tag = tag_of(r);
+      unbounded = r->plan.unbounded;
       where = &in;
       break;
     }
@@ -474,10 +490,22 @@ uring::cancel_result uring::cancel(uint64_t user_data) noexcept {
   reg.timeout.tv_sec = 0;
   reg.timeout.tv_nsec = 0;
   const int rc = io_uring_register_sync_cancel(&where->ring, &reg);
-  cancel_result out = cancel_result::running;
-  if (rc == 0) out = cancel_result::cancelled;
-  else if (rc == -ENOENT) out = cancel_result::not_found;  // it completed meanwhile
-  else if (rc == -EINVAL) queue_cancel(*where, tag, 0);  // before Linux 6.0: ask asynchronously
+  // The kernel was asked to stop a running call (an io-wq worker gets a
+  // signal): that interrupts a call that waits (a pipe, a socket), not a
+  // read of a regular file, which runs to its end.
+  cancel_result out = unbounded ? cancel_result::running : cancel_result::in_flight;
+  if (rc == 0) {
+    out = cancel_result::cancelled;
+  } else if (rc == -ENOENT) {
+    // Not found by the kernel, yet on the in-flight list: its completion
+    // is posted and not harvested yet, or the kernel holds it where its
+    // cancel does not look (a buffered read waiting for its pages, a retry
+    // in task work, the rest of a nowait-first read not yet submitted).
+    // Its event is still to come, with its own result.
+    out = cancel_result::in_flight;
+  } else if (rc == -EINVAL) {
+    queue_cancel(*where, tag, 0);  // before Linux 6.0: ask asynchronously
+  }
   harvest_one(*where, false);  // the cancelled request's completion is posted by now
   return out;
 }
@@ -529,6 +557,10 @@ void uring::cancel_all(instance &in) noexcept {
 void uring::shutdown() noexcept {
   if (!active() || shut_down_) return;
   shut_down_ = true;
+  // Read by harvest: no rest of a nowait-first read is submitted from now
+  // on. Relaxed: a harvest that read it false just before submits a rest,
+  // which finishes (and is waited for below) like any read under way.
+  stopping_.store(true, std::memory_order_relaxed);
   // Every request in flight completes cancelled (AIO2_EVENT_CANCELED when
   // it had not started), however the kernel is asked.
   const unsigned n = ninst_.load(std::memory_order_acquire);

@@ -98,8 +98,13 @@ class uring final : public collected_executor {
 
   // Cancels the oldest in-flight request with this user_data, without
   // waiting: `cancelled` when it had not started (its completion, with
-  // -ECANCELED, is harvested before this returns), `running` when it was
-  // interrupted or cannot be.
+  // -ECANCELED, is harvested before this returns); `running` when the
+  // kernel was asked to interrupt a call that may wait for ever (unbounded:
+  // a pipe or socket); `in_flight` when it is ours and its completion is
+  // still to come but nothing stops it: a read of a regular file under way,
+  // one the kernel's cancel cannot find (-ENOENT: a buffered read waiting
+  // for its pages, a completion posted and not yet harvested, the rest of
+  // a nowait-first read between its attempt and its submission).
   cancel_result cancel(uint64_t user_data) noexcept override;
   // Cancels everything in flight and harvests until nothing is. Idempotent.
   void shutdown() noexcept override;
@@ -165,6 +170,9 @@ class uring final : public collected_executor {
   bool spread_ = false;  // AIO2_URING_SPREAD: move after every call
   completion_sink &sink_;
   bool shut_down_ = false;
+  // Set by shutdown: harvest submits no more rests of nowait-first reads
+  // (they complete as rests that never ran). Relaxed: it publishes nothing.
+  std::atomic<bool> stopping_{false};
 
   // The instances, made by init: each published (release) before ninst_
   // counts it (release; readers load ninst_ acquire, then the pointer).
