@@ -89,23 +89,16 @@ int uring::make_instance(instance **out, bool first) noexcept {
   if (fault::fail(fault::site::uring_setup)) return -ENOMEM;
   auto *in = new (std::nothrow) instance;
   if (in == nullptr) return -ENOMEM;
+  // SUBMIT_ALL (5.18): one refused entry does not stop the rest of a
+  // batch. The completion queue is four times the submission queue; beyond
+  // that the kernel keeps completions on its own overflow list
+  // (IORING_FEAT_NODROP). The others take the flags the first was made with.
   io_uring_params p{};
-  int rc;
-  if (first) {
-    // SUBMIT_ALL (5.18): one refused entry does not stop the rest of a
-    // batch. The completion queue is four times the submission queue;
-    // beyond that the kernel keeps completions on its own overflow list
-    // (IORING_FEAT_NODROP).
-    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
-    p.cq_entries = cq_entries_;
-    rc = io_uring_queue_init_params(sq_entries_, &in->ring, &p);
-    if (rc == -EINVAL) {  // an older kernel: without the flags
-      p = io_uring_params{};
-      rc = io_uring_queue_init_params(sq_entries_, &in->ring, &p);
-    }
-  } else {
-    p.flags = setup_flags_;
-    p.cq_entries = cq_entries_;
+  p.flags = first ? IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE : setup_flags_;
+  p.cq_entries = cq_entries_;
+  int rc = io_uring_queue_init_params(sq_entries_, &in->ring, &p);
+  if (first && rc == -EINVAL) {  // an older kernel: without the flags
+    p = io_uring_params{};
     rc = io_uring_queue_init_params(sq_entries_, &in->ring, &p);
   }
   if (rc < 0) {
@@ -153,33 +146,32 @@ int uring::init(unsigned entries, unsigned max_instances) noexcept {
                           : std::min(util::usable_cpus(), kDefaultInstances);
   }
   if (const char *v = std::getenv("AIO2_URING_SPREAD")) spread_ = v[0] == '1';
-  max_inst_ = max_instances > kMaxInstances ? kMaxInstances : max_instances;
-  if (max_inst_ > 1) {
-    // One descriptor for the reaper that sleeps (and the collector thread)
-    // to watch every instance. Without it the context keeps one instance.
-    if (!fault::fail(fault::site::uring_setup)) epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (max_instances > kMaxInstances) max_instances = kMaxInstances;
+  if (max_instances <= 1) return 0;
+  // One descriptor for the reaper that sleeps (and the collector thread)
+  // to watch every instance. Without it the context keeps one instance.
+  const auto watch = [this](const instance &in) {
     epoll_event ev{};
     ev.events = EPOLLIN;
-    if (epoll_fd_ < 0 || epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, first->ring.ring_fd, &ev) != 0) {
-      if (epoll_fd_ >= 0) ::close(epoll_fd_);
-      epoll_fd_ = -1;
-      max_inst_ = 1;
-    } else {
-      poll_fd_ = epoll_fd_;
-    }
+    return epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, in.ring.ring_fd, &ev) == 0;
+  };
+  if (!fault::fail(fault::site::uring_setup)) epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0 || !watch(*first)) {
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
+    epoll_fd_ = -1;
+    return 0;
   }
+  poll_fd_ = epoll_fd_;
   // Every instance is made now, inside aio2_setup, where the program
   // expects descriptors to be made: one made later, during a submit call,
   // would take the lowest free number, which may be one the program has
   // just closed with a request on it still in flight (that request would
   // then read io_uring's descriptor). An instance that cannot be made
   // lowers the count; the first is enough.
-  for (unsigned i = 1; i < max_inst_; i++) {
+  for (unsigned i = 1; i < max_instances; i++) {
     instance *in = nullptr;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
     if (make_instance(&in, false) != 0) break;
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, in->ring.ring_fd, &ev) != 0) {
+    if (!watch(*in)) {
       io_uring_queue_exit(&in->ring);
       delete in;
       break;
@@ -190,12 +182,12 @@ int uring::init(unsigned entries, unsigned max_instances) noexcept {
   return 0;
 }
 
-uring::instance &uring::mine() noexcept {
+unsigned uring::this_threads_instance() noexcept {
   bool fresh;
   binding &b = binding_for(id_, &fresh);
   const unsigned n = ninst_.load(std::memory_order_acquire);
   if (fresh && n > 1) b.index = next_start_.fetch_add(1, std::memory_order_relaxed) % n;
-  return at(b.index);
+  return b.index;
 }
 
 void uring::end_of_call() noexcept {
@@ -207,15 +199,6 @@ void uring::end_of_call() noexcept {
   if (!(b.contended || spread_)) return;
   b.contended = false;
   b.index = (b.index + 1) % n;
-}
-
-unsigned uring::this_threads_instance() noexcept {
-  if (!active()) return 0;
-  instance &in = mine();
-  const unsigned n = ninst_.load(std::memory_order_acquire);
-  for (unsigned i = 0; i < n; i++)
-    if (&at(i) == &in) return i;
-  return 0;
 }
 
 void uring::submit(request *const *reqs, size_t n) noexcept {

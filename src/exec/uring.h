@@ -91,7 +91,8 @@ class uring final : public collected_executor {
   void end_of_call() noexcept;
   // Instances made (0 when not active).
   unsigned instances() const noexcept { return ninst_.load(std::memory_order_acquire); }
-  // The index of the calling thread's instance (binding it if it is new).
+  // The index of the calling thread's instance (binding it if it is new:
+  // a new thread starts on the next instance in turn). Only while active.
   unsigned this_threads_instance() noexcept;
   static constexpr unsigned kDefaultInstances = 4;
   static constexpr unsigned kMaxInstances = 64;
@@ -149,7 +150,7 @@ class uring final : public collected_executor {
   };
 
   // The calling thread's instance (binding a thread new to this executor).
-  instance &mine() noexcept;
+  instance &mine() noexcept { return at(this_threads_instance()); }
   instance &at(unsigned i) const noexcept { return *inst_[i].load(std::memory_order_acquire); }
   // Sets up one instance (`first`: probing the kernel's flags and
   // features; the others take the first's); -errno on failure.
@@ -166,7 +167,6 @@ class uring final : public collected_executor {
   unsigned entries_ = 0;
   unsigned sq_entries_ = 0, cq_entries_ = 0;  // asked of each instance
   unsigned setup_flags_ = 0;                  // as the first instance was made
-  unsigned max_inst_ = 1;  // asked for; ninst_ are made
   bool spread_ = false;  // AIO2_URING_SPREAD: move after every call
   completion_sink &sink_;
   bool shut_down_ = false;
