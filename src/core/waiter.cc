@@ -32,30 +32,17 @@ void futex_wake_all(std::atomic<uint32_t> *word) noexcept {
 
 }  // namespace
 
-// How long a reaper spins for a post before it sleeps: longer than another
-// thread takes to submit a few cached reads and post their events (a few
-// microseconds), short enough to cost little CPU when nothing comes. The
-// pool's workers spin as long for work (exec/pool.cc).
-constexpr auto kSpin = std::chrono::microseconds(20);
-
 waiter::waiter() noexcept : may_spin_(util::usable_cpus() > 1) {}
 
 bool waiter::spin_for_post(uint32_t seen) noexcept {
   if (!may_spin_ || spinning_.exchange(true, std::memory_order_acquire)) return false;
   constexpr uint32_t kCount = ~(kPost - 1);  // the posts, without the sleepers' bits
-  const auto until = std::chrono::steady_clock::now() + kSpin;
-  bool came = false;
-  for (unsigned i = 1;; i++) {
-    // Relaxed: a change only sends the reaper to look again, and its next
-    // sample() (seq_cst) is what the contract pairs with.
-    if ((posted_.load(std::memory_order_relaxed) & kCount) != (seen & kCount) ||
-        (collector_ && collector_->ready())) {
-      came = true;
-      break;
-    }
-    if (i % 64 == 0 && std::chrono::steady_clock::now() >= until) break;
-    util::cpu_relax();
-  }
+  // Relaxed: a change only sends the reaper to look again, and its next
+  // sample() (seq_cst) is what the contract pairs with.
+  const bool came = util::spin_until([&] {
+    return (posted_.load(std::memory_order_relaxed) & kCount) != (seen & kCount) ||
+           (collector_ && collector_->ready());
+  });
   spinning_.store(false, std::memory_order_release);
   return came;
 }

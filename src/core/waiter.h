@@ -62,7 +62,7 @@ class waiter {
   // role.
   void collector_submitted() noexcept;
 
-  // Before a reaper sleeps while requests are in flight: waits up to kSpin,
+  // Before a reaper sleeps while requests are in flight: waits up to util::kSpin,
   // awake, for a post since `seen` or for completions waiting to be
   // collected, so that an event a moment away (another thread's cached
   // read, submitted now) costs no futex sleep, no wake-up call and no

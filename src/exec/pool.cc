@@ -29,12 +29,6 @@ constexpr pid_t kRunByCaller = -1;
 // getevents ran (workers count from 1).
 constexpr uint32_t kCallerWorker = UINT32_MAX;
 
-// How long a worker that ran out of work looks for more before it sleeps:
-// longer than a reaper takes to reap a completion and submit again (a few
-// microseconds), short enough that a spinning worker costs little CPU when
-// no more comes.
-constexpr auto kSpin = std::chrono::microseconds(20);
-
 // How much work a worker takes at once, in time: requests that finish
 // quicker than a wake-up of another worker costs (cached reads: about a
 // microsecond, against several for a wake-up and a context switch) go in
@@ -241,7 +235,7 @@ void pool::learn_run_time(worker_class *k, std::chrono::steady_clock::duration t
 }
 
 // Under k->mu (released while it spins), with nothing queued: one worker
-// per class looks for work for kSpin before it sleeps, so that work
+// per class looks for work for util::kSpin before it sleeps, so that work
 // submitted right behind its completions (a program that reaps and submits
 // again) costs no wake-up call and this worker no sleep. One: more would
 // take CPUs from the threads that submit. Returns true when it spun (look
@@ -250,11 +244,8 @@ bool pool::spin_for_work(worker_class *k, std::unique_lock<std::mutex> &lk) noex
   if (k->spinning) return false;
   k->spinning++;
   lk.unlock();
-  const auto until = std::chrono::steady_clock::now() + kSpin;
-  for (unsigned i = 1; k->nqueued.load(std::memory_order_relaxed) == 0; i++) {
-    if (i % 64 == 0 && std::chrono::steady_clock::now() >= until) break;
-    util::cpu_relax();
-  }
+  // Relaxed: a change only sends the worker to look again under k->mu.
+  util::spin_until([k] { return k->nqueued.load(std::memory_order_relaxed) != 0; });
   lk.lock();
   k->spinning--;
   return true;
