@@ -167,8 +167,13 @@ TEST(TrustedReadStress, NumberRepointedDuringReads) {
   int pfd[2];
   ASSERT_EQ(pipe(pfd), 0);
   ASSERT_EQ(write(pfd[1], "pipe", 4), 4);
-  const int num = dup(a.fd());
-  ASSERT_GE(num, 0);
+  // A number far above the others: while it is closed, a descriptor made
+  // meanwhile by anyone else in the process takes a lower free number, and
+  // the flipper's next dup2 cannot land on it. (The sanitizers' runtime
+  // makes a pipe to probe memory; had it taken the closed number, a dup2
+  // onto its read end would kill the process with SIGPIPE on the probe.)
+  const int num = fcntl(a.fd(), F_DUPFD_CLOEXEC, 512);
+  ASSERT_GE(num, 512);
   std::atomic<bool> stop{false};  // relaxed: a flag, publishes nothing
   std::thread flipper([&] {
     const int targets[] = {b, pfd[0], -1, a.fd()};

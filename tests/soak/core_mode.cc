@@ -46,6 +46,7 @@ constexpr size_t kMaxReqs = 768;
 constexpr uint32_t kMaxRead = 16384;
 constexpr uint32_t kBlock = 4096;  // each pwrite has a block of the scratch file
 constexpr unsigned kPipes = 4;
+constexpr int kClosedFdFloor = 512;  // the lowest number of a read's descriptor closed in flight
 constexpr uint64_t kTagXor = 0x5a5a0123456789a5ull;
 constexpr size_t kReqBytes = 256;  // a request with its three attributes fits
 
@@ -124,7 +125,16 @@ void build(round_state &s, size_t i, rng &r, unsigned char *b, int *dup_fd) {
       q.off = pick(r, kDataBytes - q.len);
       int fd = s.data_fd;
       if (q.kind == k_pread_closed) {
-        fd = dup(s.data_fd);  // closed right after aio2_submit returns
+        // Closed right after aio2_submit returns. Its number is far above
+        // the others: a descriptor made meanwhile by another thread (a
+        // round's pipes or files, a new context's) takes a lower free
+        // number, so the number, while it is closed, is reused only by
+        // another of these duplicates of the data file, and a read that
+        // runs after the close still has an answer to check. (At a low
+        // number, a read could read whatever file took it: an empty one
+        // answers 0, which is pread64's answer too.)
+        fd = fcntl(s.data_fd, F_DUPFD_CLOEXEC, kClosedFdFloor);
+        if (fd < 0) fd = dup(s.data_fd);  // RLIMIT_NOFILE below the floor
         if (fd < 0) {
           fd = s.data_fd;
           q.kind = k_pread;
