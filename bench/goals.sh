@@ -25,7 +25,7 @@ quick_bench=() quick_share=() quick_ring=()
 if [ -n "${QUICK:-}" ]; then
   quick_bench=(--quick --reps 1) quick_share=(--duration 0.2 --reps 1) quick_ring=(--benchmark_repetitions=1)
 fi
-"$build/bin/aio2" bench "${quick_bench[@]}" --engines aio2,aio2_no_uring,aio2_pool,liburing,liburing_tuned,libaio,posix_aio,libuv,sync \
+"$build/bin/aio2" bench "${quick_bench[@]}" --engines aio2,aio2_no_uring,aio2_pool,liburing,liburing_tuned,libaio,posix_aio,libuv,sync,sync_nowait \
   --workloads cached_randread_qd1,cached_randread_qd32,direct_randread_qd32 \
   --attrs none --attrs timing,cache --dir "${TMPDIR:-/tmp}" --json "$out/bench.json" >"$out/bench.txt"
 "$build/bin/aio2" bench --engines sync --workloads syscall_getppid --duration 0.1 --reps 1 \

@@ -66,7 +66,7 @@ std::vector<std::string> tiny(const temp_dir &d, std::vector<std::string> more) 
 TEST(ToolBench, EndToEndJsonCsvPng) {
   temp_dir d;
   const run_result r =
-      run_aio2(tiny(d, {"--engines", "aio2,aio2_pool,sync,liburing", "--workloads",
+      run_aio2(tiny(d, {"--engines", "aio2,aio2_pool,sync,sync_nowait,liburing", "--workloads",
                         "cached_randread_qd1,syscall_getppid", "--json", d / "out.json", "--csv",
                         d / "out.csv", "--plot", d / "out.png"}),
                d.path().string());
@@ -76,7 +76,7 @@ TEST(ToolBench, EndToEndJsonCsvPng) {
 
   const json rows = json::parse(read_file(d / "out.json"));
   ASSERT_TRUE(rows.is_array());
-  ASSERT_EQ(rows.size(), 8u);  // 2 workloads x 4 engines, all of them applicable
+  ASSERT_EQ(rows.size(), 10u);  // 2 workloads x 5 engines, all of them applicable
   std::set<std::string> workloads, engines;
   for (const json &row : rows) {
     for (const char *k : {"workload", "engine", "attrs", "ops_per_s", "p50_us", "p99_us", "qd", "status"})
@@ -89,7 +89,7 @@ TEST(ToolBench, EndToEndJsonCsvPng) {
     engines.insert(row["engine"].get<std::string>());
   }
   EXPECT_EQ(workloads, (std::set<std::string>{"cached_randread_qd1", "syscall_getppid"}));
-  EXPECT_EQ(engines, (std::set<std::string>{"aio2", "aio2_pool", "sync", "liburing"}));
+  EXPECT_EQ(engines, (std::set<std::string>{"aio2", "aio2_pool", "sync", "sync_nowait", "liburing"}));
 
   const std::vector<std::string> csv = lines_of(read_file(d / "out.csv"));
   ASSERT_EQ(csv.size(), rows.size() + 1);

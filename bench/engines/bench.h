@@ -31,7 +31,8 @@ enum class engine : uint8_t {
   libaio,
   posix_aio,
   libuv,
-  sync
+  sync,
+  sync_nowait
 };
 
 inline constexpr workload kWorkloads[] = {workload::cached_qd1, workload::cached_qd32,
@@ -40,7 +41,8 @@ inline constexpr engine kEngines[] = {engine::aio2,          engine::aio2_pool,
                                       engine::aio2_uring,    engine::aio2_no_uring,
                                       engine::liburing,      engine::liburing_tuned,
                                       engine::libaio,        engine::posix_aio,
-                                      engine::libuv,         engine::sync};
+                                      engine::libuv,         engine::sync,
+                                      engine::sync_nowait};
 
 const char *name(workload w);
 const char *name(engine e);
@@ -51,6 +53,8 @@ inline bool is_aio2(engine e) {
          e == engine::aio2_no_uring;
 }
 inline bool is_liburing(engine e) { return e == engine::liburing || e == engine::liburing_tuned; }
+// One call at a time in the calling thread, whatever the workload's depth.
+inline bool is_sync(engine e) { return e == engine::sync || e == engine::sync_nowait; }
 // Whether the workload runs at --qd (else at depth 1).
 inline bool deep(workload w) { return w != workload::cached_qd1; }
 

@@ -49,6 +49,7 @@ const char *name(engine e) {
     case engine::posix_aio: return "posix_aio";
     case engine::libuv: return "libuv";
     case engine::sync: return "sync";
+    case engine::sync_nowait: return "sync_nowait";
   }
   return "?";
 }
@@ -119,7 +120,7 @@ cell::cell(const bench_env &env, workload wl, engine en, const attr_set *attrs, 
                                        : file_->fd;
   if (file_ != nullptr && fd_ < 0) die("%s: no file descriptor for %s", name(en), name(wl));
   // sync runs one call at a time, whatever the workload's depth.
-  qd_ = deep(wl) && en != engine::sync ? env.qd : 1;
+  qd_ = deep(wl) && !is_sync(en) ? env.qd : 1;
   slots_.resize(qd_);
   void *p = nullptr;
   if (const int rc = posix_memalign(&p, kBlock, static_cast<size_t>(qd_) * kBlock); rc != 0)
@@ -254,7 +255,8 @@ void run_cell(cell &c) {
     case engine::libaio: run_libaio(c); break;
     case engine::posix_aio: run_posix_aio(c); break;
     case engine::libuv: run_libuv(c); break;
-    case engine::sync: run_sync(c); break;
+    case engine::sync:
+    case engine::sync_nowait: run_sync(c); break;
   }
   const double seconds = static_cast<double>(c.env().duration_ns) / 1e9;
   if (out.ops == 0)

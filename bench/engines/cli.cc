@@ -60,6 +60,9 @@ constexpr const char kHelp[] =
     "  libuv       libuv's thread pool (uv_fs_read / uv_fs_write / uv_fs_fsync;\n"
     "              uv_queue_work for getppid)\n"
     "  sync        plain pread / pwrite / fsync / getppid, one at a time\n"
+    "  sync_nowait the same, each read first as preadv2(RWF_NOWAIT) and, when\n"
+    "              that answers EAGAIN, as pread: the floor of any path that\n"
+    "              tries a read without blocking first, as aio2's inline path does\n"
     "\n"
     "Workloads (--workloads; default all):\n"
     "  cached_randread_qd1   4 KiB reads at random 4 KiB-aligned offsets of a file\n"
@@ -636,7 +639,7 @@ int main_impl(const char *prog, int argc, char **argv) {
           r.note = libaio_fsync_na;
         } else if (wl == workload::getppid && is_liburing(en)) {
           r.note = "IORING_OP_NOP: no system call";
-        } else if (en == engine::sync && deep(wl)) {
+        } else if (is_sync(en) && deep(wl)) {
           r.note = "one call at a time (QD 1)";
         } else if (en == engine::posix_aio && deep(wl) && !o.posix_dup) {
           r.note = "glibc: one request per descriptor at a time";

@@ -224,7 +224,7 @@ ojson row_json(const report_input &in, const row &r) {
   j["workload"] = name(r.wl);
   j["engine"] = name(r.en);
   j["attrs"] = attrs_label(in, r);
-  j["qd"] = r.en == engine::sync || !deep(r.wl) ? 1 : in.qd;
+  j["qd"] = is_sync(r.en) || !deep(r.wl) ? 1 : in.qd;
   const bool ok = !r.na && !r.ops.empty();
   j["status"] = ok ? "ok" : "n/a";
   {
