@@ -357,8 +357,9 @@ static inline void aio2__load_words(void *dst, const void *src, size_t bytes)
  * aio2_ring_producer_alive - 0 when the thread `id` is gone (the kernel no
  * longer knows it, or it is a zombie), 1 when it may still run or this
  * cannot tell. Ids are those of the caller's pid namespace: every process
- * sharing a ring must see the same ids. A recycled id reads as alive, which
- * only delays recovery. */
+ * sharing a ring must see the same ids. A recycled id reads as alive, and
+ * so does a thread that has just exited until the kernel releases it
+ * (pthread_join may return a moment before): both only delay recovery. */
 uint32_t aio2_ring_producer_id(void);
 int aio2_ring_producer_alive(uint32_t id);
 
