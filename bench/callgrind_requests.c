@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Instructions per request, for callgrind: 20000 requests at QD 32 (or
-// the environment's AIO2_QD, 1 to 32) through
+// Instructions per request, for callgrind: 20000 requests (or the
+// environment's AIO2_N) at QD 32 (or AIO2_QD, 1 to 32) through
 // one context (policy AUTO, or POOL or URING with a second argument "pool"
 // or "uring"; with a third, "restrict", under an allowlist of the two
 // calls; with a fourth, "attrs", each request carries the timing and cache
@@ -14,11 +14,13 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-/* N requests at QD 32 (or AIO2_QD) through one context: cached 4 KiB preads, or getppid. */
+/* N requests (AIO2_N) at QD 32 (or AIO2_QD) through one context: cached 4 KiB preads, or getppid. */
 int main(int argc, char **argv) {
   const int getppid_mode = argc > 1 && strcmp(argv[1], "getppid") == 0;
   const char *qd_env = getenv("AIO2_QD");
-  const int n = 20000, qd = qd_env && atoi(qd_env) >= 1 && atoi(qd_env) <= 32 ? atoi(qd_env) : 32;
+  const char *n_env = getenv("AIO2_N");
+  const int n = n_env && atoi(n_env) > 0 ? atoi(n_env) : 20000;
+  const int qd = qd_env && atoi(qd_env) >= 1 && atoi(qd_env) <= 32 ? atoi(qd_env) : 32;
   int fd = open("ir-file.tmp", O_RDWR | O_CREAT, 0600);
   static char blk[1 << 20]; memset(blk, 7, sizeof blk);
   if (pwrite(fd, blk, sizeof blk, 0) != (ssize_t)sizeof blk) return 1;

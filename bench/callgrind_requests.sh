@@ -2,7 +2,11 @@
 # Instruction counts per workload (callgrind counts instructions, so the
 # numbers repeat on a busy machine): bench/callgrind_requests.c linked
 # against the static library of a build tree, run for cached preads and
-# getppid, on the AUTO and POOL policies.
+# getppid, on the AUTO and POOL policies; then raw liburing's reads
+# (bench/callgrind_liburing.c) as the baseline. Each line gives the whole
+# program's count for 20000 requests and the count per request at the
+# margin: the difference between 30000 and 10000 requests, over 20000,
+# which leaves out start-up and teardown.
 #   bench/callgrind_requests.sh [BUILD_DIR]   (default build-bench)
 #   RESTRICT=1 bench/callgrind_requests.sh ... each also under aio2_restrict
 #   ATTRS=1 bench/callgrind_requests.sh ...    each also with the timing and
@@ -15,19 +19,35 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/requests" bench/callgrind_requests.c -Iinclude "$build/libaio2.a" \
   $(pkg-config --libs liburing) -lstdc++ -lpthread
+cc -O2 -o "$work/liburing" bench/callgrind_liburing.c $(pkg-config --libs liburing)
 cd "$work"
+# ir N QD PROGRAM ARGS...: the instructions callgrind counts for N requests.
+ir() {
+  local n=$1 qd=$2
+  shift 2
+  AIO2_N=$n AIO2_QD=$qd valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 |
+    awk '/Collected/ {print $NF}'
+}
+# row QD LABEL PROGRAM ARGS...: the whole count at 20000, and per request.
+row() {
+  local qd=$1 label=$2
+  shift 2
+  local whole lo hi
+  whole=$(ir 20000 "$qd" "$@") lo=$(ir 10000 "$qd" "$@") hi=$(ir 30000 "$qd" "$@")
+  awk -v qd="$qd" -v label="$label" -v whole="$whole" -v lo="$lo" -v hi="$hi" 'BEGIN {
+    printf "qd%-3s %-30s %12s instructions, %7.1f per request\n", qd, label, whole, (hi - lo) / 20000 }'
+}
 # RESTRICT=1 runs each under an allowlist of the two calls too (aio2_restrict).
 for qd in ${QDS:-32}; do
-for policy in auto pool ${ATTRS:+uring}; do
-  for mode in pread getppid; do
-    for allow in plain ${RESTRICT:+restrict}; do
-      for attrs in none ${ATTRS:+attrs}; do
-        ir=$(AIO2_QD=$qd valgrind --tool=callgrind --callgrind-out-file=/dev/null ./requests "$mode" "$policy" \
-          "$allow" "$attrs" 2>&1 | awk '/Collected/ {print $NF}')
-        printf 'qd%-3s %-5s %-8s %-8s %-5s %12s instructions\n' "$qd" "$policy" "$mode" "$allow" \
-          "$attrs" "$ir"
+  for policy in auto pool ${ATTRS:+uring}; do
+    for mode in pread getppid; do
+      for allow in plain ${RESTRICT:+restrict}; do
+        for attrs in none ${ATTRS:+attrs}; do
+          row "$qd" "$(printf '%-5s %-8s %-8s %-5s' "$policy" "$mode" "$allow" "$attrs")" \
+            ./requests "$mode" "$policy" "$allow" "$attrs"
+        done
       done
     done
   done
-done
+  row "$qd" "$(printf '%-5s %-8s' liburing pread)" ./liburing
 done
