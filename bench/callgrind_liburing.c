@@ -17,6 +17,7 @@ int main(void) {
   const int n = n_env && atoi(n_env) > 0 ? atoi(n_env) : 20000;
   const int qd = qd_env && atoi(qd_env) >= 1 && atoi(qd_env) <= 32 ? atoi(qd_env) : 32;
   int fd = open("ir-file.tmp", O_RDWR | O_CREAT, 0600);
+  if (fd < 0) return 1;
   static char blk[1 << 20]; memset(blk, 7, sizeof blk);
   if (pwrite(fd, blk, sizeof blk, 0) != (ssize_t)sizeof blk) return 1;
   struct io_uring ring;
@@ -34,7 +35,10 @@ int main(void) {
     struct io_uring_cqe *cqe;
     if (io_uring_wait_cqe(&ring, &cqe) != 0) return 3;
     unsigned head, seen = 0;
-    io_uring_for_each_cqe(&ring, head, cqe) seen++;
+    io_uring_for_each_cqe(&ring, head, cqe) {
+      if (cqe->res != 4096) return 4;  /* every read is whole, or the count means nothing */
+      seen++;
+    }
     io_uring_cq_advance(&ring, seen);
     done += (int)seen;
   }

@@ -22,6 +22,7 @@ int main(int argc, char **argv) {
   const int n = n_env && atoi(n_env) > 0 ? atoi(n_env) : 20000;
   const int qd = qd_env && atoi(qd_env) >= 1 && atoi(qd_env) <= 32 ? atoi(qd_env) : 32;
   int fd = open("ir-file.tmp", O_RDWR | O_CREAT, 0600);
+  if (fd < 0) return 1;
   static char blk[1 << 20]; memset(blk, 7, sizeof blk);
   if (pwrite(fd, blk, sizeof blk, 0) != (ssize_t)sizeof blk) return 1;
   aio2_ctx *c; struct aio2_params p; memset(&p, 0, sizeof p); p.size = sizeof p;
@@ -56,7 +57,11 @@ int main(int argc, char **argv) {
     }
     if (k) { if (aio2_submit(c, reqs, bytes) != (ssize_t)bytes) return 2; sent += k; }
     ssize_t b = aio2_getevents(c, 1, evs, sizeof evs, NULL);
-    for (const struct aio2_event *e = aio2_event_next(evs, (size_t)b, NULL); e; e = aio2_event_next(evs, (size_t)b, e)) done++;
+    if (b < 0) return 4;
+    for (const struct aio2_event *e = aio2_event_next(evs, (size_t)b, NULL); e; e = aio2_event_next(evs, (size_t)b, e)) {
+      if (e->res < 0 || (!getppid_mode && e->res != 4096)) return 5;  /* a failed request is no work */
+      done++;
+    }
   }
   aio2_destroy(c); printf("%d\n", done); return 0;
 }

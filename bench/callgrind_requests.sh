@@ -21,21 +21,29 @@ cc -O2 -o "$work/requests" bench/callgrind_requests.c -Iinclude "$build/libaio2.
   $(pkg-config --libs liburing) -lstdc++ -lpthread
 cc -O2 -o "$work/liburing" bench/callgrind_liburing.c $(pkg-config --libs liburing)
 cd "$work"
-# ir N QD PROGRAM ARGS...: the instructions callgrind counts for N requests.
+# ir N QD PROGRAM ARGS...: the instructions callgrind counts for N requests
+# (the program's failure, or no count, stops the script).
 ir() {
-  local n=$1 qd=$2
+  local n=$1 qd=$2 out count
   shift 2
-  AIO2_N=$n AIO2_QD=$qd valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 |
-    awk '/Collected/ {print $NF}'
+  out=$(AIO2_N=$n AIO2_QD=$qd valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1) ||
+    { echo "callgrind_requests.sh: $* failed at $n requests:" >&2; echo "$out" >&2; exit 1; }
+  count=$(awk '/Collected/ {print $NF}' <<<"$out")
+  [ -n "$count" ] || { echo "callgrind_requests.sh: no count from $*" >&2; exit 1; }
+  echo "$count"
 }
-# row QD LABEL PROGRAM ARGS...: the whole count at 20000, and per request.
+# row QD LABEL PROGRAM ARGS...: the whole count at `whole` requests, and per
+# request at the margin, from `lo` to `hi` requests.
+whole=20000 lo=10000 hi=30000
 row() {
-  local qd=$1 label=$2
+  local qd=$1 label=$2 n_whole n_lo n_hi
   shift 2
-  local whole lo hi
-  whole=$(ir 20000 "$qd" "$@") lo=$(ir 10000 "$qd" "$@") hi=$(ir 30000 "$qd" "$@")
-  awk -v qd="$qd" -v label="$label" -v whole="$whole" -v lo="$lo" -v hi="$hi" 'BEGIN {
-    printf "qd%-3s %-30s %12s instructions, %7.1f per request\n", qd, label, whole, (hi - lo) / 20000 }'
+  n_whole=$(ir $whole "$qd" "$@")
+  n_lo=$(ir $lo "$qd" "$@")
+  n_hi=$(ir $hi "$qd" "$@")
+  awk -v qd="$qd" -v label="$label" -v whole="$n_whole" -v a="$n_lo" -v b="$n_hi" \
+    -v span=$((hi - lo)) 'BEGIN {
+    printf "qd%-3s %-30s %12s instructions, %7.1f per request\n", qd, label, whole, (b - a) / span }'
 }
 # RESTRICT=1 runs each under an allowlist of the two calls too (aio2_restrict).
 for qd in ${QDS:-32}; do

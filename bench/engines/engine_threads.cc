@@ -210,11 +210,13 @@ void libuv_shutdown() {
 
 // A read the way a program that must not block tries it first: one
 // preadv2(RWF_NOWAIT) (an iovec, which pread64 does without), then, when
-// the page cache lacks part of it, a plain pread of the whole block.
+// the page cache lacks part of it (a short read, EAGAIN) or the file
+// system has no RWF_NOWAIT (EOPNOTSUPP), a plain pread of the whole block.
 int64_t pread_nowait_first(int fd, unsigned char *b, off_t off) {
   iovec v{b, kBlock};
   const ssize_t n = preadv2(fd, &v, 1, off, RWF_NOWAIT);
-  if (n == static_cast<ssize_t>(kBlock) || (n < 0 && errno != EAGAIN)) return n;
+  if (n == static_cast<ssize_t>(kBlock) || (n < 0 && errno != EAGAIN && errno != EOPNOTSUPP))
+    return n;
   return pread(fd, b, kBlock, off);
 }
 
