@@ -6,6 +6,7 @@
 // for one, so that callgrind counts the user-space instructions io_uring
 // itself asks for per request.
 #define _GNU_SOURCE
+#include "callgrind_common.h"
 #include <fcntl.h>
 #include <liburing.h>
 #include <stdio.h>
@@ -13,13 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 int main(void) {
-  const char *n_env = getenv("AIO2_N"), *qd_env = getenv("AIO2_QD");
-  const int n = n_env && atoi(n_env) > 0 ? atoi(n_env) : 20000;
-  const int qd = qd_env && atoi(qd_env) >= 1 && atoi(qd_env) <= 32 ? atoi(qd_env) : 32;
-  int fd = open("ir-file.tmp", O_RDWR | O_CREAT, 0600);
-  if (fd < 0) return 1;
-  static char blk[1 << 20]; memset(blk, 7, sizeof blk);
-  if (pwrite(fd, blk, sizeof blk, 0) != (ssize_t)sizeof blk) return 1;
+  struct ir_run run;
+  if (ir_setup(&run) != 0) return 1;
+  const int n = run.n, qd = run.qd, fd = run.fd;
   struct io_uring ring;
   if (io_uring_queue_init(64, &ring, 0) != 0) return 1;
   static char bufs[32][4096];

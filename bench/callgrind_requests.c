@@ -7,6 +7,7 @@
 // attributes): cached 4 KiB pread64s of a 1 MiB file, or getppid. bench/callgrind_requests.sh
 // builds it against a tree's libaio2.a and runs it under callgrind.
 #define _GNU_SOURCE
+#include "callgrind_common.h"
 #include <aio2/aio2.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,14 +18,9 @@
 /* N requests (AIO2_N) at QD 32 (or AIO2_QD) through one context: cached 4 KiB preads, or getppid. */
 int main(int argc, char **argv) {
   const int getppid_mode = argc > 1 && strcmp(argv[1], "getppid") == 0;
-  const char *qd_env = getenv("AIO2_QD");
-  const char *n_env = getenv("AIO2_N");
-  const int n = n_env && atoi(n_env) > 0 ? atoi(n_env) : 20000;
-  const int qd = qd_env && atoi(qd_env) >= 1 && atoi(qd_env) <= 32 ? atoi(qd_env) : 32;
-  int fd = open("ir-file.tmp", O_RDWR | O_CREAT, 0600);
-  if (fd < 0) return 1;
-  static char blk[1 << 20]; memset(blk, 7, sizeof blk);
-  if (pwrite(fd, blk, sizeof blk, 0) != (ssize_t)sizeof blk) return 1;
+  struct ir_run run;
+  if (ir_setup(&run) != 0) return 1;
+  const int n = run.n, qd = run.qd, fd = run.fd;
   aio2_ctx *c; struct aio2_params p; memset(&p, 0, sizeof p); p.size = sizeof p;
   if (argc > 2 && strcmp(argv[2], "pool") == 0) p.policy = AIO2_POLICY_POOL;
   if (argc > 2 && strcmp(argv[2], "uring") == 0) p.policy = AIO2_POLICY_URING;
