@@ -44,8 +44,8 @@
 // delivered; no reap or peek error on this sound ring; head never passes tail
 // (checked after every step); at the end the ring is empty.
 //
-// Mutations (AIO2_MODEL_WEAKEN, for the mutation tests): the shim weakens
-// one order ring.h asks for, and main() then succeeds only if the checker
+// Mutations (--weaken N, for the mutation tests): the shim weakens one
+// order ring.h asks for, and main() then succeeds only if the checker
 // reports an invariant failure:
 //   1  R2: the commit's release store of a record header becomes relaxed
 //   2  A2: the reapers' acquire load of a record header becomes relaxed
@@ -66,10 +66,6 @@
 #include <string>
 
 #include <relacy/relacy.hpp>
-
-#ifndef AIO2_MODEL_WEAKEN
-#define AIO2_MODEL_WEAKEN 0
-#endif
 
 namespace model {
 
@@ -100,15 +96,19 @@ static_assert(__ATOMIC_RELAXED == rl::mo_relaxed && __ATOMIC_ACQUIRE == rl::mo_a
                   __ATOMIC_RELEASE == rl::mo_release && __ATOMIC_SEQ_CST == rl::mo_seq_cst,
               "memory order numbering");
 
+// The mutation --weaken chose (0: none). Set once by main() before any
+// simulation; relacy runs every modelled thread on the one OS thread.
+int g_weaken = 0;
+
 inline rl::memory_order load_order(size_t off, int mo) {
-  if (AIO2_MODEL_WEAKEN == 2 && off >= kHdr && mo == __ATOMIC_ACQUIRE) return rl::mo_relaxed;
-  if (AIO2_MODEL_WEAKEN == 4 && off == kHeadOff && mo == __ATOMIC_ACQUIRE) return rl::mo_relaxed;
+  if (g_weaken == 2 && off >= kHdr && mo == __ATOMIC_ACQUIRE) return rl::mo_relaxed;
+  if (g_weaken == 4 && off == kHeadOff && mo == __ATOMIC_ACQUIRE) return rl::mo_relaxed;
   return static_cast<rl::memory_order>(mo);
 }
 
 inline rl::memory_order store_order(size_t off, int mo) {
-  if (AIO2_MODEL_WEAKEN == 1 && off >= kHdr && mo == __ATOMIC_RELEASE) return rl::mo_relaxed;
-  if (AIO2_MODEL_WEAKEN == 3 && off == kTailOff && mo == __ATOMIC_RELEASE) return rl::mo_relaxed;
+  if (g_weaken == 1 && off >= kHdr && mo == __ATOMIC_RELEASE) return rl::mo_relaxed;
+  if (g_weaken == 3 && off == kTailOff && mo == __ATOMIC_RELEASE) return rl::mo_relaxed;
   return static_cast<rl::memory_order>(mo);
 }
 
@@ -613,16 +613,26 @@ int run(const char *name, const std::string &search, unsigned long n, bool quiet
 
 }  // namespace
 
-// ring_model [SCENARIO [SEARCH N]]
+// ring_model [--weaken M] [SCENARIO [SEARCH N]]
+//   --weaken M  mutation M (1 to 4, above): succeeds only if caught
 //   SCENARIO  reap, peek, die_locked, die_headers, die_busy or all (the
 //             default)
 //   SEARCH N  random N (N random schedules, the default with N = 20000),
 //             bound N (every schedule with at most N preemptions), full
 int main(int argc, char **argv) {
+  if (argc > 2 && std::string(argv[1]) == "--weaken") {
+    model::g_weaken = std::atoi(argv[2]);
+    if (model::g_weaken < 1 || model::g_weaken > 4) {
+      std::fprintf(stderr, "ring_model: --weaken takes 1 to 4, not %s\n", argv[2]);
+      return 2;
+    }
+    argc -= 2;
+    argv += 2;
+  }
   const std::string scenario = argc > 1 ? argv[1] : "all";
   const std::string search = argc > 2 ? argv[2] : "random";
   const unsigned long n = argc > 3 ? std::strtoul(argv[3], nullptr, 10) : 20000;
-  const bool mutant = AIO2_MODEL_WEAKEN != 0;
+  const bool mutant = model::g_weaken != 0;
   // `all` is the long scenarios, `small` the small ones.
   const struct {
     const char *key;
@@ -657,14 +667,14 @@ int main(int argc, char **argv) {
   }
   if (ran == 0) {
     std::fprintf(stderr,
-                 "usage: ring_model [reap|peek|die_locked|die_headers|die_busy|all|\n"
+                 "usage: ring_model [--weaken 1-4] [reap|peek|die_locked|die_headers|die_busy|all|\n"
                  "                   wrap_reap|wrap_peek|wrap_die_locked|wrap_die_headers|"
                  "wrap_die_busy|small] [random N|bound N|full]\n");
     return 2;
   }
   if (!mutant) return failed ? 1 : 0;
   // A weakened order must be caught, in every scenario run.
-  std::printf("mutation %d: %s\n", AIO2_MODEL_WEAKEN,
+  std::printf("mutation %d: %s\n", model::g_weaken,
               failed == ran ? "caught by the checker" : "NOT caught");
   return failed == ran ? 0 : 1;
 }
