@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Descriptor facts taken on trust (sys::trusted_cached_read): only files
 // read through the page cache, at most kTrustedUses times per check, and
-// never after distrust() or a check that found something else.
+// never after distrust() or a check that found something else; pinned
+// descriptors (sys::pin_fd) always, until unpinned.
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <string>
 
 #include "fs_util.h"
@@ -80,6 +82,36 @@ TEST(FdFacts, WhatIsNotReadThroughTheCacheIsNeverTrusted) {
   }
   close(p[0]);
   close(p[1]);
+}
+
+// A pinned descriptor (aio2_register_fds) is trusted without limit, keeps
+// its facts through distrust() and F_SETFL, and is asked about again once
+// unpinned; what is not a regular file or a block device is not pinned.
+TEST(FdFacts, PinnedFactsHoldUntilUnpinned) {
+  aio2_test::scratch_dir dir("aio2-fdfacts");
+  ASSERT_TRUE(dir.ok());
+  file_fd f(dir / "f", O_CREAT | O_RDWR | O_CLOEXEC);
+  ASSERT_GE(f.fd, 0);
+  ASSERT_EQ(aio2::sys::pin_fd(f.fd), 0);
+  EXPECT_EQ(trusted_uses(f.fd), 1000u) << "a pinned descriptor's uses ran out";
+  aio2::sys::distrust(f.fd);
+  EXPECT_EQ(trusted_uses(f.fd), 1000u) << "distrust() unpinned it";
+  const int flags = fcntl(f.fd, F_GETFL);
+  ASSERT_EQ(fcntl(f.fd, F_SETFL, flags | O_NONBLOCK), 0);
+  fd_facts got{};
+  ASSERT_EQ(aio2::sys::get_fd_facts(f.fd, &got), 0);
+  EXPECT_EQ(got.flags & O_NONBLOCK, 0) << "pinned facts follow F_SETFL";
+  EXPECT_TRUE(got.regular);
+  aio2::sys::unpin_fd(f.fd);
+  ASSERT_EQ(aio2::sys::get_fd_facts(f.fd, &got), 0);
+  EXPECT_EQ(got.flags & O_NONBLOCK, O_NONBLOCK) << "unpinned facts are not asked again";
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  EXPECT_EQ(aio2::sys::pin_fd(p[0]), -EINVAL);
+  close(p[0]);
+  close(p[1]);
+  EXPECT_EQ(aio2::sys::pin_fd(-1), -EBADF);
+  EXPECT_EQ(aio2::sys::pin_fd(aio2::sys::kFactSlots), -EMFILE);
 }
 
 }  // namespace

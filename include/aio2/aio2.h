@@ -32,6 +32,7 @@
  *   aio2_call             | yes         | yes
  *   aio2_cancel           | yes         | yes
  *   aio2_restrict         | yes         | yes (one call wins; see there)
+ *   aio2_register_fds     | yes         | yes (a request names out[i] only after)
  *   aio2_ring_get,        | yes         | yes
  *     aio2_eventfd        |             |
  *   aio2_destroy          | yes (one    | yes with the entry points: a call
@@ -193,6 +194,27 @@ int aio2_cancel(aio2_ctx *ctx, uint64_t user_data);
  *   -ENOMEM  out of memory
  *   -EBADF   NULL or destroyed context */
 int aio2_restrict(aio2_ctx *ctx, const struct aio2_restriction *r, size_t n);
+
+/* aio2_register_fds - registered descriptors: for each of the `nr`
+ * descriptors at `fds` (regular files or block devices), the context makes
+ * a descriptor of its own for the same open file (F_DUPFD_CLOEXEC) and
+ * writes its number to out[i]. Requests that name out[i], on any context,
+ * are routed on the facts taken now (open flags, kind), with no system call
+ * of aio2's own: a submit of any size and requests with attributes make
+ * only their own calls. The caller may close fds[i] at once; out[i] stays
+ * the same file until aio2_destroy, which closes it after the context's
+ * last request, and must not be closed by the caller. Flags changed later
+ * with F_SETFL on the open file (O_DIRECT, O_NONBLOCK, through any of its
+ * descriptors) are not seen: AUTO keeps routing on those of registration.
+ * All or nothing. Returns 0 (nr 0 included), or
+ *   -EINVAL  fds or out NULL with nr > 0; a descriptor that is not a
+ *            regular file or a block device, or is O_PATH
+ *   -EBADF   a descriptor in fds is not open; NULL or destroyed context
+ *   -EMFILE  no descriptor left (RLIMIT_NOFILE), or the new one is at or
+ *            above 65536
+ *   -ENOMEM  out of memory
+ *   -ECHILD  the context was set up before fork(), in the parent */
+int aio2_register_fds(aio2_ctx *ctx, const int *fds, int *out, unsigned nr);
 
 /* aio2_ring_get - the context's completion ring, for reaping without a call
  * (see the helpers below). NULL for a bad or non-RING context. */

@@ -263,6 +263,11 @@ int aio2_restrict(aio2_ctx *ctx, const struct aio2_restriction *r, size_t n) {
   return c.get() ? c.get()->restrict_to(r, n) : c.error();
 }
 
+int aio2_register_fds(aio2_ctx *ctx, const int *fds, int *out, unsigned nr) {
+  ctx_ref c(ctx);
+  return c.get() ? c.get()->register_fds(fds, out, nr) : c.error();
+}
+
 int aio2_cancel(aio2_ctx *ctx, uint64_t user_data) {
   ctx_ref c(ctx);
   return c.get() ? c.get()->cancel(user_data) : c.error();

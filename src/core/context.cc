@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "core/context.h"
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -37,6 +38,12 @@ context::context(uint32_t type, uint32_t flags, const limits &lim) noexcept
 context::~context() {
   shutdown();  // nothing runs after this: every executor is stopped
   if (efd_ >= 0) ::close(efd_);
+  // No request names them any more. Unpinned first: once closed, the
+  // number may be reused at once by another thread's open.
+  for (int d : fixed_) {
+    sys::unpin_fd(d);
+    ::close(d);
+  }
   delete allow_.load(std::memory_order_relaxed);  // no entry point runs any more
 }
 
@@ -394,6 +401,55 @@ void context::abandon_after_fork() noexcept {
   uring_.close_descriptor();
   if (efd_ >= 0) ::close(efd_);
   efd_ = -1;
+  // The child's copies of the registered descriptors; unless a parent's
+  // thread held the list's lock at the fork (then they stay open in the
+  // child, close-on-exec).
+  if (fixed_mu_.try_lock()) {
+    for (int d : fixed_) {
+      sys::unpin_fd(d);
+      ::close(d);
+    }
+    fixed_.clear();
+    fixed_mu_.unlock();
+  }
+}
+
+int context::register_fds(const int *fds, int *out, unsigned nr) noexcept {
+  if (nr == 0) return 0;
+  if (fds == nullptr || out == nullptr) return -EINVAL;
+  std::vector<int> made;
+  int err = 0;
+  try {
+    made.reserve(nr);
+  } catch (...) {
+    return -ENOMEM;
+  }
+  for (unsigned i = 0; i < nr && err == 0; i++) {
+    const int d = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+    if (d < 0) {
+      err = -errno;
+      break;
+    }
+    made.push_back(d);
+    err = sys::pin_fd(d);
+  }
+  if (err == 0) {
+    std::lock_guard lk(fixed_mu_);
+    try {
+      fixed_.insert(fixed_.end(), made.begin(), made.end());
+    } catch (...) {
+      err = -ENOMEM;
+    }
+  }
+  if (err != 0) {
+    for (int d : made) {
+      sys::unpin_fd(d);
+      ::close(d);
+    }
+    return err;
+  }
+  for (unsigned i = 0; i < nr; i++) out[i] = made[i];
+  return 0;
 }
 
 void context::shutdown() noexcept {

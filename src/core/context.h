@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
+#include <mutex>
+#include <vector>
 
 #include "aio2/aio2.h"
 #include <signal.h>
@@ -70,6 +72,11 @@ class context {
   // aio2_restrict: fixes the allowlist, once (-EBUSY after that; -EINVAL
   // for a malformed entry, which fixes nothing).
   int restrict_to(const aio2_restriction *r, size_t n) noexcept;
+  // aio2_register_fds: a descriptor of its own for each of fds[0..nr)
+  // (F_DUPFD_CLOEXEC), its facts pinned (sys::pin_fd), written to out[];
+  // all or nothing. The context closes them when it is destroyed, after its
+  // last request.
+  int register_fds(const int *fds, int *out, unsigned nr) noexcept;
   // The allowlist in force, or nullptr while the context has none.
   const allowlist *allowed() const noexcept {
     // Pairs with the release in restrict_to: a submitter that sees the
@@ -203,6 +210,9 @@ class context {
   std::atomic<const allowlist *> allow_{nullptr};
   const limits lim_;
   int efd_ = -1;
+  // The descriptors aio2_register_fds made, pinned, closed by the destructor.
+  std::mutex fixed_mu_;
+  std::vector<int> fixed_;  // guarded by fixed_mu_
   router_env env_;
   // AUTO on a RING context with io_uring: each call chooses where its
   // reads' RWF_NOWAIT attempts run (adapt_on_ set by start()).

@@ -96,8 +96,22 @@ bool reads_through_cache(const fd_facts &f) noexcept;
 // caller's thread, for kTrustedUses reads at most; its result is right.
 constexpr unsigned kTrustedUses = 63;
 bool trusted_cached_read(int fd, fd_facts *out) noexcept;
-// Forgets what get_fd_facts() learnt of `fd`: its next use asks again.
+// Forgets what get_fd_facts() learnt of `fd`: its next use asks again. A
+// pinned descriptor keeps its facts (pin_fd).
 void distrust(int fd) noexcept;
+
+// Registered descriptors (aio2_register_fds): `fd`, a descriptor aio2
+// owns, has its facts taken now and answered from then on without a
+// system call, by get_fd_facts() and trusted_cached_read() alike, until
+// unpin_fd(fd). Only regular files and block devices, whose kind never
+// changes: -EINVAL for anything else or O_PATH, -EMFILE when `fd` is
+// beyond the table, -EBADF when closed. What pinning cannot see is F_SETFL
+// on the open file (through any descriptor of it) after the pin: the flags
+// stay those it found.
+int pin_fd(int fd) noexcept;
+void unpin_fd(int fd) noexcept;
+// The table's size: descriptors from 0 to kFactSlots - 1 can be pinned.
+constexpr int kFactSlots = 65536;
 
 // A submitter's cached read made on trust, checked by itself: when
 // trusted_cached_read() gives `fd`'s facts, reads `len` bytes at `off`
