@@ -48,6 +48,16 @@ goal("AUTO, cached QD 32 vs liburing", ops(q32, "aio2"), ops(q32, "liburing"), 1
 goal("AUTO, O_DIRECT QD 32 vs liburing_tuned", ops(d32, "aio2"), ops(d32, "liburing_tuned"), 1.0, "aio2 / liburing_tuned")
 goal("AUTO timing+cache, cached QD 32 vs liburing_tuned", ops(q32, "aio2", "timing,cache"),
      ops(q32, "liburing_tuned"), 0.9, "aio2 [timing,cache] / liburing_tuned")
+# The same with the file registered (aio2_register_fds): no fcntl per call,
+# nor per request with attributes.
+goal("  registered, cached QD 32 vs liburing_tuned", ops(q32, "aio2_registered"), ops(q32, "liburing_tuned"),
+     None, "aio2_registered / liburing_tuned")
+goal("  registered timing+cache, cached QD 32 vs liburing_tuned", ops(q32, "aio2_registered", "timing,cache"),
+     ops(q32, "liburing_tuned"), None, "aio2_registered [timing,cache] / liburing_tuned")
+goal("  registered timing+cache, cached QD 1 vs sync pread", ops(q1, "aio2_registered", "timing,cache"),
+     ops(q1, "sync"), None, "aio2_registered [timing,cache] / sync")
+goal("  registered O_DIRECT QD 32 vs liburing_tuned", ops(d32, "aio2_registered"), ops(d32, "liburing_tuned"),
+     None, "aio2_registered / liburing_tuned")
 for w, label in ((q1, "QD 1"), (q32, "QD 32")):
     goal(f"no io_uring, cached {label} vs liburing", ops(w, "aio2_no_uring"), ops(w, "liburing"), 0.9,
          "aio2_no_uring / liburing")

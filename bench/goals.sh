@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # aio2's performance goals, measured in one run on this machine, with the
-# peers side by side: `aio2 bench` (AUTO, AUTO without io_uring, the pool,
+# peers side by side: `aio2 bench` (AUTO, AUTO with the file registered,
+# AUTO without io_uring, the pool,
 # liburing default and tuned, libaio, glibc POSIX AIO, libuv, plain calls)
 # on cached and O_DIRECT reads, with and without the timing and cache
 # attributes; its in-flight scale curve; uring_share_bench (submitting
@@ -25,7 +26,7 @@ quick_bench=() quick_share=() quick_ring=()
 if [ -n "${QUICK:-}" ]; then
   quick_bench=(--quick --reps 1) quick_share=(--duration 0.2 --reps 1) quick_ring=(--benchmark_repetitions=1)
 fi
-"$build/bin/aio2" bench "${quick_bench[@]}" --engines aio2,aio2_no_uring,aio2_pool,liburing,liburing_tuned,libaio,posix_aio,libuv,sync,sync_nowait \
+"$build/bin/aio2" bench "${quick_bench[@]}" --engines aio2,aio2_registered,aio2_no_uring,aio2_pool,liburing,liburing_tuned,libaio,posix_aio,libuv,sync,sync_nowait \
   --workloads cached_randread_qd1,cached_randread_qd32,direct_randread_qd32 \
   --attrs none --attrs timing,cache --dir "${TMPDIR:-/tmp}" --json "$out/bench.json" >"$out/bench.txt"
 "$build/bin/aio2" bench --engines sync --workloads syscall_getppid --duration 0.1 --reps 1 \

@@ -170,15 +170,17 @@ TEST(ToolBench, AttributeSetsNotApplicableRowsAndSvg) {
 TEST(ToolBench, PathsMeasuredAndLabelled) {
   temp_dir d;
   const run_result r = run_aio2(tiny(d, {"--duration", "0.3", "--engines",
-                                         "aio2,aio2_pool,aio2_no_uring,sync", "--workloads",
+                                         "aio2,aio2_pool,aio2_no_uring,aio2_registered,sync",
+                                         "--workloads",
                                          "cached_randread_qd1,syscall_getppid", "--qd", "4",
                                          "--json", d / "out.json"}),
                                 d.path().string());
   ASSERT_EQ(r.status, 0) << r.err;
   const json rows = json::parse(read_file(d / "out.json"));
-  ASSERT_EQ(rows.size(), 8u);
+  ASSERT_EQ(rows.size(), 10u);
   for (const json &row : rows) {
     ASSERT_TRUE(row.contains("path") && row.contains("vs_liburing_tuned")) << row.dump();
+    EXPECT_EQ(row["status"], "ok") << row.dump();
     const std::string path = row["path"].get<std::string>();
     const std::string note = row["note"].get<std::string>();
     if (row["engine"] == "sync") {

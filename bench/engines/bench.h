@@ -26,6 +26,7 @@ enum class engine : uint8_t {
   aio2_pool,
   aio2_uring,
   aio2_no_uring,
+  aio2_registered,
   liburing,
   liburing_tuned,
   libaio,
@@ -39,6 +40,7 @@ inline constexpr workload kWorkloads[] = {workload::cached_qd1, workload::cached
                                           workload::direct_qd32, workload::getppid, workload::mixed};
 inline constexpr engine kEngines[] = {engine::aio2,          engine::aio2_pool,
                                       engine::aio2_uring,    engine::aio2_no_uring,
+                                      engine::aio2_registered,
                                       engine::liburing,      engine::liburing_tuned,
                                       engine::libaio,        engine::posix_aio,
                                       engine::libuv,         engine::sync,
@@ -50,7 +52,7 @@ const char *name(engine e);
 const char *describe(workload w);
 inline bool is_aio2(engine e) {
   return e == engine::aio2 || e == engine::aio2_pool || e == engine::aio2_uring ||
-         e == engine::aio2_no_uring;
+         e == engine::aio2_no_uring || e == engine::aio2_registered;
 }
 inline bool is_liburing(engine e) { return e == engine::liburing || e == engine::liburing_tuned; }
 // One call at a time in the calling thread, whatever the workload's depth.

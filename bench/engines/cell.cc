@@ -43,6 +43,7 @@ const char *name(engine e) {
     case engine::aio2_pool: return "aio2_pool";
     case engine::aio2_uring: return "aio2_uring";
     case engine::aio2_no_uring: return "aio2_no_uring";
+    case engine::aio2_registered: return "aio2_registered";
     case engine::liburing: return "liburing";
     case engine::liburing_tuned: return "liburing_tuned";
     case engine::libaio: return "libaio";
@@ -249,7 +250,8 @@ void run_cell(cell &c) {
     case engine::aio2:
     case engine::aio2_pool:
     case engine::aio2_uring:
-    case engine::aio2_no_uring: run_aio2(c); break;
+    case engine::aio2_no_uring:
+    case engine::aio2_registered: run_aio2(c); break;
     case engine::liburing:
     case engine::liburing_tuned: run_liburing(c); break;
     case engine::libaio: run_libaio(c); break;

@@ -50,6 +50,8 @@ constexpr const char kHelp[] =
     "              (skipped with a note by default; an error when asked for)\n"
     "  aio2_no_uring  aio2, AUTO on a context set up with AIO2_SETUP_NO_URING:\n"
     "              what aio2 does where io_uring is forbidden (inline and pool)\n"
+    "  aio2_registered  aio2, AUTO, with the file registered (aio2_register_fds):\n"
+    "              the same paths, no fcntl per call or per request with attributes\n"
     "  liburing    io_uring through liburing, default setup: vs_liburing's base\n"
     "  liburing_tuned  the same with COOP_TASKRUN|TASKRUN_FLAG, SINGLE_ISSUER|\n"
     "              DEFER_TASKRUN and a registered ring fd, plus a registered file\n"

@@ -2,7 +2,9 @@
 // `aio2 bench`: the aio2 engines. aio2 (policy AUTO), aio2_pool (POOL) and
 // aio2_uring (URING) differ only in the context's policy; aio2_no_uring is
 // AUTO on a context set up with AIO2_SETUP_NO_URING (io_uring refused, as
-// where seccomp, kernel.io_uring_disabled or an old kernel forbid it).
+// where seccomp, kernel.io_uring_disabled or an old kernel forbid it);
+// aio2_registered is AUTO with the cell's file registered
+// (aio2_register_fds), its requests naming the context's descriptor.
 //
 // After the window the engine probes, on the same context, which path its
 // requests really take: a few more rounds of the workload's requests, each
@@ -82,6 +84,13 @@ class aio2_engine {
     evbuf_.assign(c.qd() * kEventMax / sizeof(uint64_t), 0);
     file_flags_ = c.env().aio2_hint ? AIO2_IOCB_BOUNDED : 0;
     fd_ = static_cast<uint64_t>(c.fd());
+    if (c.en() == engine::aio2_registered && c.fd() >= 0) {
+      const int mine = c.fd();
+      int reg = -1;
+      if (const int rc = aio2_register_fds(ctx_, &mine, &reg, 1); rc < 0)
+        die("%s: aio2_register_fds: %s", c.engine_name(), aio2_strerror(rc));
+      fd_ = static_cast<uint64_t>(reg);
+    }
   }
 
   void prep(unsigned slot, const op &o, unsigned char *buf) {
