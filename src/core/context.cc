@@ -35,15 +35,23 @@ context::context(uint32_t type, uint32_t flags, const limits &lim) noexcept
       pool_(lim.bounded_workers, lim.unbounded_workers, lim.idle_ms, queue_),
       uring_(queue_) {}
 
-context::~context() {
-  shutdown();  // nothing runs after this: every executor is stopped
-  if (efd_ >= 0) ::close(efd_);
-  // No request names them any more. Unpinned first: once closed, the
-  // number may be reused at once by another thread's open.
-  for (int d : fixed_) {
+namespace {
+
+// Closes descriptors aio2_register_fds made, each unpinned first: once
+// closed, its number may be reused at once by another thread's open.
+void close_registered(const std::vector<int> &fds) noexcept {
+  for (int d : fds) {
     sys::unpin_fd(d);
     ::close(d);
   }
+}
+
+}  // namespace
+
+context::~context() {
+  shutdown();  // nothing runs after this: every executor is stopped
+  if (efd_ >= 0) ::close(efd_);
+  close_registered(fixed_);  // no request names them any more
   delete allow_.load(std::memory_order_relaxed);  // no entry point runs any more
 }
 
@@ -405,10 +413,7 @@ void context::abandon_after_fork() noexcept {
   // thread held the list's lock at the fork (then they stay open in the
   // child, close-on-exec).
   if (fixed_mu_.try_lock()) {
-    for (int d : fixed_) {
-      sys::unpin_fd(d);
-      ::close(d);
-    }
+    close_registered(fixed_);
     fixed_.clear();
     fixed_mu_.unlock();
   }
@@ -442,10 +447,7 @@ int context::register_fds(const int *fds, int *out, unsigned nr) noexcept {
     }
   }
   if (err != 0) {
-    for (int d : made) {
-      sys::unpin_fd(d);
-      ::close(d);
-    }
+    close_registered(made);
     return err;
   }
   for (unsigned i = 0; i < nr; i++) out[i] = made[i];
