@@ -67,20 +67,24 @@ goal("pool, cached QD 32 vs glibc POSIX AIO", ops(q32, "aio2_pool"), ops(q32, "p
      "aio2_pool / posix_aio")
 
 # Submitting threads on one context against a context each: the row per
-# thread count gives ctx-each's ops/s, then each sharing's ratio to it.
-share = {}
+# thread count gives ctx-each's ops/s, then each sharing's ratio to it
+# (shared, shared-greedy, shared-1ring, shared-inst).
+share, per_thread = {}, {}
 in_block = False
 for line in open(f"{out}/uring_share.txt"):
     if line.startswith("submitting threads on one context"):
         in_block = True
         continue
-    m = re.match(r"\s+(\d+)\s+(\d+)\s+([\d.]+)x\s+([\d.]+)x\s+([\d.]+)x", line) if in_block else None
+    m = re.match(r"\s+(\d+)\s+(\d+)\s+([\d.]+)x\s+([\d.]+)x\s+([\d.]+)x\s+([\d.]+)x", line) if in_block else None
     if m:
         share[int(m.group(1))] = float(m.group(3))
+        per_thread[int(m.group(1))] = float(m.group(6))
 for t in sorted(share):
     if t >= 2:
         goal(f"{t} threads sharing one context vs a context each", share[t], 1.0, 0.9,
              "uring_share_bench shared / ctx-each")
+        goal(f"  the same, uring_instances = {t}", per_thread[t], 1.0, None,
+             "uring_share_bench shared-inst / ctx-each")
 
 # In flight: cost and bytes per request, 1 to 1 Mi.
 pts = list(csv.DictReader(open(f"{out}/plots/inflight.csv")))

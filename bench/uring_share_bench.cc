@@ -30,9 +30,12 @@
 //                     gathers in whichever thread reaps, while the other
 //                     waits (this row measures that imbalance)
 //      shared-1ring   "shared" with the context's io_uring instances
-//                     limited to one (AIO2_URING_INSTANCES=1): the threads
-//                     take turns in the kernel, which reads under the
-//                     instance's lock
+//                     limited to one (aio2_params.uring_instances = 1): the
+//                     threads take turns in the kernel, which reads under
+//                     the instance's lock
+//      shared-inst    "shared" with as many instances as threads
+//                     (uring_instances = T), where the default is twice the
+//                     CPUs (at most 16)
 //    (4 KiB cached random reads; ops/s of all T threads together; the ratio
 //    is each row over ctx-each).
 //
@@ -40,13 +43,18 @@
 // --reps repetitions (default 3) with the cells' order rotating; the table
 // gives the median ops/s, and the ratio to the first row of its block.
 //
+// --only ROW (repeatable) runs only the rows of that name (for a profile of
+// one of them); --threads-from T starts the thread counts at T.
+//
 // Usage: uring_share_bench [--duration S] [--reps N] [--dir DIR] [--threads T]
+//                          [--threads-from T] [--only ROW]...
 
 #include <fcntl.h>
 #include <liburing.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -181,14 +189,14 @@ double run_liburing_thread(const run_cfg &cfg, unsigned qd) {
   return static_cast<double>(n) / cfg.duration;
 }
 
-aio2_ctx *make_ctx(bool one_ring = false) {
-  if (one_ring) setenv("AIO2_URING_INSTANCES", "1", 1);
+// A URING context with `instances` io_uring instances (0: the default).
+aio2_ctx *make_ctx(unsigned instances = 0) {
   aio2_params p{};
   p.size = sizeof p;
   p.policy = AIO2_POLICY_URING;
+  p.uring_instances = instances;
   aio2_ctx *c = nullptr;
   if (aio2_setup(AIO2_ABI_VERSION, &p, &c) != 0) bench_util::die("aio2_setup failed");
-  if (one_ring) unsetenv("AIO2_URING_INSTANCES");
   if (!(p.features & AIO2_FEAT_URING)) bench_util::die("this machine gives aio2 no io_uring");
   return c;
 }
@@ -238,12 +246,14 @@ double run_aio2(const run_cfg &cfg, unsigned qd) {
 }
 
 // T submitting threads, QD 16 each, on one context or a context each.
-enum class sharing { ctx_each, shared, greedy, one_ring };
+enum class sharing { ctx_each, shared, greedy, one_ring, per_thread };
 double run_threads(const run_cfg &cfg, unsigned nthreads, sharing how) {
   const bool shared = how != sharing::ctx_each;
+  const unsigned instances = how == sharing::one_ring     ? 1
+                             : how == sharing::per_thread ? std::min(nthreads, 64u)
+                                                          : 0;
   std::vector<aio2_ctx *> c(nthreads);
-  for (unsigned i = 0; i < nthreads; i++)
-    c[i] = shared && i > 0 ? c[0] : make_ctx(how == sharing::one_ring);
+  for (unsigned i = 0; i < nthreads; i++) c[i] = shared && i > 0 ? c[0] : make_ctx(instances);
   const unsigned reap = how == sharing::greedy ? 0 : 16;
   const window w(0.2, cfg.duration);
   std::atomic<uint64_t> total{0};
@@ -267,11 +277,14 @@ struct cell {
 int main(int argc, char **argv) {
   bench_util::g_prog = "uring_share_bench";
   bench_util::g_usage =
-      "usage: uring_share_bench [--duration S] [--reps N] [--dir DIR] [--threads T]\n";
+      "usage: uring_share_bench [--duration S] [--reps N] [--dir DIR] [--threads T]\n"
+      "                         [--threads-from T] [--only ROW]...\n";
   double duration = 1.0;
   unsigned reps = 3;
   const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   unsigned max_threads = 4 * static_cast<unsigned>(cpus > 0 ? cpus : 1);
+  unsigned min_threads = 1;
+  std::vector<std::string> only;
   std::string dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
@@ -284,6 +297,9 @@ int main(int argc, char **argv) {
     else if (a == "--reps") reps = bench_util::parse_uint("--reps", argv[++i], 1, 100);
     else if (a == "--dir") dir = argv[++i];
     else if (a == "--threads") max_threads = bench_util::parse_uint("--threads", argv[++i], 1, 256);
+    else if (a == "--threads-from")
+      min_threads = bench_util::parse_uint("--threads-from", argv[++i], 1, 256);
+    else if (a == "--only") only.push_back(argv[++i]);
     else bench_util::die("%s", ("unknown option " + a).c_str());
   }
   const int fd = bench_util::make_pattern_file(dir, kFileBytes, pattern);
@@ -301,8 +317,8 @@ int main(int argc, char **argv) {
   // Block names must outlive the cells (they are compared by content).
   std::vector<std::string> names;
   std::vector<unsigned> counts;
-  for (unsigned t = 1; t < max_threads; t *= 2) counts.push_back(t);
-  counts.push_back(max_threads);
+  for (unsigned t = min_threads; t < max_threads; t *= 2) counts.push_back(t);
+  counts.push_back(std::max(min_threads, max_threads));
   names.reserve(counts.size());
   const size_t first_threads_cell = cells.size();
   for (unsigned t : counts) {
@@ -311,9 +327,17 @@ int main(int argc, char **argv) {
     for (const auto &[name, how] : {std::pair{"ctx-each", sharing::ctx_each},
                                     std::pair{"shared", sharing::shared},
                                     std::pair{"shared-greedy", sharing::greedy},
-                                    std::pair{"shared-1ring", sharing::one_ring}})
+                                    std::pair{"shared-1ring", sharing::one_ring},
+                                    std::pair{"shared-inst", sharing::per_thread}})
       cells.push_back({names.back().c_str(), name,
                        [t, how = how](const run_cfg &c) { return run_threads(c, t, how); }, {}});
+  }
+  if (!only.empty()) {
+    std::vector<cell> kept;
+    for (cell &c : cells)
+      if (std::find(only.begin(), only.end(), c.name) != only.end()) kept.push_back(std::move(c));
+    if (kept.empty()) bench_util::die("--only names no row");
+    cells = std::move(kept);
   }
   for (unsigned r = 0; r < reps; r++) {
     for (size_t k = 0; k < cells.size(); k++) {
@@ -340,17 +364,21 @@ int main(int argc, char **argv) {
     std::printf(")\n");
   }
   // The threads blocks again, one row per T: each way of sharing against
-  // a context each.
+  // a context each (all rows ran, unless --only chose some).
+  if (!only.empty()) {
+    close(fd);
+    return 0;
+  }
   std::printf("\nsubmitting threads on one context (QD 16 each), ratio to a context each\n"
-              "  %7s %14s %8s %14s %14s\n",
-              "threads", "ctx_each_ops/s", "shared", "shared-greedy", "shared-1ring");
+              "  %7s %14s %8s %14s %14s %12s\n",
+              "threads", "ctx_each_ops/s", "shared", "shared-greedy", "shared-1ring", "shared-inst");
   for (size_t k = 0; k < counts.size(); k++) {
     const auto med = [&](size_t j) {
-      return bench_util::median(cells[first_threads_cell + 4 * k + j].reps);
+      return bench_util::median(cells[first_threads_cell + 5 * k + j].reps);
     };
     const double each = med(0);
-    std::printf("  %7u %14.0f %7.2fx %13.2fx %13.2fx\n", counts[k], each, med(1) / each,
-                med(2) / each, med(3) / each);
+    std::printf("  %7u %14.0f %7.2fx %13.2fx %13.2fx %11.2fx\n", counts[k], each, med(1) / each,
+                med(2) / each, med(3) / each, med(4) / each);
   }
   close(fd);
   return 0;

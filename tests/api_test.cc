@@ -7,10 +7,12 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <chrono>
@@ -82,7 +84,9 @@ TEST(Setup, RefusesBadParams) {
   bad([](aio2_params &q) { q.ring_bytes = 5000; }, -EINVAL);
   bad([](aio2_params &q) { q.ring_bytes = 2048; }, -EINVAL);
   bad([](aio2_params &q) { q.reserved = 1; }, -EINVAL);
-  bad([](aio2_params &q) { q.reserved = uint64_t{1} << 63; }, -EINVAL);
+  bad([](aio2_params &q) { q.reserved = 0x80000000u; }, -EINVAL);
+  for (const uint32_t n : {65u, 1000u, 0xffffffffu})
+    bad([n](aio2_params &q) { q.uring_instances = n; }, -EINVAL);
   bad([](aio2_params &q) { q.flags = 0x4; }, -EINVAL);  // the first unknown setup flag
   bad([](aio2_params &q) { q.policy = AIO2_POLICY_POOL + 1; }, -EINVAL);
   bad([](aio2_params &q) { q.policy = 0xffffffffu; }, -EINVAL);
@@ -151,6 +155,41 @@ TEST(Setup, PolicyAndUringEntriesAreReadBack) {
   aio2_ctx *c = nullptr;
   ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, &c), 0);
   EXPECT_EQ(p.uring_entries, (p.features & AIO2_FEAT_URING) ? 32768u : 0u);
+  EXPECT_EQ(aio2_destroy(c), 0);
+}
+
+// uring_instances reads back the io_uring instances made: as many as asked
+// (1 to 64), twice the CPUs this process may run on (at most 16) by
+// default, 1 for a LEGACY context, 0 without io_uring.
+TEST(Setup, UringInstancesAreReadBack) {
+  cpu_set_t set;
+  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+  const uint32_t dflt = std::min<uint32_t>(2 * static_cast<uint32_t>(CPU_COUNT(&set)), 16);
+  for (const uint32_t asked : {0u, 1u, 3u, 64u}) {
+    for (const uint32_t type : {AIO2_CTX_RING, AIO2_CTX_LEGACY}) {
+      aio2_params p{};
+      p.size = sizeof p;
+      p.type = type;
+      p.max_inflight = 64;
+      p.uring_instances = asked;
+      aio2_ctx *c = nullptr;
+      ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, &c), 0) << asked;
+      const uint32_t want = !(p.features & AIO2_FEAT_URING) ? 0
+                            : type == AIO2_CTX_LEGACY       ? 1
+                            : asked                         ? asked
+                                                            : dflt;
+      EXPECT_EQ(p.uring_instances, want) << asked << " type " << type;
+      EXPECT_EQ(p.reserved, 0u);
+      EXPECT_EQ(aio2_destroy(c), 0);
+    }
+  }
+  aio2_params p{};
+  p.size = sizeof p;
+  p.flags = AIO2_SETUP_NO_URING;
+  p.uring_instances = 8;
+  aio2_ctx *c = nullptr;
+  ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, &c), 0);
+  EXPECT_EQ(p.uring_instances, 0u);
   EXPECT_EQ(aio2_destroy(c), 0);
 }
 

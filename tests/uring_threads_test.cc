@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "exec/uring.h"
+#include "sys/creds.h"
 #include "exec_util.h"
 #include "fs_util.h"
 
@@ -186,6 +187,96 @@ TEST_F(UringThreads, ContendedThreadsSpreadOverTwoInstances) {
   EXPECT_EQ(ring->inflight(), 0u);
   for (const auto &[ud, n] : sink.tally()) ASSERT_EQ(n, 1) << ud;
   for (const auto &c : sink.all()) ASSERT_EQ(c.res, 4096) << c.user_data;
+}
+
+// Thread `s` learns its instance, this thread takes that instance's
+// submission lock, then `s` submits two reads (with `personality`, when
+// non-zero, registered by `s` on its instance) and ends its call. Returns
+// whether the submit call returned while the lock was still held, with
+// the instances before and after in *own and *after; the reads are
+// harvested and their bytes checked.
+struct taken_lock_result {
+  bool returned_while_held;
+  unsigned own, after;
+};
+
+class UringPlacement : public UringThreads {
+ protected:
+  taken_lock_result submit_while_taken(bool with_personality) {
+    aio2_test::pattern_file f(1 << 16);
+    EXPECT_TRUE(f.ok());
+    std::vector<unsigned char> buf(4096 * 2);
+    request *batch[2];
+    for (unsigned k = 0; k < 2; k++)
+      batch[k] = add(reqs, SYS_pread64, k,
+                     {static_cast<uint64_t>(f.fd()), u(&buf[4096 * k]), 2048, 4096u * (k + 1)});
+    std::atomic<int> own{-1};
+    std::atomic<bool> held{false}, done{false};
+    std::atomic<unsigned> after{0};
+    std::thread s([&] {
+      if (with_personality) {
+        aio2::sys::creds mine;
+        EXPECT_EQ(aio2::sys::thread_creds(&mine), 0);
+        const uint16_t id = ring->personality_for(mine);
+        EXPECT_NE(id, 0) << "no personality registered";
+        for (request *r : batch) {
+          r->has_creds = true;
+          r->personality = id;
+        }
+      }
+      own = static_cast<int>(ring->this_threads_instance());
+      while (!held.load()) std::this_thread::yield();
+      ring->submit(batch, 2);
+      ring->end_of_call();
+      after = ring->this_threads_instance();
+      done = true;
+    });
+    while (own.load() < 0) std::this_thread::yield();
+    bool by_itself;
+    {
+      std::unique_lock lk = ring->hold_submission(static_cast<unsigned>(own.load()));
+      held = true;
+      // A batch that goes elsewhere returns at once; one that waits for
+      // this lock cannot return before it is let go (after 200 ms).
+      const auto end = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(with_personality ? 200 : 60000);
+      while (!done.load() && std::chrono::steady_clock::now() < end)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      by_itself = done.load();
+    }
+    s.join();
+    EXPECT_TRUE(harvest_until(2));
+    for (unsigned k = 0; k < 2; k++) {
+      const auto c = sink.of(k);
+      EXPECT_EQ(c.size(), 1u);
+      if (c.size() == 1) {
+        EXPECT_EQ(c[0].res, 2048);
+      }
+      for (unsigned b = 0; b < 2048; b += 257)
+        EXPECT_EQ(buf[4096 * k + b], aio2_test::pattern_at(4096u * (k + 1) + b)) << k << " " << b;
+    }
+    EXPECT_EQ(ring->inflight(), 0u);
+    return {by_itself, static_cast<unsigned>(own.load()), after.load()};
+  }
+};
+
+// A batch whose instance's submission lock another thread holds goes at
+// once to the next instance whose lock is free, and its thread moves
+// there for its next call.
+TEST_F(UringPlacement, ABatchGoesToAFreeInstanceWhenItsOwnIsTaken) {
+  start(3);
+  const taken_lock_result r = submit_while_taken(false);
+  EXPECT_TRUE(r.returned_while_held) << "the batch waited for the taken lock";
+  EXPECT_EQ(r.after, (r.own + 1) % 3) << "it did not move to the instance it used";
+}
+
+// A batch that names a personality (registered on its thread's instance)
+// waits for that instance's lock; its thread moves to the next after.
+TEST_F(UringPlacement, ABatchWithAPersonalityWaitsForItsOwnInstance) {
+  start(3);
+  const taken_lock_result r = submit_while_taken(true);
+  EXPECT_FALSE(r.returned_while_held) << "the batch went to another instance";
+  EXPECT_EQ(r.after, (r.own + 1) % 3);
 }
 
 TEST_F(UringThreads, AnyThreadHarvestsEveryInstanceAndFdShowsThem) {

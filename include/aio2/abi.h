@@ -299,7 +299,12 @@ struct aio2_params {
 	uint32_t uring_entries;     /* caller: io_uring submission queue entries,
 				     * a power of two up to 32768 (default 256);
 				     * aio2: in force (0 without io_uring) */
-	uint64_t reserved;          /* must be zero */
+	uint32_t uring_instances;   /* caller: io_uring instances that a RING
+				     * context's submitting threads spread over,
+				     * at most 64 (default: twice the CPUs this
+				     * process may run on, at most 16); aio2:
+				     * made (1 for LEGACY, 0 without io_uring) */
+	uint32_t reserved;          /* must be zero */
 };
 
 /* The smallest struct aio2_params accepted: size, type, flags, max_inflight. */

@@ -74,7 +74,8 @@ typedef struct aio2_ctx aio2_ctx;
  *   -EINVAL           out is NULL; p->size below AIO2_PARAMS_SIZE_MIN;
  *                     unknown type, flags or policy; ring_bytes not a power
  *                     of two in [4096, 2^32]; uring_entries not a power of
- *                     two up to 32768; non-zero reserved fields;
+ *                     two up to 32768; uring_instances above 64;
+ *                     non-zero reserved fields;
  *                     AIO2_SETUP_EVENTFD on a SYNC context
  *   -E2BIG            p->size is larger than this library knows and the
  *                     extra bytes are not all zero

@@ -160,6 +160,7 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
   if (in.uring_entries &&
       (in.uring_entries > 32768 || (in.uring_entries & (in.uring_entries - 1))))
     return -EINVAL;
+  if (in.uring_instances > aio2::exec::uring::kMaxInstances) return -EINVAL;
   // A LEGACY context holds what io_setup(nr_events) was asked for.
   if (in.type == AIO2_CTX_LEGACY && in.max_inflight == 0) return -EINVAL;
   if (in.type != AIO2_CTX_LEGACY && (in.flags & AIO2_SETUP_LEGACY_OBSERVE)) return -EINVAL;
@@ -173,7 +174,7 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
                          in.ring_bytes ? in.ring_bytes : 65536,
                          or_default(in.bounded_workers, 4 * cpus),
                          or_default(in.unbounded_workers, 4096), or_default(in.idle_ms, 2000),
-                         in.policy, or_default(in.uring_entries, 256)};
+                         in.policy, or_default(in.uring_entries, 256), in.uring_instances};
   if (int err = aio2::exec::pool::install_cancel_signal()) return err;
   watch_fork();
 
@@ -208,6 +209,7 @@ int aio2_setup(unsigned version, struct aio2_params *p, aio2_ctx **out) {
     res.eventfd = c->eventfd();
     res.features = kFeatures | (c->uring_entries() ? AIO2_FEAT_URING : 0);
     res.uring_entries = c->uring_entries();
+    res.uring_instances = c->uring_instances();
     res.size = p->size;
     std::memcpy(p, &res, given);  // never past what the caller said it has
   }

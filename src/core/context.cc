@@ -97,8 +97,9 @@ int context::start() noexcept {
   // A LEGACY context keeps one instance: the old ABI's programs give each
   // submitting thread its own io_setup context, and a program may make
   // hundreds (each instance is a descriptor).
-  const bool uring = !(flags_ & AIO2_SETUP_NO_URING) &&
-                     uring_.init(lim_.uring_entries, type_ == AIO2_CTX_LEGACY ? 1 : 0) == 0;
+  const bool uring =
+      !(flags_ & AIO2_SETUP_NO_URING) &&
+      uring_.init(lim_.uring_entries, type_ == AIO2_CTX_LEGACY ? 1 : lim_.uring_instances) == 0;
   env_.policy = lim_.policy;
   env_.nowait_in_submitter = !uring || type_ == AIO2_CTX_LEGACY;
   adapt_on_ = uring && type_ == AIO2_CTX_RING;

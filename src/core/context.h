@@ -45,6 +45,7 @@ struct limits {
   uint32_t idle_ms;
   uint32_t policy;         // AIO2_POLICY_*
   uint32_t uring_entries;  // asked for (default 256)
+  uint32_t uring_instances;  // asked for (0: exec::uring's default)
 };
 
 class context {
@@ -106,6 +107,7 @@ class context {
   int eventfd() const noexcept { return efd_; }
   // io_uring submission queue entries in use; 0 when io_uring is not.
   uint32_t uring_entries() const noexcept { return uring_.entries(); }
+  uint32_t uring_instances() const noexcept { return uring_.instances(); }
 
  private:
   static constexpr size_t kBatch = 64;  // requests handed to an executor at a time

@@ -51,7 +51,11 @@ struct binding {
   uint64_t owner;   // the executor's id_; 0: free
   unsigned index;   // the instance
   bool contended;   // its submission lock was taken by another thread
+  // Where to move at the end of the call: an instance whose lock was free
+  // when this one's was taken (kNowhere: the next in turn).
+  unsigned free_index;
 };
+constexpr unsigned kNowhere = ~0u;
 constexpr unsigned kBindings = 4;
 thread_local binding t_bindings[kBindings];
 thread_local unsigned t_next_binding;
@@ -63,7 +67,7 @@ binding &binding_for(uint64_t owner, bool *fresh) noexcept {
       return b;
     }
   binding &b = t_bindings[t_next_binding++ % kBindings];
-  b = binding{owner, 0, false};
+  b = binding{owner, 0, false, kNowhere};
   *fresh = true;
   return b;
 }
@@ -143,7 +147,7 @@ int uring::init(unsigned entries, unsigned max_instances) noexcept {
     const char *v = std::getenv("AIO2_URING_INSTANCES");
     const long n = v && *v ? std::strtol(v, nullptr, 10) : 0;
     max_instances = n > 0 ? static_cast<unsigned>(n > kMaxInstances ? kMaxInstances : n)
-                          : std::min(util::usable_cpus(), kDefaultInstances);
+                          : std::min(2 * util::usable_cpus(), kDefaultInstances);
   }
   if (const char *v = std::getenv("AIO2_URING_SPREAD")) spread_ = v[0] == '1';
   if (max_instances > kMaxInstances) max_instances = kMaxInstances;
@@ -198,7 +202,8 @@ void uring::end_of_call() noexcept {
   if (fresh) return;  // it submitted nothing here since it was bound elsewhere
   if (!(b.contended || spread_)) return;
   b.contended = false;
-  b.index = (b.index + 1) % n;
+  b.index = b.free_index < n && !spread_ ? b.free_index : (b.index + 1) % n;
+  b.free_index = kNowhere;
 }
 
 void uring::submit(request *const *reqs, size_t n) noexcept {
@@ -206,13 +211,17 @@ void uring::submit(request *const *reqs, size_t n) noexcept {
   request *go[64];
   size_t ngo = 0;
   bool done_here = false;
+  bool creds = false;  // a request of the batch names a personality of `in`
   const auto flush = [&] {
     if (ngo == 0) return;
-    link(in, go, ngo);
+    std::unique_lock<std::mutex> lk;
+    instance &to = place(in, creds, &lk);
+    link(to, go, ngo);
     // Counted before the kernel can complete any of them (harvest subtracts).
     inflight_.fetch_add(ngo, std::memory_order_seq_cst);
-    queue(in, go, ngo);
+    queue(to, go, ngo, std::move(lk));
     ngo = 0;
+    creds = false;
   };
   for (size_t i = 0; i < n; i++) {
     request *r = reqs[i];
@@ -235,12 +244,45 @@ void uring::submit(request *const *reqs, size_t n) noexcept {
     }
     // The submitter's credentials, wherever and by whichever thread the
     // kernel issues it (a personality of this instance: personality_for).
-    if (r->has_creds) sqe->personality = r->personality;
+    if (r->has_creds) {
+      sqe->personality = r->personality;
+      creds = creds || r->personality != 0;
+    }
     go[ngo++] = r;
     if (ngo == std::size(go)) flush();
   }
   flush();
   if (done_here) sink_.batch_done(false);
+}
+
+// A batch of new requests goes to the calling thread's instance when its
+// submission lock is free. When another thread holds it (running its reads
+// inside io_uring_enter, or preempted there), the batch goes to the first
+// other instance whose lock is free, unless a request of the batch names
+// one of `own`'s personalities; the thread then moves to that instance at
+// the end of the call (end_of_call), so that threads that collide spread
+// to instances nobody is using instead of taking turns. When every lock is
+// taken the batch waits for `own`'s (queue). Returns the instance, with
+// its lock in *lk when one was taken here.
+uring::instance &uring::place(instance &own, bool creds,
+                              std::unique_lock<std::mutex> *lk) noexcept {
+  *lk = std::unique_lock(own.sq_mu, std::try_to_lock);
+  const unsigned n = ninst_.load(std::memory_order_relaxed);
+  if (lk->owns_lock() || n <= 1) return own;
+  bool fresh;
+  binding &b = binding_for(id_, &fresh);
+  b.contended = true;
+  if (creds || spread_) return own;
+  for (unsigned k = 1; k < n; k++) {
+    const unsigned j = (b.index + k) % n;
+    instance &other = at(j);
+    *lk = std::unique_lock(other.sq_mu, std::try_to_lock);
+    if (lk->owns_lock()) {
+      b.free_index = j;
+      return other;
+    }
+  }
+  return own;
 }
 
 void uring::link(instance &in, request *const *reqs, size_t n) noexcept {
@@ -260,12 +302,14 @@ void uring::link(instance &in, request *const *reqs, size_t n) noexcept {
 // harvested, and it tries again: every request keeps its promise of one
 // event. A lock found taken marks the thread's binding contended
 // (end_of_call moves it on).
-void uring::queue(instance &in, request *const *reqs, size_t n) noexcept {
+void uring::queue(instance &in, request *const *reqs, size_t n,
+                  std::unique_lock<std::mutex> held) noexcept {
   size_t i = 0;
   for (;;) {
     int rc = 0;
     {
-      std::unique_lock lk(in.sq_mu, std::try_to_lock);
+      std::unique_lock lk = std::move(held);
+      if (!lk.owns_lock()) lk = std::unique_lock(in.sq_mu, std::try_to_lock);
       if (!lk.owns_lock()) {
         if (ninst_.load(std::memory_order_relaxed) > 1) {
           bool fresh;

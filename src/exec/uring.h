@@ -7,14 +7,14 @@
 // complete inside io_uring_enter), a reaper in aio2_getevents, or the one
 // reaper that waits on the executor's descriptor (core/waiter).
 //
-// A context starts with one io_uring instance. The kernel runs a cached
-// read inside io_uring_enter under the instance's own lock, so threads that
-// share an instance take turns for the whole read. A context makes up to
-// a few instances at setup (one per CPU this process may run on, at most
-// kDefaultInstances); a thread that finds its instance's submission lock
-// taken moves, at the end of its submit call, to the next; completions of
-// every instance are reaped by any thread. docs/design.md ("The io_uring
-// path") says why.
+// The kernel runs a cached read inside io_uring_enter under the instance's
+// own lock, so threads that share an instance take turns for the whole
+// read. A context therefore makes several instances at setup (two per CPU
+// this process may run on, at most kDefaultInstances, or as many as
+// aio2_params.uring_instances asks). A thread that finds its instance's
+// submission lock taken submits that batch to one whose lock is free and
+// moves there at the end of its call; completions of every instance are
+// reaped by any thread. docs/design.md ("The io_uring path") says why.
 #pragma once
 
 #include <liburing.h>
@@ -45,9 +45,9 @@ class uring final : public collected_executor {
   // elsewhere).
   // `max_instances` instances are made now, for the submitting threads to
   // spread over (fewer when some cannot be): 0 reads AIO2_URING_INSTANCES
-  // from the environment, else takes the CPUs this process may run on, at
-  // most kDefaultInstances; never more than kMaxInstances. With more than
-  // one, fd() is an epoll descriptor that watches every instance.
+  // from the environment, else takes twice the CPUs this process may run
+  // on, at most kDefaultInstances; never more than kMaxInstances. With more
+  // than one, fd() is an epoll descriptor that watches every instance.
   int init(unsigned entries, unsigned max_instances = 0) noexcept;
   bool active() const noexcept { return entries_ != 0; }
   unsigned entries() const noexcept { return entries_; }
@@ -67,8 +67,11 @@ class uring final : public collected_executor {
   // Takes requests whose r->sqe is translated: runs their before hooks
   // (not for the rest of a nowait-first read, whose hooks ran), gives
   // each entry the priority the hooks asked for and, for a nowait-first
-  // read made here, RWF_NOWAIT; then submits. A request io_uring refuses at
-  // submission completes with that error.
+  // read made here, RWF_NOWAIT; then submits, in batches of up to 64, to
+  // the calling thread's instance, or to another whose submission lock is
+  // free when its own is taken and no request of the batch names a
+  // personality (place). A request io_uring refuses at submission
+  // completes with that error.
   void submit(request *const *reqs, size_t n) noexcept override;
 
   // Harvests what has completed, handing each request to the sink and
@@ -82,19 +85,25 @@ class uring final : public collected_executor {
   bool ready() const noexcept override;
   int fd() const noexcept override { return poll_fd_; }
 
-  // The calling thread's submit call is over. A thread that waited for its
-  // instance's submission lock during the call moves to the next instance
-  // for its next call (AIO2_URING_SPREAD=1 in the environment: every
-  // thread moves after every call, for tests). Within a call a thread stays
-  // on one instance: the personality it registered there names its
-  // credentials.
+  // The calling thread's submit call is over. A thread that found its
+  // instance's submission lock taken during the call moves for its next
+  // call: to the instance its batch went to instead (submit), else to the
+  // next (AIO2_URING_SPREAD=1 in the environment: every thread moves to
+  // the next after every call, for tests). Its binding never changes
+  // within a call: the personality it registered on its instance names
+  // its credentials.
   void end_of_call() noexcept;
   // Instances made (0 when not active).
   unsigned instances() const noexcept { return ninst_.load(std::memory_order_acquire); }
   // The index of the calling thread's instance (binding it if it is new:
   // a new thread starts on the next instance in turn). Only while active.
   unsigned this_threads_instance() noexcept;
-  static constexpr unsigned kDefaultInstances = 4;
+  // Holds instance i's submission lock until the lock returned is let go:
+  // for tests of where a batch goes while another thread submits there.
+  std::unique_lock<std::mutex> hold_submission(unsigned i) noexcept {
+    return std::unique_lock(at(i).sq_mu);
+  }
+  static constexpr unsigned kDefaultInstances = 16;
   static constexpr unsigned kMaxInstances = 64;
 
   // Cancels the oldest in-flight request with this user_data, without
@@ -158,7 +167,10 @@ class uring final : public collected_executor {
   bool ready_one(const instance &in) const noexcept;
   size_t harvest_one(instance &in, bool wait) noexcept;
   void link(instance &in, request *const *reqs, size_t n) noexcept;
-  void queue(instance &in, request *const *reqs, size_t n) noexcept;
+  instance &place(instance &own, bool creds, std::unique_lock<std::mutex> *lk) noexcept;
+  // `held`: in.sq_mu, when the caller holds it already.
+  void queue(instance &in, request *const *reqs, size_t n,
+             std::unique_lock<std::mutex> held = {}) noexcept;
   void queue_cancel(instance &in, uint64_t tag, int flags) noexcept;
   void cancel_all(instance &in) noexcept;
 
