@@ -339,6 +339,57 @@ TEST_F(UringThreads, ShutdownCompletesEveryInstanceOnce) {
   for (const auto &c : sink.all()) EXPECT_TRUE(c.res == -ECANCELED || c.res == -EINTR) << c.res;
 }
 
+// A descriptor added to the file tables is named by its slot
+// (IOSQE_FIXED_FILE) in the entries of calls on the file, and reads through
+// it are right on every instance; others keep their number, and a call
+// whose descriptor is a directory's (openat's) is never given a slot.
+TEST_F(UringThreads, FixedFilesAreNamedByTheirSlotOnEveryInstance) {
+  start_spread(3);
+  aio2_test::pattern_file f(1 << 16), g(1 << 16);
+  ASSERT_TRUE(f.ok() && g.ok());
+  const int d = fcntl(f.fd(), F_DUPFD_CLOEXEC, 0);  // the context's own copy
+  ASSERT_GE(d, 0);
+  if (!ring->add_fixed_file(d)) {
+    close(d);
+    GTEST_SKIP() << "no io_uring file tables here (a kernel before 5.19)";
+  }
+  EXPECT_EQ(ring->fixed_slot(d), 0);
+  EXPECT_EQ(ring->fixed_slot(g.fd()), -1);
+  std::vector<unsigned char> buf(4096 * 7);
+  for (unsigned i = 0; i < 6; i++) {  // two on each instance
+    request *r = add(reqs, SYS_pread64, i, {static_cast<uint64_t>(d), u(&buf[4096 * i]), 4096,
+                                           4096u * (i + 1)});
+    const auto *sqe = reinterpret_cast<const io_uring_sqe *>(r->sqe);
+    EXPECT_TRUE(sqe->flags & IOSQE_FIXED_FILE);
+    EXPECT_EQ(sqe->fd, 0);
+    ring->submit(&r, 1);
+    ring->end_of_call();
+  }
+  request *r = add(reqs, SYS_pread64, 6, {static_cast<uint64_t>(g.fd()), u(&buf[4096 * 6]), 4096, 0});
+  const auto *sqe = reinterpret_cast<const io_uring_sqe *>(r->sqe);
+  EXPECT_FALSE(sqe->flags & IOSQE_FIXED_FILE);
+  EXPECT_EQ(sqe->fd, g.fd());
+  ring->submit(&r, 1);
+  ring->end_of_call();
+  ASSERT_TRUE(harvest_until(7));
+  for (unsigned i = 0; i < 7; i++) {
+    const auto c = sink.of(i);
+    ASSERT_EQ(c.size(), 1u);
+    ASSERT_EQ(c[0].res, 4096) << i;
+    const unsigned base = i < 6 ? 4096u * (i + 1) : 0;
+    for (unsigned b = 0; b < 4096; b += 509)
+      ASSERT_EQ(buf[4096 * i + b], aio2_test::pattern_at(base + b)) << i << " " << b;
+  }
+  aio2::exec::request probe{};
+  const char *name = "x";
+  const uint64_t at_args[4] = {static_cast<uint64_t>(d), u(name), O_RDONLY, 0};
+  if (ring->translate(SYS_openat, at_args, probe.sqe)) {
+    EXPECT_FALSE(reinterpret_cast<const io_uring_sqe *>(probe.sqe)->flags & IOSQE_FIXED_FILE);
+  }
+  ring.reset();  // the tables hold the file until the instances go
+  close(d);
+}
+
 // Instances are made by init, none later: a submit call that made a
 // descriptor could take a number the program has just closed.
 TEST_F(UringThreads, SubmittingMakesNoDescriptor) {

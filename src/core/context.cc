@@ -451,7 +451,12 @@ int context::register_fds(const int *fds, int *out, unsigned nr) noexcept {
     close_registered(made);
     return err;
   }
-  for (unsigned i = 0; i < nr; i++) out[i] = made[i];
+  // Named by their slots in io_uring's file tables where that can be; a
+  // descriptor that cannot be is named by its number, which works the same.
+  for (unsigned i = 0; i < nr; i++) {
+    uring_.add_fixed_file(made[i]);
+    out[i] = made[i];
+  }
   return 0;
 }
 

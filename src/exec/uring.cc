@@ -465,6 +465,40 @@ size_t uring::harvest_one(instance &in, bool wait) noexcept {
   return total;
 }
 
+bool uring::add_fixed_file(int fd) noexcept {
+  if (!active() || fd < 0 || fd >= kFdRange) return false;
+  std::lock_guard lk(files_mu_);
+  if (files_failed_ || files_used_ == kFixedFiles) return false;
+  const unsigned n = ninst_.load(std::memory_order_acquire);
+  if (!fixed_owner_) {
+    // Every instance gets an empty table of kFixedFiles slots (sparse
+    // registration, Linux 5.19); one that cannot keeps every descriptor
+    // named by its number.
+    auto *m = new (std::nothrow) std::atomic<uint16_t>[kFdRange];
+    if (m == nullptr) {
+      files_failed_ = true;
+      return false;
+    }
+    fixed_owner_.reset(m);
+    for (int i = 0; i < kFdRange; i++) m[i].store(0, std::memory_order_relaxed);
+    for (unsigned i = 0; i < n; i++)
+      if (io_uring_register_files_sparse(&at(i).ring, kFixedFiles) != 0) {
+        files_failed_ = true;
+        return false;  // the tables made stay empty until teardown
+      }
+    // Release: pairs with fixed_slot()'s acquire of the pointer (the
+    // entries' zeroes).
+    fixed_.store(m, std::memory_order_release);
+  }
+  const unsigned slot = files_used_++;
+  for (unsigned i = 0; i < n; i++)
+    if (io_uring_register_files_update(&at(i).ring, slot, &fd, 1) != 1)
+      return false;  // the slot stays unused (the tables that took it hold the file)
+  // Release: pairs with fixed_slot()'s acquire; after every table has it.
+  fixed_owner_[fd].store(static_cast<uint16_t>(slot + 1), std::memory_order_release);
+  return true;
+}
+
 uint16_t uring::personality_for(const sys::creds &mine_creds) noexcept {
   if (!active()) return 0;
   instance &in = mine();

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 
 #include "exec/executor.h"
@@ -58,6 +59,20 @@ class uring final : public collected_executor {
   // false when it does not (no opcode, not supported here, or arguments
   // io_uring would read differently).
   bool translate(uint32_t nr, const uint64_t *args, void *sqe) const noexcept;
+  // Puts registered descriptor `fd` (aio2_register_fds: the context's own,
+  // open until the executor is destroyed) into io_uring's file table of
+  // every instance, at one slot, so that translate() names it by that slot
+  // (IOSQE_FIXED_FILE) in the entries that take a file: the kernel then
+  // looks the file up in the table instead of in the process's descriptor
+  // table, and takes and drops no reference per request. The tables are
+  // made at the first call (kFixedFiles slots each). Returns false when
+  // the descriptor keeps being named by its number: no table (not active,
+  // a kernel before 5.19, no memory), the table full, or fd out of range.
+  bool add_fixed_file(int fd) noexcept;
+  static constexpr unsigned kFixedFiles = 4096;
+  // The slot of `fd` in the file tables, or -1.
+  int fixed_slot(int fd) const noexcept;
+
   // translate() for the router (router_env::uring_translate).
   static bool translate_for(const void *self, uint32_t nr, const uint64_t *args,
                             void *sqe) noexcept {
@@ -174,6 +189,8 @@ class uring final : public collected_executor {
   void queue_cancel(instance &in, uint64_t tag, int flags) noexcept;
   void cancel_all(instance &in) noexcept;
 
+  bool translate_call(uint32_t nr, const uint64_t *args, io_uring_sqe *sqe) const noexcept;
+
   const uint64_t id_;  // unique per executor, names it in threads' bindings
   io_uring_probe *probe_ = nullptr;
   unsigned entries_ = 0;
@@ -197,6 +214,21 @@ class uring final : public collected_executor {
   std::atomic<unsigned> next_start_{0};
   int epoll_fd_ = -1;  // watches every instance when there are several
   int poll_fd_ = -1;   // fd(): epoll_fd_, or the only instance's descriptor
+
+  // Registered descriptors' slots in the instances' file tables, by
+  // descriptor number (slot + 1; 0: none), made by the first
+  // add_fixed_file (kFdRange entries). The pointer is published (release)
+  // after the tables exist; an entry is stored (release) after every
+  // instance has the file at that slot, and translate loads it (acquire).
+  // A descriptor is named by a request only after aio2_register_fds has
+  // returned it, so an entry is never read while it changes in a way that
+  // matters; entries stay until the executor is destroyed.
+  static constexpr int kFdRange = 65536;
+  std::mutex files_mu_;            // add_fixed_file
+  bool files_failed_ = false;      // guarded by files_mu_: no tables here
+  unsigned files_used_ = 0;        // guarded by files_mu_: slots handed out
+  std::unique_ptr<std::atomic<uint16_t>[]> fixed_owner_;  // guarded by files_mu_
+  std::atomic<std::atomic<uint16_t> *> fixed_{nullptr};
 
   // Requests taken and not yet harvested, on every instance (a nowait-first
   // read's rest stays counted). Raised before the kernel sees them, lowered

@@ -28,6 +28,40 @@ unsigned clip(uint64_t len) noexcept { return static_cast<unsigned>(sys::clip_rw
 bool uring::translate(uint32_t nr, const uint64_t *a, void *entry) const noexcept {
   if (!active()) return false;
   auto *sqe = static_cast<io_uring_sqe *>(entry);
+  if (!translate_call(nr, a, sqe)) return false;
+  // A registered descriptor by its slot in the file tables, in the entries
+  // whose descriptor is the file the call works on (a directory's, a
+  // socket's or a pipe's never is: only regular files and block devices
+  // are registered).
+  switch (sqe->opcode) {
+    case IORING_OP_READ:
+    case IORING_OP_WRITE:
+    case IORING_OP_READV:
+    case IORING_OP_WRITEV:
+    case IORING_OP_FSYNC:
+    case IORING_OP_SYNC_FILE_RANGE:
+    case IORING_OP_FALLOCATE:
+    case IORING_OP_FADVISE:
+      if (const int slot = fixed_slot(sqe->fd); slot >= 0) {
+        sqe->fd = slot;
+        sqe->flags |= IOSQE_FIXED_FILE;
+      }
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+int uring::fixed_slot(int fd) const noexcept {
+  const std::atomic<uint16_t> *m = fixed_.load(std::memory_order_acquire);
+  if (m == nullptr || fd < 0 || fd >= kFdRange) return -1;
+  // Acquire: pairs with add_fixed_file's store, made after every table
+  // holds the file.
+  return static_cast<int>(m[fd].load(std::memory_order_acquire)) - 1;
+}
+
+bool uring::translate_call(uint32_t nr, const uint64_t *a, io_uring_sqe *sqe) const noexcept {
   // -1 means "the file position" to io_uring; the positioned calls refuse
   // any negative offset (their own -EINVAL, the call's answer), and
   // preadv2/pwritev2 take -1 as io_uring does.
