@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -203,6 +204,38 @@ TEST(RegisterFds, DestroyClosesThemAndTheirNumbersAreAskedAgain) {
   EXPECT_EQ(e.path(), static_cast<uint32_t>(AIO2_PATH_INLINE));
   close(pfd[0]);
   close(pfd[1]);
+}
+
+// A fork child that destroys its copy of the parent's context closes its
+// copies of the registered descriptors, and registers none (-ECHILD); the
+// parent's stay open and keep reading.
+TEST(RegisterFds, AForkChildClosesItsCopiesAndTheParentKeepsItsOwn) {
+  aio2_test::pattern_file f(1 << 16);
+  ASSERT_TRUE(f.ok());
+  aio2_test::ctx_ptr ctx = aio2_test::make_ctx();
+  const int reg = register_one(ctx.get(), f.fd());
+  ASSERT_GE(reg, 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Exit codes: 2 the copy was not inherited, 3 a registration was taken,
+    // 4 destroy failed, 5 the copy stayed open.
+    if (fcntl(reg, F_GETFD) < 0) _exit(2);
+    int fd = f.fd(), out = -1;
+    if (aio2_register_fds(ctx.get(), &fd, &out, 1) != -ECHILD || out != -1) _exit(3);
+    if (aio2_destroy(ctx.release()) != 0) _exit(4);
+    if (fcntl(reg, F_GETFD) != -1 || errno != EBADF) _exit(5);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  std::vector<unsigned char> buf(4096);
+  req_buf r(SYS_pread64, 1, u(reg), u(buf.data()), buf.size(), 8192);
+  const event_copy e = aio2_test::submit_wait(ctx.get(), r, 10);
+  EXPECT_EQ(e.res(), 4096);
+  EXPECT_EQ(buf[5], aio2_test::pattern_at(8192 + 5));
 }
 
 // Threads registering while they submit reads on what they registered:
