@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -388,6 +389,51 @@ TEST_F(UringThreads, FixedFilesAreNamedByTheirSlotOnEveryInstance) {
   }
   ring.reset();  // the tables hold the file until the instances go
   close(d);
+}
+
+// Reads and writes into a registered buffer are READ_FIXED and WRITE_FIXED
+// with its index on every instance, with the right bytes; one that runs
+// past the buffer's end stays a plain READ.
+TEST_F(UringThreads, RegisteredBuffersAreNamedByTheirIndexOnEveryInstance) {
+  start_spread(3);
+  aio2_test::pattern_file f(1 << 16);
+  ASSERT_TRUE(f.ok());
+  std::vector<unsigned char> a(4096 * 6), b(4096);
+  const iovec bufs[2] = {{a.data(), a.size()}, {b.data(), b.size()}};
+  const int rc = ring->register_buffers(bufs, 2);
+  ASSERT_EQ(rc, 0) << std::strerror(-rc);
+  EXPECT_EQ(ring->register_buffers(bufs, 1), -EBUSY);
+  for (unsigned i = 0; i < 6; i++) {  // two on each instance
+    request *r = add(reqs, SYS_pread64, i, {static_cast<uint64_t>(f.fd()), u(&a[4096 * i]), 4096,
+                                           4096u * (i + 1)});
+    const auto *sqe = reinterpret_cast<const io_uring_sqe *>(r->sqe);
+    EXPECT_EQ(sqe->opcode, IORING_OP_READ_FIXED);
+    EXPECT_EQ(sqe->buf_index, 0);
+    ring->submit(&r, 1);
+    ring->end_of_call();
+  }
+  const char msg[] = "fixed";
+  std::memcpy(b.data(), msg, sizeof msg);
+  request *w = add(reqs, SYS_pwrite64, 6, {static_cast<uint64_t>(f.fd()), u(b.data()), sizeof msg, 0});
+  EXPECT_EQ(reinterpret_cast<const io_uring_sqe *>(w->sqe)->opcode, IORING_OP_WRITE_FIXED);
+  EXPECT_EQ(reinterpret_cast<const io_uring_sqe *>(w->sqe)->buf_index, 1);
+  ring->submit(&w, 1);
+  ring->end_of_call();
+  request *r = add(reqs, SYS_pread64, 7, {static_cast<uint64_t>(f.fd()), u(&a[4096 * 5]), 8192, 0});
+  EXPECT_EQ(reinterpret_cast<const io_uring_sqe *>(r->sqe)->opcode, IORING_OP_READ);
+  ASSERT_TRUE(harvest_until(7));
+  for (unsigned i = 0; i < 6; i++) {
+    const auto c = sink.of(i);
+    ASSERT_EQ(c.size(), 1u);
+    ASSERT_EQ(c[0].res, 4096) << i;
+    for (unsigned k = 0; k < 4096; k += 509)
+      ASSERT_EQ(a[4096 * i + k], aio2_test::pattern_at(4096u * (i + 1) + k)) << i << " " << k;
+  }
+  ASSERT_EQ(sink.of(6).size(), 1u);
+  EXPECT_EQ(sink.of(6)[0].res, static_cast<int64_t>(sizeof msg));
+  char back[sizeof msg] = {};
+  EXPECT_EQ(pread(f.fd(), back, sizeof back, 0), static_cast<ssize_t>(sizeof back));
+  EXPECT_STREQ(back, msg);
 }
 
 // Instances are made by init, none later: a submit call that made a

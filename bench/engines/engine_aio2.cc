@@ -4,7 +4,9 @@
 // AUTO on a context set up with AIO2_SETUP_NO_URING (io_uring refused, as
 // where seccomp, kernel.io_uring_disabled or an old kernel forbid it);
 // aio2_registered is AUTO with the cell's file registered
-// (aio2_register_fds), its requests naming the context's descriptor.
+// (aio2_register_fds), its requests naming the context's descriptor, and
+// the cell's buffers registered (aio2_register_buffers), as
+// liburing_tuned registers both for O_DIRECT.
 //
 // After the window the engine probes, on the same context, which path its
 // requests really take: a few more rounds of the workload's requests, each
@@ -90,6 +92,12 @@ class aio2_engine {
       if (const int rc = aio2_register_fds(ctx_, &mine, &reg, 1); rc < 0)
         die("%s: aio2_register_fds: %s", c.engine_name(), aio2_strerror(rc));
       fd_ = static_cast<uint64_t>(reg);
+      if (features & AIO2_FEAT_URING) {
+        std::vector<iovec> iov(c.qd());
+        for (unsigned i = 0; i < c.qd(); i++) iov[i] = iovec{c.buf(i), kBlock};
+        if (const int rc = aio2_register_buffers(ctx_, iov.data(), c.qd()); rc < 0)
+          die("%s: aio2_register_buffers: %s", c.engine_name(), aio2_strerror(rc));
+      }
     }
   }
 

@@ -33,6 +33,7 @@
  *   aio2_cancel           | yes         | yes
  *   aio2_restrict         | yes         | yes (one call wins; see there)
  *   aio2_register_fds     | yes         | yes (a request names out[i] only after)
+ *   aio2_register_buffers | yes         | yes (one call wins: -EBUSY after)
  *   aio2_ring_get,        | yes         | yes
  *     aio2_eventfd        |             |
  *   aio2_destroy          | yes (one    | yes with the entry points: a call
@@ -55,6 +56,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "aio2/abi.h"
@@ -216,6 +218,24 @@ int aio2_restrict(aio2_ctx *ctx, const struct aio2_restriction *r, size_t n);
  *   -ENOMEM  out of memory
  *   -ECHILD  the context was set up before fork(), in the parent */
 int aio2_register_fds(aio2_ctx *ctx, const int *fds, int *out, unsigned nr);
+
+/* aio2_register_buffers - registered buffers: the `nr` buffers at `iov`
+ * are registered with the context's io_uring instances (their pages pinned
+ * once, now), and a read or write (read, pread64, write, pwrite64) the
+ * context submits to io_uring whose whole buffer lies in one of them names
+ * it (IORING_OP_READ_FIXED, WRITE_FIXED): the kernel does not pin the
+ * pages per request, which O_DIRECT I/O otherwise does. Requests on other
+ * paths, and with other buffers, run as before. The buffers must stay
+ * mapped until aio2_destroy. Once per context, all or nothing. Returns 0, or
+ *   -EINVAL      iov NULL, nr 0 or above 1024, a NULL or empty buffer, one
+ *                above 1 GiB, or two that overlap
+ *   -EBUSY       buffers are registered on this context already
+ *   -EOPNOTSUPP  the context does not use io_uring
+ *   -ENOMEM      out of memory, or the pages would pass RLIMIT_MEMLOCK
+ *   -EFAULT      a buffer is not mapped (the kernel's answer)
+ *   -EBADF       NULL or destroyed context
+ *   -ECHILD      the context was set up before fork(), in the parent */
+int aio2_register_buffers(aio2_ctx *ctx, const struct iovec *iov, unsigned nr);
 
 /* aio2_ring_get - the context's completion ring, for reaping without a call
  * (see the helpers below). NULL for a bad or non-RING context. */

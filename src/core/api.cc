@@ -270,6 +270,11 @@ int aio2_register_fds(aio2_ctx *ctx, const int *fds, int *out, unsigned nr) {
   return c.get() ? c.get()->register_fds(fds, out, nr) : c.error();
 }
 
+int aio2_register_buffers(aio2_ctx *ctx, const struct iovec *iov, unsigned nr) {
+  ctx_ref c(ctx);
+  return c.get() ? c.get()->register_buffers(iov, nr) : c.error();
+}
+
 int aio2_cancel(aio2_ctx *ctx, uint64_t user_data) {
   ctx_ref c(ctx);
   return c.get() ? c.get()->cancel(user_data) : c.error();

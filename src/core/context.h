@@ -78,6 +78,10 @@ class context {
   // all or nothing. The context closes them when it is destroyed, after its
   // last request.
   int register_fds(const int *fds, int *out, unsigned nr) noexcept;
+  // aio2_register_buffers: the buffers with io_uring (exec::uring).
+  int register_buffers(const struct iovec *iov, unsigned nr) noexcept {
+    return uring_.register_buffers(iov, nr);
+  }
   // The allowlist in force, or nullptr while the context has none.
   const allowlist *allowed() const noexcept {
     // Pairs with the release in restrict_to: a submitter that sees the

@@ -499,6 +499,35 @@ bool uring::add_fixed_file(int fd) noexcept {
   return true;
 }
 
+int uring::register_buffers(const iovec *iov, unsigned nr) noexcept {
+  if (!active()) return -EOPNOTSUPP;
+  if (iov == nullptr || nr == 0 || nr > kMaxBuffers) return -EINVAL;
+  std::lock_guard lk(buffers_mu_);
+  if (nbuffers_.load(std::memory_order_relaxed) != 0) return -EBUSY;
+  std::unique_ptr<buffer[]> b(new (std::nothrow) buffer[nr]);
+  if (!b) return -ENOMEM;
+  for (unsigned i = 0; i < nr; i++) {
+    const auto base = reinterpret_cast<uint64_t>(iov[i].iov_base);
+    if (base == 0 || iov[i].iov_len == 0 || iov[i].iov_len > (size_t{1} << 30)) return -EINVAL;
+    b[i] = buffer{base, base + iov[i].iov_len, i};
+  }
+  std::sort(b.get(), b.get() + nr, [](const buffer &x, const buffer &y) { return x.begin < y.begin; });
+  for (unsigned i = 1; i < nr; i++)
+    if (b[i].begin < b[i - 1].end) return -EINVAL;  // overlapping: one index would be ambiguous
+  const unsigned n = ninst_.load(std::memory_order_acquire);
+  for (unsigned i = 0; i < n; i++) {
+    const int rc = io_uring_register_buffers(&at(i).ring, iov, nr);
+    if (rc != 0) {
+      for (unsigned k = 0; k < i; k++) io_uring_unregister_buffers(&at(k).ring);
+      return rc;
+    }
+  }
+  buffers_ = std::move(b);
+  // Release: pairs with fixed_buffer's acquire; after every instance has them.
+  nbuffers_.store(nr, std::memory_order_release);
+  return 0;
+}
+
 uint16_t uring::personality_for(const sys::creds &mine_creds) noexcept {
   if (!active()) return 0;
   instance &in = mine();

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <liburing.h>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <cstddef>
@@ -72,6 +73,21 @@ class uring final : public collected_executor {
   static constexpr unsigned kFixedFiles = 4096;
   // The slot of `fd` in the file tables, or -1.
   int fixed_slot(int fd) const noexcept;
+
+  // Registers the `nr` buffers at `iov` with every instance
+  // (io_uring_register_buffers), once per executor: a read or write
+  // (read, pread64, write, pwrite64) whose whole buffer lies in one of them
+  // is then submitted as READ_FIXED or WRITE_FIXED, which names the
+  // buffer's pages pinned at registration instead of pinning them per
+  // request. The buffers must stay mapped until the executor is destroyed.
+  // All or nothing. Returns 0, or -EOPNOTSUPP (not active), -EBUSY
+  // (registered already), -EINVAL (nr 0 or above kMaxBuffers, a NULL or
+  // empty buffer, one above 1 GiB), or the kernel's error (-ENOMEM: over
+  // RLIMIT_MEMLOCK, -EFAULT: not mapped).
+  int register_buffers(const struct iovec *iov, unsigned nr) noexcept;
+  static constexpr unsigned kMaxBuffers = 1024;
+  // The index of the registered buffer that holds [addr, addr + len), or -1.
+  int fixed_buffer(uint64_t addr, uint64_t len) const noexcept;
 
   // translate() for the router (router_env::uring_translate).
   static bool translate_for(const void *self, uint32_t nr, const uint64_t *args,
@@ -229,6 +245,17 @@ class uring final : public collected_executor {
   unsigned files_used_ = 0;        // guarded by files_mu_: slots handed out
   std::unique_ptr<std::atomic<uint16_t>[]> fixed_owner_;  // guarded by files_mu_
   std::atomic<std::atomic<uint16_t> *> fixed_{nullptr};
+
+  // Registered buffers, sorted by address, published once (release) by
+  // register_buffers after every instance has them; fixed_buffer loads
+  // the count (acquire) and reads the array, which never changes after.
+  struct buffer {
+    uint64_t begin, end;
+    unsigned index;
+  };
+  std::mutex buffers_mu_;  // register_buffers
+  std::unique_ptr<buffer[]> buffers_;  // written before nbuffers_ is published
+  std::atomic<unsigned> nbuffers_{0};
 
   // Requests taken and not yet harvested, on every instance (a nowait-first
   // read's rest stays counted). Raised before the kernel sees them, lowered

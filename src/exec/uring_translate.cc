@@ -50,7 +50,31 @@ bool uring::translate(uint32_t nr, const uint64_t *a, void *entry) const noexcep
     default:
       break;
   }
+  // A read or write into a registered buffer by its index.
+  if ((sqe->opcode == IORING_OP_READ || sqe->opcode == IORING_OP_WRITE) &&
+      nbuffers_.load(std::memory_order_relaxed) != 0) {
+    if (const int b = fixed_buffer(sqe->addr, sqe->len); b >= 0) {
+      sqe->opcode = sqe->opcode == IORING_OP_READ ? IORING_OP_READ_FIXED : IORING_OP_WRITE_FIXED;
+      sqe->buf_index = static_cast<uint16_t>(b);
+    }
+  }
   return true;
+}
+
+int uring::fixed_buffer(uint64_t addr, uint64_t len) const noexcept {
+  // Acquire: pairs with register_buffers' release (the array's contents).
+  const unsigned n = nbuffers_.load(std::memory_order_acquire);
+  const buffer *b = buffers_.get();
+  // The last buffer that begins at or below addr (they do not overlap).
+  unsigned lo = 0, hi = n;
+  while (lo < hi) {
+    const unsigned mid = (lo + hi) / 2;
+    if (b[mid].begin <= addr) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == 0) return -1;
+  const buffer &in = b[lo - 1];
+  return addr + len <= in.end && addr + len >= addr ? static_cast<int>(in.index) : -1;
 }
 
 int uring::fixed_slot(int fd) const noexcept {
