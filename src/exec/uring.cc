@@ -262,26 +262,28 @@ void uring::submit(request *const *reqs, size_t n) noexcept {
 // one of `own`'s personalities; the thread then moves to that instance at
 // the end of the call (end_of_call), so that threads that collide spread
 // to instances nobody is using instead of taking turns. When every lock is
-// taken the batch waits for `own`'s (queue). Returns the instance, with
-// its lock in *lk when one was taken here.
+// taken the batch waits for `own`'s. Returns the instance, its lock held
+// in *lk.
 uring::instance &uring::place(instance &own, bool creds,
                               std::unique_lock<std::mutex> *lk) noexcept {
   *lk = std::unique_lock(own.sq_mu, std::try_to_lock);
   const unsigned n = ninst_.load(std::memory_order_relaxed);
-  if (lk->owns_lock() || n <= 1) return own;
-  bool fresh;
-  binding &b = binding_for(id_, &fresh);
-  b.contended = true;
-  if (creds || spread_) return own;
-  for (unsigned k = 1; k < n; k++) {
-    const unsigned j = (b.index + k) % n;
-    instance &other = at(j);
-    *lk = std::unique_lock(other.sq_mu, std::try_to_lock);
-    if (lk->owns_lock()) {
-      b.free_index = j;
-      return other;
+  if (lk->owns_lock()) return own;
+  if (n > 1) {
+    bool fresh;
+    binding &b = binding_for(id_, &fresh);
+    b.contended = true;
+    for (unsigned k = 1; k < n && !(creds || spread_); k++) {
+      const unsigned j = (b.index + k) % n;
+      instance &other = at(j);
+      *lk = std::unique_lock(other.sq_mu, std::try_to_lock);
+      if (lk->owns_lock()) {
+        b.free_index = j;
+        return other;
+      }
     }
   }
+  *lk = std::unique_lock(own.sq_mu);
   return own;
 }
 

@@ -28,6 +28,7 @@
 
 #include "exec/executor.h"
 #include "sys/creds.h"
+#include "sys/fd_facts.h"
 #include "util/adaptive_mutex.h"
 
 namespace aio2::exec {
@@ -233,13 +234,14 @@ class uring final : public collected_executor {
 
   // Registered descriptors' slots in the instances' file tables, by
   // descriptor number (slot + 1; 0: none), made by the first
-  // add_fixed_file (kFdRange entries). The pointer is published (release)
+  // add_fixed_file (kFdRange entries: every number aio2_register_fds can
+  // pin). The pointer is published (release)
   // after the tables exist; an entry is stored (release) after every
   // instance has the file at that slot, and translate loads it (acquire).
   // A descriptor is named by a request only after aio2_register_fds has
   // returned it, so an entry is never read while it changes in a way that
   // matters; entries stay until the executor is destroyed.
-  static constexpr int kFdRange = 65536;
+  static constexpr int kFdRange = sys::kFactSlots;
   std::mutex files_mu_;            // add_fixed_file
   bool files_failed_ = false;      // guarded by files_mu_: no tables here
   unsigned files_used_ = 0;        // guarded by files_mu_: slots handed out
