@@ -51,6 +51,9 @@ class recording_sink final : public aio2::exec::completion_sink {
     unannounced_[this_tid()]++;
     cv_.notify_all();
   }
+  void complete_many(aio2::exec::request *const *rs, size_t n) noexcept override {
+    for (size_t i = 0; i < n; i++) complete(rs[i]);
+  }
   void batch_done(bool collected) noexcept override {
     std::lock_guard lk(mu_);
     (collected ? batches_signalled_ : batches_)++;

@@ -542,12 +542,14 @@ static inline void aio2_ring_write(const struct aio2_ring *r, struct aio2_ring_r
 		aio2__store_words(dst, src, bytes);
 }
 
-/* Shared tail of commit and discard. */
-static inline void aio2__ring_publish(struct aio2_ring *r, struct aio2_ring_rec *rec, uint32_t flags)
+/* Shared tail of commit, commit_split and discard: the reservation's header
+ * becomes a record of `first` bytes (0: all of it) with `flags`. */
+static inline void aio2__ring_publish_as(struct aio2_ring *r, struct aio2_ring_rec *rec, uint32_t first,
+					 uint32_t flags)
 {
 	uint64_t *w = (uint64_t *)(void *)rec;
 	const uint32_t len = (uint32_t)__atomic_load_n(w, __ATOMIC_RELAXED);
-	const uint64_t word = aio2__rec_word(len, flags);
+	const uint64_t word = aio2__rec_word(first ? first : len, flags);
 
 	if (!(r->setup_flags & AIO2_RING_F_SINGLE_PRODUCER)) {
 		/* R2: the payload stores happen before the header says "done". */
@@ -565,11 +567,33 @@ static inline void aio2__ring_publish(struct aio2_ring *r, struct aio2_ring_rec 
 	}
 }
 
+static inline void aio2__ring_publish(struct aio2_ring *r, struct aio2_ring_rec *rec, uint32_t flags)
+{
+	aio2__ring_publish_as(r, rec, 0, flags);
+}
+
 /* aio2_ring_commit - make a reserved record visible to reapers with the user
  * flags `flags` (the ring's two top bits are ignored). */
 static inline void aio2_ring_commit(struct aio2_ring *r, struct aio2_ring_rec *rec, uint32_t flags)
 {
 	aio2__ring_publish(r, rec, flags & AIO2_RING_REC_USER_MASK);
+}
+
+/* aio2_ring_commit_split - make one reservation visible as several records
+ * at once: the first, of `first_len` bytes with the user flags `flags`, and
+ * the records the producer wrote, headers and payloads, into the rest of the
+ * reservation (with aio2_ring_write, at payload offset first_len - 8 on).
+ * Those must be whole records back to back, ending where the reservation
+ * ends, with user flags only (or PAD). The producer pays one reservation
+ * (one turn of the tail lock) for many records; reapers see all of them
+ * once the first header is published (its release orders every store into
+ * the reservation before it), and none before. `first_len` is a multiple
+ * of 8, at least 8 and at most the reservation's length (which is then a
+ * plain commit); the caller guarantees it, as reserve checked the whole. */
+static inline void aio2_ring_commit_split(struct aio2_ring *r, struct aio2_ring_rec *rec, uint32_t first_len,
+					  uint32_t flags)
+{
+	aio2__ring_publish_as(r, rec, first_len, flags & AIO2_RING_REC_USER_MASK);
 }
 
 /* aio2_ring_discard - give back a reserved record: it becomes a PAD that

@@ -47,6 +47,32 @@ void completion_queue::complete(exec::request *r) noexcept {
   if (counted) unsignalled_.fetch_add(1, std::memory_order_release);
 }
 
+size_t completion_queue::store_many(exec::request *const *rs, size_t n,
+                                    exec::request **in_ring) noexcept {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (store(rs[i])) in_ring[k++] = rs[i];
+  return k;
+}
+
+void completion_queue::complete_many(exec::request *const *rs, size_t n) noexcept {
+  constexpr size_t kChunk = 64;
+  for (size_t at = 0; at < n; at += kChunk) {
+    const size_t m = n - at < kChunk ? n - at : kChunk;
+    for (size_t i = 0; i < m; i++) {
+      exec::request *r = rs[at + i];
+      r->attrs.post(r->io, r->attrs.records(), r->res);
+    }
+    const bool counted = efd_ >= 0;  // read before the stores, as in complete()
+    exec::request *in_ring[kChunk];
+    const size_t k = store_many(rs + at, m, in_ring);
+    slots_.put_many(in_ring, k);
+    inflight_.fetch_sub(static_cast<uint32_t>(k), std::memory_order_relaxed);
+    // After the stores (release; batch_done's exchange acquires).
+    if (counted) unsignalled_.fetch_add(m, std::memory_order_release);
+  }
+}
+
 void completion_queue::signal_eventfd() noexcept {
   if (efd_ < 0) return;
   // Acquire: pairs with complete()'s release, so the events counted here

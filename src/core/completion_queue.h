@@ -63,6 +63,7 @@ class completion_queue : public exec::completion_sink {
   // exec::completion_sink: posts the request's event; wakes, and adds the
   // events posted since the last batch_done to the eventfd, at batch_done.
   void complete(exec::request *r) noexcept override;
+  void complete_many(exec::request *const *rs, size_t n) noexcept override;
   void batch_done(bool collected) noexcept override;
 
   // Starts the thread that collects the collector's completions as they
@@ -93,6 +94,11 @@ class completion_queue : public exec::completion_sink {
   // event is in the ring (the slot may go back at once), false when the
   // format keeps r until a reaper drains it (then it calls release()).
   virtual bool store(exec::request *r) noexcept = 0;
+  // store() of rs[0..n), in order; writes those whose events are in the
+  // ring to in_ring (room for n) and returns how many. The others are the
+  // format's, as with store(). A format that can share work among events
+  // overrides it.
+  virtual size_t store_many(exec::request *const *rs, size_t n, exec::request **in_ring) noexcept;
   // Sets or clears the format's NEED_GETEVENTS flag.
   virtual void set_need_getevents(bool on) noexcept = 0;
 

@@ -66,6 +66,49 @@ bool event_ring_queue::store(exec::request *r) noexcept {
   return false;
 }
 
+size_t event_ring_queue::store_many(exec::request *const *rs, size_t n,
+                                    exec::request **in_ring) noexcept {
+  size_t k = 0, i = 0;
+  while (i < n) {
+    // The longest run from i whose events fit in the batch buffer, encoded
+    // there back to back: each event's first 8 bytes are its record header
+    // (len, flags), so the run is a sequence of whole ring records.
+    alignas(8) unsigned char batch[kBatchEvents];
+    size_t used = 0, end = i;
+    uint32_t first_len = 0, first_flags = 0;
+    if (ovf_count_.load(std::memory_order_acquire) == 0) {
+      for (; end < n; end++) {
+        const exec::request *r = rs[end];
+        const size_t len = sizeof(aio2_event) + r->attrs.result_bytes();
+        if (len > sizeof batch - used) break;
+        encode_event(batch + used, r->io.user_data, r->res, r->event_flags, r->attrs);
+        if (end == i) {
+          first_len = static_cast<uint32_t>(len);
+          first_flags = r->event_flags;
+        }
+        used += len;
+      }
+    }
+    aio2_ring_rec *rec = nullptr;
+    if (end - i >= 2 && aio2_ring_reserve(ring_, static_cast<uint32_t>(used), &rec) == 0) {
+      aio2_ring_write(ring_, rec, 0, batch + AIO2_RING_REC_HDR, used - AIO2_RING_REC_HDR);
+      aio2_ring_commit_split(ring_, rec, first_len, first_flags);
+      for (; i < end; i++) in_ring[k++] = rs[i];
+      continue;
+    }
+    if (end - i == 1 && push_to_ring(batch, first_len, first_flags)) {
+      in_ring[k++] = rs[i++];
+      continue;
+    }
+    // One at a time: a lone event, one too large for the buffer, a run the
+    // ring has no room for now, or events behind the overflow list.
+    if (end == i) end = i + 1;
+    for (; i < end; i++)
+      if (store(rs[i])) in_ring[k++] = rs[i];
+  }
+  return k;
+}
+
 int event_ring_queue::drain(unsigned char *buf, size_t bytes, size_t &got, unsigned &events,
                             uint32_t *need) noexcept {
   for (;;) {

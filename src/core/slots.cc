@@ -31,18 +31,23 @@ size_t slots::take(exec::request **out, size_t n) noexcept {
   return got;
 }
 
-void slots::put(exec::request *r) noexcept {
-  if (r->creds != nullptr) sys::creds_table::drop(r->creds);
-  r->creds = nullptr;
-  r->has_creds = false;
-  // The next take reuses it while it is warm in the cache. Release: r's
-  // state above for the take() (or put()) that acquires it from the cell;
-  // acquire: the same for the slot this displaces, from the put() that
-  // left it, before it goes on the free list.
-  exec::request *older = last_freed_.exchange(r, std::memory_order_acq_rel);
-  if (older == nullptr) return;
+void slots::put_many(exec::request *const *rs, size_t n) noexcept {
+  if (n == 0) return;
+  for (size_t i = 0; i < n; i++) {
+    exec::request *r = rs[i];
+    if (r->creds != nullptr) sys::creds_table::drop(r->creds);
+    r->creds = nullptr;
+    r->has_creds = false;
+  }
+  // The next take reuses the last while it is warm in the cache. Release:
+  // its state above for the take() (or put()) that acquires it from the
+  // cell; acquire: the same for the slot this displaces, from the put()
+  // that left it, before it goes on the free list.
+  exec::request *older = last_freed_.exchange(rs[n - 1], std::memory_order_acq_rel);
+  if (older == nullptr && n == 1) return;
   std::lock_guard lk(mu_);
-  free_.push_front(older);
+  if (older != nullptr) free_.push_front(older);
+  for (size_t i = 0; i + 1 < n; i++) free_.push_front(rs[i]);
 }
 
 }  // namespace aio2::core

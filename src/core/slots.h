@@ -27,7 +27,10 @@ class slots {
   // under one lock); returns how many (fewer only when memory ran out).
   size_t take(exec::request **out, size_t n) noexcept;
   // Gives a slot back, and the credentials snapshot it held.
-  void put(exec::request *r) noexcept;
+  void put(exec::request *r) noexcept { put_many(&r, 1); }
+  // put() of rs[0..n), under one lock: the last goes into the cell, the
+  // others (and the slot it displaces) onto the free list.
+  void put_many(exec::request *const *rs, size_t n) noexcept;
   // The snapshots the context's requests hold (exec::request::creds).
   sys::creds_table &creds() noexcept { return creds_; }
 

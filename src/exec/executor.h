@@ -21,6 +21,9 @@ class completion_sink {
   // The request's call is over: r->res and r->event_flags are final. The
   // sink owns r from now on. Called from any thread, concurrently.
   virtual void complete(request *r) noexcept = 0;
+  // complete() of rs[0..n), in that order, sharing what the sink can among
+  // them (one reservation in the ring, one turn of the slots' lock).
+  virtual void complete_many(request *const *rs, size_t n) noexcept = 0;
   // The calls to complete() of one batch are over: wake reapers once.
   // `collected`: the batch was collected from a collected_executor (its
   // in-flight count changed).

@@ -399,7 +399,7 @@ bool pool::run_queued_here() noexcept {
     if (i + 1 < n) batch[i + 1]->worker_tid = kRunByCaller;
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  for (size_t i = 0; i < n; i++) sink_.complete(batch[i]);  // each belongs to the sink now
+  sink_.complete_many(batch, n);  // each belongs to the sink now
   sink_.batch_done(false);  // one wake-up for the batch
   return true;
 }

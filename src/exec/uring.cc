@@ -450,8 +450,8 @@ size_t uring::harvest_one(instance &in, bool wait) noexcept {
         finish(r, res[i], 0);
         if (r->res == -ECANCELED && r->cancel_requested.load(std::memory_order_relaxed))
           r->event_flags |= AIO2_EVENT_CANCELED;
-        sink_.complete(r);
       }
+      sink_.complete_many(done, nd);
       // Retries stay counted; the others are done. After the events are
       // posted: a reaper that sees the count drop finds them (seq_cst, see
       // inflight()).
