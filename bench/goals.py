@@ -118,6 +118,8 @@ for line in open(f"{out}/ring.txt"):
         ring[(m.group(1), m.group(2))] = float(m.group(3))
 goal("ring 2P2C 24 B vs moodycamel", ring.get(("2P2C", "aio2_mpmc")), ring.get(("2P2C", "moodycamel")), 1.0,
      "aio2_mpmc / moodycamel, Mrec/s")
+goal("  the same, 16 records per push (each peer's bulk call)", ring.get(("2P2C", "aio2_mpmc_b16")),
+     ring.get(("2P2C", "moodycamel_b16")), None, "aio2_mpmc_b16 / moodycamel_b16, Mrec/s")
 goal("ring SPSC 24 B vs boost popping in bulk", ring.get(("1P1C", "aio2_spsc_copy")),
      ring.get(("1P1C", "boost_spsc")), 1.0, "aio2_spsc_copy / boost_spsc, Mrec/s")
 
