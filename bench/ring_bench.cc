@@ -584,29 +584,14 @@ struct IterResult {
   std::string error;
 };
 
-template <class P>
-bool push_one(P &prod, uint64_t seq, Control &ctl)
+// Calls try_push() (1 pushed, 0 full, < 0 -errno) until it pushes, with the
+// common backoff while the queue is full; false on an error or an abort.
+template <class TryPush>
+bool push_until_done(TryPush try_push, Control &ctl)
 {
   Backoff b;
   for (;;) {
-    const int rc = prod.try_push(seq);
-    if (rc > 0) return true;
-    if (rc < 0) {
-      ctl.fail(rc);
-      return false;
-    }
-    if (ctl.abort.load(std::memory_order_relaxed)) return false;
-    b.wait();
-  }
-}
-
-// Records seq .. seq + n - 1 in one push (E::kPushBatch > 1).
-template <class P>
-bool push_n(P &prod, uint64_t seq, size_t n, Control &ctl)
-{
-  Backoff b;
-  for (;;) {
-    const int rc = prod.try_push_n(seq, n);
+    const int rc = try_push();
     if (rc > 0) return true;
     if (rc < 0) {
       ctl.fail(rc);
@@ -627,12 +612,13 @@ void producer_main(E &e, Control &ctl, uint64_t first_seq, uint64_t count)
   // The next push: one record, or a batch of up to kB.
   const auto push = [&]() {
     if constexpr (kB == 1) {
-      return push_one(prod, seq++, ctl);
+      const uint64_t s = seq++;
+      return push_until_done([&] { return prod.try_push(s); }, ctl);
     } else {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(kB, end - seq));
-      const bool pushed = push_n(prod, seq, n, ctl);
+      const uint64_t s = seq;
       seq += n;
-      return pushed;
+      return push_until_done([&] { return prod.try_push_n(s, n); }, ctl);
     }
   };
   // First push before the barrier (see the header comment).
