@@ -35,6 +35,7 @@ namespace {
 
 using aio2_test::thread_blocked_in;
 using aio2_test::thread_count;
+using aio2_test::settled_thread_count;
 using aio2_test::ctx_ptr;
 using aio2_test::make_ctx;
 using aio2_test::make_policy_ctx;
@@ -810,7 +811,7 @@ TEST(Destroy, WithTenThousandRequestsInFlight) {
   // A thread first, joined: what a runtime starts with the first thread
   // (ThreadSanitizer's background thread) is there before the count.
   std::thread([] {}).join();
-  const size_t threads_before = thread_count();
+  const size_t threads_before = settled_thread_count();
   aio2_params p{};
   p.ring_bytes = 4096;
   p.bounded_workers = 2;
