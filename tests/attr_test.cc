@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -113,6 +114,55 @@ TEST(Timing, OneSubmitCallSharesOneSubmitStamp) {
     EXPECT_LE(ts[i].started_ns, ts[i].finished_ns) << i;
     EXPECT_LE(ts[i].finished_ns, ts[i].posted_ns) << i;
   }
+}
+
+// On io_uring, the entries of one batch are queued together and share one
+// start stamp, read inside the call; the next call reads the clock again.
+TEST(Timing, OneIoUringBatchSharesOneStartStamp) {
+  aio2_params p{};
+  p.size = sizeof p;
+  aio2_ctx *raw = nullptr;
+  ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, &raw), 0);
+  aio2_test::ctx_ptr c(raw);
+  if (!(p.features & AIO2_FEAT_URING)) GTEST_SKIP() << "io_uring is not available here";
+  const int fd = memfd_create("aio2-timing", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  static char data[4096];
+  ASSERT_EQ(pwrite(fd, data, sizeof data, 0), static_cast<ssize_t>(sizeof data));
+  static char bufs[3][512];
+  std::vector<request> reqs;
+  for (uint64_t i = 0; i < 3; i++) {
+    reqs.emplace_back(SYS_pread64, i, static_cast<uint64_t>(fd), reinterpret_cast<uint64_t>(bufs[i]),
+                      sizeof bufs[i]);
+    reqs.back().io()->args[3] = 512 * i;  // the offset
+    reqs.back().io()->flags = AIO2_IOCB_POLICY(AIO2_POLICY_URING);
+    reqs.back().attr(AIO2_ATTR_TIMING).attr(AIO2_ATTR_EXECUTOR);
+  }
+  alignas(8) unsigned char two[2048];
+  std::memcpy(two, reqs[0].b, reqs[0].len());
+  std::memcpy(two + reqs[0].len(), reqs[1].b, reqs[1].len());
+  const uint32_t bytes = reqs[0].len() + reqs[1].len();
+  const uint64_t before = now_ns();
+  ASSERT_EQ(aio2_submit(c.get(), two, bytes), bytes);
+  const uint64_t between = now_ns();
+  ASSERT_EQ(aio2_submit(c.get(), reqs[2].b, reqs[2].len()), reqs[2].len());
+  aio2_attr_timing ts[3];
+  for (const auto &e : wait_events(c.get(), 3)) {
+    const aio2_event *ev = ev_of(e);
+    ASSERT_EQ(ev->res, 512);
+    ASSERT_EQ(result<aio2_attr_executor>(ev, AIO2_ATTR_EXECUTOR).path, AIO2_PATH_URING);
+    ts[ev->user_data] = result<aio2_attr_timing>(ev, AIO2_ATTR_TIMING);
+  }
+  EXPECT_EQ(ts[0].started_ns, ts[1].started_ns) << "one start stamp for the batch";
+  EXPECT_GE(ts[0].started_ns, before) << "read inside the call";
+  EXPECT_LE(ts[0].started_ns, between);
+  EXPECT_GE(ts[2].started_ns, between) << "the next call reads the clock again";
+  for (int i = 0; i < 3; i++) {
+    EXPECT_LE(ts[i].submitted_ns, ts[i].started_ns) << i;
+    EXPECT_LE(ts[i].started_ns, ts[i].finished_ns) << i;
+    EXPECT_LE(ts[i].finished_ns, ts[i].posted_ns) << i;
+  }
+  close(fd);
 }
 
 TEST(Timing, QueueingBehindABusyWorkerShowsAsQueueTime) {

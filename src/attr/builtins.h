@@ -21,8 +21,13 @@ void not_applicable_unless_started(aio2_attr_hook *h) noexcept;
 // CLOCK_MONOTONIC now, in nanoseconds.
 uint64_t monotonic_ns() noexcept;
 // CLOCK_MONOTONIC when the submit call that carries the request began
-// handing its requests over: inside a one_submit_clock scope (registry.h),
-// the scope's one reading, taken at its first use; elsewhere, now.
+// handing its requests over: inside a one_shared_reading(submit) scope
+// (registry.h), the scope's one reading, taken at its first use; elsewhere,
+// now.
 uint64_t submit_ns() noexcept;
+// CLOCK_MONOTONIC when the request started: inside a
+// one_shared_reading(queue) scope (a batch of io_uring entries), the
+// scope's one reading, taken at its first use; elsewhere, now.
+uint64_t start_ns() noexcept;
 
 }  // namespace aio2::attr

@@ -80,25 +80,36 @@ one_clock_read::one_clock_read() noexcept : saved_(t_batch_now) { t_batch_now = 
 one_clock_read::~one_clock_read() { t_batch_now = saved_; }
 
 namespace {
-thread_local bool t_in_submit = false;    // inside a one_submit_clock scope
-thread_local uint64_t t_submit_now = 0;  // its reading, 0 until its first use
+// One scope per shared_clock kind: whether one is open in this thread, and
+// its reading (0 until its first use).
+struct shared_state {
+  bool in = false;
+  uint64_t now = 0;
+};
+thread_local shared_state t_shared[2];
+
+shared_state &state_of(shared_clock c) noexcept { return t_shared[static_cast<int>(c)]; }
+
+uint64_t shared_ns(shared_clock c) noexcept {
+  shared_state &st = state_of(c);
+  if (!st.in) return monotonic_ns();
+  if (st.now == 0) st.now = monotonic_ns();
+  return st.now;
+}
 }  // namespace
 
-uint64_t submit_ns() noexcept {
-  if (!t_in_submit) return monotonic_ns();
-  if (t_submit_now == 0) t_submit_now = monotonic_ns();
-  return t_submit_now;
+uint64_t submit_ns() noexcept { return shared_ns(shared_clock::submit); }
+uint64_t start_ns() noexcept { return shared_ns(shared_clock::queue); }
+
+one_shared_reading::one_shared_reading(shared_clock c) noexcept
+    : c_(c), saved_in_(state_of(c).in), saved_now_(state_of(c).now) {
+  state_of(c).in = true;
+  state_of(c).now = 0;
 }
 
-one_submit_clock::one_submit_clock() noexcept
-    : saved_in_(t_in_submit), saved_now_(t_submit_now) {
-  t_in_submit = true;
-  t_submit_now = 0;
-}
-
-one_submit_clock::~one_submit_clock() {
-  t_in_submit = saved_in_;
-  t_submit_now = saved_now_;
+one_shared_reading::~one_shared_reading() {
+  state_of(c_).in = saved_in_;
+  state_of(c_).now = saved_now_;
 }
 
 const aio2_attr_handler *lookup(uint16_t id) noexcept {

@@ -35,19 +35,27 @@ class one_clock_read {
   uint64_t saved_;
 };
 
-// While it lives (one aio2_submit or io_submit call), the submit clock
-// (submit_ns) in this thread is read once, at its first use, and that one
-// reading stands for every request of the call: the caller handed them
-// over together. Only the submit stamps share it; the other clock reads of
-// the call (the inline path's start and finish stamps) are their own.
-class one_submit_clock {
+// The readings a batch of requests shares, each taken once, at its first
+// use inside its scope (a batch without the timing attribute reads no clock
+// for it):
+//   submit  one aio2_submit or io_submit call: the submit stamps
+//           (submit_ns) of its requests; the caller handed them over
+//           together.
+//   queue   one batch of entries for io_uring: the start stamps
+//           (start_ns) of its requests, whose entries are queued together.
+// Only those stamps share them; the other clock reads of the call (the
+// inline path's start and finish stamps) are their own.
+enum class shared_clock { submit, queue };
+
+class one_shared_reading {
  public:
-  one_submit_clock() noexcept;
-  ~one_submit_clock();
-  one_submit_clock(const one_submit_clock &) = delete;
-  one_submit_clock &operator=(const one_submit_clock &) = delete;
+  explicit one_shared_reading(shared_clock c) noexcept;
+  ~one_shared_reading();
+  one_shared_reading(const one_shared_reading &) = delete;
+  one_shared_reading &operator=(const one_shared_reading &) = delete;
 
  private:
+  const shared_clock c_;
   bool saved_in_;
   uint64_t saved_now_;
 };

@@ -2,7 +2,8 @@
 // timing: CLOCK_MONOTONIC timestamps at submit, start, finish and post, so
 // queueing time (started - submitted) and service time (finished - started)
 // come back separately. Honoured on every path. The requests of one submit
-// call share its submit stamp (docs/attributes.md).
+// call share its submit stamp, and on io_uring those of one batch of entries
+// their start stamp (docs/attributes.md).
 #include <cstring>
 
 #include "attr/builtins.h"
@@ -23,8 +24,9 @@ int on_submit(aio2_attr_hook *h) {
   return 0;
 }
 
+// On io_uring, the entries queued together share one reading (start_ns).
 int before(aio2_attr_hook *h) {
-  stamp(h, offsetof(aio2_attr_timing, started_ns));
+  stamp(h, offsetof(aio2_attr_timing, started_ns), start_ns());
   return 0;
 }
 

@@ -190,7 +190,7 @@ class context {
     size_t nspare_ = 0;
     sys::fd_memo memo_;
     const sys::fd_memo_scope scope_;  // the hooks share memo_
-    const attr::one_submit_clock submit_clock_;  // the call's requests share one submit stamp
+    const attr::one_shared_reading submit_clock_{attr::shared_clock::submit};  // the call's requests share one submit stamp
     int creds_err_ = 1;    // 1 until creds_ is read, then 0 or its -errno
     sys::creds creds_;
     // creds_ interned (the context's sys::creds_table): hold()'s count is

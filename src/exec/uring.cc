@@ -207,6 +207,10 @@ void uring::end_of_call() noexcept {
 }
 
 void uring::submit(request *const *reqs, size_t n) noexcept {
+  // The entries of this batch are queued together: their start stamps
+  // share one clock reading (taken only if a request has the timing
+  // attribute).
+  const attr::one_shared_reading queued_now(attr::shared_clock::queue);
   instance &in = mine();
   request *go[64];
   size_t ngo = 0;
