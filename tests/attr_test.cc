@@ -120,10 +120,8 @@ TEST(Timing, OneSubmitCallSharesOneSubmitStamp) {
 // start stamp, read inside the call; the next call reads the clock again.
 TEST(Timing, OneIoUringBatchSharesOneStartStamp) {
   aio2_params p{};
-  p.size = sizeof p;
-  aio2_ctx *raw = nullptr;
-  ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, &raw), 0);
-  aio2_test::ctx_ptr c(raw);
+  const auto c = aio2_test::make_ctx_answering(p);
+  ASSERT_NE(c, nullptr);
   if (!(p.features & AIO2_FEAT_URING)) GTEST_SKIP() << "io_uring is not available here";
   const int fd = memfd_create("aio2-timing", MFD_CLOEXEC);
   ASSERT_GE(fd, 0);

@@ -63,10 +63,8 @@ TEST(NowaitAdapt, MissesSendCallsToIoUringButForProbes) {
 // each read ran.
 TEST(NowaitAdapt, LoneCachedReadRunsInlineAndABigCallGoesToIoUring) {
   aio2_params p{};
-  p.size = sizeof p;
-  aio2_ctx *raw = nullptr;
-  ASSERT_EQ(aio2_setup(AIO2_ABI_VERSION, &p, &raw), 0);
-  aio2_test::ctx_ptr ctx(raw);
+  const auto ctx = aio2_test::make_ctx_answering(p);
+  ASSERT_NE(ctx, nullptr);
   if (!(p.features & AIO2_FEAT_URING)) GTEST_SKIP() << "no io_uring here";
   aio2_test::pattern_file f(1 << 20);
   ASSERT_TRUE(f.ok());

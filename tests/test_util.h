@@ -33,6 +33,16 @@ inline ctx_ptr make_ctx(aio2_params p = {}) {
   return ctx_ptr(c);
 }
 
+// A context of `p`, whose setup's answers (features, what it read back)
+// stay in `p` for the test to look at.
+inline ctx_ptr make_ctx_answering(aio2_params &p) {
+  p.size = sizeof p;
+  aio2_ctx *c = nullptr;
+  const int err = aio2_setup(AIO2_ABI_VERSION, &p, &c);
+  EXPECT_EQ(err, 0) << aio2_strerror(err);
+  return ctx_ptr(c);
+}
+
 // A context with at most `bounded_workers` bounded workers (default policy).
 inline ctx_ptr make_ctx(uint32_t bounded_workers) {
   aio2_params p{};
