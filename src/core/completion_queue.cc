@@ -33,9 +33,9 @@ bool completion_queue::admit() noexcept {
   return false;
 }
 
-void completion_queue::release(exec::request *r) noexcept {
-  slots_.put(r);
-  inflight_.fetch_sub(1, std::memory_order_relaxed);
+void completion_queue::release_many(exec::request *const *rs, size_t n) noexcept {
+  slots_.put_many(rs, n);
+  inflight_.fetch_sub(static_cast<uint32_t>(n), std::memory_order_relaxed);
 }
 
 void completion_queue::complete(exec::request *r) noexcept {
@@ -63,11 +63,12 @@ void completion_queue::complete_many(exec::request *const *rs, size_t n) noexcep
       exec::request *r = rs[at + i];
       r->attrs.post(r->io, r->attrs.records(), r->res);
     }
-    const bool counted = efd_ >= 0;  // read before the stores, as in complete()
+    // Read before the stores: once an event is stored a reaper may release
+    // its request.
+    const bool counted = efd_ >= 0;
     exec::request *in_ring[kChunk];
     const size_t k = store_many(rs + at, m, in_ring);
-    slots_.put_many(in_ring, k);
-    inflight_.fetch_sub(static_cast<uint32_t>(k), std::memory_order_relaxed);
+    release_many(in_ring, k);
     // After the stores (release; batch_done's exchange acquires).
     if (counted) unsignalled_.fetch_add(m, std::memory_order_release);
   }
@@ -75,8 +76,8 @@ void completion_queue::complete_many(exec::request *const *rs, size_t n) noexcep
 
 void completion_queue::signal_eventfd() noexcept {
   if (efd_ < 0) return;
-  // Acquire: pairs with complete()'s release, so the events counted here
-  // are stored before the count is written. A count another batch_done
+  // Acquire: pairs with the release of complete() and complete_many(), so
+  // the events counted here are stored before the count is written. A count another batch_done
   // took is written by that one, after its own events' stores.
   const uint64_t n = unsignalled_.exchange(0, std::memory_order_acquire);
   // The counter cannot fill: it would take 2^64 - 2 unread events.

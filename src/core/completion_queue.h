@@ -103,7 +103,9 @@ class completion_queue : public exec::completion_sink {
   virtual void set_need_getevents(bool on) noexcept = 0;
 
   // An event left the queue: the slot goes back, and the admission with it.
-  void release(exec::request *r) noexcept;
+  void release(exec::request *r) noexcept { release_many(&r, 1); }
+  // release() of rs[0..n), the slots under one lock.
+  void release_many(exec::request *const *rs, size_t n) noexcept;
 
   // Waits for events on behalf of a getevents call: calls look() (which
   // collects nothing and must not block) until it returns non-zero, the
